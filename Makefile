@@ -1,0 +1,85 @@
+# qvl - plain Makefile.
+#   make            builds ./qvl (release, -O2)
+#   make test       unit + golden + hostile-file tests, then all again under ASan/UBSan
+#   make bench      speed/memory benchmarks (bench/run.sh), JSON in bench/results/
+#   make test-2b    full-size golden check (generates the 2b test model; slow, not in CI)
+#
+# Layout: every src/<module>/*.c except src/cli goes into libqvl.a; src/cli is
+# the program. Files named *_avx2.c / *_avx512.c get their ISA flags here and
+# are only called after a CPUID check at run time.
+
+CC      ?= cc
+SAN     ?= 0
+BUILD   := build/release
+OPT     := -O2
+PKGS    := jansson libutf8proc libmicrohttpd libjpeg libpng libwebp libexif nettle tesseract lept
+CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter \
+           -pthread -fno-math-errno -Isrc $(shell pkg-config --cflags $(PKGS))
+LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lm -ldl -pthread
+
+ifeq ($(SAN),1)
+BUILD   := build/asan
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+AVX2_FLAGS   := -mavx2 -mfma -mf16c
+AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni -mavx512bf16
+
+LIB_SRC  := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+WEB_SRC  := $(sort $(wildcard web/*))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+LIB      := $(BUILD)/libqvl.a
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test test-run test-2b bench clean
+all: qvl
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AVX2_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/qvl: $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+
+qvl: $(BUILD)/qvl
+	cp $< $@
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# Runs every unit test binary of this build, then the script tests against
+# this build's qvl binary.
+test-run: $(UNIT_BIN) $(BUILD)/qvl
+	@QVL_BIN=$(BUILD)/qvl tests/run_all.sh $(UNIT_BIN)
+
+test: qvl
+	$(MAKE) test-run
+	$(MAKE) SAN=1 test-run
+
+test-2b: qvl
+	tests/golden/test_2b.sh
+
+bench: qvl
+	bench/run.sh
+
+clean:
+	rm -rf build qvl
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

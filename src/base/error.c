@@ -1,0 +1,41 @@
+/* error.c - see error.h. */
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static int vfail(qvl_error *err, int code, const char *fmt, va_list ap) {
+    if (!err) return -1;
+    err->code = code;
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    return -1;
+}
+
+int qvl_fail(qvl_error *err, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(err, QVL_E_GENERIC, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int qvl_fail_code(qvl_error *err, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(err, code, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int qvl_error_prefix(qvl_error *err, const char *fmt, ...) {
+    if (!err) return -1;
+    char prefix[256], old[sizeof err->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    return -1;
+}

@@ -1,0 +1,77 @@
+/* mapped_file.c - see mapped_file.h. */
+#include "mapped_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int mapped_file_open(mapped_file *mf, const char *path, qvl_error *err) {
+    memset(mf, 0, sizeof *mf);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return qvl_fail_code(err, QVL_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return qvl_fail_code(err, QVL_E_IO, "%s: not a regular file", path);
+    }
+    void *p = NULL;
+    if (st.st_size > 0) {
+        p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return qvl_fail_code(err, QVL_E_IO, "%s: cannot map: %s", path, strerror(e));
+        }
+    }
+    close(fd);
+    mf->data = p;
+    mf->size = (size_t)st.st_size;
+    mf->path = strdup(path);
+    return 0;
+}
+
+void mapped_file_close(mapped_file *mf) {
+    if (mf->data) munmap((void *)mf->data, mf->size);
+    free(mf->path);
+    memset(mf, 0, sizeof *mf);
+}
+
+char *read_file_text(const char *path, size_t max_bytes, size_t *len_out, qvl_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        qvl_fail_code(err, QVL_E_IO, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (len + 1 >= cap) {
+            if (cap > max_bytes) {
+                free(buf);
+                fclose(f);
+                qvl_fail_code(err, QVL_E_TOO_LARGE, "%s: larger than %zu bytes", path, max_bytes);
+                return NULL;
+            }
+            cap *= 2;
+            buf = realloc(buf, cap);
+        }
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        if (n == 0) break;
+        len += n;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || len > max_bytes) {
+        free(buf);
+        qvl_fail_code(err, QVL_E_IO, "%s: %s", path, bad ? "read error" : "file too large");
+        return NULL;
+    }
+    buf[len] = 0;
+    if (len_out) *len_out = len;
+    return buf;
+}

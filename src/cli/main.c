@@ -1,0 +1,27 @@
+/* main.c - `qvl <command> [options]`: dispatches to one cli_<command>.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+const cli_command cli_commands[] = {
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "qvl - Qwen3-VL on the CPU\n\nusage: qvl <command> [options]   (qvl <command> --help for details)\n\ncommands:\n");
+    for (const cli_command *c = cli_commands; c->name; c++)
+        fprintf(f, "  %-16s %s\n", c->name, c->summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (const cli_command *c = cli_commands; c->name; c++)
+        if (!strcmp(argv[1], c->name)) return c->run(argc - 1, argv + 1);
+    fprintf(stderr, "qvl: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,20 @@
+#!/bin/bash
+# Runs the unit-test binaries given as arguments, then every tests/cli/*.sh
+# script (which use $QVL_BIN). Prints one line per test; exits non-zero if any
+# failed, after running them all.
+set -u
+cd "$(dirname "$0")/.."
+fail=0; n=0
+for t in "$@" tests/cli/*.sh; do
+    [ -e "$t" ] || continue
+    n=$((n+1))
+    start=$(date +%s.%N)
+    if out=$("$t" 2>&1); then
+        printf 'PASS %-40s %6.2fs\n' "$(basename "$t")" "$(echo "$(date +%s.%N) - $start" | bc)"
+    else
+        fail=$((fail+1))
+        printf 'FAIL %s\n%s\n' "$(basename "$t")" "$out" | tail -n 60
+    fi
+done
+echo "$((n-fail))/$n test programs passed ($QVL_BIN)"
+[ $fail -eq 0 ]

@@ -10,11 +10,13 @@
 
 CC      ?= cc
 SAN     ?= 0
-BUILD   := build/release
+BUILD   ?= build/release
 OPT     := -O2
 PKGS    := jansson libutf8proc libmicrohttpd libjpeg libpng libwebp libexif nettle tesseract lept
+# -Wno-format-truncation: paths are built with snprintf into PATH_MAX-sized
+# buffers; an over-long path then fails to open, with its (cut) name shown.
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter \
-           -pthread -fno-math-errno -Isrc $(shell pkg-config --cflags $(PKGS))
+           -Wno-format-truncation -pthread -fno-math-errno -Isrc $(shell pkg-config --cflags $(PKGS))
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lm -ldl -pthread
 
 ifeq ($(SAN),1)

@@ -14,4 +14,10 @@ typedef struct cli_command {
 /* NULL-terminated table, defined in main.c. */
 extern const cli_command cli_commands[];
 
+int cli_ask(int argc, char **argv);
+int cli_tokenize(int argc, char **argv);
+int cli_logits(int argc, char **argv);
+int cli_chat_template(int argc, char **argv);
+int cli_make_test_model(int argc, char **argv);
+
 #endif

@@ -5,6 +5,11 @@
 #include "commands.h"
 
 const cli_command cli_commands[] = {
+    {"ask", "answer one question, streamed to stdout", cli_ask},
+    {"tokenize", "print the token ids of a text", cli_tokenize},
+    {"logits", "write the last-position logits of a prompt (conformance checks)", cli_logits},
+    {"chat-template", "render a messages array into the model's prompt", cli_chat_template},
+    {"make-test-model", "write the deterministic synthetic test model", cli_make_test_model},
     {NULL, NULL, NULL},
 };
 

@@ -15,7 +15,9 @@
 
 #include "dtype.h"
 
-#define QVL_MAX_DIMS 4
+/* 5, not 4: the Hugging Face Conv3d patch-embedding weight is 5-D. GGUF
+ * tensors have at most 4 dims; unused dims are 1. */
+#define QVL_MAX_DIMS 5
 
 typedef struct qvl_tensor {
     const char *name;        /* points into the owner's storage */
@@ -27,11 +29,11 @@ typedef struct qvl_tensor {
 } qvl_tensor;
 
 static inline int64_t tensor_nelements(const qvl_tensor *t) {
-    return t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+    return t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3] * t->ne[4];
 }
 
 static inline int64_t tensor_nrows(const qvl_tensor *t) {
-    return t->ne[1] * t->ne[2] * t->ne[3];
+    return t->ne[1] * t->ne[2] * t->ne[3] * t->ne[4];
 }
 
 #endif

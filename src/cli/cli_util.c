@@ -1,0 +1,128 @@
+/* cli_util.c - see cli_util.h. */
+#include "cli_util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void list_push(str_list *l, const char *s) {
+    l->items = realloc(l->items, (size_t)(l->n + 1) * sizeof *l->items);
+    l->items[l->n++] = s;
+}
+
+static int set_value(const cli_opt *o, const char *cmd, const char *v) {
+    char *end;
+    switch (o->kind) {
+    case OPT_STR: *(const char **)o->target = v; return 0;
+    case OPT_LIST: list_push(o->target, v); return 0;
+    case OPT_INT: {
+        errno = 0;
+        long x = strtol(v, &end, 10);
+        if (errno || *end || end == v || x < -2147483647L || x > 2147483647L) break;
+        *(int *)o->target = (int)x;
+        return 0;
+    }
+    case OPT_FLOAT: {
+        errno = 0;
+        float x = strtof(v, &end);
+        if (errno || *end || end == v) break;
+        *(float *)o->target = x;
+        return 0;
+    }
+    case OPT_FLAG: break;
+    }
+    fprintf(stderr, "%s: %s expects a %s, got '%s'\n", cmd, o->name, o->kind == OPT_INT ? "whole number" : "number", v);
+    return -1;
+}
+
+int cli_parse(int argc, char **argv, const cli_opt *opts, const char *help, str_list *pos) {
+    const char *cmd = argv[0];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(help, stdout);
+            return 0;
+        }
+        if (a[0] != '-' || !strcmp(a, "-")) {
+            if (!pos) {
+                fprintf(stderr, "%s: unexpected argument '%s'\n\n%s", cmd, a, help);
+                return 2;
+            }
+            list_push(pos, a);
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+        const cli_opt *o = NULL;
+        for (const cli_opt *p = opts; p->name && !o; p++)
+            if ((strlen(p->name) == nlen && !strncmp(p->name, a, nlen)) ||
+                (p->alias && strlen(p->alias) == nlen && !strncmp(p->alias, a, nlen)))
+                o = p;
+        if (!o) {
+            fprintf(stderr, "%s: unknown option '%.*s'\n\n%s", cmd, (int)nlen, a, help);
+            return 2;
+        }
+        if (o->kind == OPT_FLAG) {
+            if (eq) {
+                fprintf(stderr, "%s: %s takes no value\n", cmd, o->name);
+                return 2;
+            }
+            *(int *)o->target = 1;
+            continue;
+        }
+        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!v) {
+            fprintf(stderr, "%s: %s needs a value\n", cmd, o->name);
+            return 2;
+        }
+        if (set_value(o, cmd, v) != 0) return 2;
+    }
+    return -1;
+}
+
+int cli_default_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+qvl_model *cli_load_model(const char *cmd, cli_model_opts *mo, bool text_only) {
+    if (!mo->model) mo->model = getenv("QVL_MODEL");
+    if (!mo->model) {
+        fprintf(stderr, "%s: no model given: pass --model DIR|FILE.gguf (or set QVL_MODEL).\n"
+                        "  To try qvl without real weights: ./qvl make-test-model --config tiny --out models/tiny\n",
+                cmd);
+        return NULL;
+    }
+    if (mo->threads < 1) mo->threads = cli_default_threads();
+    model_load_opts o = {.mmproj = mo->mmproj, .quant = mo->quant, .threads = mo->threads, .text_only = text_only};
+    qvl_error err = {0};
+    qvl_model *m = model_load(mo->model, &o, &err);
+    if (!m) fprintf(stderr, "%s: %s\n", cmd, err.msg);
+    return m;
+}
+
+char *cli_read_all(const char *cmd, const char *path, size_t *len) {
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) {
+        fprintf(stderr, "%s: %s: %s\n", cmd, path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0, k;
+    char *buf = malloc(cap);
+    while ((k = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += k;
+        if (n + 1 == cap) buf = realloc(buf, cap *= 2);
+    }
+    int bad = ferror(f);
+    if (f != stdin) fclose(f);
+    if (bad) {
+        fprintf(stderr, "%s: %s: read error\n", cmd, path);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}

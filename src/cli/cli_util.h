@@ -1,0 +1,61 @@
+/* cli_util.h - the option parser every subcommand uses, and small helpers.
+ *
+ * Options are "--name VALUE", "--name=VALUE" or an alias ("-m VALUE");
+ * anything else not starting with '-' is positional. "--help"/"-h" prints the
+ * command's help text.
+ */
+#ifndef QVL_CLI_UTIL_H
+#define QVL_CLI_UTIL_H
+
+typedef enum { OPT_STR, OPT_INT, OPT_FLOAT, OPT_FLAG, OPT_LIST } cli_opt_kind;
+
+typedef struct str_list {
+    const char **items;   /* malloc'd array of argv pointers */
+    int n;
+} str_list;
+
+typedef struct cli_opt {
+    const char *name;     /* "--model"; NULL ends the table */
+    const char *alias;    /* "-m" or NULL */
+    cli_opt_kind kind;
+    void *target;         /* const char **, int *, float *, int * (flag) or str_list * */
+} cli_opt;
+
+/* Parses argv[1..]. Positional arguments are collected into *pos (may be
+ * NULL when none are allowed). Returns -1 when the command should go on, or
+ * an exit status (0 after --help, 2 after a usage error, already printed). */
+int cli_parse(int argc, char **argv, const cli_opt *opts, const char *help, str_list *pos);
+
+/* Default thread count: the number of online CPUs (physical cores on the
+ * machines we target, which do not expose SMT siblings to VMs). */
+int cli_default_threads(void);
+
+#endif
+
+/* ---- model options shared by every command that runs the model ---- */
+#include "model/model.h"
+
+typedef struct cli_model_opts {
+    const char *model;    /* --model DIR|FILE.gguf (default $QVL_MODEL) */
+    const char *mmproj;   /* --mmproj FILE.gguf */
+    const char *quant;    /* --quant bf16|q8_0|q4_k */
+    int threads;          /* -t/--threads */
+} cli_model_opts;
+
+#define CLI_MODEL_OPTIONS(mo) \
+    {"--model", "-m", OPT_STR, &(mo).model}, {"--mmproj", NULL, OPT_STR, &(mo).mmproj}, \
+    {"--quant", NULL, OPT_STR, &(mo).quant}, {"--threads", "-t", OPT_INT, &(mo).threads}
+
+#define CLI_MODEL_HELP \
+    "  -m, --model M       Hugging Face directory or text .gguf (default: $QVL_MODEL)\n" \
+    "      --mmproj P      vision .gguf for a GGUF text model\n" \
+    "      --quant Q       quantize bf16 weights on load: bf16, q8_0 (default), q4_k\n" \
+    "  -t, --threads N     compute threads (default: all cores)\n"
+
+/* Loads the model named by mo (printing a clear message on failure).
+ * text_only skips the vision tower. Returns NULL on failure. */
+qvl_model *cli_load_model(const char *cmd, cli_model_opts *mo, bool text_only);
+
+/* Reads a whole file ("-" = stdin) into a NUL-terminated buffer. NULL and a
+ * printed message on failure. */
+char *cli_read_all(const char *cmd, const char *path, size_t *len);

@@ -1,0 +1,46 @@
+/* kernels.c - CPUID dispatch and the scalar reference kernels. */
+#include "kernels.h"
+
+#include <string.h>
+
+static float dot_f32_scalar(const float *a, const float *b, int n) {
+    float s = 0;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void axpy_f32_scalar(float *y, const float *x, float a, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+const kernels kernels_scalar = {"scalar", dot_f32_scalar, axpy_f32_scalar};
+
+static const kernels *active;
+
+static int supported(const kernels *k) {
+    __builtin_cpu_init();
+    if (k == &kernels_avx512)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
+    if (k == &kernels_avx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return 1;
+}
+
+const kernels *kernels_get(void) {
+    if (!active) {
+        const kernels *order[] = {&kernels_avx512, &kernels_avx2, &kernels_scalar};
+        for (int i = 0; i < 3 && !active; i++)
+            if (supported(order[i])) active = order[i];
+    }
+    return active;
+}
+
+int kernels_force(const char *name) {
+    const kernels *all[] = {&kernels_avx512, &kernels_avx2, &kernels_scalar};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(all[i]->name, name) && supported(all[i])) {
+            active = all[i];
+            return 0;
+        }
+    return -1;
+}

@@ -1,0 +1,22 @@
+/* matmul.h - y = x W^T for a weight matrix of any supported element type.
+ *
+ * W is a 2-D tensor view with ne = {cols, rows} (PyTorch [rows, cols]); x is
+ * n row-vectors of cols floats; y receives n row-vectors of rows floats.
+ * matmul splits the rows of W over the pool's threads and uses the CPU's best
+ * kernels; matmul_ref is the plain scalar reference (double accumulation)
+ * the fast path is tested against. Neither can fail: shapes are checked when
+ * the model is loaded.
+ */
+#ifndef QVL_MATMUL_H
+#define QVL_MATMUL_H
+
+#include "engine/tensor.h"
+#include "engine/threadpool.h"
+
+void matmul(threadpool *tp, const qvl_tensor *w, const float *x, int n, float *y);
+void matmul_ref(const qvl_tensor *w, const float *x, int n, float *y);
+
+/* Dequantizes row r of a 2-D weight into out[cols]. */
+void tensor_get_row(const qvl_tensor *w, int64_t r, float *out);
+
+#endif

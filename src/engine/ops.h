@@ -1,0 +1,31 @@
+/* ops.h - element-wise and row-wise float32 operations of transformer layers.
+ *
+ * All work in place or from src to dst on contiguous float rows; none
+ * allocate or fail. They are the same for every model: the model code names
+ * the math, these do it.
+ */
+#ifndef QVL_OPS_H
+#define QVL_OPS_H
+
+/* y = w * x / sqrt(mean(x^2) + eps)   (w may be NULL = all ones). x may equal y. */
+void rmsnorm(float *y, const float *x, const float *w, int n, float eps);
+
+/* y = (x - mean) / sqrt(var + eps) * w + b   (biased variance, as PyTorch). */
+void layernorm(float *y, const float *x, const float *w, const float *b, int n, float eps);
+
+/* In-place numerically stable softmax over n values. */
+void softmax(float *x, int n);
+
+/* gate[i] = silu(gate[i]) * up[i] */
+void swiglu(float *gate, const float *up, int n);
+
+/* In place: GELU with the tanh approximation (PyTorch "gelu_pytorch_tanh"). */
+void gelu_tanh(float *x, int n);
+
+/* In place: exact GELU, 0.5 x (1 + erf(x / sqrt 2)). */
+void gelu_erf(float *x, int n);
+
+/* y[i] += x[i] */
+void vec_add(float *y, const float *x, int n);
+
+#endif

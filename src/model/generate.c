@@ -1,0 +1,204 @@
+/* generate.c - see generate.h. */
+#include "generate.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *finish_reason_name(finish_reason f) {
+    switch (f) {
+    case FINISH_STOP: return "stop";
+    case FINISH_LENGTH: return "length";
+    case FINISH_CONTEXT: return "context";
+    case FINISH_LOOP: return "loop";
+    case FINISH_CANCELLED: return "cancelled";
+    default: return "none";
+    }
+}
+
+gen_params gen_params_defaults(const qvl_model *m) {
+    gen_params p = {0};
+    p.sampling = m->gen_defaults;
+    p.max_tokens = 1024;
+    p.detect_loops = true;
+    return p;
+}
+
+void gen_result_free(gen_result *r) {
+    free(r->text);
+    memset(r, 0, sizeof *r);
+}
+
+int gen_session_init(gen_session *s, const qvl_model *m, int n_ctx, qvl_error *err) {
+    memset(s, 0, sizeof *s);
+    return kv_cache_init(&s->kv, &m->cfg.text, n_ctx, err);
+}
+
+void gen_session_free(gen_session *s) { kv_cache_free(&s->kv); }
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* ---- output text with stop strings -------------------------------------- */
+
+typedef struct out_text {
+    char *buf;
+    size_t len, cap;
+    size_t emitted;            /* bytes already given to on_text */
+} out_text;
+
+static void out_append(out_text *o, const char *s, size_t n) {
+    if (o->len + n + 1 > o->cap) {
+        o->cap = (o->len + n + 1) * 2;
+        o->buf = realloc(o->buf, o->cap);
+    }
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+    o->buf[o->len] = 0;
+}
+
+/* Cuts the text at the first stop string; returns true if one was found. */
+static bool cut_at_stop(out_text *o, const gen_params *p) {
+    size_t best = o->len;
+    for (int i = 0; i < p->n_stop; i++) {
+        size_t sl = strlen(p->stop[i]);
+        if (!sl) continue;
+        /* only new text can complete a match: start a little before emitted */
+        size_t from = o->emitted > sl ? o->emitted - sl : 0;
+        char *hit = memmem(o->buf + from, o->len - from, p->stop[i], sl);
+        if (hit && (size_t)(hit - o->buf) < best) best = (size_t)(hit - o->buf);
+    }
+    if (best == o->len) return false;
+    o->len = best;
+    o->buf[best] = 0;
+    return true;
+}
+
+/* Bytes at the end that could still become a stop string: hold them back. */
+static size_t held_back(const out_text *o, const gen_params *p) {
+    size_t hold = 0;
+    for (int i = 0; i < p->n_stop; i++) {
+        size_t sl = strlen(p->stop[i]);
+        for (size_t k = sl > 1 ? sl - 1 : 0; k > hold; k--)
+            if (k <= o->len - o->emitted && !memcmp(o->buf + o->len - k, p->stop[i], k)) {
+                hold = k;
+                break;
+            }
+    }
+    return hold;
+}
+
+static int emit(out_text *o, size_t upto, gen_on_text cb, void *user) {
+    if (upto <= o->emitted) return 0;
+    int rc = cb ? cb(user, o->buf + o->emitted, upto - o->emitted) : 0;
+    o->emitted = upto;
+    return rc;
+}
+
+/* ---- loop detection ------------------------------------------------------ */
+
+/* True when the last tokens are one n-gram (length 1..32) repeated so often
+ * that the model is clearly stuck: at least 64 tokens and 8 repetitions. */
+static bool is_looping(const int32_t *ids, int n) {
+    for (int period = 1; period <= 32; period++) {
+        int span = period * 8 > 64 ? period * 8 : 64;
+        if (n < span) return false;
+        const int32_t *tail = ids + n - span;
+        int k = period;
+        while (k < span && tail[k] == tail[k - period]) k++;
+        if (k == span) return true;
+    }
+    return false;
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const gen_params *p, threadpool *tp,
+             gen_on_text on_text, void *user, atomic_bool *cancel, gen_result *out, qvl_error *err) {
+    memset(out, 0, sizeof *out);
+    const text_config *c = &m->cfg.text;
+    if (prompt->n < 1) return qvl_fail_code(err, QVL_E_BAD_INPUT, "the prompt is empty");
+    if (s->kv.n + prompt->n >= s->kv.n_ctx)
+        return qvl_fail_code(err, QVL_E_TOO_LARGE, "the prompt (%d tokens) does not fit the context (%d tokens, %d used)",
+                             prompt->n, s->kv.n_ctx, s->kv.n);
+    int32_t *pos = NULL;
+    const int32_t *ppos = prompt->pos;
+    int next_pos = prompt->next_pos;
+    if (!ppos) {
+        pos = malloc((size_t)prompt->n * 3 * sizeof *pos);
+        text_positions_1d(pos, prompt->n, s->next_pos);
+        ppos = pos;
+        next_pos = s->next_pos + prompt->n;
+    }
+    float *logits = malloc((size_t)c->vocab_size * sizeof *logits);
+    sampler smp;
+    if (!logits || sampler_init(&smp, &p->sampling, m->n_vocab_real) != 0) {
+        free(pos), free(logits);
+        return qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+    }
+    sampler_add_prompt(&smp, prompt->ids, prompt->n);
+    tokenizer_stream *ts = tokenizer_stream_new(m->tok, TOKENIZER_DECODE_SKIP_SPECIAL, err);
+    int cap = 256, n_gen = 0, rc = -1;
+    int32_t *gen = malloc((size_t)cap * sizeof *gen);
+    out_text o = {0};
+    out_append(&o, "", 0);
+
+    double t0 = now_ms();
+    text_batch b = {prompt->n, prompt->ids, ppos, prompt->image_embd, prompt->n_image_rows, m->cfg.image_token_id};
+    if (!ts || text_forward(&m->text, &s->kv, &b, logits, tp, err) != 0) goto done;
+    s->next_pos = next_pos;
+    double t1 = now_ms();
+    out->prompt_ms = t1 - t0;
+
+    finish_reason fin = FINISH_NONE;
+    while (fin == FINISH_NONE) {
+        if (cancel && atomic_load(cancel)) {
+            fin = FINISH_CANCELLED;
+            break;
+        }
+        int32_t id = sampler_sample(&smp, logits);
+        if (!p->ignore_eos && model_is_stop_id(m, id)) {
+            fin = FINISH_STOP;
+            break;
+        }
+        if (n_gen == cap) gen = realloc(gen, (size_t)(cap *= 2) * sizeof *gen);
+        gen[n_gen++] = id;
+        size_t len;
+        const char *piece = tokenizer_stream_push(ts, id, &len, err);
+        if (!piece) goto done;
+        out_append(&o, piece, len);
+        if (cut_at_stop(&o, p)) fin = FINISH_STOP;
+        if (emit(&o, fin ? o.len : o.len - held_back(&o, p), on_text, user) != 0 && !fin) fin = FINISH_CANCELLED;
+        if (fin) break;
+        if (p->detect_loops && is_looping(gen, n_gen)) fin = FINISH_LOOP;
+        else if (p->max_tokens > 0 && n_gen >= p->max_tokens) fin = FINISH_LENGTH;
+        else if (s->kv.n + 1 >= s->kv.n_ctx) fin = FINISH_CONTEXT;
+        if (fin) break;
+        int32_t step_pos[3] = {s->next_pos, s->next_pos, s->next_pos};
+        text_batch step = {1, &id, step_pos, NULL, 0, m->cfg.image_token_id};
+        if (text_forward(&m->text, &s->kv, &step, logits, tp, err) != 0) goto done;
+        s->next_pos++;
+    }
+    if (fin != FINISH_STOP || !p->n_stop) {
+        size_t len;
+        const char *rest = tokenizer_stream_flush(ts, &len);
+        out_append(&o, rest, len);
+    }
+    emit(&o, o.len, fin == FINISH_CANCELLED ? NULL : on_text, user);
+    out->finish = fin;
+    out->n_prompt = prompt->n;
+    out->n_generated = n_gen;
+    out->gen_ms = now_ms() - t1;
+    out->text = o.buf;
+    out->text_len = o.len;
+    o.buf = NULL;
+    rc = 0;
+done:
+    free(o.buf), free(gen), free(pos), free(logits);
+    tokenizer_stream_free(ts);
+    sampler_free(&smp);
+    return rc;
+}

@@ -1,0 +1,85 @@
+/* generate.h - the generation loop: prompt in, streamed text out.
+ *
+ * A gen_session holds one conversation's KV cache and position counter. Each
+ * generate() call appends a prompt (text ids with M-RoPE positions and image
+ * features) to it, then samples tokens until a stop condition, calling
+ * on_text with every complete piece of UTF-8 text as soon as it is known not
+ * to be part of a stop string.
+ *
+ * Stop conditions, reported in gen_result.finish: an end-of-turn token, a
+ * stop string (not included in the text), max_tokens, a full context, the
+ * output looping (the same n-gram repeated over and over; the text so far is
+ * kept), or cancellation (on_text returned non-zero, or *cancel was set).
+ */
+#ifndef QVL_GENERATE_H
+#define QVL_GENERATE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/error.h"
+#include "engine/threadpool.h"
+#include "model/model.h"
+#include "model/sampler.h"
+#include "model/text_model.h"
+
+typedef enum finish_reason {
+    FINISH_NONE = 0,
+    FINISH_STOP,        /* end-of-turn token or stop string */
+    FINISH_LENGTH,      /* max_tokens reached */
+    FINISH_CONTEXT,     /* the context window is full */
+    FINISH_LOOP,        /* output repeated itself; stopped early */
+    FINISH_CANCELLED,
+} finish_reason;
+
+const char *finish_reason_name(finish_reason f);   /* "stop", "length", ... */
+
+typedef struct gen_params {
+    sampling_params sampling;
+    int max_tokens;            /* <= 0: until the context is full */
+    const char *const *stop;   /* stop strings; NULL or n_stop = 0 for none */
+    int n_stop;
+    bool ignore_eos;           /* keep going past end-of-turn tokens (tests) */
+    bool detect_loops;         /* stop when the output loops (default on) */
+} gen_params;
+
+gen_params gen_params_defaults(const qvl_model *m);
+
+typedef struct gen_prompt {
+    const int32_t *ids;        /* (n) */
+    int n;
+    const int32_t *pos;        /* (n, 3) M-RoPE positions; NULL = text-only */
+    int next_pos;              /* position after the prompt (used when pos != NULL) */
+    const float *image_embd;   /* see text_batch */
+    int n_image_rows;
+} gen_prompt;
+
+typedef struct gen_result {
+    finish_reason finish;
+    int n_prompt, n_generated;
+    double prompt_ms, gen_ms;  /* prefill, and decode after the first token */
+    char *text;                /* malloc'd full answer (what on_text received) */
+    size_t text_len;
+} gen_result;
+
+void gen_result_free(gen_result *r);
+
+typedef struct gen_session {
+    kv_cache kv;
+    int next_pos;              /* M-RoPE position of the next token */
+} gen_session;
+
+int gen_session_init(gen_session *s, const qvl_model *m, int n_ctx, qvl_error *err);
+void gen_session_free(gen_session *s);
+
+/* Return non-zero to cancel. */
+typedef int (*gen_on_text)(void *user, const char *text, size_t len);
+
+/* Runs the prompt and generates. Returns 0 (result filled, also when
+ * cancelled) or -1 with err set (bad prompt, context too small for the
+ * prompt, out of memory). */
+int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const gen_params *p, threadpool *tp,
+             gen_on_text on_text, void *user, atomic_bool *cancel, gen_result *out, qvl_error *err);
+
+#endif

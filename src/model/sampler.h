@@ -1,0 +1,50 @@
+/* sampler.h - picks the next token from the logits.
+ *
+ * Order (as Hugging Face generate, plus OpenAI-style penalties):
+ *   repetition penalty (HF: divide positive / multiply negative logits of
+ *   tokens seen in the prompt and output) -> presence and frequency
+ *   penalties (over generated tokens, OpenAI/vLLM semantics) -> greedy if
+ *   temperature == 0 -> temperature -> top-k -> top-p -> min-p -> draw.
+ * The draw uses a per-request xorshift generator seeded from `seed`, so a
+ * seed reproduces an answer exactly.
+ */
+#ifndef QVL_SAMPLER_H
+#define QVL_SAMPLER_H
+
+#include <stdint.h>
+
+typedef struct sampling_params {
+    float temperature;         /* 0 = greedy (argmax, lowest id on ties) */
+    int top_k;                 /* 0 = off */
+    float top_p;               /* 1 = off */
+    float min_p;               /* 0 = off: drop tokens below min_p * p(best) */
+    float repetition_penalty;  /* 1 = off */
+    float presence_penalty;    /* 0 = off */
+    float frequency_penalty;   /* 0 = off */
+    uint64_t seed;
+} sampling_params;
+
+/* temperature 0.7, top_k 20, top_p 0.8 ... (Qwen3-VL Instruct defaults). */
+sampling_params sampling_defaults(void);
+
+typedef struct sampler {
+    sampling_params p;
+    uint64_t rng;
+    int vocab;                 /* ids >= vocab are never drawn */
+    int *counts;               /* (vocab) times each id was generated */
+    uint8_t *in_prompt;        /* (vocab) 1 if the id occurs in the prompt */
+    int *idx;                  /* (vocab) scratch */
+} sampler;
+
+/* vocab = number of real tokens (padding rows beyond it are never drawn).
+ * Returns 0, or -1 when out of memory. */
+int sampler_init(sampler *s, const sampling_params *p, int vocab);
+void sampler_free(sampler *s);
+
+/* Records prompt ids (for the repetition penalty). */
+void sampler_add_prompt(sampler *s, const int32_t *ids, int n);
+
+/* Chooses a token from logits (modified in place) and records it. */
+int32_t sampler_sample(sampler *s, float *logits);
+
+#endif

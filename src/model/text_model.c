@@ -1,0 +1,203 @@
+/* text_model.c - the batched, threaded forward pass of the text decoder.
+ * See text_model.h; text_reference.c holds the plain version it is tested
+ * against.
+ */
+#include "text_model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/kernels.h"
+#include "engine/matmul.h"
+#include "engine/ops.h"
+
+void text_model_init_rope(text_model *m) {
+    const text_config *c = &m->cfg;
+    int half = c->head_dim / 2;
+    m->inv_freq = malloc((size_t)half * sizeof *m->inv_freq);
+    m->rope_axis = malloc((size_t)half);
+    for (int j = 0; j < half; j++) {
+        m->inv_freq[j] = (float)(1.0 / pow((double)c->rope_theta, (double)(2 * j) / c->head_dim));
+        /* Interleaved M-RoPE: frequency j follows the row axis when j%3 == 1,
+         * the column axis when j%3 == 2 (within their section sizes), else t. */
+        uint8_t axis = 0;
+        if (c->mrope_interleaved) {
+            if (j % 3 == 1 && j < 3 * c->mrope_section[1]) axis = 1;
+            else if (j % 3 == 2 && j < 3 * c->mrope_section[2]) axis = 2;
+        } else {
+            axis = j < c->mrope_section[0] ? 0 : j < c->mrope_section[0] + c->mrope_section[1] ? 1 : 2;
+        }
+        m->rope_axis[j] = axis;
+    }
+}
+
+int kv_cache_init(kv_cache *kv, const text_config *cfg, int n_ctx, qvl_error *err) {
+    memset(kv, 0, sizeof *kv);
+    kv->n_layers = cfg->n_layers;
+    kv->n_ctx = n_ctx;
+    kv->kv_dim = cfg->n_kv_heads * cfg->head_dim;
+    size_t count = (size_t)kv->n_layers * n_ctx * kv->kv_dim;
+    kv->k = malloc(count * sizeof(float));
+    kv->v = malloc(count * sizeof(float));
+    if (!kv->k || !kv->v) {
+        kv_cache_free(kv);
+        return qvl_fail_code(err, QVL_E_NOMEM, "cannot allocate a KV cache of %d positions (%.1f MB)", n_ctx,
+                             2.0 * count * sizeof(float) / 1e6);
+    }
+    return 0;
+}
+
+void kv_cache_free(kv_cache *kv) {
+    free(kv->k);
+    free(kv->v);
+    memset(kv, 0, sizeof *kv);
+}
+
+void text_positions_1d(int32_t *pos, int n, int p0) {
+    for (int i = 0; i < n; i++) pos[3 * i] = pos[3 * i + 1] = pos[3 * i + 2] = p0 + i;
+}
+
+/* Rotates one head in place (NeoX pairing: i with i + half). */
+static void rope_apply(float *v, const float *cosv, const float *sinv, int half) {
+    for (int i = 0; i < half; i++) {
+        float x1 = v[i], x2 = v[i + half];
+        v[i] = x1 * cosv[i] - x2 * sinv[i];
+        v[i + half] = x2 * cosv[i] + x1 * sinv[i];
+    }
+}
+
+/* ---- attention --------------------------------------------------------- */
+
+typedef struct attn_job {
+    const text_config *c;
+    const float *q;        /* (n, n_heads*hd) */
+    const float *kc, *vc;  /* this layer's cache, (n_ctx, kv_dim) */
+    float *out;            /* (n, n_heads*hd) */
+    int n, start;          /* tokens, cache position of the first */
+    int n_ctx;
+} attn_job;
+
+static void attn_worker(void *p, int ith, int nth) {
+    const attn_job *j = p;
+    const text_config *c = j->c;
+    int hd = c->head_dim, qdim = c->n_heads * hd, kvd = c->n_kv_heads * hd, group = c->n_heads / c->n_kv_heads;
+    const kernels *k = kernels_get();
+    float scale = 1.0f / sqrtf((float)hd);
+    float *scores = malloc((size_t)(j->start + j->n) * sizeof *scores);
+    long lo, hi;
+    threadpool_split((long)j->n * c->n_heads, ith, nth, &lo, &hi);
+    for (long task = lo; task < hi; task++) {
+        int t = (int)(task / c->n_heads), h = (int)(task % c->n_heads), g = h / group;
+        int len = j->start + t + 1;   /* causal: positions 0 .. own */
+        const float *q = j->q + (size_t)t * qdim + (size_t)h * hd;
+        for (int s = 0; s < len; s++) scores[s] = k->dot_f32(q, j->kc + (size_t)s * kvd + (size_t)g * hd, hd) * scale;
+        softmax(scores, len);
+        float *o = j->out + (size_t)t * qdim + (size_t)h * hd;
+        memset(o, 0, (size_t)hd * sizeof *o);
+        for (int s = 0; s < len; s++) k->axpy_f32(o, j->vc + (size_t)s * kvd + (size_t)g * hd, scores[s], hd);
+    }
+    free(scores);
+}
+
+/* ---- the forward pass -------------------------------------------------- */
+
+static int check_batch(const text_model *m, const kv_cache *kv, const text_batch *b, qvl_error *err) {
+    if (b->n < 1) return qvl_fail(err, "empty batch");
+    if (kv->n + b->n > kv->n_ctx)
+        return qvl_fail_code(err, QVL_E_TOO_LARGE, "context full: %d tokens in the cache + %d new > %d", kv->n, b->n,
+                             kv->n_ctx);
+    int n_img = 0;
+    for (int i = 0; i < b->n; i++) {
+        if (b->ids[i] < 0 || b->ids[i] >= m->cfg.vocab_size)
+            return qvl_fail_code(err, QVL_E_BAD_INPUT, "token id %d out of range (vocabulary %d)", b->ids[i],
+                                 m->cfg.vocab_size);
+        n_img += b->image_embd && b->ids[i] == b->image_token_id;
+    }
+    if (b->image_embd && n_img != b->n_image_rows)
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "%d image tokens but %d image feature rows", n_img,
+                             b->n_image_rows);
+    return 0;
+}
+
+int text_forward(const text_model *m, kv_cache *kv, const text_batch *b, float *logits, threadpool *tp,
+                 qvl_error *err) {
+    if (check_batch(m, kv, b, err) != 0) return -1;
+    const text_config *c = &m->cfg;
+    int n = b->n, d = c->hidden_size, hd = c->head_dim, half = hd / 2;
+    int qdim = c->n_heads * hd, kvd = c->n_kv_heads * hd, ffn = c->intermediate_size;
+    int img_w = d * (1 + m->n_deepstack);
+    float *x = malloc((size_t)n * d * sizeof *x);          /* residual stream */
+    float *xn = malloc((size_t)n * d * sizeof *xn);        /* normalised input of a block */
+    float *q = malloc((size_t)n * qdim * sizeof *q);
+    float *kk = malloc((size_t)n * kvd * sizeof *kk);
+    float *vv = malloc((size_t)n * kvd * sizeof *vv);
+    float *att = malloc((size_t)n * qdim * sizeof *att);
+    float *gate = malloc((size_t)n * ffn * sizeof *gate);
+    float *up = malloc((size_t)n * ffn * sizeof *up);
+    float *cosv = malloc((size_t)n * half * sizeof *cosv), *sinv = malloc((size_t)n * half * sizeof *sinv);
+    int *img_row = malloc((size_t)n * sizeof *img_row);   /* image feature row of token i, or -1 */
+
+    /* Embeddings, with image tokens replaced by the image features. */
+    for (int i = 0, r = 0; i < n; i++) {
+        img_row[i] = b->image_embd && b->ids[i] == b->image_token_id ? r++ : -1;
+        if (img_row[i] >= 0) memcpy(x + (size_t)i * d, b->image_embd + (size_t)img_row[i] * img_w, (size_t)d * sizeof *x);
+        else tensor_get_row(&m->tok_embd, b->ids[i], x + (size_t)i * d);
+    }
+    /* Rotary angles per token, shared by every layer and head. */
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < half; j++) {
+            float ang = (float)b->pos[3 * i + m->rope_axis[j]] * m->inv_freq[j];
+            cosv[(size_t)i * half + j] = cosf(ang);
+            sinv[(size_t)i * half + j] = sinf(ang);
+        }
+
+    for (int l = 0; l < c->n_layers; l++) {
+        const text_layer *L = &m->layers[l];
+        float *kc = kv->k + (size_t)l * kv->n_ctx * kvd, *vc = kv->v + (size_t)l * kv->n_ctx * kvd;
+        for (int i = 0; i < n; i++) rmsnorm(xn + (size_t)i * d, x + (size_t)i * d, L->attn_norm, d, c->rms_norm_eps);
+        matmul(tp, &L->wq, xn, n, q);
+        matmul(tp, &L->wk, xn, n, kk);
+        matmul(tp, &L->wv, xn, n, vv);
+        for (int i = 0; i < n; i++) {
+            const float *ci = cosv + (size_t)i * half, *si = sinv + (size_t)i * half;
+            for (int h = 0; h < c->n_heads; h++) {
+                float *qh = q + (size_t)i * qdim + (size_t)h * hd;
+                rmsnorm(qh, qh, L->q_norm, hd, c->rms_norm_eps);
+                rope_apply(qh, ci, si, half);
+            }
+            for (int h = 0; h < c->n_kv_heads; h++) {
+                float *kh = kk + (size_t)i * kvd + (size_t)h * hd;
+                rmsnorm(kh, kh, L->k_norm, hd, c->rms_norm_eps);
+                rope_apply(kh, ci, si, half);
+            }
+        }
+        memcpy(kc + (size_t)kv->n * kvd, kk, (size_t)n * kvd * sizeof *kk);
+        memcpy(vc + (size_t)kv->n * kvd, vv, (size_t)n * kvd * sizeof *vv);
+        attn_job aj = {c, q, kc, vc, att, n, kv->n, kv->n_ctx};
+        threadpool_run(tp, attn_worker, &aj);
+        matmul(tp, &L->wo, att, n, xn);
+        vec_add(x, xn, n * d);
+
+        for (int i = 0; i < n; i++) rmsnorm(xn + (size_t)i * d, x + (size_t)i * d, L->ffn_norm, d, c->rms_norm_eps);
+        matmul(tp, &L->w_gate, xn, n, gate);
+        matmul(tp, &L->w_up, xn, n, up);
+        swiglu(gate, up, n * ffn);
+        matmul(tp, &L->w_down, gate, n, xn);
+        vec_add(x, xn, n * d);
+
+        /* DeepStack: slice l+1 of each image row is added after layer l. */
+        if (b->image_embd && l < m->n_deepstack)
+            for (int i = 0; i < n; i++)
+                if (img_row[i] >= 0)
+                    vec_add(x + (size_t)i * d, b->image_embd + (size_t)img_row[i] * img_w + (size_t)(l + 1) * d, d);
+    }
+    kv->n += n;
+    if (logits) {
+        rmsnorm(xn, x + (size_t)(n - 1) * d, m->output_norm, d, c->rms_norm_eps);
+        matmul(tp, &m->output, xn, 1, logits);
+    }
+    free(x), free(xn), free(q), free(kk), free(vv), free(att), free(gate), free(up), free(cosv), free(sinv);
+    free(img_row);
+    return 0;
+}

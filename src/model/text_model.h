@@ -1,0 +1,87 @@
+/* text_model.h - the Qwen3 text decoder: weights, KV cache, forward pass.
+ *
+ * The forward pass (text_forward) reads top to bottom like the math:
+ * embed -> [RMSNorm -> q/k/v -> per-head q/k RMSNorm -> M-RoPE -> causal GQA
+ * attention -> o_proj -> residual -> RMSNorm -> SwiGLU MLP -> residual
+ * (-> DeepStack add at image positions after the first layers)] x L ->
+ * RMSNorm -> tied lm_head.
+ *
+ * Weights are read-only after loading, so any number of sequences may run
+ * forward passes concurrently, each with its own kv_cache.
+ */
+#ifndef QVL_TEXT_MODEL_H
+#define QVL_TEXT_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "engine/tensor.h"
+#include "engine/threadpool.h"
+#include "model/config.h"
+
+typedef struct text_layer {
+    const float *attn_norm;    /* (d) */
+    const float *q_norm;       /* (head_dim) */
+    const float *k_norm;       /* (head_dim) */
+    const float *ffn_norm;     /* (d) */
+    qvl_tensor wq;             /* (n_heads*head_dim, d) */
+    qvl_tensor wk, wv;         /* (n_kv_heads*head_dim, d) */
+    qvl_tensor wo;             /* (d, n_heads*head_dim) */
+    qvl_tensor w_gate, w_up;   /* (ffn, d) */
+    qvl_tensor w_down;         /* (d, ffn) */
+} text_layer;
+
+typedef struct text_model {
+    text_config cfg;
+    int n_deepstack;           /* DeepStack slices expected per image token */
+    qvl_tensor tok_embd;       /* (vocab, d) */
+    qvl_tensor output;         /* (vocab, d); the same bytes as tok_embd when tied */
+    const float *output_norm;  /* (d) */
+    text_layer *layers;        /* (n_layers) */
+    float *inv_freq;           /* (head_dim/2) rotary inverse frequencies */
+    uint8_t *rope_axis;        /* (head_dim/2) 0 = t, 1 = h (row), 2 = w (column) */
+} text_model;
+
+/* Sets up the rotary tables from m->cfg (call once after filling cfg). */
+void text_model_init_rope(text_model *m);
+
+/* Keys and values of one sequence, f32, layout [layer][position][kv_dim]. */
+typedef struct kv_cache {
+    int n_layers, n_ctx, kv_dim;
+    int n;                     /* positions filled */
+    float *k, *v;
+} kv_cache;
+
+/* Allocates room for n_ctx positions. Returns 0 or -1 (out of memory). */
+int kv_cache_init(kv_cache *kv, const text_config *cfg, int n_ctx, qvl_error *err);
+void kv_cache_free(kv_cache *kv);
+
+/* One forward call's input: n tokens at cache positions kv->n .. kv->n+n-1. */
+typedef struct text_batch {
+    int n;
+    const int32_t *ids;        /* (n) */
+    const int32_t *pos;        /* (n, 3) M-RoPE (t, h, w) positions */
+    /* Image features for the tokens equal to image_token_id, in order:
+     * (n_image_rows, d * (1 + n_deepstack)) - main embedding, then one slice
+     * per DeepStack level. NULL when the batch has no image tokens. */
+    const float *image_embd;
+    int n_image_rows;
+    int image_token_id;
+} text_batch;
+
+/* Runs the batch, appends its keys/values to kv, and writes the logits of
+ * the last token (vocab floats) into logits (if not NULL). Fails (-1, err)
+ * if the cache is full, an id is out of range or image rows do not match
+ * the image tokens. */
+int text_forward(const text_model *m, kv_cache *kv, const text_batch *b, float *logits, threadpool *tp,
+                 qvl_error *err);
+
+/* The plain reference: one token at a time, scalar matmul_ref, no threads.
+ * Same contract as text_forward. Slow; for tests. */
+int text_forward_ref(const text_model *m, kv_cache *kv, const text_batch *b, float *logits, qvl_error *err);
+
+/* Text-only positions: pos[i] = (p0+i, p0+i, p0+i). */
+void text_positions_1d(int32_t *pos, int n, int p0);
+
+#endif

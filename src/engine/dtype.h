@@ -47,7 +47,7 @@ typedef struct dtype_info {
 const dtype_info *dtype_get(uint32_t type);
 
 /* Bytes taken by a row of n elements; 0 if n is not a multiple of the block
- * size or the type is unknown. */
+ * size, the type is unknown or the size does not fit in a size_t. */
 size_t dtype_row_bytes(qvl_dtype type, int64_t n);
 
 /* Parses "q8_0", "Q4_K", "bf16" ... (case-insensitive). Returns -1 if unknown. */

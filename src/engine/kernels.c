@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "engine/quant_dot.h"
+
 static float dot_f32_scalar(const float *a, const float *b, int n) {
     float s = 0;
     for (int i = 0; i < n; i++) s += a[i] * b[i];
@@ -13,7 +15,7 @@ static void axpy_f32_scalar(float *y, const float *x, float a, int n) {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-const kernels kernels_scalar = {"scalar", dot_f32_scalar, axpy_f32_scalar};
+const kernels kernels_scalar = {"scalar", dot_f32_scalar, axpy_f32_scalar, quant_dot_ref};
 
 static const kernels *active;
 

@@ -11,10 +11,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/dtype.h"
+
 typedef struct kernels {
     const char *name;                                            /* "scalar", "avx2", "avx512" */
     float (*dot_f32)(const float *a, const float *b, int n);     /* sum a[i]*b[i] */
     void (*axpy_f32)(float *y, const float *x, float a, int n);  /* y += a*x */
+    /* Weight row of type w (a quantized type) . activation row quantized by
+     * quant_dot_quantize_act (see quant_dot.h); same result as quant_dot_ref. */
+    float (*quant_dot)(qvl_dtype w, const void *wrow, const void *arow, int64_t n);
 } kernels;
 
 extern const kernels kernels_scalar;

@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include "kernels.h"
+#include "quant_dot.h"
 
 static float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -30,4 +31,4 @@ static void axpy_f32(float *y, const float *x, float a, int n) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 
-const kernels kernels_avx2 = {"avx2", dot_f32, axpy_f32};
+const kernels kernels_avx2 = {"avx2", dot_f32, axpy_f32, quant_dot_ref};

@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include "kernels.h"
+#include "quant_dot.h"
 
 static float dot_f32(const float *a, const float *b, int n) {
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
@@ -33,4 +34,4 @@ static void axpy_f32(float *y, const float *x, float a, int n) {
     }
 }
 
-const kernels kernels_avx512 = {"avx512", dot_f32, axpy_f32};
+const kernels kernels_avx512 = {"avx512", dot_f32, axpy_f32, quant_dot_ref};

@@ -3,8 +3,9 @@
  * W is a 2-D tensor view with ne = {cols, rows} (PyTorch [rows, cols]); x is
  * n row-vectors of cols floats; y receives n row-vectors of rows floats.
  * matmul splits the rows of W over the pool's threads and uses the CPU's best
- * kernels; matmul_ref is the plain scalar reference (double accumulation)
- * the fast path is tested against. Neither can fail: shapes are checked when
+ * kernels; matmul_ref is the plain scalar reference the fast path is tested
+ * against (double accumulation for float weights; for quantized weights the
+ * scalar integer dot of quant_dot.h, the same math as llama.cpp). Neither can fail: shapes are checked when
  * the model is loaded.
  */
 #ifndef QVL_MATMUL_H

@@ -7,8 +7,11 @@
 
 void rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
     double ss = 0;
-    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
-    float r = (float)(1.0 / sqrt(ss / n + eps));
+    for (int i = 0; i < n; i++) ss += (double)(x[i] * x[i]);
+    /* mean and scale in float, as llama.cpp does: reference outputs made by
+     * it are matched bit for bit, not merely closely */
+    float mean = (float)(ss / n);
+    float r = 1.0f / sqrtf(mean + eps);
     for (int i = 0; i < n; i++) y[i] = (w ? w[i] : 1.0f) * (x[i] * r);
 }
 
@@ -20,6 +23,60 @@ void layernorm(float *y, const float *x, const float *w, const float *b, int n, 
     var /= n;
     float r = (float)(1.0 / sqrt(var + eps)), m = (float)mean;
     for (int i = 0; i < n; i++) y[i] = (x[i] - m) * r * w[i] + b[i];
+}
+
+/* exp(x) by the polynomial llama.cpp's AVX-512 softmax uses (ARM optimized
+ * routines' expf: range reduction by ln 2, degree-5 polynomial, scaling by
+ * 2^n); within 1.5 ulp of expf. Written out in scalar C with the same fused
+ * operations so both give identical bits. */
+static float expf_poly(float x) {
+    const float shift = 0x1.8p23f;
+    float z = fmaf(x, 0x1.715476p+0f, shift);
+    float n = z - shift;
+    float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    if (fabsf(n) > 192.0f) return n > 0 ? INFINITY : 0.0f;
+    float u = b * b;
+    float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)), u,
+                   fmaf(0x1.ffffecp-1f, b, 1.0f));
+    return ldexpf(j, (int)n);
+}
+
+/* Sum of 16 floats in the order of a 512-bit horizontal add. */
+static float sum16_tree(const float *v) {
+    float t6[4];
+    for (int i = 0; i < 4; i++) t6[i] = (v[i] + v[i + 8]) + (v[i + 4] + v[i + 12]);
+    return (t6[0] + t6[2]) + (t6[1] + t6[3]);
+}
+
+float dot_f32_lanes16(const float *a, const float *b, int n) {
+    float acc[16] = {0};
+    for (int i = 0; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) acc[l] = fmaf(a[i + l], b[i + l], acc[l]);
+    float s = sum16_tree(acc);
+    for (int i = n / 16 * 16; i < n; i++) s = fmaf(a[i], b[i], s);
+    return s;
+}
+
+void softmax_masked(float *x, int n, int n_row) {
+    /* Entries n..n_row-1 are masked (-inf): they contribute zeros. Chunks of
+     * 16 over the whole row use the polynomial, the tail uses expf, like the
+     * reference implementation whose outputs we compare against. */
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    double sum = 0;
+    int i = 0;
+    for (; i + 16 <= n_row && i < n; i += 16) {
+        float v[16];
+        for (int k = 0; k < 16; k++) v[k] = i + k < n ? expf_poly(x[i + k] - mx) : 0.0f;
+        for (int k = 0; k < 16 && i + k < n; k++) x[i + k] = v[k];
+        sum += (double)sum16_tree(v);
+    }
+    for (; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int k = 0; k < n; k++) x[k] *= inv;
 }
 
 void softmax(float *x, int n) {

@@ -16,6 +16,15 @@ void layernorm(float *y, const float *x, const float *w, const float *b, int n, 
 /* In-place numerically stable softmax over n values. */
 void softmax(float *x, int n);
 
+/* Dot product with 16 lanes of fused multiply-adds summed as a 512-bit
+ * horizontal add: the order llama.cpp's f32 GEMM uses for attention scores. */
+float dot_f32_lanes16(const float *a, const float *b, int n);
+
+/* Softmax over the first n of a row of n_row entries whose entries n.. are
+ * masked out (causal attention). Numerically the same as llama.cpp's CPU
+ * softmax for such a row (see ops.c). */
+void softmax_masked(float *x, int n, int n_row);
+
 /* gate[i] = silu(gate[i]) * up[i] */
 void swiglu(float *gate, const float *up, int n);
 

@@ -60,7 +60,7 @@ int text_forward_ref(const text_model *m, kv_cache *kv, const text_batch *b, flo
                     for (int i = 0; i < hd; i++) dot += (double)q[h * hd + i] * kc[(size_t)s * kvd + g * hd + i];
                     scores[s] = (float)(dot / sqrt((double)hd));
                 }
-                softmax(scores, p + 1);
+                softmax_masked(scores, p + 1, kv->n + b->n - t + (p - kv->n));
                 for (int i = 0; i < hd; i++) {
                     double acc = 0;
                     for (int s = 0; s <= p; s++) acc += (double)scores[s] * vc[(size_t)s * kvd + g * hd + i];

@@ -1,0 +1,47 @@
+/* image_codec.h - private interface between image_decode.c (the dispatcher)
+ * and the per-format decoders. Not for use outside src/image.
+ *
+ * Every decoder has the contract of image_decode: the dispatcher has already
+ * checked the encoded size and the magic bytes; the decoder must call
+ * image_check_size with the header's dimensions before allocating pixels,
+ * and on failure return -1 with err set and *out zeroed.
+ */
+#ifndef QVL_IMAGE_CODEC_H
+#define QVL_IMAGE_CODEC_H
+
+#include "image.h"
+
+int image_decode_jpeg(const uint8_t *bytes, size_t len, uint64_t max_pixels,
+                      image_rgb *out, qvl_error *err);
+int image_decode_png(const uint8_t *bytes, size_t len, uint64_t max_pixels,
+                     image_rgb *out, qvl_error *err);
+int image_decode_webp(const uint8_t *bytes, size_t len, uint64_t max_pixels,
+                      image_rgb *out, qvl_error *err);
+int image_decode_bmp(const uint8_t *bytes, size_t len, uint64_t max_pixels,
+                     image_rgb *out, qvl_error *err);
+
+/* Refuses a zero side, a side above INT_MAX/4, or width*height above
+ * max_pixels, naming the format in the message (QVL_E_TOO_LARGE or
+ * QVL_E_BAD_INPUT). Returns 0 or -1. */
+int image_check_size(const char *format, uint64_t width, uint64_t height,
+                     uint64_t max_pixels, qvl_error *err);
+
+/* Composites n straight-alpha RGBA pixels onto opaque white into n RGB
+ * pixels, with the integer arithmetic of Pillow's alpha_composite (so the
+ * result is byte-identical to Hugging Face's convert_to_rgb). rgba and rgb
+ * may not overlap unless rgb == rgba (in-place compaction is allowed).
+ * Cannot fail. */
+void image_rgba_over_white(const uint8_t *rgba, size_t n, uint8_t *rgb);
+
+/* Reads the orientation tag (0x0112) from a TIFF-structured EXIF block
+ * (starting at the "II"/"MM" byte order mark). Returns 1..8, or 1 when the
+ * block is malformed or has no valid tag. Cannot fail; never reads outside
+ * tiff[0..len). */
+int exif_orientation(const uint8_t *tiff, size_t len);
+
+/* Applies an EXIF orientation (1..8) in place so the image becomes upright;
+ * 5..8 swap width and height. Returns 0, or -1 with err set (QVL_E_NOMEM,
+ * QVL_E_BAD_INPUT for a value outside 1..8) and img untouched. */
+int image_apply_orientation(image_rgb *img, int orientation, qvl_error *err);
+
+#endif

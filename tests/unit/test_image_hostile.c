@@ -1,0 +1,242 @@
+/* test_image_hostile.c - image_decode on hostile input: decompression bombs,
+ * size limits, truncated and corrupt files, garbage. Every case must end
+ * in a clean error (or, for bit flips, possibly a clean success) - never a
+ * crash, hang or sanitizer report. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jpeglib.h>
+#include <webp/encode.h>
+
+#include "base/mapped_file.h"
+#include "check.h"
+#include "image/image.h"
+
+static uint32_t crc32_png(const uint8_t *p, size_t n) {
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+    }
+    return ~c;
+}
+
+static void be32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+
+/* Decodes and checks the failure contract: -1, a message, the wanted code
+ * (or any code when want < 0), no pixels. */
+static void expect_fail(const uint8_t *b, size_t n, const image_limits *lim, int want,
+                        const char *what) {
+    image_rgb img = {.width = 7, .pixels = (uint8_t *)1};
+    qvl_error err = {0};
+    int rc = image_decode(b, n, lim, &img, &err);
+    CHECK_MSG(rc == -1, "%s: decoded", what);
+    CHECK_MSG(err.msg[0] != 0, "%s: no message", what);
+    CHECK_MSG(img.pixels == NULL && img.width == 0, "%s: output not zeroed", what);
+    if (want >= 0) CHECK_MSG(err.code == want, "%s: code %d, message \"%s\"", what, err.code, err.msg);
+    if (rc == 0) image_free(&img);
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void test_png_bomb(void) {
+    /* Signature, IHDR claiming 100000 x 100000 RGB, a token IDAT, IEND. */
+    uint8_t f[8 + 25 + 12 + 8 + 12] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
+    uint8_t *p = f + 8;
+    be32(p, 13);
+    memcpy(p + 4, "IHDR", 4);
+    be32(p + 8, 100000);
+    be32(p + 12, 100000);
+    p[16] = 8; p[17] = 2;
+    be32(p + 21, crc32_png(p + 4, 17));
+    p += 25;
+    be32(p, 8);
+    memcpy(p + 4, "IDAT\x78\x9c\x03\x00\x00\x00\x00\x01", 12);
+    be32(p + 16, crc32_png(p + 4, 12));
+    p += 20;
+    memcpy(p + 4, "IEND", 4);
+    be32(p + 8, crc32_png(p + 4, 4));
+    double t0 = now();
+    expect_fail(f, sizeof f, NULL, QVL_E_TOO_LARGE, "PNG 100000x100000");
+    CHECK_MSG(now() - t0 < 0.5, "bomb took %.3f s", now() - t0);
+}
+
+static uint8_t *small_jpeg(int w, int h, int progressive, size_t *len) {
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr jerr;
+    unsigned char *buf = NULL;
+    unsigned long n = 0;
+    c.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &buf, &n);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = 3;
+    c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    if (progressive) jpeg_simple_progression(&c);
+    jpeg_start_compress(&c, TRUE);
+    uint8_t *row = malloc((size_t)w * 3);
+    for (int x = 0; x < w * 3; x++) row[x] = (uint8_t)(x * 13);
+    while (c.next_scanline < c.image_height) jpeg_write_scanlines(&c, &row, 1);
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    free(row);
+    uint8_t *out = malloc(n);
+    memcpy(out, buf, n);
+    free(buf);
+    *len = n;
+    return out;
+}
+
+static void test_limits(void) {
+    size_t n;
+    uint8_t *jpg = small_jpeg(64, 48, 0, &n);
+    /* Patch the SOF0 frame header to claim 60000 x 60000. */
+    for (size_t i = 0; i + 9 < n; i++)
+        if (jpg[i] == 0xff && jpg[i + 1] == 0xc0) {
+            jpg[i + 5] = 60000 >> 8; jpg[i + 6] = 60000 & 0xff;
+            jpg[i + 7] = 60000 >> 8; jpg[i + 8] = 60000 & 0xff;
+            break;
+        }
+    double t0 = now();
+    expect_fail(jpg, n, NULL, QVL_E_TOO_LARGE, "JPEG 60000x60000");
+    CHECK_MSG(now() - t0 < 0.5, "JPEG bomb took %.3f s", now() - t0);
+    free(jpg);
+
+    jpg = small_jpeg(64, 48, 0, &n);
+    image_limits tiny_pixels = {.max_pixels = 64 * 48 - 1}, tiny_bytes = {.max_bytes = n - 1};
+    expect_fail(jpg, n, &tiny_pixels, QVL_E_TOO_LARGE, "JPEG over max_pixels");
+    expect_fail(jpg, n, &tiny_bytes, QVL_E_TOO_LARGE, "JPEG over max_bytes");
+    image_limits exact = {.max_pixels = 64 * 48, .max_bytes = n};
+    image_rgb img = {0};
+    CHECK(image_decode(jpg, n, &exact, &img, NULL) == 0);
+    image_free(&img);
+    free(jpg);
+
+    uint8_t *webp = NULL;
+    uint8_t rgb[32 * 32 * 3] = {0};
+    size_t wn = WebPEncodeLosslessRGB(rgb, 32, 32, 32 * 3, &webp);
+    image_limits small = {.max_pixels = 1000};
+    expect_fail(webp, wn, &small, QVL_E_TOO_LARGE, "WebP over max_pixels");
+    WebPFree(webp);
+
+    /* BMP header claiming 50000 x 50000 in a 60-byte file. */
+    uint8_t bmp[60] = {'B', 'M'};
+    bmp[10] = 54; bmp[14] = 40;
+    bmp[18] = 0x50; bmp[19] = 0xc3; bmp[22] = 0x50; bmp[23] = 0xc3;  /* 50000 */
+    bmp[26] = 1; bmp[28] = 24;
+    expect_fail(bmp, sizeof bmp, NULL, QVL_E_TOO_LARGE, "BMP 50000x50000");
+}
+
+/* Truncates a valid file at several points; each prefix must be refused. */
+static void truncations(const uint8_t *b, size_t n, const char *name) {
+    size_t cuts[] = {1, 2, 3, 8, 16, 33, 100, n / 3, n / 2, n - n / 10, n - 16};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        if (cuts[i] >= n) continue;
+        char what[96];
+        snprintf(what, sizeof what, "%s cut at %zu of %zu", name, cuts[i], n);
+        expect_fail(b, cuts[i], NULL, -1, what);
+    }
+}
+
+/* Flips bytes through the file: any outcome but a crash is acceptable, and
+ * the output must match the return code. */
+static void corruptions(const uint8_t *b, size_t n, const char *name) {
+    uint8_t *c = malloc(n);
+    unsigned seed = 12345;
+    for (int round = 0; round < 12; round++) {
+        memcpy(c, b, n);
+        for (int k = 0; k < 8; k++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t at = 8 + (seed >> 8) % (n - 8);  /* keep the signature */
+            c[at] ^= (uint8_t)(1 + (seed >> 3) % 255);
+        }
+        image_rgb img = {0};
+        qvl_error err = {0};
+        int rc = image_decode(c, n, NULL, &img, &err);
+        CHECK_MSG((rc == 0) == (img.pixels != NULL), "%s round %d: rc %d", name, round, rc);
+        CHECK_MSG(rc == 0 || err.msg[0], "%s round %d: no message", name, round);
+        image_free(&img);
+    }
+    free(c);
+}
+
+static void test_files(void) {
+    const char *names[] = {"images/real/rocket.jpg", "images/img_256x256.png"};
+    for (int i = 0; i < 2; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", testdata_dir(), names[i]);
+        mapped_file mf = {0};
+        CHECK_MSG(mapped_file_open(&mf, path, NULL) == 0, "%s", path);
+        if (!mf.data) continue;
+        truncations(mf.data, mf.size, names[i]);
+        corruptions(mf.data, mf.size, names[i]);
+        mapped_file_close(&mf);
+    }
+    size_t n;
+    uint8_t *prog = small_jpeg(96, 64, 1, &n);
+    truncations(prog, n, "progressive JPEG");
+    corruptions(prog, n, "progressive JPEG");
+    free(prog);
+
+    uint8_t rgb[48 * 40 * 3];
+    for (size_t k = 0; k < sizeof rgb; k++) rgb[k] = (uint8_t)(k * 7 + k / 100);
+    uint8_t *webp = NULL;
+    n = WebPEncodeRGB(rgb, 48, 40, 48 * 3, 80, &webp);
+    truncations(webp, n, "lossy WebP");
+    corruptions(webp, n, "lossy WebP");
+    WebPFree(webp);
+    n = WebPEncodeLosslessRGB(rgb, 48, 40, 48 * 3, &webp);
+    truncations(webp, n, "lossless WebP");
+    WebPFree(webp);
+}
+
+static void test_garbage(void) {
+    uint8_t junk[4096];
+    unsigned seed = 99;
+    for (size_t i = 0; i < sizeof junk; i++) {
+        seed = seed * 1103515245u + 12345u;
+        junk[i] = (uint8_t)(seed >> 16);
+    }
+    expect_fail(junk, sizeof junk, NULL, QVL_E_BAD_MEDIA, "random bytes");
+    expect_fail((const uint8_t *)"", 0, NULL, QVL_E_BAD_INPUT, "empty");
+    expect_fail(NULL, 10, NULL, QVL_E_BAD_INPUT, "NULL");
+    expect_fail((const uint8_t *)"<html><body>not an image</body></html>", 38, NULL,
+                QVL_E_BAD_MEDIA, "HTML");
+    /* Right magic, garbage body. */
+    static const uint8_t magics[][12] = {
+        {0xff, 0xd8, 0xff, 0xe0}, {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a},
+        {'R', 'I', 'F', 'F', 0xf0, 0x0f, 0, 0, 'W', 'E', 'B', 'P'},
+    };
+    static const size_t magic_len[] = {4, 8, 12};
+    const char *what[] = {"JPEG magic + junk", "PNG magic + junk", "WebP magic + junk"};
+    for (int m = 0; m < 3; m++) {
+        uint8_t f[4096];
+        memcpy(f, junk, sizeof f);
+        memcpy(f, magics[m], magic_len[m]);
+        expect_fail(f, sizeof f, NULL, QVL_E_BAD_INPUT, what[m]);
+    }
+    /* A JPEG with only the start marker, and one with tables but no frame. */
+    expect_fail((const uint8_t *)"\xff\xd8\xff\xd9", 4, NULL, QVL_E_BAD_INPUT, "JPEG SOI+EOI");
+    /* BMP magic with an unsupported compression (RLE8). */
+    uint8_t bmp[80] = {'B', 'M'};
+    bmp[10] = 54; bmp[14] = 40; bmp[18] = 2; bmp[22] = 2; bmp[26] = 1; bmp[28] = 8; bmp[30] = 1;
+    expect_fail(bmp, sizeof bmp, NULL, QVL_E_BAD_MEDIA, "BMP RLE8");
+}
+
+int main(void) {
+    test_png_bomb();
+    test_limits();
+    test_files();
+    test_garbage();
+    return check_summary();
+}

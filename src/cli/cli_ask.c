@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mapped_file.h"
 #include "cli/cli_util.h"
-#include "model/chat_template.h"
+#include "image/image.h"
+#include "model/chat.h"
 #include "model/generate.h"
 
 static const char *help =
@@ -24,6 +26,18 @@ static const char *help =
     "      --no-loop-check     do not stop when the output repeats itself\n"
     "  -v, --verbose           print timings to stderr\n"
     CLI_MODEL_HELP;
+
+/* Image parts built below carry a file path: read and decode it. */
+static int load_image_file(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err) {
+    const char *path = json_string_value(json_object_get(part, "image"));
+    size_t len;
+    char *bytes = path ? read_file_text(path, IMAGE_DEFAULT_MAX_BYTES + 1, &len, err) : NULL;
+    if (!bytes) return path ? -1 : qvl_fail(err, "image %d has no file path", index);
+    int rc = image_decode((const uint8_t *)bytes, len, NULL, out, err);
+    if (rc != 0) qvl_error_prefix(err, "%s", path);
+    free(bytes);
+    return rc;
+}
 
 static int print_piece(void *user, const char *text, size_t len) {
     fwrite(text, 1, len, stdout);
@@ -59,10 +73,6 @@ int cli_ask(int argc, char **argv) {
         fprintf(stderr, "qvl ask: give exactly one question (quote it)\n\n%s", help);
         rc = 2;
     }
-    if (rc < 0 && images.n > 0) {
-        fprintf(stderr, "qvl ask: --image needs the vision encoder, which this build does not have yet\n");
-        rc = 1;
-    }
     if (rc >= 0) {
         free(images.items), free(stops.items), free(pos.items);
         return rc;
@@ -72,17 +82,18 @@ int cli_ask(int argc, char **argv) {
         free(images.items), free(stops.items), free(pos.items);
         return 1;
     }
-    json_t *msgs = json_array();
+    json_t *msgs = json_array(), *content = json_array();
     if (system) json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system", "content", system));
-    json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "user", "content", pos.items[0]));
+    for (int i = 0; i < images.n; i++)
+        json_array_append_new(content, json_pack("{s:s, s:s}", "type", "image", "image", images.items[i]));
+    json_array_append_new(content, json_pack("{s:s, s:s}", "type", "text", "text", pos.items[0]));
+    json_array_append_new(msgs, json_pack("{s:s, s:o}", "role", "user", "content", content));
     qvl_error err = {0};
-    chat_template_opts topts = {.add_generation_prompt = true};
-    int n_images = 0;
-    char *prompt = chat_template_render(msgs, &topts, &n_images, &err);
+    threadpool *tp = threadpool_create(mo.threads);
+    chat_opts copts = {.add_generation_prompt = true, .load_image = load_image_file, .tp = tp};
+    chat_prompt cp;
+    rc = chat_prompt_build(m, msgs, &copts, &cp, &err);
     json_decref(msgs);
-    int32_t *ids = NULL;
-    size_t n_ids = 0;
-    rc = prompt ? tokenizer_encode(m->tok, prompt, strlen(prompt), 0, &ids, &n_ids, &err) : -1;
     gen_session sess;
     if (rc == 0) rc = gen_session_init(&sess, m, ctx, &err);
     if (rc == 0) {
@@ -99,13 +110,12 @@ int cli_ask(int argc, char **argv) {
         gp.stop = stops.items;
         gp.n_stop = stops.n;
         gp.detect_loops = !no_loop;
-        threadpool *tp = threadpool_create(mo.threads);
-        gen_prompt gpr = {.ids = ids, .n = (int)n_ids};
+        gen_prompt gpr = chat_prompt_view(&cp);
         gen_result res;
         rc = generate(m, &sess, &gpr, &gp, tp, print_piece, NULL, NULL, &res, &err);
-        threadpool_free(tp);
         if (rc == 0) {
             printf("\n");
+            fflush(stdout);
             if (res.finish == FINISH_LOOP)
                 fprintf(stderr, "[stopped early: the answer kept repeating itself]\n");
             else if (res.finish == FINISH_LENGTH)
@@ -119,7 +129,10 @@ int cli_ask(int argc, char **argv) {
         gen_session_free(&sess);
     }
     if (rc != 0) fprintf(stderr, "qvl ask: %s\n", err.msg);
-    free(prompt), free(ids);
+    if (verbose && rc == 0 && cp.n_images)
+        fprintf(stderr, "images: %d encoded in %.0f ms\n", cp.n_images, cp.image_ms);
+    chat_prompt_free(&cp);
+    threadpool_free(tp);
     free(images.items), free(stops.items), free(pos.items);
     model_free(m);
     return rc ? 1 : 0;

@@ -45,6 +45,7 @@ void config_test_model(model_config *cfg, test_model_size size) {
     cfg->video_token_id = 151656;
     cfg->vision_start_token_id = 151652;
     cfg->vision_end_token_id = 151653;
+    snprintf(cfg->test_model, sizeof cfg->test_model, "%s", tiny ? "tiny" : "2b");
 }
 
 /* ---- reading config.json ---------------------------------------------- */
@@ -177,6 +178,8 @@ int config_load_hf(model_config *cfg, const char *path, qvl_error *err) {
                       QVL_MAX_DEEPSTACK, &v->n_deepstack);
         v->layer_norm_eps = 1e-6f;   /* hard-coded in the reference model */
     }
+    json_t *tm = json_object_get(root, "qvl_test_model");
+    if (json_is_string(tm)) snprintf(cfg->test_model, sizeof cfg->test_model, "%s", json_string_value(tm));
     json_decref(root);
     if (r.failed) return -1;
     return config_validate(cfg, path, err);
@@ -249,6 +252,7 @@ int config_write_hf(const model_config *cfg, const char *path, qvl_error *err) {
                              t->tie_word_embeddings, "transformers_version", "4.57.0.dev0", "video_token_id",
                              cfg->video_token_id, "vision_config", vision, "vision_end_token_id",
                              cfg->vision_end_token_id, "vision_start_token_id", cfg->vision_start_token_id);
+    if (root && cfg->test_model[0]) json_object_set_new(root, "qvl_test_model", json_string(cfg->test_model));
     int rc = root ? json_dump_file(root, path, JSON_INDENT(2) | JSON_SORT_KEYS) : -1;
     json_decref(root);
     if (rc != 0) return qvl_fail_code(err, QVL_E_IO, "%s: cannot write config", path);

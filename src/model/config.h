@@ -53,6 +53,9 @@ typedef struct model_config {
     vision_config vision;
     bool has_vision;
     int image_token_id, video_token_id, vision_start_token_id, vision_end_token_id;
+    /* "tiny"/"2b" when the directory was written by `qvl make-test-model`
+     * (config.json key "qvl_test_model"): synthetic weights, nonsense answers. */
+    char test_model[16];
 } model_config;
 
 /* The two configurations of the synthetic test model (test-model.md). */

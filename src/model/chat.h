@@ -1,0 +1,66 @@
+/* chat.h - turns a conversation (OpenAI-style messages with text and image
+ * parts) into exactly what the text decoder consumes: token ids, M-RoPE
+ * positions and the image features for the <|image_pad|> runs.
+ *
+ * Flow: chat template -> rendered text with one <|image_pad|> per image ->
+ * each image fetched through the caller's load_image callback (the server
+ * decodes data URLs, the CLI reads files), preprocessed and encoded by the
+ * vision tower -> the pad expanded to the image's token count -> tokens and
+ * 3-D positions (text: t=h=w=running position; image token (r, c):
+ * (base, base+r, base+c); text after an image continues at
+ * base + max(rows, cols)).
+ *
+ * Thread-safe for a read-only model; everything produced is owned by the
+ * chat_prompt and freed by chat_prompt_free.
+ */
+#ifndef QVL_CHAT_H
+#define QVL_CHAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "base/error.h"
+#include "engine/threadpool.h"
+#include "image/image.h"
+#include "model/generate.h"
+#include "model/model.h"
+
+/* Fetches the pixels of an image part. part is the message content part that
+ * produced the image (e.g. {"type":"image_url","image_url":{"url":"data:..."}});
+ * index counts images from 0 in prompt order. Fills out (caller of chat
+ * frees it) or returns -1 with err set (QVL_E_BAD_MEDIA, QVL_E_TOO_LARGE ...). */
+typedef int (*chat_load_image_fn)(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err);
+
+typedef struct chat_opts {
+    bool add_generation_prompt;     /* true for "answer now" */
+    long min_pixels, max_pixels;    /* per-request image detail; 0 = model defaults */
+    chat_load_image_fn load_image;  /* required when messages contain images */
+    void *load_ctx;
+    threadpool *tp;                 /* for the vision encoder; NULL = inline */
+} chat_opts;
+
+typedef struct chat_prompt {
+    int32_t *ids;            /* (n) */
+    int n;
+    int32_t *pos;            /* (n, 3) */
+    int next_pos;            /* M-RoPE position after the prompt */
+    float *image_embd;       /* (n_image_rows, d * (1 + n_deepstack)) or NULL */
+    int n_image_rows;
+    int n_images;
+    double image_ms;         /* decode + preprocess + vision encoder time */
+} chat_prompt;
+
+/* Builds the prompt. Fails (-1, err) on malformed messages (QVL_E_BAD_INPUT),
+ * images the model cannot take (no vision tower: QVL_E_BAD_INPUT), or an
+ * image that cannot be loaded (the callback's error). *out is zeroed on
+ * failure. */
+int chat_prompt_build(const qvl_model *m, const json_t *messages, const chat_opts *opts, chat_prompt *out,
+                      qvl_error *err);
+void chat_prompt_free(chat_prompt *p);
+
+/* A gen_prompt view of p (no copies). */
+gen_prompt chat_prompt_view(const chat_prompt *p);
+
+#endif

@@ -19,5 +19,6 @@ int cli_tokenize(int argc, char **argv);
 int cli_logits(int argc, char **argv);
 int cli_chat_template(int argc, char **argv);
 int cli_make_test_model(int argc, char **argv);
+int cli_convert(int argc, char **argv);
 
 #endif

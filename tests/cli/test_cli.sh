@@ -1,0 +1,59 @@
+#!/bin/bash
+# Command-line behaviour: help texts, usage errors, tokenize byte-for-byte,
+# chat-template renderings, logits against the golden files, convert round trip.
+set -u
+QVL=${QVL_BIN:-./qvl}
+TD=${QVL_TESTDATA:-../shared/testdata}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+check() { if eval "$2"; then :; else echo "FAIL: $1"; fail=1; fi; }
+
+for c in ask tokenize logits chat-template make-test-model convert; do
+    check "$c --help" "$QVL $c --help | grep -q usage"
+done
+check "unknown command exits 2" "$QVL frobnicate 2>/dev/null; [ \$? -eq 2 ]"
+check "unknown option exits 2" "$QVL ask --frobnicate x 2>/dev/null; [ \$? -eq 2 ]"
+check "missing model is explained" "$QVL ask 'hi' 2>&1 | grep -q 'make-test-model'"
+
+$QVL make-test-model --config tiny --out "$tmp/m" 2>/dev/null
+check "test model written" "[ -f $tmp/m/model.safetensors ]"
+
+# tokenize: argument and stdin (byte for byte, including a trailing newline)
+check "tokenize arg" "[ \"\$($QVL tokenize -m $tmp/m 'Hello, world!')\" = '9707 11 1879 0' ]"
+check "tokenize stdin keeps the newline (! and newline are one token, 4894)" "[ \"\$(printf 'Hello, world!\n' | $QVL tokenize -m $tmp/m)\" = '9707 11 1879 4894' ]"
+gg=$TD/gguf/tiny-Q8_0.gguf
+check "tokenize from gguf" "[ \"\$($QVL tokenize -m $gg 'Hello, world!')\" = '9707 11 1879 0' ]"
+for t in T1 T2 T3; do
+    want=$(tr '\n' ' ' < $TD/golden/text/$t/F16/prompt_ids.txt | sed 's/ $//')
+    got=$($QVL tokenize -m $tmp/m < $TD/golden/text/$t/F16/prompt.txt)
+    check "tokenize golden $t" "[ \"$got\" = \"$want\" ]"
+done
+
+# chat-template: rendering of a messages file, and of an OpenAI request body
+cat > "$tmp/msgs.json" <<'JSON'
+[{"role":"system","content":"You are a helpful assistant."},
+ {"role":"user","content":[{"type":"image"},{"type":"text","text":"What is in this image?"}]}]
+JSON
+printf '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>What is in this image?<|im_end|>\n<|im_start|>assistant\n' > "$tmp/want.txt"
+$QVL chat-template --messages "$tmp/msgs.json" > "$tmp/got.txt"
+check "chat-template renders exactly" "cmp -s $tmp/got.txt $tmp/want.txt"
+echo '{"messages":[{"role":"user","content":"Hi"}]}' | $QVL chat-template --messages - --no-generation-prompt > "$tmp/got2.txt"
+printf '<|im_start|>user\nHi<|im_end|>\n' > "$tmp/want2.txt"
+check "chat-template from a request body" "cmp -s $tmp/got2.txt $tmp/want2.txt"
+check "chat-template bad json" "! $QVL chat-template --messages <(echo '[{') 2>/dev/null"
+
+# logits: bit-identical to the reference on the Q8_0 file for T1
+$QVL logits -m $gg --prompt-ids $TD/golden/text/T1/Q8_0/prompt_ids.txt --out "$tmp/l.f32" 2>/dev/null
+check "logits T1 Q8_0 bit-identical to the golden" "cmp -s $tmp/l.f32 $TD/golden/text/T1/Q8_0/logits_last.f32"
+check "logits rejects junk ids" "! echo 'a b c' | $QVL logits -m $gg --prompt-ids - --out $tmp/x.f32 2>/dev/null"
+check "logits rejects out-of-range ids" "echo 999999 | $QVL logits -m $gg --prompt-ids - --out $tmp/x.f32 2>&1 | grep -q 'out of range'"
+
+# convert, then ask the converted model (greedy, deterministic)
+$QVL convert -m $tmp/m --out $tmp/m.gguf --quant q8_0 2>/dev/null
+check "convert wrote a gguf" "[ -s $tmp/m.gguf ]"
+a=$($QVL ask -m $tmp/m --temperature 0 -n 8 'Hi' 2>/dev/null)
+b=$($QVL ask -m $tmp/m.gguf --temperature 0 -n 8 'Hi' 2>/dev/null)
+check "converted model answers like the directory" "[ -n \"$a\" ] && [ \"$a\" = \"$b\" ]"
+check "ask stops at max tokens and says so" "$QVL ask -m $tmp/m.gguf --temperature 0 -n 3 --no-loop-check 'Hi' 2>&1 >/dev/null | grep -q 'max-tokens'"
+exit $fail

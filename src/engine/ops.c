@@ -91,9 +91,7 @@ void softmax(float *x, int n) {
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
-void swiglu(float *gate, const float *up, int n) {
-    for (int i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
-}
+
 
 void gelu_tanh(float *x, int n) {
     const float k = 0.7978845608028654f;   /* sqrt(2/pi) */
@@ -109,4 +107,12 @@ void gelu_erf(float *x, int n) {
 
 void vec_add(float *y, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] += x[i];
+}
+
+void swiglu(float *gate, const float *up, int n) {
+    /* chunks of 16 through the polynomial exp, the tail through expf: the
+     * reference implementation's split (see softmax_masked) */
+    int i = 0;
+    for (; i < n / 16 * 16; i++) gate[i] = gate[i] / (1.0f + expf_poly(-gate[i])) * up[i];
+    for (; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }

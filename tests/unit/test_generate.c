@@ -1,0 +1,223 @@
+/* test_generate.c - the sampler on hand-made logits, and the generation loop
+ * on the tiny model: stop strings (cut exactly, never emitted), loop
+ * detection, cancellation, max tokens, seeds. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "model/generate.h"
+#include "model/sampler.h"
+#include "model/test_model.h"
+
+#define V 1000
+
+static void fill(float *l) {
+    for (int i = 0; i < V; i++) l[i] = -10.0f + (float)(i % 7) * 0.01f;
+    l[42] = 5.0f;   /* clear winner */
+    l[7] = 4.9f;    /* close second */
+    l[500] = 4.0f;
+}
+
+static void sampler_tests(void) {
+    float l[V];
+    sampler s;
+    sampling_params p = sampling_defaults();
+    p.temperature = 0;
+    CHECK(sampler_init(&s, &p, V) == 0);
+    fill(l);
+    CHECK_EQ_INT(sampler_sample(&s, l), 42);
+    sampler_free(&s);
+
+    /* top_k = 1 is greedy at any temperature */
+    p = sampling_defaults();
+    p.top_k = 1;
+    p.temperature = 5;
+    sampler_init(&s, &p, V);
+    for (int k = 0; k < 20; k++) {
+        fill(l);
+        CHECK_EQ_INT(sampler_sample(&s, l), 42);
+    }
+    sampler_free(&s);
+
+    /* same seed, same draws; draws stay inside top_k */
+    int a[50], b[50];
+    for (int run = 0; run < 2; run++) {
+        p = sampling_defaults();
+        p.temperature = 1.5f;
+        p.top_k = 3;
+        p.top_p = 1.0f;
+        p.seed = 1234;
+        sampler_init(&s, &p, V);
+        for (int k = 0; k < 50; k++) {
+            fill(l);
+            (run ? b : a)[k] = sampler_sample(&s, l);
+        }
+        sampler_free(&s);
+    }
+    int inside = 1, varied = 0;
+    for (int k = 0; k < 50; k++) {
+        inside &= a[k] == 42 || a[k] == 7 || a[k] == 500;
+        varied |= a[k] != a[0];
+    }
+    CHECK(!memcmp(a, b, sizeof a));
+    CHECK(inside);
+    CHECK(varied);
+
+    /* top_p small keeps only the best; min_p drops the far third */
+    p = sampling_defaults();
+    p.temperature = 1;
+    p.top_k = 0;
+    p.top_p = 0.01f;
+    sampler_init(&s, &p, V);
+    for (int k = 0; k < 20; k++) {
+        fill(l);
+        CHECK_EQ_INT(sampler_sample(&s, l), 42);
+    }
+    sampler_free(&s);
+    p.top_p = 1;
+    p.min_p = 0.5f;   /* p(500)/p(42) = e^-1 < 0.5: never drawn; p(7)/p(42) = e^-0.1 */
+    p.top_k = 3;
+    sampler_init(&s, &p, V);
+    int saw7 = 0, saw500 = 0;
+    for (int k = 0; k < 200; k++) {
+        fill(l);
+        int id = sampler_sample(&s, l);
+        saw7 |= id == 7;
+        saw500 |= id == 500;
+    }
+    CHECK(saw7 && !saw500);
+    sampler_free(&s);
+
+    /* presence penalty: after drawing 42 once, 7 wins */
+    p = sampling_defaults();
+    p.temperature = 0;
+    p.presence_penalty = 0.5f;
+    sampler_init(&s, &p, V);
+    fill(l);
+    CHECK_EQ_INT(sampler_sample(&s, l), 42);
+    fill(l);
+    CHECK_EQ_INT(sampler_sample(&s, l), 7);
+    sampler_free(&s);
+
+    /* repetition penalty applies to prompt tokens too (HF semantics) */
+    p.presence_penalty = 0;
+    p.repetition_penalty = 1.1f;
+    sampler_init(&s, &p, V);
+    int32_t prompt[] = {42};
+    sampler_add_prompt(&s, prompt, 1);
+    fill(l);
+    CHECK_EQ_INT(sampler_sample(&s, l), 7);   /* 5.0/1.1 < 4.9 */
+    sampler_free(&s);
+}
+
+typedef struct collect {
+    char buf[8192];
+    size_t len;
+    int calls, cancel_after;
+} collect;
+
+static int on_text(void *user, const char *t, size_t n) {
+    collect *c = user;
+    if (c->len + n < sizeof c->buf) {
+        memcpy(c->buf + c->len, t, n);
+        c->len += n;
+        c->buf[c->len] = 0;
+    }
+    c->calls++;
+    return c->cancel_after && c->calls >= c->cancel_after;
+}
+
+static void run(const qvl_model *m, const gen_params *gp, collect *c, gen_result *r) {
+    int32_t ids[] = {151644, 872, 198, 13048, 0, 151645, 198, 151644, 77091, 198};
+    gen_session s;
+    qvl_error err = {0};
+    CHECK(gen_session_init(&s, m, 512, &err) == 0);
+    gen_prompt pr = {.ids = ids, .n = 10};
+    memset(c->buf, 0, sizeof c->buf);
+    c->len = 0;
+    c->calls = 0;
+    CHECK_MSG(generate(m, &s, &pr, gp, NULL, on_text, c, NULL, r, &err) == 0, "%s", err.msg);
+    gen_session_free(&s);
+}
+
+static void generate_tests(const qvl_model *m) {
+    gen_params gp = gen_params_defaults(m);
+    gp.sampling.temperature = 0;
+    gp.max_tokens = 24;
+    gp.detect_loops = false;
+    gp.ignore_eos = true;
+    collect c = {0};
+    gen_result r;
+    run(m, &gp, &c, &r);
+    CHECK_EQ_INT(r.finish, FINISH_LENGTH);
+    CHECK_EQ_INT(r.n_generated, 24);
+    CHECK(r.text_len == c.len && !memcmp(r.text, c.buf, c.len));   /* streamed == final */
+    char full[8192];
+    snprintf(full, sizeof full, "%s", r.text);
+    gen_result_free(&r);
+
+    /* a stop string from the middle of that answer: text ends right before it */
+    size_t L = strlen(full);
+    CHECK(L > 8);
+    char stop[8];
+    memcpy(stop, full + L / 2, 3);
+    stop[3] = 0;
+    const char *stops[] = {"never-appears", stop};
+    gp.stop = stops;
+    gp.n_stop = 2;
+    run(m, &gp, &c, &r);
+    char *first = strstr(full, stop);
+    CHECK_EQ_INT(r.finish, FINISH_STOP);
+    CHECK_EQ_INT(r.text_len, (size_t)(first - full));
+    CHECK(!strncmp(r.text, full, r.text_len));
+    CHECK_MSG(c.len == r.text_len && strstr(c.buf, stop) == NULL, "streamed text must not contain the stop string");
+    gen_result_free(&r);
+    gp.n_stop = 0;
+
+    /* loops: the tiny model repeats itself under greedy decoding */
+    gp.max_tokens = 400;
+    gp.detect_loops = true;
+    run(m, &gp, &c, &r);
+    CHECK_EQ_INT(r.finish, FINISH_LOOP);
+    CHECK(r.n_generated < 400);
+    gen_result_free(&r);
+
+    /* cancellation from the callback */
+    gp.detect_loops = false;
+    c.cancel_after = 2;
+    run(m, &gp, &c, &r);
+    CHECK_EQ_INT(r.finish, FINISH_CANCELLED);
+    CHECK(r.n_generated < 10);
+    c.cancel_after = 0;
+    gen_result_free(&r);
+
+    /* sampled generation: the same seed twice gives the same text */
+    gp.sampling = sampling_defaults();
+    gp.sampling.seed = 7;
+    gp.max_tokens = 16;
+    run(m, &gp, &c, &r);
+    char a[8192];
+    snprintf(a, sizeof a, "%s", r.text);
+    gen_result_free(&r);
+    run(m, &gp, &c, &r);
+    CHECK_STR(a, r.text);
+    gen_result_free(&r);
+}
+
+int main(void) {
+    sampler_tests();
+    char dir[] = "/tmp/qvl-gen-XXXXXX", tok[1024], cmd[1200];
+    qvl_error err = {0};
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(tok, sizeof tok, "%s/tokenizer", testdata_dir());
+    CHECK(test_model_write(TEST_MODEL_TINY, dir, tok, &err) == 0);
+    model_load_opts o = {.quant = "q8_0", .threads = 1};
+    qvl_model *m = model_load(dir, &o, &err);
+    CHECK_MSG(m != NULL, "%s", err.msg);
+    if (m) generate_tests(m);
+    model_free(m);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+    return check_summary();
+}

@@ -31,10 +31,35 @@ void gen_result_free(gen_result *r) {
 
 int gen_session_init(gen_session *s, const qvl_model *m, int n_ctx, qvl_error *err) {
     memset(s, 0, sizeof *s);
-    return kv_cache_init(&s->kv, &m->cfg.text, n_ctx, err);
+    if (kv_cache_init(&s->kv, &m->cfg.text, n_ctx, err) != 0) return -1;
+    s->ids = malloc((size_t)n_ctx * sizeof *s->ids);
+    s->pos = malloc((size_t)n_ctx * 3 * sizeof *s->pos);
+    s->feature_hash = malloc((size_t)n_ctx * sizeof *s->feature_hash);
+    if (!s->ids || !s->pos || !s->feature_hash) {
+        gen_session_free(s);
+        return qvl_fail_code(err, QVL_E_NOMEM, "out of memory for a session of %d tokens", n_ctx);
+    }
+    return 0;
 }
 
-void gen_session_free(gen_session *s) { kv_cache_free(&s->kv); }
+void gen_session_free(gen_session *s) {
+    kv_cache_free(&s->kv);
+    free(s->ids), free(s->pos), free(s->feature_hash);
+    memset(s, 0, sizeof *s);
+}
+
+static uint64_t hash_floats(const float *v, int n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    const uint8_t *b = (const uint8_t *)v;
+    for (size_t i = 0; i < (size_t)n * sizeof *v; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h | 1;   /* never 0, which marks text */
+}
+
+static void session_record(gen_session *s, int at, int32_t id, const int32_t *pos3, uint64_t hash) {
+    s->ids[at] = id;
+    memcpy(s->pos + 3 * at, pos3, 3 * sizeof *pos3);
+    s->feature_hash[at] = hash;
+}
 
 static double now_ms(void) {
     struct timespec t;
@@ -116,27 +141,49 @@ static bool is_looping(const int32_t *ids, int n) {
 
 /* ---- the loop ------------------------------------------------------------ */
 
+/* How many leading prompt tokens the session's cache already holds (same id,
+ * same position, same image features); at least the last prompt token is
+ * always recomputed, since its logits are needed. *img_before counts the
+ * image tokens among them. */
+static int reusable_prefix(const gen_session *s, const gen_prompt *prompt, const int32_t *ppos,
+                           const uint64_t *hashes, int *img_before) {
+    int keep = 0;
+    *img_before = 0;
+    while (keep < s->kv.n && keep < prompt->n - 1 && s->ids[keep] == prompt->ids[keep] &&
+           !memcmp(s->pos + 3 * keep, ppos + 3 * keep, 3 * sizeof *ppos) && s->feature_hash[keep] == hashes[keep])
+        *img_before += hashes[keep++] != 0;
+    return keep;
+}
+
 int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const gen_params *p, threadpool *tp,
              gen_on_text on_text, void *user, atomic_bool *cancel, gen_result *out, qvl_error *err) {
     memset(out, 0, sizeof *out);
     const text_config *c = &m->cfg.text;
     if (prompt->n < 1) return qvl_fail_code(err, QVL_E_BAD_INPUT, "the prompt is empty");
-    if (s->kv.n + prompt->n >= s->kv.n_ctx)
-        return qvl_fail_code(err, QVL_E_TOO_LARGE, "the prompt (%d tokens) does not fit the context (%d tokens, %d used)",
-                             prompt->n, s->kv.n_ctx, s->kv.n);
+    if (prompt->n >= s->kv.n_ctx)
+        return qvl_fail_code(err, QVL_E_TOO_LARGE, "the prompt (%d tokens) does not fit the context (%d tokens)",
+                             prompt->n, s->kv.n_ctx);
     int32_t *pos = NULL;
     const int32_t *ppos = prompt->pos;
     int next_pos = prompt->next_pos;
     if (!ppos) {
         pos = malloc((size_t)prompt->n * 3 * sizeof *pos);
-        text_positions_1d(pos, prompt->n, s->next_pos);
+        text_positions_1d(pos, prompt->n, 0);
         ppos = pos;
-        next_pos = s->next_pos + prompt->n;
+        next_pos = prompt->n;
     }
+    /* Feature hashes of the prompt's image tokens, then the reusable prefix. */
+    int d_img = m->cfg.text.hidden_size * (1 + m->text.n_deepstack);
+    uint64_t *hashes = calloc((size_t)prompt->n, sizeof *hashes);
+    for (int i = 0, r = 0; i < prompt->n; i++)
+        if (prompt->image_embd && prompt->ids[i] == m->cfg.image_token_id && r < prompt->n_image_rows)
+            hashes[i] = hash_floats(prompt->image_embd + (size_t)r++ * d_img, d_img);
+    int img_before = 0, keep = reusable_prefix(s, prompt, ppos, hashes, &img_before);
+    s->kv.n = keep;
     float *logits = malloc((size_t)c->vocab_size * sizeof *logits);
     sampler smp;
     if (!logits || sampler_init(&smp, &p->sampling, m->n_vocab_real) != 0) {
-        free(pos), free(logits);
+        free(pos), free(logits), free(hashes);
         return qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
     }
     sampler_add_prompt(&smp, prompt->ids, prompt->n);
@@ -147,9 +194,16 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
     out_append(&o, "", 0);
 
     double t0 = now_ms();
-    text_batch b = {prompt->n, prompt->ids, ppos, prompt->image_embd, prompt->n_image_rows, m->cfg.image_token_id};
-    if (!ts || text_forward(&m->text, &s->kv, &b, logits, tp, err) != 0) goto done;
+    text_batch b = {prompt->n - keep, prompt->ids + keep, ppos + 3 * keep,
+                    prompt->image_embd ? prompt->image_embd + (size_t)img_before * d_img : NULL,
+                    prompt->n_image_rows - img_before, m->cfg.image_token_id};
+    if (!ts || text_forward(&m->text, &s->kv, &b, logits, tp, err) != 0) {
+        s->kv.n = 0;   /* the cache may hold a partial batch: forget it */
+        goto done;
+    }
+    for (int i = keep; i < prompt->n; i++) session_record(s, i, prompt->ids[i], ppos + 3 * i, hashes[i]);
     s->next_pos = next_pos;
+    out->n_cached = keep;
     double t1 = now_ms();
     out->prompt_ms = t1 - t0;
 
@@ -179,7 +233,9 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
         if (fin) break;
         int32_t step_pos[3] = {s->next_pos, s->next_pos, s->next_pos};
         text_batch step = {1, &id, step_pos, NULL, 0, m->cfg.image_token_id};
+        int at = s->kv.n;
         if (text_forward(&m->text, &s->kv, &step, logits, tp, err) != 0) goto done;
+        session_record(s, at, id, step_pos, 0);
         s->next_pos++;
     }
     if (fin != FINISH_STOP || !p->n_stop) {
@@ -197,7 +253,7 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
     o.buf = NULL;
     rc = 0;
 done:
-    free(o.buf), free(gen), free(pos), free(logits);
+    free(o.buf), free(gen), free(pos), free(logits), free(hashes);
     tokenizer_stream_free(ts);
     sampler_free(&smp);
     return rc;

@@ -1,10 +1,14 @@
 /* generate.h - the generation loop: prompt in, streamed text out.
  *
- * A gen_session holds one conversation's KV cache and position counter. Each
- * generate() call appends a prompt (text ids with M-RoPE positions and image
- * features) to it, then samples tokens until a stop condition, calling
- * on_text with every complete piece of UTF-8 text as soon as it is known not
- * to be part of a stop string.
+ * A gen_session holds one conversation's KV cache. Each generate() call gets
+ * the WHOLE conversation as its prompt (ids from position 0, with M-RoPE
+ * positions and image features); the session remembers what its cache holds
+ * and only computes the part after the longest common prefix (same ids, same
+ * positions, same image features), so a follow-up question, a second
+ * question about the same image or a shared system prompt costs only the new
+ * tokens. It then samples until a stop condition, calling on_text with every
+ * complete piece of UTF-8 text as soon as it is known not to be part of a
+ * stop string.
  *
  * Stop conditions, reported in gen_result.finish: an end-of-turn token, a
  * stop string (not included in the text), max_tokens, a full context, the
@@ -47,9 +51,9 @@ typedef struct gen_params {
 gen_params gen_params_defaults(const qvl_model *m);
 
 typedef struct gen_prompt {
-    const int32_t *ids;        /* (n) */
+    const int32_t *ids;        /* (n) the whole conversation so far */
     int n;
-    const int32_t *pos;        /* (n, 3) M-RoPE positions; NULL = text-only */
+    const int32_t *pos;        /* (n, 3) M-RoPE positions; NULL = text-only (0..n-1) */
     int next_pos;              /* position after the prompt (used when pos != NULL) */
     const float *image_embd;   /* see text_batch */
     int n_image_rows;
@@ -58,6 +62,7 @@ typedef struct gen_prompt {
 typedef struct gen_result {
     finish_reason finish;
     int n_prompt, n_generated;
+    int n_cached;              /* prompt tokens reused from the session's cache */
     double prompt_ms, gen_ms;  /* prefill, and decode after the first token */
     char *text;                /* malloc'd full answer (what on_text received) */
     size_t text_len;
@@ -68,6 +73,10 @@ void gen_result_free(gen_result *r);
 typedef struct gen_session {
     kv_cache kv;
     int next_pos;              /* M-RoPE position of the next token */
+    /* What the cache holds, position by position (kv.n entries). */
+    int32_t *ids;              /* (n_ctx) */
+    int32_t *pos;              /* (n_ctx, 3) */
+    uint64_t *feature_hash;    /* (n_ctx) hash of the image feature row; 0 for text */
 } gen_session;
 
 int gen_session_init(gen_session *s, const qvl_model *m, int n_ctx, qvl_error *err);

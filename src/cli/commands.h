@@ -20,5 +20,6 @@ int cli_logits(int argc, char **argv);
 int cli_chat_template(int argc, char **argv);
 int cli_make_test_model(int argc, char **argv);
 int cli_convert(int argc, char **argv);
+int cli_batch(int argc, char **argv);
 
 #endif

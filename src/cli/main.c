@@ -9,6 +9,7 @@ const cli_command cli_commands[] = {
     {"tokenize", "print the token ids of a text", cli_tokenize},
     {"logits", "write the last-position logits of a prompt (conformance checks)", cli_logits},
     {"chat-template", "render a messages array into the model's prompt", cli_chat_template},
+    {"batch", "ask questions about every image in a folder (resumable JSONL/CSV)", cli_batch},
     {"convert", "write a Hugging Face model as GGUF files (quantized once)", cli_convert},
     {"make-test-model", "write the deterministic synthetic test model", cli_make_test_model},
     {NULL, NULL, NULL},

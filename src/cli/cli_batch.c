@@ -1,0 +1,247 @@
+/* cli_batch.c - `qvl batch`: questions over a folder of images, with a
+ * progress display, resumable JSONL/CSV output and clean Ctrl-C.
+ *
+ * Several questions about one image share its prompt prefix: one session is
+ * kept per image, so the image tokens are computed once (see generate.h).
+ */
+#include <jansson.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/mapped_file.h"
+#include "batch/batch_io.h"
+#include "cli/cli_util.h"
+#include "image/image.h"
+#include "model/chat.h"
+#include "model/generate.h"
+
+static const char *help =
+    "usage: qvl batch --model M --images DIR|LIST.txt (--question Q ... | --questions FILE) --out FILE\n"
+    "\n"
+    "Asks every question about every image (found by their bytes, recursively, sorted) and\n"
+    "appends one record per (image, question) to FILE, fsynced as it goes.\n"
+    "      --format jsonl|csv  output format (default: from the file name, else jsonl)\n"
+    "      --resume            skip the pairs FILE already holds (after a crash or Ctrl-C)\n"
+    "      --mode vlm          how answers are made (ocr/auto arrive with the OCR path)\n"
+    "      --max-pixels N  --min-pixels N   image detail (fewer pixels = faster)\n"
+    "      --max-tokens N      answer length limit (default 512)\n"
+    "      --temperature T     default 0 (greedy: reproducible results)\n"
+    "      --ctx N             context size (default 8192)\n"
+    CLI_MODEL_HELP;
+
+static atomic_bool stop_requested;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    atomic_store(&stop_requested, true);
+}
+
+static int load_image_file(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err) {
+    const char *path = json_string_value(json_object_get(part, "image"));
+    size_t len;
+    char *bytes = path ? read_file_text(path, IMAGE_DEFAULT_MAX_BYTES + 1, &len, err) : NULL;
+    if (!bytes) return -1;
+    int rc = image_decode((const uint8_t *)bytes, len, NULL, out, err);
+    free(bytes);
+    return rc;
+}
+
+typedef struct progress {
+    bool tty;
+    int done, total, errors, skipped_before;
+    double t0, last_print;
+} progress;
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void progress_show(progress *p, bool final) {
+    double t = now_s(), el = t - p->t0;
+    if (!final && !p->tty && t - p->last_print < 10) return;
+    p->last_print = t;
+    double rate = el > 0 ? p->done / el * 60 : 0;   /* records per minute */
+    int left = p->total - p->done;
+    double eta = rate > 0 ? left / rate * 60 : 0;
+    if (p->tty) {
+        int w = 30, fill = p->total ? p->done * w / p->total : w;
+        fprintf(stderr, "\r[%.*s%*s] %d/%d  %.1f/min  ETA %dm%02ds  errors %d ", fill,
+                "##############################", w - fill, "", p->done, p->total, rate, (int)eta / 60,
+                (int)eta % 60, p->errors);
+        if (final) fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "progress: %d/%d done, %.1f/min, ETA %ds, %d errors\n", p->done, p->total, rate, (int)eta,
+                p->errors);
+    }
+}
+
+typedef struct batch_job {
+    qvl_model *m;
+    threadpool *tp;
+    gen_params gp;
+    chat_opts copts;
+    gen_session sess;
+} batch_job;
+
+static int cancel_if_stopping(void *user, const char *t, size_t n) {
+    (void)user, (void)t, (void)n;
+    return atomic_load(&stop_requested);
+}
+
+/* Answers one (image, question); fills r (answer owned by *answer_out). */
+static void ask_one(batch_job *j, const char *path, const char *question, batch_record *r, char **answer_out,
+                    qvl_error *err) {
+    double t0 = now_s();
+    json_t *msgs = json_pack("[{s:s, s:[{s:s, s:s}, {s:s, s:s}]}]", "role", "user", "content", "type", "image", "image",
+                             path, "type", "text", "text", question);
+    chat_prompt cp;
+    *answer_out = NULL;
+    if (chat_prompt_build(j->m, msgs, &j->copts, &cp, err) == 0) {
+        gen_prompt gpr = chat_prompt_view(&cp);
+        gen_result res;
+        if (generate(j->m, &j->sess, &gpr, &j->gp, j->tp, cancel_if_stopping, NULL, &stop_requested, &res, err) == 0) {
+            *answer_out = res.text;
+            res.text = NULL;
+            r->answer = *answer_out;
+            r->finish = finish_reason_name(res.finish);
+            r->prompt_tokens = res.n_prompt;
+            r->answer_tokens = res.n_generated;
+            gen_result_free(&res);
+        } else {
+            r->error = err->msg;
+        }
+        chat_prompt_free(&cp);
+    } else {
+        r->error = err->msg;
+    }
+    json_decref(msgs);
+    r->ms = (now_s() - t0) * 1e3;
+}
+
+static int run_batch(batch_job *j, const path_list *imgs, const path_list *qs, batch_out *out, progress *pg) {
+    qvl_error err = {0};
+    for (int i = 0; i < imgs->n && !atomic_load(&stop_requested); i++) {
+        for (int k = 0; k < qs->n && !atomic_load(&stop_requested); k++) {
+            if (batch_out_has(out, imgs->items[i], qs->items[k])) continue;
+            batch_record r = {.path = imgs->items[i], .question = qs->items[k], .route = "vlm"};
+            char *answer;
+            memset(&err, 0, sizeof err);
+            ask_one(j, imgs->items[i], qs->items[k], &r, &answer, &err);
+            bool interrupted = atomic_load(&stop_requested);
+            if (!interrupted) {   /* a record cut short by Ctrl-C is not written: --resume redoes it */
+                if (batch_out_write(out, &r, &err) != 0) {
+                    fprintf(stderr, "\nqvl batch: %s\n", err.msg);
+                    free(answer);
+                    return -1;
+                }
+                pg->done++;
+                pg->errors += r.error != NULL;
+                progress_show(pg, false);
+            }
+            free(answer);
+        }
+    }
+    return 0;
+}
+
+int cli_batch(int argc, char **argv) {
+    cli_model_opts mo = {0};
+    str_list qlist = {0};
+    const char *images = NULL, *qfile = NULL, *outp = NULL, *format = NULL, *mode = "vlm";
+    int resume = 0, max_tokens = 512, max_px = 0, min_px = 0, ctx = 8192;
+    float temp = 0;
+    cli_opt opts[] = {CLI_MODEL_OPTIONS(mo),
+                      {"--images", NULL, OPT_STR, &images},
+                      {"--question", "-q", OPT_LIST, &qlist},
+                      {"--questions", NULL, OPT_STR, &qfile},
+                      {"--out", "-o", OPT_STR, &outp},
+                      {"--format", NULL, OPT_STR, &format},
+                      {"--resume", NULL, OPT_FLAG, &resume},
+                      {"--mode", NULL, OPT_STR, &mode},
+                      {"--max-pixels", NULL, OPT_INT, &max_px},
+                      {"--min-pixels", NULL, OPT_INT, &min_px},
+                      {"--max-tokens", "-n", OPT_INT, &max_tokens},
+                      {"--temperature", NULL, OPT_FLOAT, &temp},
+                      {"--ctx", NULL, OPT_INT, &ctx},
+                      {0}};
+    int rc = cli_parse(argc, argv, opts, help, NULL);
+    if (rc >= 0) {
+        free(qlist.items);
+        return rc;
+    }
+    if (!images || !outp || (!qlist.n && !qfile) || (qlist.n && qfile)) {
+        fprintf(stderr, "qvl batch: need --images, --out and either --question (repeatable) or --questions\n\n%s", help);
+        free(qlist.items);
+        return 2;
+    }
+    if (strcmp(mode, "vlm")) {
+        fprintf(stderr, "qvl batch: --mode %s is not available yet; use --mode vlm\n", mode);
+        free(qlist.items);
+        return 2;
+    }
+    size_t ol = strlen(outp);
+    batch_format fmt = format ? (!strcmp(format, "csv") ? BATCH_CSV : BATCH_JSONL)
+                              : (ol > 4 && !strcmp(outp + ol - 4, ".csv") ? BATCH_CSV : BATCH_JSONL);
+    if (format && strcmp(format, "csv") && strcmp(format, "jsonl")) {
+        fprintf(stderr, "qvl batch: --format must be jsonl or csv\n");
+        free(qlist.items);
+        return 2;
+    }
+    qvl_error err = {0};
+    path_list imgs = {0}, qs = {0};
+    int skipped = 0;
+    batch_out out = {0};
+    batch_job j = {0};
+    rc = 1;
+    if (qfile ? batch_read_questions(qfile, &qs, &err) : 0) goto fail;
+    for (int i = 0; i < qlist.n; i++) {
+        qs.items = realloc(qs.items, (size_t)(qs.n + 1) * sizeof *qs.items);
+        qs.items[qs.n++] = strdup(qlist.items[i]);
+    }
+    if (batch_find_images(images, &imgs, &skipped, &err) != 0) goto fail;
+    if (!imgs.n) {
+        snprintf(err.msg, sizeof err.msg, "%s: no images found (%d other files skipped)", images, skipped);
+        goto fail;
+    }
+    if (batch_out_open(&out, outp, fmt, resume, &err) != 0) goto fail;
+    if (!(j.m = cli_load_model("qvl batch", &mo, false))) goto cleanup;
+    j.tp = threadpool_create(mo.threads);
+    j.gp = gen_params_defaults(j.m);
+    j.gp.sampling.temperature = temp;
+    j.gp.max_tokens = max_tokens;
+    j.copts = (chat_opts){.add_generation_prompt = true, .min_pixels = min_px, .max_pixels = max_px,
+                          .load_image = load_image_file, .tp = j.tp};
+    if (gen_session_init(&j.sess, j.m, ctx, &err) != 0) goto fail;
+    signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
+    progress pg = {.tty = isatty(2), .total = imgs.n * qs.n - out.n_done, .t0 = now_s()};
+    if (pg.total < 0) pg.total = 0;
+    fprintf(stderr, "%d images x %d questions%s%s\n", imgs.n, qs.n, out.n_done ? ", resuming: " : "",
+            out.n_done ? "some already done" : "");
+    if (run_batch(&j, &imgs, &qs, &out, &pg) == 0) rc = 0;
+    progress_show(&pg, true);
+    double el = now_s() - pg.t0;
+    fprintf(stderr, "%s: %d records written (%d errors) in %.1f s, %.1f records/min%s\n",
+            atomic_load(&stop_requested) ? "stopped" : "done", pg.done, pg.errors, el,
+            el > 0 ? pg.done / el * 60 : 0, atomic_load(&stop_requested) ? "; run again with --resume to finish" : "");
+    if (atomic_load(&stop_requested)) rc = 130;
+    goto cleanup;
+fail:
+    fprintf(stderr, "qvl batch: %s\n", err.msg);
+cleanup:
+    gen_session_free(&j.sess);
+    threadpool_free(j.tp);
+    model_free(j.m);
+    batch_out_close(&out);
+    path_list_free(&imgs);
+    path_list_free(&qs);
+    free(qlist.items);
+    return rc;
+}

@@ -25,6 +25,14 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 LDFLAGS += -fsanitize=address,undefined
 endif
 
+# `make fuzz` (see the end of this file) builds everything with clang + libFuzzer.
+ifeq ($(FUZZ),1)
+BUILD   := build/fuzz
+CC      := clang
+CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -Wno-unknown-warning-option
+LDFLAGS += -fsanitize=fuzzer,address,undefined
+endif
+
 AVX2_FLAGS   := -mavx2 -mfma -mf16c
 AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni -mavx512bf16
 
@@ -85,3 +93,17 @@ clean:
 	rm -rf build qvl
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+
+# Fuzzing (not part of `make test`): `make fuzz` builds libFuzzer targets with
+# clang into build/fuzz; run e.g. build/fuzz/fuzz_gguf -max_total_time=60.
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+.PHONY: fuzz fuzz-build
+fuzz:
+	$(MAKE) FUZZ=1 fuzz-build
+# Only the parsers of untrusted bytes are linked in (not the SIMD kernels).
+FUZZ_LIBSRC := $(wildcard src/base/*.c src/format/*.c src/image/*.c) src/engine/dtype.c \
+               $(wildcard src/model/tokenizer*.c) src/model/pretokenize.c src/model/chat_template.c
+fuzz-build: $(FUZZ_BIN)
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_LIBSRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(FUZZ_LIBSRC) $(LDLIBS)

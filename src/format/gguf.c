@@ -239,7 +239,7 @@ static int parse_metadata(gguf_file *g, cursor *c, uint64_t n_kv, str_vec *pool)
     }
     /* The pool has stopped moving: string views can now point into it. */
     for (size_t i = 0; i < g->n_kv; i++)
-        if (g->kvs[i].elem_type == GGUF_STRING) g->kvs[i].strs = pool->v + first[i];
+        if (g->kvs[i].elem_type == GGUF_STRING) g->kvs[i].strs = pool->v ? pool->v + first[i] : NULL;   /* NULL: no strings at all */
     rc = build_index(c->path, tmp, g->n_kv, g->kv_by_key, "key", c->err);
 out:
     free(first);

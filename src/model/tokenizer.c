@@ -490,6 +490,7 @@ void tokenizer_free(tokenizer *tk) {
 static long utf8_sanitize(buf *out, const uint8_t *s, size_t n, bool final) {
     static const char REPLACEMENT[] = "\xEF\xBF\xBD";
     size_t i = 0, run = 0;    /* s[run..i) is valid and not yet written */
+    if (n == 0) return 0;     /* s may be NULL then */
     while (i < n) {
         uint32_t cp;
         int k = pretok_utf8_step(s + i, n - i, &cp);

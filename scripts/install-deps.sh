@@ -6,7 +6,8 @@ PKGS="build-essential pkg-config bc curl
       libjansson-dev libutf8proc-dev libmicrohttpd-dev
       libjpeg62-turbo-dev libpng-dev libwebp-dev libexif-dev nettle-dev
       libtesseract-dev libleptonica-dev tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-chi-tra
-      libopenblas-dev"
+      libopenblas-dev
+      imagemagick fonts-noto-cjk fonts-dejavu-core python3"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -21,5 +21,7 @@ int cli_chat_template(int argc, char **argv);
 int cli_make_test_model(int argc, char **argv);
 int cli_convert(int argc, char **argv);
 int cli_batch(int argc, char **argv);
+int cli_ocr(int argc, char **argv);
+int cli_route(int argc, char **argv);
 
 #endif

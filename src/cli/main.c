@@ -12,6 +12,8 @@ const cli_command cli_commands[] = {
     {"batch", "ask questions about every image in a folder (resumable JSONL/CSV)", cli_batch},
     {"convert", "write a Hugging Face model as GGUF files (quantized once)", cli_convert},
     {"make-test-model", "write the deterministic synthetic test model", cli_make_test_model},
+    {"ocr", "read the text in an image (OCR), time it or score it", cli_ocr},
+    {"route", "show whether a question goes to OCR, the VLM or both", cli_route},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,163 @@
+/* ocr_tesseract.c - the built-in OCR backend, through Tesseract's C API.
+ *
+ * One ocr_tess keeps a TessBaseAPI per language set it has been asked for
+ * (a few at most, least recently used evicted), because loading a language
+ * model costs far more than recognising a page. Pixels go straight from our
+ * RGB buffer into Tesseract (TessBaseAPISetImage copies them into its own
+ * Pix); nothing touches the disk. Lines come from the result iterator in
+ * Tesseract's reading order, each with its box and confidence.
+ *
+ * Not thread-safe: one ocr_tess per thread (ocr.h says so to callers).
+ */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tesseract/capi.h>
+
+#include "ocr/ocr_internal.h"
+#include "ocr/ocr_text.h"
+
+#define TESS_SLOTS 4
+
+typedef struct {
+    TessBaseAPI *api;
+    char lang[132];
+    unsigned long last_use;
+} tess_slot;
+
+struct ocr_tess {
+    char *datapath;           /* NULL = Tesseract's compiled-in default */
+    tess_slot slots[TESS_SLOTS];
+    unsigned long clock;
+};
+
+/* Debian's Tesseract runs parts of its LSTM in OpenMP teams of 4 threads.
+ * On a server that already runs one OCR engine per worker thread on a few
+ * cores, those teams oversubscribe the CPU and spin: measured 4.2 s instead
+ * of 0.73 s for a 1024x768 page on 2 busy cores. Setting OpenMP's
+ * max-active-levels to 0 makes every parallel region run on the calling
+ * thread. It is process-wide, which is fine: nothing else in qvl uses
+ * OpenMP. Looked up at run time because qvl does not link libgomp itself
+ * (Tesseract does); without it nothing changes. */
+static void openmp_single_thread(void) {
+    void (*set_levels)(int);
+    *(void **)&set_levels = dlsym(RTLD_DEFAULT, "omp_set_max_active_levels");
+    if (set_levels) set_levels(0);
+}
+
+ocr_tess *ocr_tess_open(const char *tessdata, qvl_error *err) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, openmp_single_thread);
+    ocr_tess *t = calloc(1, sizeof *t);
+    if (!t) { qvl_fail_code(err, QVL_E_NOMEM, "out of memory"); return NULL; }
+    if (tessdata && !(t->datapath = strdup(tessdata))) {
+        free(t);
+        qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    return t;
+}
+
+void ocr_tess_close(ocr_tess *t) {
+    if (!t) return;
+    for (int i = 0; i < TESS_SLOTS; i++)
+        if (t->slots[i].api) TessBaseAPIDelete(t->slots[i].api);
+    free(t->datapath);
+    free(t);
+}
+
+/* Returns an API initialised for lang, loading it into the least recently
+ * used slot when needed. */
+static TessBaseAPI *tess_get(ocr_tess *t, const char *lang, qvl_error *err) {
+    tess_slot *pick = &t->slots[0];
+    for (int i = 0; i < TESS_SLOTS; i++) {
+        tess_slot *s = &t->slots[i];
+        if (s->api && !strcmp(s->lang, lang)) { s->last_use = ++t->clock; return s->api; }
+        if (!s->api || (pick->api && s->last_use < pick->last_use)) pick = s;
+    }
+    if (pick->api) { TessBaseAPIDelete(pick->api); pick->api = NULL; }
+    TessBaseAPI *api = TessBaseAPICreate();
+    if (!api) { qvl_fail_code(err, QVL_E_NOMEM, "cannot create a Tesseract instance"); return NULL; }
+    /* Set at init so the "cannot open data file" chatter of a missing
+     * language goes nowhere: our error message says it instead. */
+    char *names[] = {"debug_file"}, *values[] = {"/dev/null"};
+    if (TessBaseAPIInit4(api, t->datapath, lang, OEM_DEFAULT, NULL, 0, names, values, 1, 0) != 0) {
+        TessBaseAPIDelete(api);
+        qvl_fail_code(err, QVL_E_BAD_INPUT,
+                      "Tesseract cannot load language '%s' from %s (installed languages are "
+                      "the *.traineddata files there; Debian: apt install tesseract-ocr-<lang>)",
+                      lang, t->datapath ? t->datapath : "its default tessdata directory");
+        return NULL;
+    }
+    /* PSM_AUTO: full page layout analysis, which is what keeps columns and
+     * table cells in reading order. */
+    TessBaseAPISetPageSegMode(api, PSM_AUTO);
+    pick->api = api;
+    snprintf(pick->lang, sizeof pick->lang, "%s", lang);
+    pick->last_use = ++t->clock;
+    return api;
+}
+
+/* Walks the text lines of a finished recognition into out. */
+static int collect_lines(TessBaseAPI *api, ocr_result *out, qvl_error *err) {
+    TessResultIterator *it = TessBaseAPIGetIterator(api);
+    if (!it) return 0;   /* no text found */
+    int rc = 0;
+    do {
+        char *text = TessResultIteratorGetUTF8Text(it, RIL_TEXTLINE);
+        if (!text) continue;
+        size_t n = strlen(text);
+        while (n && (text[n - 1] == '\n' || text[n - 1] == ' ')) text[--n] = 0;
+        if (n == 0) { TessDeleteText(text); continue; }
+        ocr_text_join_cjk(text);
+        int l = 0, tp = 0, r = 0, b = 0;
+        TessPageIteratorBoundingBox(TessResultIteratorGetPageIteratorConst(it), RIL_TEXTLINE,
+                                    &l, &tp, &r, &b);
+        float conf = TessResultIteratorConfidence(it, RIL_TEXTLINE);
+        if (!(conf >= 0)) conf = 0;
+        if (conf > 100) conf = 100;
+        rc = ocr_result_add_line(out, text, l, tp, r - l, b - tp, conf, err);
+        TessDeleteText(text);
+    } while (rc == 0 && TessResultIteratorNext(it, RIL_TEXTLINE));
+    TessResultIteratorDelete(it);
+    return rc;
+}
+
+/* One pass over the page with the current segmentation mode. */
+static int recognize_page(TessBaseAPI *api, const ocr_image *img, ocr_result *out, qvl_error *err) {
+    TessBaseAPISetImage(api, img->rgb, img->width, img->height, 3, img->width * 3);
+    /* Images carry no trustworthy DPI. 70 (screen resolution, Tesseract's
+     * own fallback) scored better than 300 on tests/ocr/set, mostly on
+     * signs and tilted text; setting it also silences Tesseract's warning.
+     * Global Otsu thresholding (the default) also beat Sauvola there, though
+     * Sauvola reads unevenly lit photos such as page.png better. */
+    TessBaseAPISetSourceResolution(api, 70);
+    int rc = -1;
+    if (TessBaseAPIRecognize(api, NULL) != 0)
+        qvl_fail(err, "Tesseract could not recognise the image (%dx%d)", img->width, img->height);
+    else
+        rc = collect_lines(api, out, err);
+    /* Drops the page and results but keeps the loaded language. */
+    TessBaseAPIClear(api);
+    return rc;
+}
+
+int ocr_tess_recognize(ocr_tess *t, const ocr_image *img, const char *lang, ocr_result *out,
+                       qvl_error *err) {
+    TessBaseAPI *api = tess_get(t, lang, err);
+    if (!api) return -1;
+    int rc = recognize_page(api, img, out, err);
+    /* Full layout analysis sometimes files a whole clean page as a picture
+     * (thin rules, a slight tilt) and finds no text; reading the page as one
+     * column of lines then works, at the cost of a second pass only then. */
+    if (rc == 0 && out->n_lines == 0) {
+        TessBaseAPISetPageSegMode(api, PSM_SINGLE_COLUMN);
+        rc = recognize_page(api, img, out, err);
+        TessBaseAPISetPageSegMode(api, PSM_AUTO);
+    }
+    if (rc == 0) rc = ocr_result_finish(out, err);
+    if (rc < 0) ocr_result_free(out);
+    return rc;
+}

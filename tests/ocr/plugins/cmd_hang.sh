@@ -1,0 +1,3 @@
+#!/bin/sh
+# Never answers; the child sleep must die with it (process group kill).
+exec sleep 30

@@ -1,0 +1,200 @@
+/* test_ocr_tesseract.c - the built-in Tesseract backend on clean images of
+ * the rendered test set (tests/ocr/set, ground truth beside each image):
+ * character error rate within a bound, lines in reading order with boxes
+ * inside the image, engine reuse, one engine per thread, and bad input.
+ * The full per-category accuracy report is `qvl ocr --eval` (make bench).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "image/image.h"
+#include "ocr/ocr.h"
+#include "ocr/ocr_text.h"
+
+#define SET "tests/ocr/set/"
+
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
+    fclose(f);
+    if (buf) { buf[n] = 0; *len = (size_t)n; }
+    return buf;
+}
+
+static int load(const char *name, image_rgb *img) {
+    char path[256];
+    snprintf(path, sizeof path, SET "%s", name);
+    size_t len;
+    char *bytes = slurp(path, &len);
+    qvl_error err = {0};
+    int rc = bytes ? image_decode((const uint8_t *)bytes, len, NULL, img, &err) : -1;
+    free(bytes);
+    CHECK_MSG(rc == 0, "cannot load %s: %s", path, bytes ? err.msg : "missing");
+    return rc;
+}
+
+static char *ground_truth(const char *name) {
+    char path[256];
+    snprintf(path, sizeof path, SET "%.*s.gt.txt", (int)(strrchr(name, '.') - name), name);
+    size_t len;
+    return slurp(path, &len);
+}
+
+/* Clean images only: the bound says "reads clean print", not a benchmark. */
+static const struct { const char *file, *lang; double max_cer; } clean[] = {
+    {"doc_en_01_clean.png", "eng", 0.02},
+    {"receipt_en_01_clean.png", "eng", 0.03},
+    {"table_en_01_clean.png", "eng", 0.03},
+    {"doc_zh_01_clean.png", "chi_sim", 0.08},
+    {"sign_zh_01_clean.png", "chi_sim", 0.10},
+    {"doc_zh_tra_01_clean.png", "chi_tra", 0.08},
+    {"sign_mixed_01_clean.png", "chi_sim+eng", 0.10},
+};
+
+static void test_accuracy(ocr_engine *eng) {
+    for (size_t i = 0; i < sizeof clean / sizeof clean[0]; i++) {
+        image_rgb img = {0};
+        char *gt = ground_truth(clean[i].file);
+        CHECK_MSG(gt != NULL, "no ground truth for %s", clean[i].file);
+        if (!gt || load(clean[i].file, &img) < 0) { free(gt); continue; }
+        ocr_result res;
+        qvl_error err = {0};
+        int rc = ocr_engine_recognize(eng, &img, clean[i].lang, &res, &err);
+        CHECK_MSG(rc == 0, "%s: %s", clean[i].file, err.msg);
+        if (rc == 0) {
+            double cer = 1;
+            CHECK(ocr_cer(gt, res.text, &cer, NULL, NULL, &err) == 0);
+            CHECK_MSG(cer <= clean[i].max_cer, "%s: CER %.3f > %.3f; read:\n%s", clean[i].file, cer,
+                      clean[i].max_cer, res.text);
+            CHECK_MSG(res.confidence >= 70, "%s: confidence %.1f", clean[i].file, res.confidence);
+            for (int k = 0; k < res.n_lines; k++) {
+                const ocr_line *l = &res.lines[k];
+                CHECK(l->x >= 0 && l->y >= 0 && l->w > 0 && l->h > 0);
+                CHECK(l->x + l->w <= img.width && l->y + l->h <= img.height);
+                CHECK(l->confidence >= 0 && l->confidence <= 100);
+                CHECK(strchr(l->text, '\n') == NULL);
+                if (k) CHECK(l->y > res.lines[k - 1].y);   /* single column: top to bottom */
+            }
+        }
+        ocr_result_free(&res);
+        image_free(&img);
+        free(gt);
+    }
+}
+
+/* Line by line: each ground-truth line comes back as its own line, in order. */
+static void test_reading_order(ocr_engine *eng) {
+    image_rgb img = {0};
+    char *gt = ground_truth("receipt_en_01_clean.png");
+    if (!gt || load("receipt_en_01_clean.png", &img) < 0) { free(gt); return; }
+    ocr_result res;
+    qvl_error err = {0};
+    if (ocr_engine_recognize(eng, &img, "eng", &res, &err) == 0) {
+        int k = 0;
+        for (char *line = strtok(gt, "\n"); line; line = strtok(NULL, "\n"), k++) {
+            CHECK_MSG(k < res.n_lines, "line %d missing", k);
+            if (k >= res.n_lines) break;
+            double cer = 1;
+            ocr_cer(line, res.lines[k].text, &cer, NULL, NULL, &err);
+            CHECK_MSG(cer <= 0.1, "line %d: '%s' read as '%s'", k, line, res.lines[k].text);
+        }
+        CHECK_EQ_INT(res.n_lines, k);
+    }
+    ocr_result_free(&res);
+    image_free(&img);
+    free(gt);
+}
+
+typedef struct { const image_rgb *img; char *text; } thread_job;
+
+static void *thread_main(void *arg) {
+    thread_job *job = arg;
+    qvl_error err = {0};
+    ocr_engine *eng = ocr_engine_open_tesseract(NULL, &err);
+    ocr_result res;
+    if (eng && ocr_engine_recognize(eng, job->img, "eng", &res, &err) == 0) {
+        job->text = strdup(res.text);
+        ocr_result_free(&res);
+    }
+    ocr_engine_close(eng);
+    return NULL;
+}
+
+static void test_reuse_and_threads(ocr_engine *eng) {
+    image_rgb img = {0};
+    if (load("sign_en_01_clean.png", &img) < 0) return;
+    ocr_result a, b;
+    qvl_error err = {0};
+    CHECK(ocr_engine_recognize(eng, &img, "eng", &a, &err) == 0);
+    CHECK(ocr_engine_recognize(eng, &img, "eng", &b, &err) == 0);
+    if (a.text && b.text) CHECK_STR(a.text, b.text);
+    thread_job jobs[2] = {{&img, NULL}, {&img, NULL}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, thread_main, &jobs[i]);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++) {
+        CHECK(jobs[i].text != NULL);
+        if (jobs[i].text && a.text) CHECK_STR(jobs[i].text, a.text);
+        free(jobs[i].text);
+    }
+    ocr_result_free(&a);
+    ocr_result_free(&b);
+    image_free(&img);
+}
+
+static void test_bad_input(ocr_engine *eng) {
+    qvl_error err = {0};
+    ocr_result res;
+    image_rgb img = {0};
+    CHECK(image_alloc(&img, 64, 32, &err) == 0);
+    memset(img.pixels, 255, 64 * 32 * 3);
+    /* blank page: no lines, confidence 0, not an error */
+    CHECK(ocr_engine_recognize(eng, &img, "eng", &res, &err) == 0);
+    CHECK_EQ_INT(res.n_lines, 0);
+    CHECK(res.text && res.text[0] == 0 && res.confidence == 0);
+    ocr_result_free(&res);
+    CHECK(ocr_engine_recognize(eng, &img, "klingon", &res, &err) == -1);
+    CHECK_EQ_INT(err.code, QVL_E_BAD_INPUT);
+    CHECK_MSG(strstr(err.msg, "cannot load language 'klingon'") != NULL, "%s", err.msg);
+    CHECK(ocr_engine_recognize(eng, &img, "../etc/passwd", &res, &err) == -1);
+    CHECK(ocr_engine_recognize(eng, &img, "eng++chi_sim", &res, &err) == -1);
+    /* the engine still works after the failures */
+    CHECK(ocr_engine_recognize(eng, &img, "eng", &res, &err) == 0);
+    ocr_result_free(&res);
+    image_rgb tiny = {0};
+    CHECK(image_alloc(&tiny, 1, 1, &err) == 0);
+    memset(tiny.pixels, 0, 3);
+    CHECK(ocr_engine_recognize(eng, &tiny, "eng", &res, &err) == 0);
+    ocr_result_free(&res);
+    image_free(&tiny);
+    image_rgb none = {0};
+    CHECK(ocr_engine_recognize(eng, &none, "eng", &res, &err) == -1);
+    CHECK_EQ_INT(err.code, QVL_E_BAD_INPUT);
+    ocr_engine_opts o = {.max_pixels = 1000};
+    ocr_engine *small = ocr_engine_open_tesseract(&o, &err);
+    CHECK(small && ocr_engine_recognize(small, &img, "eng", &res, &err) == -1);
+    CHECK_EQ_INT(err.code, QVL_E_TOO_LARGE);
+    ocr_engine_close(small);
+    image_free(&img);
+}
+
+int main(void) {
+    qvl_error err = {0};
+    ocr_engine *eng = ocr_engine_open_tesseract(NULL, &err);
+    CHECK_MSG(eng != NULL, "%s", err.msg);
+    if (!eng) return check_summary();
+    CHECK_STR(ocr_engine_name(eng), "tesseract");
+    test_accuracy(eng);
+    test_reading_order(eng);
+    test_reuse_and_threads(eng);
+    test_bad_input(eng);
+    ocr_engine_close(eng);
+    return check_summary();
+}

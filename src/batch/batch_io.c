@@ -193,7 +193,7 @@ int batch_out_open(batch_out *o, const char *path, batch_format fmt, bool resume
     struct stat st;
     bool exists = stat(path, &st) == 0 && st.st_size > 0;
     if (exists && !resume) {
-        free(o->path);
+        batch_out_close(o);
         return qvl_fail_code(err, QVL_E_IO, "%s already holds results: pass --resume to continue it, or choose "
                                             "another --out", path);
     }
@@ -201,7 +201,7 @@ int batch_out_open(batch_out *o, const char *path, batch_format fmt, bool resume
         size_t len;
         char *text = read_file_text(path, (size_t)1 << 34, &len, err);
         if (!text) {
-            free(o->path);
+            batch_out_close(o);
             return -1;
         }
         size_t good = fmt == BATCH_JSONL ? scan_jsonl(o, text, len) : scan_csv(o, text, len);
@@ -242,10 +242,10 @@ static void csv_field(FILE *f, const char *s, bool last) {
 
 int batch_out_write(batch_out *o, const batch_record *r, qvl_error *err) {
     if (o->fmt == BATCH_JSONL) {
-        json_t *j = json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:i, s:i, s:f, s:s?}", "path", r->path, "question",
+        json_t *j = json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:i, s:i, s:I, s:s?}", "path", r->path, "question",
                               r->question, "answer", r->answer, "route", r->route, "finish", r->finish,
-                              "prompt_tokens", r->prompt_tokens, "answer_tokens", r->answer_tokens, "ms", r->ms,
-                              "error", r->error);
+                              "prompt_tokens", r->prompt_tokens, "answer_tokens", r->answer_tokens, "ms",
+                              (json_int_t)(r->ms + 0.5), "error", r->error);
         char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
         if (!line) return qvl_fail(err, "cannot encode the record for %s (invalid UTF-8 in the path?)", r->path);

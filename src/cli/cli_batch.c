@@ -13,12 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/mapped_file.h"
+#include "answer/answer.h"
 #include "batch/batch_io.h"
 #include "cli/cli_util.h"
-#include "image/image.h"
-#include "model/chat.h"
-#include "model/generate.h"
 
 static const char *help =
     "usage: qvl batch --model M --images DIR|LIST.txt (--question Q ... | --questions FILE) --out FILE\n"
@@ -27,28 +24,18 @@ static const char *help =
     "appends one record per (image, question) to FILE, fsynced as it goes.\n"
     "      --format jsonl|csv  output format (default: from the file name, else jsonl)\n"
     "      --resume            skip the pairs FILE already holds (after a crash or Ctrl-C)\n"
-    "      --mode vlm          how answers are made (ocr/auto arrive with the OCR path)\n"
     "      --max-pixels N  --min-pixels N   image detail (fewer pixels = faster)\n"
     "      --max-tokens N      answer length limit (default 512)\n"
     "      --temperature T     default 0 (greedy: reproducible results)\n"
     "      --ctx N             context size (default 8192)\n"
-    CLI_MODEL_HELP;
+    "      --no-loop-check     do not stop answers that repeat themselves\n"
+    CLI_OCR_HELP CLI_MODEL_HELP;
 
 static atomic_bool stop_requested;
 
 static void on_sigint(int sig) {
     (void)sig;
     atomic_store(&stop_requested, true);
-}
-
-static int load_image_file(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err) {
-    const char *path = json_string_value(json_object_get(part, "image"));
-    size_t len;
-    char *bytes = path ? read_file_text(path, IMAGE_DEFAULT_MAX_BYTES + 1, &len, err) : NULL;
-    if (!bytes) return -1;
-    int rc = image_decode((const uint8_t *)bytes, len, NULL, out, err);
-    free(bytes);
-    return rc;
 }
 
 typedef struct progress {
@@ -85,9 +72,9 @@ static void progress_show(progress *p, bool final) {
 typedef struct batch_job {
     qvl_model *m;
     threadpool *tp;
-    gen_params gp;
-    chat_opts copts;
     gen_session sess;
+    answer_worker worker;
+    answer_request rq;     /* messages filled per record */
 } batch_job;
 
 static int cancel_if_stopping(void *user, const char *t, size_t n) {
@@ -101,23 +88,18 @@ static void ask_one(batch_job *j, const char *path, const char *question, batch_
     double t0 = now_s();
     json_t *msgs = json_pack("[{s:s, s:[{s:s, s:s}, {s:s, s:s}]}]", "role", "user", "content", "type", "image", "image",
                              path, "type", "text", "text", question);
-    chat_prompt cp;
     *answer_out = NULL;
-    if (chat_prompt_build(j->m, msgs, &j->copts, &cp, err) == 0) {
-        gen_prompt gpr = chat_prompt_view(&cp);
-        gen_result res;
-        if (generate(j->m, &j->sess, &gpr, &j->gp, j->tp, cancel_if_stopping, NULL, &stop_requested, &res, err) == 0) {
-            *answer_out = res.text;
-            res.text = NULL;
-            r->answer = *answer_out;
-            r->finish = finish_reason_name(res.finish);
-            r->prompt_tokens = res.n_prompt;
-            r->answer_tokens = res.n_generated;
-            gen_result_free(&res);
-        } else {
-            r->error = err->msg;
-        }
-        chat_prompt_free(&cp);
+    j->rq.messages = msgs;
+    answer_result res;
+    if (answer_run(&j->worker, &j->rq, &res, err) == 0) {
+        *answer_out = res.gen.text;
+        res.gen.text = NULL;
+        r->answer = *answer_out;
+        r->route = answer_route_name(&res);
+        r->finish = finish_reason_name(res.gen.finish);
+        r->prompt_tokens = res.gen.n_prompt;
+        r->answer_tokens = res.gen.n_generated;
+        answer_result_free(&res);
     } else {
         r->error = err->msg;
     }
@@ -130,7 +112,7 @@ static int run_batch(batch_job *j, const path_list *imgs, const path_list *qs, b
     for (int i = 0; i < imgs->n && !atomic_load(&stop_requested); i++) {
         for (int k = 0; k < qs->n && !atomic_load(&stop_requested); k++) {
             if (batch_out_has(out, imgs->items[i], qs->items[k])) continue;
-            batch_record r = {.path = imgs->items[i], .question = qs->items[k], .route = "vlm"};
+            batch_record r = {.path = imgs->items[i], .question = qs->items[k], .route = "none"};
             char *answer;
             memset(&err, 0, sizeof err);
             ask_one(j, imgs->items[i], qs->items[k], &r, &answer, &err);
@@ -153,23 +135,25 @@ static int run_batch(batch_job *j, const path_list *imgs, const path_list *qs, b
 
 int cli_batch(int argc, char **argv) {
     cli_model_opts mo = {0};
+    cli_ocr_opts oo = {0};
     str_list qlist = {0};
-    const char *images = NULL, *qfile = NULL, *outp = NULL, *format = NULL, *mode = "vlm";
-    int resume = 0, max_tokens = 512, max_px = 0, min_px = 0, ctx = 8192;
+    const char *images = NULL, *qfile = NULL, *outp = NULL, *format = NULL;
+    int resume = 0, max_tokens = 512, max_px = 0, min_px = 0, ctx = 8192, no_loop = 0;
     float temp = 0;
     cli_opt opts[] = {CLI_MODEL_OPTIONS(mo),
+                      CLI_OCR_OPTIONS(oo),
                       {"--images", NULL, OPT_STR, &images},
                       {"--question", "-q", OPT_LIST, &qlist},
                       {"--questions", NULL, OPT_STR, &qfile},
                       {"--out", "-o", OPT_STR, &outp},
                       {"--format", NULL, OPT_STR, &format},
                       {"--resume", NULL, OPT_FLAG, &resume},
-                      {"--mode", NULL, OPT_STR, &mode},
                       {"--max-pixels", NULL, OPT_INT, &max_px},
                       {"--min-pixels", NULL, OPT_INT, &min_px},
                       {"--max-tokens", "-n", OPT_INT, &max_tokens},
                       {"--temperature", NULL, OPT_FLOAT, &temp},
                       {"--ctx", NULL, OPT_INT, &ctx},
+                      {"--no-loop-check", NULL, OPT_FLAG, &no_loop},
                       {0}};
     int rc = cli_parse(argc, argv, opts, help, NULL);
     if (rc >= 0) {
@@ -178,11 +162,6 @@ int cli_batch(int argc, char **argv) {
     }
     if (!images || !outp || (!qlist.n && !qfile) || (qlist.n && qfile)) {
         fprintf(stderr, "qvl batch: need --images, --out and either --question (repeatable) or --questions\n\n%s", help);
-        free(qlist.items);
-        return 2;
-    }
-    if (strcmp(mode, "vlm")) {
-        fprintf(stderr, "qvl batch: --mode %s is not available yet; use --mode vlm\n", mode);
         free(qlist.items);
         return 2;
     }
@@ -195,6 +174,9 @@ int cli_batch(int argc, char **argv) {
         return 2;
     }
     qvl_error err = {0};
+    ocr_mode mode;
+    ocr_router *router = NULL;
+    ocr_engine *engine = NULL;
     path_list imgs = {0}, qs = {0};
     int skipped = 0;
     batch_out out = {0};
@@ -211,14 +193,19 @@ int cli_batch(int argc, char **argv) {
         goto fail;
     }
     if (batch_out_open(&out, outp, fmt, resume, &err) != 0) goto fail;
+    if (cli_ocr_setup("qvl batch", &oo, true, &mode, &router, &engine) != 0) goto cleanup;
     if (!(j.m = cli_load_model("qvl batch", &mo, false))) goto cleanup;
     j.tp = threadpool_create(mo.threads);
-    j.gp = gen_params_defaults(j.m);
-    j.gp.sampling.temperature = temp;
-    j.gp.max_tokens = max_tokens;
-    j.copts = (chat_opts){.add_generation_prompt = true, .min_pixels = min_px, .max_pixels = max_px,
-                          .load_image = load_image_file, .tp = j.tp};
     if (gen_session_init(&j.sess, j.m, ctx, &err) != 0) goto fail;
+    j.worker = (answer_worker){.model = j.m, .router = router, .ocr = engine, .ocr_lang = oo.lang, .tp = j.tp,
+                               .session = &j.sess};
+    j.rq = (answer_request){.mode = mode, .gen = gen_params_defaults(j.m), .on_text = cancel_if_stopping,
+                            .cancel = &stop_requested,
+                            .chat = {.add_generation_prompt = true, .min_pixels = min_px, .max_pixels = max_px,
+                                     .load_image = cli_load_image_file}};
+    j.rq.gen.sampling.temperature = temp;
+    j.rq.gen.max_tokens = max_tokens;
+    j.rq.gen.detect_loops = !no_loop;
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     progress pg = {.tty = isatty(2), .total = imgs.n * qs.n - out.n_done, .t0 = now_s()};
@@ -236,6 +223,8 @@ int cli_batch(int argc, char **argv) {
 fail:
     fprintf(stderr, "qvl batch: %s\n", err.msg);
 cleanup:
+    ocr_engine_close(engine);
+    ocr_router_free(router);
     gen_session_free(&j.sess);
     threadpool_free(j.tp);
     model_free(j.m);

@@ -1,6 +1,8 @@
 /* cli_util.c - see cli_util.h. */
 #include "cli_util.h"
 
+#include "base/mapped_file.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,4 +127,37 @@ char *cli_read_all(const char *cmd, const char *path, size_t *len) {
     buf[n] = 0;
     *len = n;
     return buf;
+}
+
+int cli_load_image_file(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err) {
+    (void)ctx;
+    const char *path = json_string_value(json_object_get(part, "image"));
+    if (!path) return qvl_fail(err, "image %d has no file path", index);
+    size_t len;
+    char *bytes = read_file_text(path, IMAGE_DEFAULT_MAX_BYTES + 1, &len, err);
+    if (!bytes) return -1;
+    int rc = image_decode((const uint8_t *)bytes, len, NULL, out, err);
+    if (rc != 0) qvl_error_prefix(err, "%s", path);
+    free(bytes);
+    return rc;
+}
+
+int cli_ocr_setup(const char *cmd, const cli_ocr_opts *oo, bool may_use_ocr, ocr_mode *mode, ocr_router **router,
+                  ocr_engine **engine) {
+    qvl_error err = {0};
+    *router = NULL;
+    *engine = NULL;
+    *mode = OCR_MODE_AUTO;
+    if (oo->mode && ocr_mode_parse(oo->mode, mode, &err) != 0) goto fail;
+    if (*mode == OCR_MODE_VLM || !may_use_ocr) return 0;
+    if (!(*router = ocr_router_load(oo->rules, &err))) goto fail;
+    ocr_engine_opts eo = {0};
+    *engine = oo->plugin ? ocr_engine_open_plugin(oo->plugin, &eo, &err) : ocr_engine_open_tesseract(&eo, &err);
+    if (!*engine) goto fail;
+    return 0;
+fail:
+    fprintf(stderr, "%s: %s\n", cmd, err.msg);
+    ocr_router_free(*router);
+    *router = NULL;
+    return -1;
 }

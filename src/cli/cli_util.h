@@ -59,3 +59,36 @@ qvl_model *cli_load_model(const char *cmd, cli_model_opts *mo, bool text_only);
 /* Reads a whole file ("-" = stdin) into a NUL-terminated buffer. NULL and a
  * printed message on failure. */
 char *cli_read_all(const char *cmd, const char *path, size_t *len);
+
+/* ---- images from files, and the OCR options of ask / batch ---- */
+#include <jansson.h>
+
+#include "image/image.h"
+#include "ocr/ocr.h"
+#include "ocr/ocr_router.h"
+
+/* chat_load_image_fn for parts of the form {"type":"image","image":"<path>"}. */
+int cli_load_image_file(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err);
+
+typedef struct cli_ocr_opts {
+    const char *mode;     /* --mode auto|ocr|vlm|ocr+vlm (default auto) */
+    const char *rules;    /* --ocr-rules FILE */
+    const char *lang;     /* --ocr-lang eng+chi_sim */
+    const char *plugin;   /* --ocr-plugin PATH (.so or command) instead of Tesseract */
+} cli_ocr_opts;
+
+#define CLI_OCR_OPTIONS(oo) \
+    {"--mode", NULL, OPT_STR, &(oo).mode}, {"--ocr-rules", NULL, OPT_STR, &(oo).rules}, \
+    {"--ocr-lang", NULL, OPT_STR, &(oo).lang}, {"--ocr-plugin", NULL, OPT_STR, &(oo).plugin}
+
+#define CLI_OCR_HELP \
+    "      --mode M        auto (default: text-reading questions go to OCR), ocr, vlm, ocr+vlm\n" \
+    "      --ocr-rules F   routing phrases (default: data/ocr-rules.txt)\n" \
+    "      --ocr-lang L    OCR languages (default eng+chi_sim)\n" \
+    "      --ocr-plugin P  OCR plugin (.so or a command) instead of Tesseract\n"
+
+/* Parses the mode, loads the router and, when OCR may be used
+ * (may_use_ocr), opens the engine. Prints a message and returns -1 on
+ * failure. */
+int cli_ocr_setup(const char *cmd, const cli_ocr_opts *oo, bool may_use_ocr, ocr_mode *mode, ocr_router **router,
+                  ocr_engine **engine);

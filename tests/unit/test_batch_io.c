@@ -71,7 +71,7 @@ static void jsonl_tests(void) {
     batch_out_close(&o);
     char *got = slurp(path);
     CHECK_MSG(got && !strcmp(got, "{\"path\":\"p.png\",\"question\":\"多少钱?\",\"answer\":\"a\\n\\\"b\\\"\",\"route\":\"vlm\","
-                                  "\"finish\":\"stop\",\"prompt_tokens\":5,\"answer_tokens\":2,\"ms\":10.0,\"error\":null}\n"),
+                                  "\"finish\":\"stop\",\"prompt_tokens\":5,\"answer_tokens\":2,\"ms\":10,\"error\":null}\n"),
               "jsonl: %s", got);
     free(got);
     FILE *f = fopen(path, "ab");

@@ -1,0 +1,64 @@
+/* answer.h - answers the last question of a conversation by the right path:
+ * the OCR engine for "read the text" questions, the vision-language model
+ * otherwise, or OCR text handed to the model as context (ocr+vlm). qvl ask,
+ * qvl batch and the server all go through here, so they route alike.
+ *
+ * Routing (ocr_router.h): the request's mode forces a path, or in auto mode
+ * the question's wording decides; an OCR result below the rules'
+ * confidence floor falls back to the model, and the result says so. A
+ * conversation without an image always goes to the model.
+ *
+ * A worker (one per thread) owns its OCR engine and session; the model and
+ * the router are shared and read-only.
+ */
+#ifndef QVL_ANSWER_H
+#define QVL_ANSWER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "base/error.h"
+#include "model/chat.h"
+#include "model/generate.h"
+#include "ocr/ocr.h"
+#include "ocr/ocr_router.h"
+
+typedef struct answer_worker {
+    const qvl_model *model;
+    const ocr_router *router;   /* NULL: every question goes to the model */
+    ocr_engine *ocr;            /* NULL: no OCR available */
+    const char *ocr_lang;       /* NULL: OCR_DEFAULT_LANG */
+    threadpool *tp;
+    gen_session *session;
+} answer_worker;
+
+typedef struct answer_request {
+    const json_t *messages;     /* the whole conversation, OpenAI style */
+    ocr_mode mode;
+    chat_opts chat;             /* image loading and detail; chat.tp is set from the worker */
+    gen_params gen;
+    gen_on_text on_text;        /* receives the answer as it is produced */
+    void *user;
+    atomic_bool *cancel;
+} answer_request;
+
+typedef struct answer_result {
+    ocr_route route;            /* the path that produced the answer */
+    bool fell_back;             /* OCR was tried, its confidence was too low, the model answered */
+    float ocr_confidence;       /* 0..100 when OCR ran */
+    double ocr_ms, image_ms;
+    gen_result gen;             /* the answer text, usage, timings (no tokens for OCR answers) */
+} answer_result;
+
+/* Returns 0 with *out filled (free with answer_result_free), or -1 with err
+ * set: malformed conversation, an image that cannot be read, OCR forced but
+ * unavailable or without an image, or a generation error. */
+int answer_run(answer_worker *w, const answer_request *rq, answer_result *out, qvl_error *err);
+void answer_result_free(answer_result *r);
+
+/* "ocr", "vlm" or "ocr+vlm" for the route that answered. */
+const char *answer_route_name(const answer_result *r);
+
+#endif

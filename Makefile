@@ -64,8 +64,17 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/qvl: $(CLI_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+# The web page (web/*) is embedded into the binary as a generated C table.
+WEB_OBJ  := $(BUILD)/web_assets_data.o
+$(BUILD)/web_assets_data.c: $(WEB_SRC) tools/embed_web.sh
+	@mkdir -p $(dir $@)
+	tools/embed_web.sh $@ $(WEB_SRC)
+
+$(WEB_OBJ): $(BUILD)/web_assets_data.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/qvl: $(CLI_OBJ) $(WEB_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(WEB_OBJ) $(LIB) $(LDLIBS)
 
 qvl: $(BUILD)/qvl
 	cp $< $@

@@ -7,7 +7,8 @@ PKGS="build-essential pkg-config bc curl
       libjpeg62-turbo-dev libpng-dev libwebp-dev libexif-dev nettle-dev
       libtesseract-dev libleptonica-dev tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-chi-tra
       libopenblas-dev
-      imagemagick fonts-noto-cjk fonts-dejavu-core python3"
+      imagemagick fonts-noto-cjk fonts-dejavu-core python3
+      nodejs npm chromium"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

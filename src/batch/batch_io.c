@@ -224,6 +224,7 @@ int batch_out_open(batch_out *o, const char *path, batch_format fmt, bool resume
 }
 
 bool batch_out_has(const batch_out *o, const char *path, const char *question) {
+    if (!o->n_done) return false;   /* done may be NULL: bsearch must not see it */
     char *k = pair_key(path, question);
     bool found = bsearch(&k, o->done, (size_t)o->n_done, sizeof *o->done, cmp_str) != NULL;
     free(k);

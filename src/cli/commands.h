@@ -19,9 +19,12 @@ int cli_tokenize(int argc, char **argv);
 int cli_logits(int argc, char **argv);
 int cli_chat_template(int argc, char **argv);
 int cli_make_test_model(int argc, char **argv);
-int cli_convert(int argc, char **argv);
-int cli_batch(int argc, char **argv);
+int cli_serve(int argc, char **argv);
+int cli_encode_image(int argc, char **argv);
+int cli_preprocess(int argc, char **argv);
 int cli_ocr(int argc, char **argv);
 int cli_route(int argc, char **argv);
+int cli_convert(int argc, char **argv);
+int cli_batch(int argc, char **argv);
 
 #endif

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "model/chat_template.h"
 
@@ -19,6 +20,131 @@ static void collect_media(void *ctx, chat_media_kind kind, int index, const json
     }
     l->parts = realloc(l->parts, (size_t)(l->n_images + 1) * sizeof *l->parts);
     l->parts[l->n_images++] = part;
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+int chat_positions(const int32_t *ids, int n, int32_t image_token_id, const vision_image *images, int n_images,
+                   int32_t *pos, int *next_pos, qvl_error *err) {
+    int next = 0, img = 0;
+    for (int i = 0; i < n;) {
+        if (ids[i] != image_token_id) {
+            pos[i * 3] = pos[i * 3 + 1] = pos[i * 3 + 2] = next++;
+            i++;
+            continue;
+        }
+        int run = 0;
+        while (i + run < n && ids[i + run] == image_token_id) run++;
+        if (img == n_images)
+            return qvl_fail_code(err, QVL_E_BAD_INPUT, "a run of %d <|image_pad|> tokens at position %d has no image "
+                                 "(%d images given)", run, i, n_images);
+        const vision_image *v = &images[img];
+        if (run != v->n_tokens)
+            return qvl_fail_code(err, QVL_E_BAD_INPUT, "image %d has %d tokens (%dx%d) but its run of <|image_pad|> "
+                                 "at position %d has %d", img + 1, v->n_tokens, v->rows, v->cols, i, run);
+        for (int r = 0; r < v->rows; r++)
+            for (int c = 0; c < v->cols; c++, i++) {
+                pos[i * 3] = next;
+                pos[i * 3 + 1] = next + r;
+                pos[i * 3 + 2] = next + c;
+            }
+        next += v->rows > v->cols ? v->rows : v->cols;
+        img++;
+    }
+    if (img != n_images)
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "%d images given but the prompt has %d runs of <|image_pad|>",
+                             n_images, img);
+    *next_pos = next;
+    return 0;
+}
+
+/* Loads, preprocesses and encodes image i of the prompt into *v. */
+static int encode_part(const qvl_model *m, const json_t *part, int i, const chat_opts *opts, vision_image *v,
+                       qvl_error *err) {
+    image_rgb img = {0};
+    if (opts->load_image(opts->load_ctx, part, i, &img, err) != 0) return -1;
+    image_preprocess_opts po = {.min_pixels = opts->min_pixels, .max_pixels = opts->max_pixels};
+    int rc = vision_encode_image(m->vision, &img, &po, opts->tp, v, err);
+    image_free(&img);
+    if (rc != 0) qvl_error_prefix(err, "image %d", i + 1);
+    return rc;
+}
+
+/* Appends n ids to the prompt (growing *cap). */
+static int append_ids(chat_prompt *out, int *cap, const int32_t *ids, int n, int32_t fill) {
+    if (out->n + n > *cap) {
+        while (out->n + n > *cap) *cap = *cap ? *cap * 2 : 256;
+        int32_t *p = realloc(out->ids, (size_t)*cap * sizeof *p);
+        if (!p) return -1;
+        out->ids = p;
+    }
+    for (int k = 0; k < n; k++) out->ids[out->n + k] = ids ? ids[k] : fill;
+    out->n += n;
+    return 0;
+}
+
+/* The rendered text holds one <|image_pad|> per image: tokenize the text
+ * between them and put each image's token run in its place. */
+static int build_image_prompt(const qvl_model *m, const char *text, const json_t **parts, int n_images,
+                              const chat_opts *opts, chat_prompt *out, qvl_error *err) {
+    static const char pad[] = "<|image_pad|>";
+    if (!m->vision)
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "the model was loaded without a vision tower: a GGUF model needs "
+                             "--mmproj FILE (the vision GGUF) to read images");
+    if (!opts->load_image) return qvl_fail_code(err, QVL_E_BAD_INPUT, "images are not accepted here");
+    int width = vision_embd_width(m->vision), cap = 0, rc = -1;
+    vision_image *imgs = calloc((size_t)n_images, sizeof *imgs);
+    if (!imgs) return qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+    double t0 = now_ms();
+    for (int i = 0; i < n_images; i++) {
+        if (encode_part(m, parts[i], i, opts, &imgs[i], err) != 0) goto done;
+        out->n_image_rows += imgs[i].n_tokens;
+    }
+    out->image_ms = now_ms() - t0;
+    out->n_images = n_images;
+    out->image_embd = malloc((size_t)out->n_image_rows * width * sizeof *out->image_embd);
+    if (!out->image_embd) {
+        qvl_fail_code(err, QVL_E_NOMEM, "out of memory for %d image rows", out->n_image_rows);
+        goto done;
+    }
+    size_t row = 0;
+    const char *seg = text;
+    for (int i = 0; i <= n_images; i++) {
+        const char *end = i < n_images ? strstr(seg, pad) : seg + strlen(seg);
+        if (!end || (i == n_images && strstr(seg, pad))) {
+            qvl_fail_code(err, QVL_E_BAD_INPUT, "the prompt text contains <|image_pad|> markers that are not images");
+            goto done;
+        }
+        int32_t *ids = NULL;
+        size_t n = 0;
+        if (tokenizer_encode(m->tok, seg, (size_t)(end - seg), 0, &ids, &n, err) != 0) goto done;
+        int bad = append_ids(out, &cap, ids, (int)n, 0);
+        free(ids);
+        if (i < n_images) {
+            bad = bad || append_ids(out, &cap, NULL, imgs[i].n_tokens, m->cfg.image_token_id);
+            memcpy(out->image_embd + row * width, imgs[i].embd, (size_t)imgs[i].n_tokens * width * sizeof(float));
+            row += (size_t)imgs[i].n_tokens;
+            seg = end + strlen(pad);
+        }
+        if (bad) {
+            qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+            goto done;
+        }
+    }
+    out->pos = malloc((size_t)(out->n ? out->n : 1) * 3 * sizeof *out->pos);
+    if (!out->pos) {
+        qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+        goto done;
+    }
+    rc = chat_positions(out->ids, out->n, m->cfg.image_token_id, imgs, n_images, out->pos, &out->next_pos, err);
+done:
+    for (int i = 0; i < n_images; i++) vision_image_free(&imgs[i]);
+    free(imgs);
+    return rc;
 }
 
 int chat_prompt_build(const qvl_model *m, const json_t *messages, const chat_opts *opts, chat_prompt *out,
@@ -39,7 +165,7 @@ int chat_prompt_build(const qvl_model *m, const json_t *messages, const chat_opt
         goto done;
     }
     if (media.n_images) {
-        qvl_fail_code(err, QVL_E_BAD_INPUT, "this build of qvl cannot read images yet (vision encoder missing)");
+        rc = build_image_prompt(m, text, media.parts, media.n_images, opts, out, err);
         goto done;
     }
     size_t n = 0;

@@ -60,6 +60,16 @@ int chat_prompt_build(const qvl_model *m, const json_t *messages, const chat_opt
                       qvl_error *err);
 void chat_prompt_free(chat_prompt *p);
 
+/* M-RoPE positions (spec 7.4) of a prompt in which image i (in order) is a
+ * run of images[i].n_tokens image_token_id ids: text gets t=h=w=running
+ * position; image token (r, c) gets (base, base+r, base+c); the text after
+ * an image continues at base + max(rows, cols). Writes pos (n, 3) and the
+ * position after the prompt. Fails (-1, QVL_E_BAD_INPUT) when a run's
+ * length differs from its image's token count or runs and images do not
+ * pair up. */
+int chat_positions(const int32_t *ids, int n, int32_t image_token_id, const vision_image *images, int n_images,
+                   int32_t *pos, int *next_pos, qvl_error *err);
+
 /* A gen_prompt view of p (no copies). */
 gen_prompt chat_prompt_view(const chat_prompt *p);
 

@@ -23,6 +23,7 @@
 #include "model/sampler.h"
 #include "model/text_model.h"
 #include "model/tokenizer.h"
+#include "model/vision_model.h"
 
 typedef struct model_load_opts {
     const char *mmproj;      /* vision GGUF, for GGUF text models; NULL = none */
@@ -36,6 +37,7 @@ typedef struct qvl_model {
     char source[1024];       /* path it was loaded from */
     model_config cfg;
     text_model text;
+    vision_model *vision;    /* NULL when absent: text-only load, or a GGUF without --mmproj */
     tokenizer *tok;
     sampling_params gen_defaults;   /* from generation_config.json */
     int32_t stop_ids[8];     /* end-of-turn ids: <|im_end|>, <|endoftext|>, ... */

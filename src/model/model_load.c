@@ -19,23 +19,10 @@
 #include "engine/threadpool.h"
 #include "format/gguf.h"
 #include "format/safetensors.h"
+#include "model/weight_source.h"
 
-typedef struct model_storage {
-    safetensors_set st;
-    gguf_file gguf;
-    bool has_gguf;
-    void **bufs;             /* owned buffers (f32 vectors, quantized matrices) */
-    int n_bufs;
-} model_storage;
 
-typedef struct weight_source {
-    const char *file;        /* for messages */
-    model_storage *store;
-    qvl_dtype quant;         /* DT_COUNT = keep stored types */
-    threadpool *tp;
-} weight_source;
-
-static void *own(model_storage *s, size_t bytes) {
+void *weight_own(model_storage *s, size_t bytes) {
     void *p = malloc(bytes ? bytes : 1);
     if (!p) return NULL;
     s->bufs = realloc(s->bufs, (size_t)(s->n_bufs + 1) * sizeof *s->bufs);
@@ -43,8 +30,8 @@ static void *own(model_storage *s, size_t bytes) {
     return p;
 }
 
-static const qvl_tensor *find(const weight_source *src, const char *hf, const char *gg) {
-    if (src->store->has_gguf) return gguf_find_tensor(&src->store->gguf, gg);
+const qvl_tensor *weight_find(const weight_source *src, const char *hf, const char *gg) {
+    if (src->gguf) return gguf_find_tensor(src->gguf, gg);
     return safetensors_set_find(&src->store->st, hf);
 }
 
@@ -52,8 +39,8 @@ static const qvl_tensor *find(const weight_source *src, const char *hf, const ch
  * a vector) and that the type can be computed with. */
 static const qvl_tensor *need(const weight_source *src, const char *hf, const char *gg, int64_t ne0, int64_t ne1,
                               qvl_error *err) {
-    const char *name = src->store->has_gguf ? gg : hf;
-    const qvl_tensor *t = find(src, hf, gg);
+    const char *name = src->gguf ? gg : hf;
+    const qvl_tensor *t = weight_find(src, hf, gg);
     if (!t) {
         qvl_fail(err, "%s: tensor '%s' is missing", src->file, name);
         return NULL;
@@ -73,10 +60,10 @@ static const qvl_tensor *need(const weight_source *src, const char *hf, const ch
     return t;
 }
 
-static const float *need_vector(const weight_source *src, const char *hf, const char *gg, int64_t n, qvl_error *err) {
+const float *need_vector(const weight_source *src, const char *hf, const char *gg, int64_t n, qvl_error *err) {
     const qvl_tensor *t = need(src, hf, gg, n, 0, err);
     if (!t) return NULL;
-    float *v = own(src->store, (size_t)n * sizeof *v);
+    float *v = weight_own(src->store, (size_t)n * sizeof *v);
     if (!v) {
         qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
         return NULL;
@@ -107,7 +94,7 @@ static void quant_worker(void *p, int ith, int nth) {
 /* A matrix, quantized to src->quant when the stored type is a float type
  * (quantized GGUF tensors are used as they are). K-quants need rows that
  * are multiples of 256; narrower rows fall back to Q8_0 like llama.cpp. */
-static int need_matrix(const weight_source *src, const char *hf, const char *gg, int64_t cols, int64_t rows,
+int need_matrix(const weight_source *src, const char *hf, const char *gg, int64_t cols, int64_t rows,
                        qvl_dtype want, qvl_tensor *out, qvl_error *err) {
     const qvl_tensor *t = need(src, hf, gg, cols, rows, err);
     if (!t) return -1;
@@ -116,7 +103,7 @@ static int need_matrix(const weight_source *src, const char *hf, const char *gg,
     if (want == DT_COUNT || !is_float || want == t->type) return 0;
     if (dtype_get(want)->block_size > 1 && cols % dtype_get(want)->block_size) want = DT_Q8_0;
     size_t bytes = dtype_row_bytes(want, cols) * (size_t)rows;
-    void *buf = own(src->store, bytes);
+    void *buf = weight_own(src->store, bytes);
     if (!buf) return qvl_fail_code(err, QVL_E_NOMEM, "out of memory quantizing '%s'", hf);
     out->type = want;
     out->data = buf;
@@ -141,12 +128,12 @@ static int load_text_weights(qvl_model *m, const weight_source *src, qvl_error *
     snprintf(hf, sizeof hf, "%s.embed_tokens.weight", P);
     if (need_matrix(src, hf, "token_embd.weight", d, c->vocab_size, emb_q, &tm->tok_embd, err)) return -1;
     tm->output = tm->tok_embd;
-    if (find(src, "lm_head.weight", "output.weight") &&
+    if (weight_find(src, "lm_head.weight", "output.weight") &&
         need_matrix(src, "lm_head.weight", "output.weight", d, c->vocab_size, emb_q, &tm->output, err))
         return -1;
     snprintf(hf, sizeof hf, "%s.norm.weight", P);
     if (!(tm->output_norm = need_vector(src, hf, "output_norm.weight", d, err))) return -1;
-    tm->layers = own(src->store, (size_t)c->n_layers * sizeof *tm->layers);
+    tm->layers = weight_own(src->store, (size_t)c->n_layers * sizeof *tm->layers);
     for (int i = 0; i < c->n_layers; i++) {
         text_layer *L = &tm->layers[i];
         struct {
@@ -228,15 +215,16 @@ static int load_hf_dir(qvl_model *m, const char *dir, const model_load_opts *o, 
         q = (qvl_dtype)t;
     }
     m->weight_type = q == DT_BF16 ? "bf16" : q == DT_Q4_K ? "q4_k" : q == DT_F16 ? "f16" : q == DT_F32 ? "f32" : "q8_0";
-    weight_source src = {m->storage->st.n_files ? m->storage->st.files[0].map.path : dir, m->storage, q, tp};
+    weight_source src = {m->storage->st.n_files ? m->storage->st.files[0].map.path : dir, m->storage, q, tp, NULL};
     if (load_text_weights(m, &src, err) != 0) return -1;
+    if (m->cfg.has_vision && !o->text_only && vision_load_hf(m, &src, dir, err) != 0) return -1;
     load_generation_config(m, dir);
     return 0;
 }
 
 /* ---- GGUF files -------------------------------------------------------- */
 
-static int gguf_int(const gguf_file *g, const char *key, int lo, int hi, int dflt, int *out, qvl_error *err) {
+int gguf_int(const gguf_file *g, const char *key, int lo, int hi, int dflt, int *out, qvl_error *err) {
     int64_t v;
     if (!gguf_find_kv(g, key)) {
         if (dflt < 0) return qvl_fail(err, "%s: metadata key '%s' is missing", g->map.path, key);
@@ -341,8 +329,9 @@ static int load_gguf(qvl_model *m, const char *path, const model_load_opts *o, t
     if (load_gguf_config(m, &s->gguf, err) != 0) return -1;
     if (!(m->tok = load_gguf_tokenizer(&s->gguf, err))) return -1;
     m->weight_type = "gguf";
-    weight_source src = {path, s, DT_COUNT, tp};
-    return load_text_weights(m, &src, err);
+    weight_source src = {path, s, DT_COUNT, tp, &s->gguf};
+    if (load_text_weights(m, &src, err) != 0) return -1;
+    return o->mmproj && !o->text_only ? vision_load_mmproj(m, o->mmproj, tp, err) : 0;
 }
 
 /* ---- entry points ------------------------------------------------------ */
@@ -415,6 +404,7 @@ void model_free(qvl_model *m) {
         free(m->storage->bufs);
         safetensors_set_close(&m->storage->st);
         if (m->storage->has_gguf) gguf_close(&m->storage->gguf);
+        if (m->storage->has_mmproj) gguf_close(&m->storage->mmproj);
         free(m->storage);
     }
     free(m);

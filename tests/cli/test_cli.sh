@@ -2,12 +2,7 @@
 # Command-line behaviour: help texts, usage errors, tokenize byte-for-byte,
 # chat-template renderings, logits against the golden files, convert round trip.
 set -u
-QVL=${QVL_BIN:-./qvl}
-TD=${QVL_TESTDATA:-../shared/testdata}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-check() { if eval "$2"; then :; else echo "FAIL: $1"; fail=1; fi; }
+. "$(dirname "$0")/../lib/cli_common.sh"
 
 for c in ask tokenize logits chat-template make-test-model convert; do
     check "$c --help" "$QVL $c --help | grep -q usage"

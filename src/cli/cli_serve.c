@@ -1,0 +1,106 @@
+/* cli_serve.c - `qvl serve`: loads the model, starts the HTTP server (see
+ * src/server/server.h) and runs until SIGINT or SIGTERM, then drains:
+ * no new connections, running answers get a grace period, then exit 0. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli_util.h"
+#include "server/server.h"
+
+static const char *help =
+    "usage: qvl serve --model M [options]\n"
+    "\n"
+    "Serves the web page, the OpenAI-compatible API and the simple API over HTTP.\n"
+    "      --host H            address to listen on (default 127.0.0.1; 0.0.0.0 for all)\n"
+    "      --port P            port (default 8080; 0 = any free port)\n"
+    "      --parallel N        requests answered at once, each with threads/N threads (default 1)\n"
+    "      --api-key KEY       require 'Authorization: Bearer KEY' on the APIs\n"
+    "      --max-image-mb N    largest image accepted, in MB (default 10)\n"
+    "      --cors ORIGIN       allow browser pages from ORIGIN (e.g. https://example.com or *)\n"
+    "      --ctx N             context size in tokens per request (default 4096)\n"
+    "      --timeout S         per-request time limit in seconds (default 300; 0 = none)\n"
+    "      --max-queue N       requests waiting for a slot before 503 (default 32)\n"
+    "      --max-connections N open connections accepted (default 64)\n"
+    "      --grace S           on SIGTERM, seconds running answers may take to finish (default 10)\n"
+    CLI_MODEL_HELP;
+
+int cli_serve(int argc, char **argv) {
+    cli_model_opts mo = {0};
+    server_config cfg = {.host = "127.0.0.1", .port = 8080, .parallel = 1, .max_image_mb = 10, .ctx = 4096,
+                         .max_queue = 32, .max_connections = 64};
+    float timeout = 300, grace = 10;
+    cli_opt opts[] = {CLI_MODEL_OPTIONS(mo),
+                      {"--host", NULL, OPT_STR, &cfg.host},
+                      {"--port", "-p", OPT_INT, &cfg.port},
+                      {"--parallel", "-np", OPT_INT, &cfg.parallel},
+                      {"--api-key", NULL, OPT_STR, &cfg.api_key},
+                      {"--max-image-mb", NULL, OPT_INT, &cfg.max_image_mb},
+                      {"--cors", NULL, OPT_STR, &cfg.cors},
+                      {"--ctx", "-c", OPT_INT, &cfg.ctx},
+                      {"--timeout", NULL, OPT_FLOAT, &timeout},
+                      {"--max-queue", NULL, OPT_INT, &cfg.max_queue},
+                      {"--max-connections", NULL, OPT_INT, &cfg.max_connections},
+                      {"--grace", NULL, OPT_FLOAT, &grace},
+                      {0}};
+    int rc = cli_parse(argc, argv, opts, help, NULL);
+    if (rc >= 0) return rc;
+    const char *bad = cfg.port < 0 || cfg.port > 65535 ? "--port must be 0..65535"
+                      : cfg.parallel < 1 || cfg.parallel > 64 ? "--parallel must be 1..64"
+                      : cfg.max_image_mb < 1 || cfg.max_image_mb > 100 ? "--max-image-mb must be 1..100"
+                      : cfg.ctx < 64 || cfg.ctx > 262144 ? "--ctx must be 64..262144"
+                      : cfg.max_queue < 0 ? "--max-queue must be >= 0"
+                      : cfg.max_connections < 1 ? "--max-connections must be >= 1"
+                      : timeout < 0 || grace < 0 ? "--timeout and --grace must be >= 0" : NULL;
+    if (bad) {
+        fprintf(stderr, "qvl serve: %s\n", bad);
+        return 2;
+    }
+    cfg.timeout_s = timeout;
+    /* Block the stop signals before any thread starts, so every thread
+     * inherits the mask and only sigwait below receives them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* Listen first: the page and /health ("loading") answer while the
+     * weights load. */
+    if (mo.threads < 1) mo.threads = cli_default_threads();
+    cfg.threads = mo.threads;
+    qvl_error err = {0};
+    qvl_server *srv = server_start(&cfg, &err);
+    if (!srv) {
+        fprintf(stderr, "qvl serve: %s\n", err.msg);
+        return 1;
+    }
+    bool v6 = strchr(cfg.host, ':') != NULL;
+    fprintf(stderr, "qvl serve: listening on http://%s%s%s:%d, loading the model...\n", v6 ? "[" : "", cfg.host,
+            v6 ? "]" : "", server_port(srv));
+    qvl_model *m = cli_load_model("qvl serve", &mo, false);
+    if (!m || server_set_model(srv, m, &err) != 0) {
+        if (m) fprintf(stderr, "qvl serve: %s\n", err.msg);
+        server_stop(srv, 0);
+        model_free(m);
+        return 1;
+    }
+    if (m->cfg.test_model[0])
+        fprintf(stderr, "\n*** RUNNING THE SYNTHETIC TEST MODEL - answers are gibberish; pass --model with real "
+                        "Qwen3-VL weights ***\n\n");
+    printf("qvl serve: %s ready on http://%s%s%s:%d (%d slot%s, %d threads)\n", m->name, v6 ? "[" : "", cfg.host,
+           v6 ? "]" : "", server_port(srv),
+           cfg.parallel, cfg.parallel == 1 ? "" : "s", cfg.threads);
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&stop, &sig);
+    fprintf(stderr, "qvl serve: %s received, finishing running requests (up to %.0f s)\n",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT", grace);
+    server_stop(srv, grace);
+    model_free(m);
+    fprintf(stderr, "qvl serve: stopped\n");
+    return 0;
+}

@@ -1,0 +1,279 @@
+/* vision_model.c - see vision_model.h. Spec section 6.
+ *
+ * Layout of one image's activations: N patches in the merge-block order of
+ * the preprocessor (row r is patch (prow, pcol), each 2x2 merge group four
+ * consecutive rows), D floats per row. Attention keeps no N x N matrix:
+ * each thread scores one query at a time against the head's keys, stored
+ * transposed ([head][dim][N]) so a query's scores are head_dim long axpys.
+ */
+#include "vision_model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/kernels.h"
+#include "engine/matmul.h"
+#include "engine/ops.h"
+
+/* Token rows per MLP step: bounds the (rows, F) activation buffer for big
+ * images while each weight tile is still reused across many rows. */
+#define MLP_CHUNK 256
+
+int vision_embd_width(const vision_model *vm) {
+    return vm->cfg.out_hidden_size * (1 + vm->cfg.n_deepstack);
+}
+
+/* y = x W^T + b for n rows. */
+static void linear(threadpool *tp, const qvl_tensor *w, const float *b, const float *x, int n, float *y) {
+    matmul(tp, w, x, n, y);
+    int rows = (int)w->ne[1];
+    for (long i = 0; i < n; i++) vec_add(y + i * rows, b, rows);
+}
+
+/* ---- positions: learned table and 2-D rotary ---------------------------- */
+
+/* Patch coordinates of sequence row r (merge-block order, spec 5.5). */
+static void patch_coords(int r, int grid_w, int *prow, int *pcol) {
+    int group = r / 4, bw_n = grid_w / 2;
+    *prow = (group / bw_n) * 2 + (r / 2) % 2;
+    *pcol = (group % bw_n) * 2 + r % 2;
+}
+
+/* torch.linspace(0, S-1, n)[i] in float32, and its bilinear neighbours. */
+static void align_corners(int i, int n, int side, int *i0, int *i1, float *frac) {
+    float p = n == 1 ? 0.0f : (float)((double)i * (side - 1) / (n - 1));
+    *i0 = (int)p;
+    *i1 = *i0 + 1 < side ? *i0 + 1 : side - 1;
+    *frac = p - (float)*i0;
+}
+
+/* h[r] += the position table sampled at patch (prow, pcol) of a grid_h x
+ * grid_w grid, align-corners bilinear (spec 6.2). */
+static void add_position_embedding(const vision_model *vm, int grid_h, int grid_w, float *h) {
+    int D = vm->cfg.hidden_size, S = vm->pos_side, N = grid_h * grid_w;
+    for (int r = 0; r < N; r++) {
+        int prow, pcol, h0, h1, w0, w1;
+        float dh, dw;
+        patch_coords(r, grid_w, &prow, &pcol);
+        align_corners(prow, grid_h, S, &h0, &h1, &dh);
+        align_corners(pcol, grid_w, S, &w0, &w1, &dw);
+        const float *t00 = vm->pos_embd + (size_t)(h0 * S + w0) * D, *t01 = vm->pos_embd + (size_t)(h0 * S + w1) * D;
+        const float *t10 = vm->pos_embd + (size_t)(h1 * S + w0) * D, *t11 = vm->pos_embd + (size_t)(h1 * S + w1) * D;
+        float a = (1 - dh) * (1 - dw), b = (1 - dh) * dw, c = dh * (1 - dw), d = dh * dw;
+        float *row = h + (size_t)r * D;
+        for (int k = 0; k < D; k++) row[k] += a * t00[k] + b * t01[k] + c * t10[k] + d * t11[k];
+    }
+}
+
+/* cos/sin tables (N, head_dim/2): angle i < head_dim/4 turns with the patch
+ * row, the rest with the patch column (spec 6.3). */
+static void rope_tables(const vision_model *vm, int grid_w, int N, float *cs, float *sn) {
+    int half = vm->cfg.hidden_size / vm->cfg.n_heads / 2, quarter = half / 2;
+    for (int r = 0; r < N; r++) {
+        int prow, pcol;
+        patch_coords(r, grid_w, &prow, &pcol);
+        for (int i = 0; i < half; i++) {
+            float ang = (float)(i < quarter ? prow : pcol) * vm->rope_inv_freq[i % quarter];
+            cs[(size_t)r * half + i] = cosf(ang);
+            sn[(size_t)r * half + i] = sinf(ang);
+        }
+    }
+}
+
+/* NeoX rotation of one head vector: pairs (i, i + half). */
+static void rope_apply(float *v, const float *cs, const float *sn, int half) {
+    for (int i = 0; i < half; i++) {
+        float x1 = v[i], x2 = v[i + half];
+        v[i] = x1 * cs[i] - x2 * sn[i];
+        v[i + half] = x2 * cs[i] + x1 * sn[i];
+    }
+}
+
+/* ---- attention ----------------------------------------------------------- */
+
+typedef struct attn_job {
+    const float *qkv;      /* (N, 3D), q already rotated */
+    const float *kt, *vt;  /* (heads, hd, N) */
+    float *out;            /* (N, D) */
+    int N, D, hd, heads;
+    float *scratch;        /* (nth, N) scores, one row per thread */
+} attn_job;
+
+static void attn_worker(void *p, int ith, int nth) {
+    const attn_job *j = p;
+    const kernels *k = kernels_get();
+    long lo, hi;
+    threadpool_split((long)j->heads * j->N, ith, nth, &lo, &hi);
+    float *s = j->scratch + (size_t)ith * j->N;
+    float scale = 1.0f / sqrtf((float)j->hd);
+    for (long item = lo; item < hi; item++) {
+        int h = (int)(item / j->N), i = (int)(item % j->N);
+        const float *q = j->qkv + (size_t)i * 3 * j->D + (size_t)h * j->hd;
+        const float *kt = j->kt + (size_t)h * j->hd * j->N, *vt = j->vt + (size_t)h * j->hd * j->N;
+        memset(s, 0, (size_t)j->N * sizeof *s);
+        for (int d = 0; d < j->hd; d++) k->axpy_f32(s, kt + (size_t)d * j->N, q[d] * scale, j->N);
+        softmax(s, j->N);
+        float *o = j->out + (size_t)i * j->D + (size_t)h * j->hd;
+        for (int d = 0; d < j->hd; d++) o[d] = k->dot_f32(s, vt + (size_t)d * j->N, j->N);
+    }
+}
+
+/* out = softmax(q k^T / sqrt(hd)) v per head over all N patches. Rotates q
+ * and k in qkv first. */
+static void attention(const vision_model *vm, float *qkv, int N, const float *cs, const float *sn, float *kt, float *vt,
+                      float *scratch, threadpool *tp, float *out) {
+    int D = vm->cfg.hidden_size, heads = vm->cfg.n_heads, hd = D / heads, half = hd / 2;
+    for (int r = 0; r < N; r++) {
+        float *row = qkv + (size_t)r * 3 * D;
+        for (int h = 0; h < heads; h++) {
+            rope_apply(row + h * hd, cs + (size_t)r * half, sn + (size_t)r * half, half);
+            rope_apply(row + D + h * hd, cs + (size_t)r * half, sn + (size_t)r * half, half);
+        }
+        for (int c = 0; c < D; c++) {   /* column c = head c / hd, dim c % hd */
+            kt[(size_t)c * N + r] = row[D + c];
+            vt[(size_t)c * N + r] = row[2 * D + c];
+        }
+    }
+    attn_job j = {qkv, kt, vt, out, N, D, hd, heads, scratch};
+    threadpool_run(tp, attn_worker, &j);
+}
+
+/* ---- mergers ------------------------------------------------------------- */
+
+/* out rows (stride out_stride) = fc2(gelu_erf(fc1(z))) for M rows of 4D
+ * normalised features. tmp holds (M, 4D), y (M, out_hidden_size). */
+static void merger_mlp(const vision_merger *mg, const float *z, int M, float *tmp, float *y, threadpool *tp,
+                       float *out, int out_stride) {
+    int W = (int)mg->fc1.ne[1], O = (int)mg->fc2.ne[1];
+    linear(tp, &mg->fc1, mg->fc1_b, z, M, tmp);
+    gelu_erf(tmp, M * W);
+    linear(tp, &mg->fc2, mg->fc2_b, tmp, M, y);
+    for (int m = 0; m < M; m++) memcpy(out + (size_t)m * out_stride, y + (size_t)m * O, (size_t)O * sizeof *y);
+}
+
+/* ---- forward ------------------------------------------------------------- */
+
+typedef struct vision_bufs {
+    float *h, *y, *tmp, *qkv, *kt, *vt, *mlp, *cs, *sn, *scratch, *merged;
+} vision_bufs;
+
+static void bufs_free(vision_bufs *b) {
+    free(b->h), free(b->y), free(b->tmp), free(b->qkv), free(b->kt), free(b->vt), free(b->mlp);
+    free(b->cs), free(b->sn), free(b->scratch), free(b->merged);
+}
+
+static int bufs_alloc(vision_bufs *b, const vision_config *c, int N, int nth) {
+    size_t D = (size_t)c->hidden_size, F = (size_t)c->intermediate_size, half = D / c->n_heads / 2;
+    size_t chunk = N < MLP_CHUNK ? (size_t)N : MLP_CHUNK;
+    memset(b, 0, sizeof *b);
+    b->h = malloc(N * D * sizeof(float));
+    b->y = malloc(N * D * sizeof(float));
+    b->tmp = malloc(N * D * sizeof(float));
+    b->qkv = malloc(N * 3 * D * sizeof(float));
+    b->kt = malloc(N * D * sizeof(float));
+    b->vt = malloc(N * D * sizeof(float));
+    b->mlp = malloc(chunk * F * sizeof(float));
+    b->cs = malloc(N * half * sizeof(float));
+    b->sn = malloc(N * half * sizeof(float));
+    b->scratch = malloc((size_t)nth * N * sizeof(float));
+    b->merged = malloc((size_t)N / 4 * c->out_hidden_size * sizeof(float));
+    if (b->h && b->y && b->tmp && b->qkv && b->kt && b->vt && b->mlp && b->cs && b->sn && b->scratch && b->merged)
+        return 0;
+    bufs_free(b);
+    return -1;
+}
+
+static void block_forward(const vision_model *vm, const vision_block *blk, int N, vision_bufs *b, threadpool *tp) {
+    int D = vm->cfg.hidden_size, F = vm->cfg.intermediate_size;
+    float eps = vm->cfg.layer_norm_eps;
+    for (int r = 0; r < N; r++) layernorm(b->y + (size_t)r * D, b->h + (size_t)r * D, blk->ln1_w, blk->ln1_b, D, eps);
+    linear(tp, &blk->qkv, blk->qkv_b, b->y, N, b->qkv);
+    attention(vm, b->qkv, N, b->cs, b->sn, b->kt, b->vt, b->scratch, tp, b->y);
+    linear(tp, &blk->proj, blk->proj_b, b->y, N, b->tmp);
+    vec_add(b->h, b->tmp, N * D);
+    for (int r0 = 0; r0 < N; r0 += MLP_CHUNK) {
+        int n = N - r0 < MLP_CHUNK ? N - r0 : MLP_CHUNK;
+        float *h = b->h + (size_t)r0 * D;
+        for (int r = 0; r < n; r++) layernorm(b->y + (size_t)r * D, h + (size_t)r * D, blk->ln2_w, blk->ln2_b, D, eps);
+        linear(tp, &blk->fc1, blk->fc1_b, b->y, n, b->mlp);
+        gelu_tanh(b->mlp, n * F);
+        linear(tp, &blk->fc2, blk->fc2_b, b->mlp, n, b->tmp);
+        vec_add(h, b->tmp, n * D);
+    }
+}
+
+int vision_encode(const vision_model *vm, const image_patches *p, threadpool *tp, float *out, qvl_error *err) {
+    const vision_config *c = &vm->cfg;
+    int gh = p->grid_h, gw = p->grid_w, D = c->hidden_size, O = c->out_hidden_size, W = vision_embd_width(vm);
+    if (p->grid_t != 1 || gh < 2 || gw < 2 || gh % 2 || gw % 2 || p->n_patches != gh * gw ||
+        p->n_tokens * 4 != p->n_patches || (long)gh * gw > 1L << 22)
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "image patch grid %dx%dx%d does not fit the vision encoder",
+                             p->grid_t, gh, gw);
+    int N = p->n_patches, M = p->n_tokens;
+    vision_bufs b;
+    if (bufs_alloc(&b, c, N, threadpool_size(tp)) != 0)
+        return qvl_fail_code(err, QVL_E_NOMEM, "out of memory encoding a %dx%d-patch image", gw, gh);
+
+    linear(tp, &vm->patch_embd, vm->patch_b, p->values, N, b.h);
+    add_position_embedding(vm, gh, gw, b.h);
+    rope_tables(vm, gw, N, b.cs, b.sn);
+    /* The merger scratch (M, 4D) = (N, D) fits in b.tmp; its input in b.y. */
+    for (int L = 0; L < c->depth; L++) {
+        block_forward(vm, &vm->blocks[L], N, &b, tp);
+        for (int k = 0; k < c->n_deepstack; k++) {
+            if (c->deepstack_indexes[k] != L) continue;
+            const vision_merger *ds = &vm->deepstack[k];
+            for (int m = 0; m < M; m++)
+                layernorm(b.y + (size_t)m * 4 * D, b.h + (size_t)m * 4 * D, ds->norm_w, ds->norm_b, 4 * D,
+                          c->layer_norm_eps);
+            merger_mlp(ds, b.y, M, b.tmp, b.merged, tp, out + (size_t)(k + 1) * O, W);
+        }
+    }
+    for (int r = 0; r < N; r++)
+        layernorm(b.y + (size_t)r * D, b.h + (size_t)r * D, vm->merger.norm_w, vm->merger.norm_b, D, c->layer_norm_eps);
+    merger_mlp(&vm->merger, b.y, M, b.tmp, b.merged, tp, out, W);
+    bufs_free(&b);
+    return 0;
+}
+
+int vision_encode_image(const vision_model *vm, const image_rgb *img, const image_preprocess_opts *opts,
+                        threadpool *tp, vision_image *out, qvl_error *err) {
+    memset(out, 0, sizeof *out);
+    image_preprocess_opts o = vm->preprocess;
+    if (opts) {
+        if (opts->mode != o.mode) o.min_pixels = o.max_pixels = 0;   /* the other mode's own limits */
+        if (opts->min_pixels) o.min_pixels = opts->min_pixels;
+        if (opts->max_pixels) o.max_pixels = opts->max_pixels;
+        o.mode = opts->mode;
+    }
+    /* The model's own maximum bounds memory (about 2 GB of activations for
+     * the 2B tower at 16.7 M pixels) whatever a request asks for. */
+    if (o.min_pixels > IMAGE_HF_MAX_PIXELS || o.max_pixels > IMAGE_HF_MAX_PIXELS)
+        return qvl_fail_code(err, QVL_E_TOO_LARGE, "image pixel limits %ld/%ld: at most %d pixels", o.min_pixels,
+                             o.max_pixels, IMAGE_HF_MAX_PIXELS);
+    image_patches p;
+    if (image_preprocess(img, &o, &p, err) != 0) return -1;
+    out->embd = malloc((size_t)p.n_tokens * vision_embd_width(vm) * sizeof *out->embd);
+    if (!out->embd) {
+        image_patches_free(&p);
+        return qvl_fail_code(err, QVL_E_NOMEM, "out of memory for %d image tokens", p.n_tokens);
+    }
+    if (vision_encode(vm, &p, tp, out->embd, err) != 0) {
+        image_patches_free(&p);
+        vision_image_free(out);
+        return -1;
+    }
+    out->n_tokens = p.n_tokens;
+    out->grid_h = p.grid_h;
+    out->grid_w = p.grid_w;
+    out->rows = p.grid_h / 2;
+    out->cols = p.grid_w / 2;
+    image_patches_free(&p);
+    return 0;
+}
+
+void vision_image_free(vision_image *v) {
+    free(v->embd);
+    memset(v, 0, sizeof *v);
+}

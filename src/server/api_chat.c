@@ -1,0 +1,295 @@
+/* api_chat.c - the simple API, POST /api/v1/chat:
+ *
+ *   {"image": "<base64 or data URL>", "question": "...",
+ *    "conversation_id": "...", "stream": false, "max_tokens": 1024,
+ *    "temperature": 0.7, "max_pixels": 1003520, "mode": "auto"}
+ *   -> {"response": "...", "timestamp": "<ISO 8601>", "model": "...",
+ *       "conversation_id": "...", "finish_reason": "stop",
+ *       "usage": {...}, "timings": {...}}
+ *
+ * The same fields may come as multipart/form-data (an "image" file part and
+ * text fields), so `curl -F image=@photo.jpg -F question=...` works. With
+ * "stream": true the answer comes as Server-Sent Events: {"queued": n}
+ * while waiting, {"text": "..."} per piece, then {"done": true, ...the
+ * fields above...} or {"error": {...}}.
+ *
+ * Conversations: every answer returns a conversation_id; sending it back
+ * with a new question continues the chat about the same image without
+ * resending it (the server keeps the 16 most recent for 30 minutes after
+ * their last use; conversations.h). The whole
+ * conversation is re-run on each question: slots do not keep caches
+ * between requests.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server/http_util.h"
+#include "server/server_impl.h"
+#include "server/sse.h"
+
+/* ---- multipart/form-data ---------------------------------------------------- */
+
+typedef struct form_field {
+    char name[32];
+    char mime[64];          /* the part's Content-Type, for files */
+    char *data;
+    size_t len;
+} form_field;
+
+enum { MAX_FIELDS = 12 };
+
+typedef struct form {
+    form_field f[MAX_FIELDS];
+    int n;
+    bool failed;
+} form;
+
+static enum MHD_Result form_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+                                 const char *content_type, const char *transfer_encoding, const char *data,
+                                 uint64_t off, size_t size) {
+    form *fm = cls;
+    form_field *f = NULL;
+    for (int i = 0; i < fm->n && !f; i++)
+        if (!strcmp(fm->f[i].name, key)) f = &fm->f[i];
+    if (!f) {
+        if (fm->n == MAX_FIELDS || strlen(key) >= sizeof f->name) return MHD_YES;   /* ignore extras */
+        f = &fm->f[fm->n++];
+        snprintf(f->name, sizeof f->name, "%s", key);
+        if (content_type) snprintf(f->mime, sizeof f->mime, "%s", content_type);
+    }
+    if (size == 0) return MHD_YES;
+    char *nd = realloc(f->data, f->len + size + 1);
+    if (!nd) {
+        fm->failed = true;
+        return MHD_NO;
+    }
+    memcpy(nd + f->len, data, size);
+    f->data = nd;
+    f->len += size;
+    f->data[f->len] = 0;
+    return MHD_YES;
+}
+
+static void form_free(form *fm) {
+    for (int i = 0; i < fm->n; i++) free(fm->f[i].data);
+}
+
+static char *base64_encode(const uint8_t *in, size_t n) {
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+    if (!out) return NULL;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+        *o++ = tab[v >> 18 & 63];
+        *o++ = tab[v >> 12 & 63];
+        *o++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
+        *o++ = i + 2 < n ? tab[v & 63] : '=';
+    }
+    *o = 0;
+    return out;
+}
+
+/* Turns a multipart body into the JSON object the JSON form would be: the
+ * image file becomes a data URL (after checking its bytes against its
+ * declared type), numbers and booleans are converted. NULL with err set. */
+static json_t *form_to_json(srv_req *r, qvl_error *err) {
+    form fm = {0};
+    struct MHD_PostProcessor *pp = MHD_create_post_processor(r->conn, 64 * 1024, form_iter, &fm);
+    if (!pp) {
+        qvl_fail_code(err, QVL_E_BAD_INPUT, "the multipart body has no boundary");
+        return NULL;
+    }
+    enum MHD_Result ok = MHD_post_process(pp, r->body, r->body_len);
+    MHD_destroy_post_processor(pp);
+    json_t *obj = json_object();
+    if (ok != MHD_YES || fm.failed) {
+        qvl_fail_code(err, fm.failed ? QVL_E_NOMEM : QVL_E_BAD_INPUT, "cannot parse the multipart/form-data body");
+        goto fail;
+    }
+    for (int i = 0; i < fm.n; i++) {
+        form_field *f = &fm.f[i];
+        const char *text = f->data ? f->data : "";
+        if (!strcmp(f->name, "image")) {
+            if (f->len == 0) continue;   /* an empty file input */
+            if (http_check_image_kind((const uint8_t *)f->data, f->len, f->mime, err) != 0) goto fail;
+            if (f->len > r->srv->img_lim.max_bytes) {
+                qvl_fail_code(err, QVL_E_TOO_LARGE, "the image is larger than the limit of %d MB",
+                              r->srv->cfg.max_image_mb);
+                goto fail;
+            }
+            char *b64 = base64_encode((const uint8_t *)f->data, f->len);
+            const char *kind = image_sniff((const uint8_t *)f->data, f->len);
+            json_t *url = b64 ? json_sprintf("data:%s;base64,%s", kind, b64) : NULL;
+            free(b64);
+            if (!url) {
+                qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+                goto fail;
+            }
+            json_object_set_new(obj, "image", url);
+        } else if (!strcmp(f->name, "stream")) {
+            json_object_set_new(obj, "stream", json_boolean(!strcmp(text, "true") || !strcmp(text, "1")));
+        } else if (!strcmp(f->name, "max_tokens") || !strcmp(f->name, "temperature") ||
+                   !strcmp(f->name, "max_pixels")) {
+            char *end;
+            double v = strtod(text, &end);
+            if (end == text || *end) {
+                qvl_fail_code(err, QVL_E_BAD_INPUT, "field '%s' must be a number", f->name);
+                goto fail;
+            }
+            json_object_set_new(obj, f->name, json_real(v));
+        } else {
+            json_t *str = json_stringn(text, f->len);
+            if (!str) {
+                qvl_fail_code(err, QVL_E_BAD_INPUT, "field '%s' is not valid UTF-8 text", f->name);
+                goto fail;
+            }
+            json_object_set_new(obj, f->name, str);
+        }
+    }
+    form_free(&fm);
+    return obj;
+fail:
+    form_free(&fm);
+    json_decref(obj);
+    return NULL;
+}
+
+/* ---- answers --------------------------------------------------------------- */
+
+typedef struct chat_ctx {
+    qvl_server *srv;
+    char conv_id[33];
+    json_t *messages;       /* shared with the job; extended with the answer when done */
+} chat_ctx;
+
+static void chat_ctx_free(void *p) {
+    chat_ctx *c = p;
+    json_decref(c->messages);
+    free(c);
+}
+
+/* The answer's fields; on success also stores the conversation. */
+static json_t *answer_json(chat_ctx *c, const sched_poll *p) {
+    const gen_result *res = p->result;
+    char ts[40];
+    http_iso_time(ts, sizeof ts);
+    json_t *assistant = json_pack("{s:s, s:s%}", "role", "assistant", "content", res->text ? res->text : "",
+                                  res->text_len);
+    json_array_append_new(c->messages, assistant);
+    conv_put(c->srv->convs, c->conv_id, json_incref(c->messages));
+    return json_pack("{s:s%, s:s, s:s, s:s, s:s, s:o, s:o}", "response", res->text ? res->text : "", res->text_len,
+                     "timestamp", ts, "model", c->srv->m->name, "conversation_id", c->conv_id, "finish_reason",
+                     api_finish_reason(res), "usage", api_usage_json(p), "timings", api_timings_json(p));
+}
+
+static char *chat_queued(void *ctx, int position) { return sse_event(json_pack("{s:i}", "queued", position)); }
+
+static char *chat_text(void *ctx, const char *text, size_t len) {
+    return sse_event(json_pack("{s:s%}", "text", text, len));
+}
+
+static char *chat_done(void *ctx, const sched_poll *p) {
+    chat_ctx *c = ctx;
+    api_observe(c->srv, p);
+    if (p->failed) return sse_event(http_error_json(http_status_for_error(&p->err), p->err.msg));
+    json_t *a = answer_json(c, p);
+    json_object_set_new(a, "done", json_true());
+    return sse_event(a);
+}
+
+static const sse_format chat_format = {chat_queued, chat_text, chat_done, chat_ctx_free};
+
+/* ---- the request ------------------------------------------------------------ */
+
+/* Builds the messages: the stored conversation (if any) plus one user turn
+ * with the image (if any) and the question. NULL with err set. */
+static json_t *build_messages(qvl_server *s, const json_t *body, const char *conv_id, qvl_error *err) {
+    json_t *q = json_object_get(body, "question"), *img = json_object_get(body, "image");
+    if (!json_is_string(q) || json_string_length(q) == 0) {
+        qvl_fail_code(err, QVL_E_BAD_INPUT, "'question' must be a non-empty string");
+        return NULL;
+    }
+    if (img && !json_is_null(img) && !json_is_string(img)) {
+        qvl_fail_code(err, QVL_E_BAD_INPUT, "'image' must be a base64 string or a data URL");
+        return NULL;
+    }
+    json_t *msgs = conv_id ? conv_get(s->convs, conv_id) : json_array();
+    if (!msgs) {
+        qvl_fail_code(err, QVL_E_BAD_INPUT, "conversation_id '%.40s' is unknown or has expired: send the image "
+                      "again without it", conv_id);
+        return NULL;
+    }
+    json_t *content = json_array();
+    if (json_is_string(img) && json_string_length(img) > 0)
+        json_array_append_new(content, json_pack("{s:s, s:{s:O}}", "type", "image_url", "image_url", "url", img));
+    json_array_append_new(content, json_pack("{s:s, s:O}", "type", "text", "text", q));
+    json_array_append_new(msgs, json_pack("{s:s, s:o}", "role", "user", "content", content));
+    return msgs;
+}
+
+static int check_mode(const json_t *body, qvl_error *err) {
+    json_t *mode = json_object_get(body, "mode");
+    if (!mode || json_is_null(mode)) return 0;
+    const char *m = json_string_value(mode);
+    if (m && (!strcmp(m, "auto") || !strcmp(m, "vlm"))) return 0;
+    if (m && !strcmp(m, "ocr"))
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "mode 'ocr' is not available in this build; use 'auto' or 'vlm'");
+    return qvl_fail_code(err, QVL_E_BAD_INPUT, "'mode' must be one of auto, ocr, vlm");
+}
+
+enum MHD_Result api_simple_chat(srv_req *r) {
+    qvl_server *s = r->srv;
+    qvl_error err = {0};
+    bool multipart = r->content_type && !strncasecmp(r->content_type, "multipart/form-data", 19);
+    json_t *body = multipart ? form_to_json(r, &err) : srv_parse_json_body(r, &err);
+    sched_request req = {.load_image = srv_load_image, .load_ctx = s};
+    const char *stops[API_MAX_STOP];
+    json_t *cid = body ? json_object_get(body, "conversation_id") : NULL;
+    if (body && cid && !json_is_null(cid) && (!json_is_string(cid) || json_string_length(cid) > 64)) {
+        qvl_fail_code(&err, QVL_E_BAD_INPUT, "'conversation_id' must be the string an earlier answer returned");
+        json_decref(body);
+        body = NULL;
+    }
+    const char *conv_id = json_string_value(cid);
+    json_t *msgs = NULL;
+    if (!body || check_mode(body, &err) ||
+        api_parse_params(s, body, &req.params, stops, &req.min_pixels, &req.max_pixels, &err) ||
+        !(msgs = build_messages(s, body, conv_id, &err)) || srv_check_images(s, msgs, &err)) {
+        json_decref(msgs);
+        json_decref(body);
+        return srv_reply_error(r, &err);
+    }
+    chat_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        json_decref(msgs);
+        json_decref(body);
+        return MHD_NO;
+    }
+    c->srv = s;
+    c->messages = msgs;
+    if (conv_id) snprintf(c->conv_id, sizeof c->conv_id, "%s", conv_id);
+    else conv_new_id(c->conv_id);
+    bool stream = json_is_true(json_object_get(body, "stream"));
+    req.messages = json_incref(msgs);
+    sched_job *job = sched_submit(s->sched, &req, &err);
+    json_decref(body);
+    if (!job) {
+        chat_ctx_free(c);
+        return srv_reply_error(r, &err);
+    }
+    sched_poll p;
+    int waited = stream ? sse_wait_first(r, job, &p) : sse_wait_done(r, job, &p);
+    if (waited != 0) {
+        sched_job_release(job);
+        chat_ctx_free(c);
+        return MHD_NO;
+    }
+    if (stream && !(p.state == JOB_DONE && p.failed)) return sse_respond(r, job, &p, &chat_format, c);
+    api_observe(s, &p);
+    enum MHD_Result rc = p.failed ? srv_reply_error(r, &p.err) : srv_reply_json(r, 200, answer_json(c, &p));
+    sched_job_release(job);
+    chat_ctx_free(c);
+    return rc;
+}

@@ -1,0 +1,263 @@
+/* api_openai.c - the OpenAI-compatible endpoints: POST /v1/chat/completions
+ * (streamed or not), GET /v1/models, and the llama.cpp-style POST /tokenize
+ * and /detokenize.
+ *
+ * Compatibility notes: "model" is accepted and ignored (one model is
+ * loaded); n > 1, tools and logprobs are refused with a clear 400; image
+ * parts must be data URLs (never fetched). Responses add "timings" (the
+ * llama.cpp server's field) next to "usage".
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/http_util.h"
+#include "server/server_impl.h"
+#include "server/sse.h"
+
+/* ---- request checks --------------------------------------------------------- */
+
+static int check_messages(const json_t *msgs, qvl_error *err) {
+    if (!json_is_array(msgs) || json_array_size(msgs) == 0)
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "'messages' must be a non-empty array");
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m) {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        if (!json_is_object(m) || !role)
+            return qvl_fail_code(err, QVL_E_BAD_INPUT, "messages[%zu] must be an object with a 'role'", i);
+        if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant") && strcmp(role, "tool") &&
+            strcmp(role, "developer"))
+            return qvl_fail_code(err, QVL_E_BAD_INPUT, "messages[%zu].role '%.32s' is not one of system, user, "
+                                 "assistant, tool", i, role);
+        json_t *c = json_object_get(m, "content");
+        if (c && !json_is_string(c) && !json_is_array(c) && !json_is_null(c))
+            return qvl_fail_code(err, QVL_E_BAD_INPUT, "messages[%zu].content must be a string or an array of parts",
+                                 i);
+    }
+    return 0;
+}
+
+static int check_unsupported(const json_t *body, qvl_error *err) {
+    json_t *n = json_object_get(body, "n");
+    if (n && !json_is_null(n) && (!json_is_integer(n) || json_integer_value(n) != 1))
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "only n = 1 is supported");
+    if (json_is_true(json_object_get(body, "logprobs")))
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "logprobs are not supported");
+    json_t *tools = json_object_get(body, "tools");
+    if (json_is_array(tools) && json_array_size(tools) > 0)
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "tool calls are not supported");
+    json_t *st = json_object_get(body, "stream");
+    if (st && !json_is_boolean(st) && !json_is_null(st))
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "'stream' must be true or false");
+    return 0;
+}
+
+/* ---- streamed chunks -------------------------------------------------------- */
+
+typedef struct oa_stream {
+    qvl_server *srv;
+    char id[48];
+    long created;
+    bool sent_role;
+} oa_stream;
+
+static json_t *chunk(const oa_stream *st, json_t *delta, const char *finish) {
+    json_t *choice = json_pack("{s:i, s:o, s:o}", "index", 0, "delta", delta, "finish_reason",
+                               finish ? json_string(finish) : json_null());
+    return json_pack("{s:s, s:s, s:I, s:s, s:[o]}", "id", st->id, "object", "chat.completion.chunk", "created",
+                     (json_int_t)st->created, "model", st->srv->m->name, "choices", choice);
+}
+
+static char *oa_queued(void *ctx, int position) {
+    /* An SSE comment: clients ignore it, curl users see it, and it probes
+     * the socket while waiting. */
+    char *s = malloc(48);
+    if (s) snprintf(s, 48, ": queued, position %d\n\n", position);
+    return s;
+}
+
+static char *oa_text(void *ctx, const char *text, size_t len) {
+    oa_stream *st = ctx;
+    json_t *delta = json_pack("{s:s%}", "content", text, len);
+    if (!st->sent_role) {
+        json_object_set_new(delta, "role", json_string("assistant"));
+        st->sent_role = true;
+    }
+    return sse_event(chunk(st, delta, NULL));
+}
+
+static char *oa_done(void *ctx, const sched_poll *p) {
+    oa_stream *st = ctx;
+    api_observe(st->srv, p);
+    char *ev;
+    if (p->failed) {
+        ev = sse_event(http_error_json(http_status_for_error(&p->err), p->err.msg));
+    } else {
+        json_t *c = chunk(st, json_object(), api_finish_reason(p->result));
+        json_object_set_new(c, "usage", api_usage_json(p));
+        json_object_set_new(c, "timings", api_timings_json(p));
+        ev = sse_event(c);
+    }
+    static const char done[] = "data: [DONE]\n\n";
+    size_t n = ev ? strlen(ev) : 0;
+    char *all = malloc(n + sizeof done);
+    if (all) {
+        if (ev) memcpy(all, ev, n);
+        memcpy(all + n, done, sizeof done);
+    }
+    free(ev);
+    return all;
+}
+
+static void oa_free(void *ctx) { free(ctx); }
+
+static const sse_format oa_format = {oa_queued, oa_text, oa_done, oa_free};
+
+/* ---- /v1/chat/completions ----------------------------------------------------- */
+
+static json_t *completion_json(qvl_server *s, const char *id, const sched_poll *p) {
+    const gen_result *r = p->result;
+    json_t *msg = json_pack("{s:s, s:s%}", "role", "assistant", "content", r->text ? r->text : "", r->text_len);
+    return json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:s}], s:o, s:o}", "id", id, "object", "chat.completion",
+                     "created", (json_int_t)time(NULL), "model", s->m->name, "choices", "index", 0, "message", msg,
+                     "finish_reason", api_finish_reason(r), "usage", api_usage_json(p), "timings",
+                     api_timings_json(p));
+}
+
+enum MHD_Result api_chat_completions(srv_req *r) {
+    qvl_server *s = r->srv;
+    qvl_error err = {0};
+    json_t *body = srv_parse_json_body(r, &err);
+    sched_request req = {.load_image = srv_load_image, .load_ctx = s};
+    const char *stops[API_MAX_STOP];
+    json_t *msgs = body ? json_object_get(body, "messages") : NULL;
+    if (!body || check_unsupported(body, &err) || check_messages(msgs, &err) ||
+        api_parse_params(s, body, &req.params, stops, &req.min_pixels, &req.max_pixels, &err) ||
+        srv_check_images(s, msgs, &err)) {
+        json_decref(body);
+        return srv_reply_error(r, &err);
+    }
+    bool stream = json_is_true(json_object_get(body, "stream"));
+    req.messages = json_incref(msgs);
+    sched_job *job = sched_submit(s->sched, &req, &err);   /* copies the stop strings */
+    json_decref(body);
+    if (!job) return srv_reply_error(r, &err);
+
+    char id[48];
+    char hex[33];
+    conv_new_id(hex);
+    snprintf(id, sizeof id, "chatcmpl-%.24s", hex);
+    sched_poll p;
+    if (!stream) {
+        if (sse_wait_done(r, job, &p) != 0) {
+            sched_job_release(job);
+            return MHD_NO;
+        }
+        api_observe(s, &p);
+        enum MHD_Result rc = p.failed ? srv_reply_error(r, &p.err) : srv_reply_json(r, 200, completion_json(s, id, &p));
+        sched_job_release(job);
+        return rc;
+    }
+    if (sse_wait_first(r, job, &p) != 0) {
+        sched_job_release(job);
+        return MHD_NO;
+    }
+    if (p.state == JOB_DONE && p.failed) {   /* failed before any output: a real status */
+        api_observe(s, &p);
+        enum MHD_Result rc = srv_reply_error(r, &p.err);
+        sched_job_release(job);
+        return rc;
+    }
+    oa_stream *st = calloc(1, sizeof *st);
+    if (!st) {
+        free(p.text);
+        sched_job_cancel(job);
+        sched_job_release(job);
+        return MHD_NO;
+    }
+    st->srv = s;
+    st->created = (long)time(NULL);
+    memcpy(st->id, id, sizeof st->id);
+    return sse_respond(r, job, &p, &oa_format, st);
+}
+
+/* ---- models, tokenize, detokenize ----------------------------------------------- */
+
+enum MHD_Result api_models(srv_req *r) {
+    const qvl_model *m = r->srv->m;
+    json_t *meta = json_pack("{s:i, s:s, s:b}", "n_ctx", r->srv->cfg.ctx, "weights", m->weight_type ? m->weight_type : "",
+                             "test_model", m->cfg.test_model[0] != 0);
+    json_t *model = json_pack("{s:s, s:s, s:I, s:s, s:o}", "id", m->name, "object", "model", "created",
+                              (json_int_t)time(NULL), "owned_by", "qvl", "meta", meta);
+    return srv_reply_json(r, 200, json_pack("{s:s, s:[o]}", "object", "list", "data", model));
+}
+
+enum MHD_Result api_tokenize(srv_req *r) {
+    qvl_error err = {0};
+    json_t *body = srv_parse_json_body(r, &err);
+    json_t *content = body ? json_object_get(body, "content") : NULL;
+    if (body && !json_is_string(content))
+        qvl_fail_code(&err, QVL_E_BAD_INPUT, "'content' must be a string");
+    if (!body || !json_is_string(content)) {
+        json_decref(body);
+        return srv_reply_error(r, &err);
+    }
+    bool pieces = json_is_true(json_object_get(body, "with_pieces"));
+    int flags = json_is_false(json_object_get(body, "parse_special")) ? TOKENIZER_ENCODE_NO_SPECIAL : 0;
+    const tokenizer *tk = r->srv->m->tok;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = tokenizer_encode(tk, json_string_value(content), json_string_length(content), flags, &ids, &n, &err);
+    json_decref(body);
+    if (rc != 0) return srv_reply_error(r, &err);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if (!pieces) {
+            json_array_append_new(arr, json_integer(ids[i]));
+            continue;
+        }
+        size_t len = 0;
+        const char *piece = tokenizer_id_to_piece(tk, ids[i], &len);
+        json_array_append_new(arr, json_pack("{s:i, s:s%}", "id", ids[i], "piece", piece ? piece : "", len));
+    }
+    free(ids);
+    return srv_reply_json(r, 200, json_pack("{s:o}", "tokens", arr));
+}
+
+enum MHD_Result api_detokenize(srv_req *r) {
+    qvl_error err = {0};
+    json_t *body = srv_parse_json_body(r, &err);
+    json_t *toks = body ? json_object_get(body, "tokens") : NULL;
+    if (body && !json_is_array(toks)) qvl_fail_code(&err, QVL_E_BAD_INPUT, "'tokens' must be an array of token ids");
+    if (!body || !json_is_array(toks)) {
+        json_decref(body);
+        return srv_reply_error(r, &err);
+    }
+    size_t n = json_array_size(toks), i;
+    int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
+    json_t *v;
+    int32_t vocab = tokenizer_vocab_size(r->srv->m->tok);
+    json_array_foreach(toks, i, v) {
+        json_int_t id = json_is_integer(v) ? json_integer_value(v) : -1;
+        if (id < 0 || id >= vocab) {
+            qvl_fail_code(&err, QVL_E_BAD_INPUT, "tokens[%zu] is not a token id (0 .. %d)", i, vocab - 1);
+            free(ids);
+            json_decref(body);
+            return srv_reply_error(r, &err);
+        }
+        ids[i] = (int32_t)id;
+    }
+    json_decref(body);
+    size_t len = 0;
+    char *text = tokenizer_decode(r->srv->m->tok, ids, n, 0, &len, &err);
+    free(ids);
+    if (!text) {
+        if (!err.code) err.code = QVL_E_BAD_INPUT;
+        return srv_reply_error(r, &err);
+    }
+    json_t *out = json_pack("{s:s%}", "content", text, len);
+    free(text);
+    return srv_reply_json(r, 200, out);
+}

@@ -1,0 +1,106 @@
+/* conversations.c - see conversations.h. A small array searched linearly:
+ * max_entries is tens, not thousands. */
+#include "server/conversations.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+typedef struct conv_entry {
+    char id[33];
+    json_t *messages;     /* NULL = free entry */
+    double last_used;     /* seconds, monotonic */
+} conv_entry;
+
+struct conv_store {
+    pthread_mutex_t mu;
+    conv_entry *e;
+    int n;
+    double ttl_s;
+};
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+conv_store *conv_store_new(int max_entries, double ttl_s) {
+    conv_store *cs = calloc(1, sizeof *cs);
+    if (!cs) return NULL;
+    cs->n = max_entries > 0 ? max_entries : 1;
+    cs->e = calloc((size_t)cs->n, sizeof *cs->e);
+    if (!cs->e) {
+        free(cs);
+        return NULL;
+    }
+    cs->ttl_s = ttl_s;
+    pthread_mutex_init(&cs->mu, NULL);
+    return cs;
+}
+
+void conv_store_free(conv_store *cs) {
+    if (!cs) return;
+    for (int i = 0; i < cs->n; i++) json_decref(cs->e[i].messages);
+    free(cs->e);
+    pthread_mutex_destroy(&cs->mu);
+    free(cs);
+}
+
+static void expire_locked(conv_store *cs, double now) {
+    for (int i = 0; i < cs->n; i++)
+        if (cs->e[i].messages && now - cs->e[i].last_used > cs->ttl_s) {
+            json_decref(cs->e[i].messages);
+            cs->e[i].messages = NULL;
+        }
+}
+
+json_t *conv_get(conv_store *cs, const char *id) {
+    double now = now_s();
+    json_t *copy = NULL;
+    pthread_mutex_lock(&cs->mu);
+    expire_locked(cs, now);
+    for (int i = 0; i < cs->n; i++)
+        if (cs->e[i].messages && !strcmp(cs->e[i].id, id)) {
+            copy = json_deep_copy(cs->e[i].messages);
+            cs->e[i].last_used = now;
+            break;
+        }
+    pthread_mutex_unlock(&cs->mu);
+    return copy;
+}
+
+void conv_put(conv_store *cs, const char *id, json_t *messages) {
+    double now = now_s();
+    pthread_mutex_lock(&cs->mu);
+    expire_locked(cs, now);
+    int slot = -1;
+    for (int i = 0; i < cs->n && slot < 0; i++)
+        if (cs->e[i].messages && !strcmp(cs->e[i].id, id)) slot = i;
+    for (int i = 0; i < cs->n && slot < 0; i++)
+        if (!cs->e[i].messages) slot = i;
+    if (slot < 0) {   /* full: drop the least recently used */
+        slot = 0;
+        for (int i = 1; i < cs->n; i++)
+            if (cs->e[i].last_used < cs->e[slot].last_used) slot = i;
+    }
+    json_decref(cs->e[slot].messages);
+    snprintf(cs->e[slot].id, sizeof cs->e[slot].id, "%s", id);
+    cs->e[slot].messages = messages;
+    cs->e[slot].last_used = now;
+    pthread_mutex_unlock(&cs->mu);
+}
+
+void conv_new_id(char out[33]) {
+    unsigned char r[16];
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+        /* No entropy source: time and address still make collisions unlikely
+         * for a store of tens of entries. */
+        unsigned long long t = (unsigned long long)(now_s() * 1e9) ^ (unsigned long long)(size_t)out;
+        for (int i = 0; i < 16; i++) r[i] = (unsigned char)(t >> (i % 8 * 8)) ^ (unsigned char)(i * 37);
+    }
+    for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", r[i]);
+}

@@ -1,0 +1,189 @@
+/* http_util.c - see http_util.h. */
+#include "server/http_util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+int http_status_for_error(const qvl_error *err) {
+    switch (err->code) {
+    case QVL_E_BAD_INPUT: return 400;
+    case QVL_E_TOO_LARGE: return 413;
+    case QVL_E_BAD_MEDIA: return 415;
+    case SRV_E_AUTH: return 401;
+    case SRV_E_NOT_FOUND: return 404;
+    case SRV_E_METHOD: return 405;
+    case SRV_E_MEDIA_TYPE: return 415;
+    case SRV_E_QUEUE_FULL: return 503;
+    case SRV_E_SHUTDOWN: return 503;
+    case SRV_E_LOADING: return 503;
+    case SRV_E_TIMEOUT: return 504;
+    default: return 500;
+    }
+}
+
+const char *http_error_type(int status) {
+    switch (status) {
+    case 401: return "authentication_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 415: return "unsupported_media_type";
+    case 503: return "overloaded_error";
+    case 504: return "timeout_error";
+    default: return status < 500 ? "invalid_request_error" : "server_error";
+    }
+}
+
+json_t *http_error_json(int status, const char *msg) {
+    return json_pack("{s:{s:s, s:s, s:i}}", "error", "message", msg, "type", http_error_type(status), "code", status);
+}
+
+/* ---- base64 and data URLs ------------------------------------------------- */
+
+static int b64_value(unsigned char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+}
+
+uint8_t *http_base64_decode(const char *s, size_t n, size_t max_bytes, size_t *len_out, qvl_error *err) {
+    /* Upper bound first, so an oversized input costs no allocation. */
+    size_t bound = n / 4 * 3 + 3;
+    size_t payload = 0;
+    for (size_t i = 0; i < n; i++)
+        if (b64_value((unsigned char)s[i]) >= 0) payload++;
+    if (payload / 4 * 3 + (payload % 4 ? payload % 4 - 1 : 0) > max_bytes) {
+        qvl_fail_code(err, QVL_E_TOO_LARGE, "the image is larger than the limit of %zu bytes (%.1f MB)", max_bytes,
+                      max_bytes / 1048576.0);
+        return NULL;
+    }
+    uint8_t *out = malloc(bound ? bound : 1);
+    if (!out) {
+        qvl_fail_code(err, QVL_E_NOMEM, "out of memory decoding base64");
+        return NULL;
+    }
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0, pad = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        int v = b64_value(c);
+        if (v < 0 || pad) {
+            free(out);
+            qvl_fail_code(err, QVL_E_BAD_INPUT, "invalid base64 in the image data (character %zu is '%s')", i,
+                          v < 0 ? (c >= 0x20 && c < 0x7f ? (char[]){(char)c, 0} : "non-ASCII") : "data after '='");
+            return NULL;
+        }
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    if (bits >= 6) {   /* one lone character: 6 bits cannot form a byte */
+        free(out);
+        qvl_fail_code(err, QVL_E_BAD_INPUT, "invalid base64 in the image data (truncated)");
+        return NULL;
+    }
+    *len_out = o;
+    return out;
+}
+
+int http_check_image_kind(const uint8_t *bytes, size_t len, const char *declared_mime, qvl_error *err) {
+    const char *kind = image_sniff(bytes, len);
+    if (!kind || !strcmp(kind, "image/gif"))
+        return qvl_fail_code(err, QVL_E_BAD_MEDIA, "the %s is not a supported image: send a JPEG, PNG or WebP",
+                             kind ? "GIF" : "uploaded data");
+    if (declared_mime && *declared_mime && strcasecmp(declared_mime, "application/octet-stream") != 0) {
+        const char *d = declared_mime;
+        /* image/jpg is a common misspelling of image/jpeg. */
+        bool same = !strncasecmp(d, kind, strlen(kind)) ||
+                    (!strcmp(kind, "image/jpeg") && !strncasecmp(d, "image/jpg", 9));
+        if (!same)
+            return qvl_fail_code(err, QVL_E_BAD_MEDIA, "the image is declared as %.64s but its bytes are %s",
+                                 declared_mime, kind);
+    }
+    return 0;
+}
+
+int http_image_bytes(const char *ref, const char *declared_mime, size_t max_bytes, uint8_t **bytes, size_t *len,
+                     qvl_error *err) {
+    char mime[80] = "";
+    const char *b64 = ref;
+    if (!strncasecmp(ref, "http://", 7) || !strncasecmp(ref, "https://", 8) || !strncasecmp(ref, "file:", 5))
+        return qvl_fail_code(err, QVL_E_BAD_INPUT,
+                             "image URLs are not fetched by this server: send the image inline as a data URL "
+                             "(data:image/jpeg;base64,...)");
+    if (!strncasecmp(ref, "data:", 5)) {
+        const char *comma = strchr(ref, ',');
+        const char *semi = strchr(ref, ';');
+        if (!comma || !semi || semi > comma || strncasecmp(semi, ";base64,", 8) != 0)
+            return qvl_fail_code(err, QVL_E_BAD_INPUT, "the data URL must look like data:image/png;base64,<data>");
+        size_t ml = (size_t)(semi - ref - 5);
+        if (ml >= sizeof mime) ml = sizeof mime - 1;
+        memcpy(mime, ref + 5, ml);
+        mime[ml] = 0;
+        declared_mime = mime;
+        b64 = comma + 1;
+    }
+    size_t n = strlen(b64);
+    if (n == 0) return qvl_fail_code(err, QVL_E_BAD_INPUT, "the image data is empty");
+    *bytes = http_base64_decode(b64, n, max_bytes, len, err);
+    if (!*bytes) return -1;
+    if (http_check_image_kind(*bytes, *len, declared_mime, err) != 0) {
+        free(*bytes);
+        *bytes = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- sockets and time ----------------------------------------------------- */
+
+bool http_peer_closed(int fd) {
+    if (fd < 0) return false;
+    char c;
+    ssize_t r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r == 0) return true;
+    return r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+void http_iso_time(char *buf, size_t size) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char base[24];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, size, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
+}
+
+double http_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+int http_get_number(const json_t *obj, const char *key, double lo, double hi, double *out, qvl_error *err) {
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_number(v)) return qvl_fail_code(err, QVL_E_BAD_INPUT, "'%s' must be a number", key);
+    double d = json_number_value(v);
+    if (!isfinite(d) || d < lo || d > hi)
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "'%s' must be between %g and %g (got %g)", key, lo, hi, d);
+    *out = d;
+    return 0;
+}

@@ -1,0 +1,30 @@
+/* metrics.h - the server's counters and histograms, rendered as Prometheus
+ * text for GET /metrics.
+ *
+ * Thread-safe (one mutex; every update is a few additions). Memory: the
+ * metrics object is owned by the server; metrics_render returns a malloc'd
+ * string the caller frees.
+ */
+#ifndef QVL_METRICS_H
+#define QVL_METRICS_H
+
+typedef struct metrics metrics;
+
+/* Returns NULL when out of memory. */
+metrics *metrics_new(void);
+void metrics_free(metrics *m);
+
+/* One HTTP response sent with this status. Cannot fail. */
+void metrics_count_response(metrics *m, int status);
+
+/* One finished generation: token counts and times in milliseconds
+ * (first_token_ms < 0 when no text came out, image_ms 0 without images).
+ * Cannot fail. */
+void metrics_observe_generation(metrics *m, int prompt_tokens, int gen_tokens, double total_ms, double first_token_ms,
+                                double queue_ms, int n_images, double image_ms);
+
+/* Prometheus text exposition, with the scheduler's gauges and the process
+ * memory. Returns NULL when out of memory. */
+char *metrics_render(metrics *m, int queued, int running, int slots);
+
+#endif

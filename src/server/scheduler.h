@@ -1,0 +1,105 @@
+/* scheduler.h - N inference slots and a FIFO queue in front of them.
+ *
+ * Each slot is one worker thread that owns a gen_session (KV cache of n_ctx
+ * positions) and a thread pool of its own; the model is shared read-only.
+ * An HTTP thread submits a job (messages + sampling parameters) and then
+ * polls it: while queued it learns its queue position, while running it
+ * takes the text generated since the last poll, and at the end the result or
+ * the error. Polling (rather than a callback into the HTTP layer) keeps the
+ * HTTP thread in charge of its socket: it notices a disconnected client
+ * between polls and cancels, which stops the generation before the next
+ * token.
+ *
+ * Limits enforced here: the queue length (submit fails with
+ * SRV_E_QUEUE_FULL), the per-request time limit (a poll after the deadline
+ * cancels the job and reports SRV_E_TIMEOUT), and shutdown (queued jobs fail
+ * with SRV_E_SHUTDOWN; running ones get a deadline, then are cancelled).
+ *
+ * Memory: a job is reference counted between the scheduler and its
+ * submitter; the submitter calls sched_job_release exactly once. The
+ * messages passed to sched_submit are owned by the job from then on.
+ */
+#ifndef QVL_SCHEDULER_H
+#define QVL_SCHEDULER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "base/error.h"
+#include "model/chat.h"
+#include "model/generate.h"
+#include "model/model.h"
+
+typedef struct scheduler scheduler;
+typedef struct sched_job sched_job;
+
+typedef struct sched_config {
+    int n_slots;          /* >= 1 */
+    int threads;          /* compute threads in total; each slot gets threads / n_slots (>= 1) */
+    int n_ctx;            /* KV cache positions per slot */
+    int max_queue;        /* jobs waiting beyond the running ones; more -> SRV_E_QUEUE_FULL */
+    double timeout_s;     /* per-request time limit from submission; <= 0 = none */
+} sched_config;
+
+/* Starts the slot threads. Returns NULL with err set (out of memory for a
+ * KV cache, thread creation failed). */
+scheduler *sched_create(const qvl_model *m, const sched_config *cfg, qvl_error *err);
+
+/* Stops accepting jobs, fails the queued ones (SRV_E_SHUTDOWN), gives the
+ * running ones until grace_s seconds to finish, cancels what is left and
+ * joins the slot threads. Submitters may still poll and release their jobs
+ * afterwards. Cannot fail. */
+void sched_stop(scheduler *s, double grace_s);
+
+/* Frees the scheduler (stopping it first if needed, with no grace). Every
+ * job must have been released. NULL is fine. */
+void sched_free(scheduler *s);
+
+typedef struct sched_request {
+    json_t *messages;               /* owned by the job after submit */
+    gen_params params;              /* params.stop strings are copied by sched_submit */
+    long min_pixels, max_pixels;    /* 0 = model defaults */
+    chat_load_image_fn load_image;  /* see chat.h */
+    void *load_ctx;                 /* must outlive the job */
+} sched_request;
+
+/* Queues a request. Returns the job (refcount held by the caller), or NULL
+ * with err set: SRV_E_QUEUE_FULL, SRV_E_SHUTDOWN, QVL_E_NOMEM. The messages
+ * are released on failure too. */
+sched_job *sched_submit(scheduler *s, sched_request *req, qvl_error *err);
+
+typedef enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE } sched_state;
+
+typedef struct sched_poll {
+    sched_state state;
+    int queue_pos;          /* 1 = next to run; valid when queued */
+    char *text;             /* malloc'd text produced since the last poll, or NULL */
+    size_t text_len;
+    /* When done: */
+    bool failed;            /* err is set; the result is empty */
+    bool timed_out;         /* stopped by the time limit (the result may hold partial text) */
+    qvl_error err;
+    const gen_result *result;   /* owned by the job; valid until released */
+    int n_images;
+    double image_ms;        /* image decode + encode time */
+    double queue_ms;        /* submission to start */
+    double first_text_ms;   /* submission to the first text; < 0 if none */
+} sched_poll;
+
+/* Waits up to wait_ms for news (text, a state change) and reports the job's
+ * state. Enforces the time limit: past it the job is cancelled and, once
+ * stopped, reported as failed with SRV_E_TIMEOUT if it produced no text.
+ * Cannot fail. */
+void sched_job_poll(sched_job *j, int wait_ms, sched_poll *out);
+
+/* Requests cancellation (client gone). A queued job is dropped at once; a
+ * running one stops before its next token. Cannot fail. */
+void sched_job_cancel(sched_job *j);
+
+/* Drops the submitter's reference. NULL is fine. */
+void sched_job_release(sched_job *j);
+
+/* Jobs waiting, and slots busy, right now. */
+void sched_stats(scheduler *s, int *queued, int *running, int *slots);
+
+#endif

@@ -1,0 +1,418 @@
+/* server.c - see server.h. libmicrohttpd glue: reading bodies under the
+ * limit, routing, the API key, CORS, static files, /health and /metrics.
+ *
+ * Divisions: replies -> request bodies and images -> small endpoints ->
+ * routing -> start/stop. */
+#include "server/server.h"
+
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server/http_util.h"
+#include "server/server_impl.h"
+#include "server/web_assets.h"
+
+/* ---- replies ---------------------------------------------------------------- */
+
+enum MHD_Result srv_reply(srv_req *r, int status, struct MHD_Response *resp) {
+    const server_config *cfg = &r->srv->cfg;
+    if (cfg->cors) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", cfg->cors);
+        MHD_add_response_header(resp, "Vary", "Origin");
+    }
+    metrics_count_response(r->srv->met, status);
+    enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+static enum MHD_Result reply_bytes(srv_req *r, int status, const char *type, const void *data, size_t len,
+                                   enum MHD_ResponseMemoryMode mode) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, mode);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", type);
+    return srv_reply(r, status, resp);
+}
+
+enum MHD_Result srv_reply_json(srv_req *r, int status, json_t *body) {
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    json_decref(body);
+    if (!text) return MHD_NO;
+    size_t n = strlen(text);
+    text[n] = '\n';   /* the NUL becomes a final newline: nicer with curl */
+    enum MHD_Result rc = reply_bytes(r, status, "application/json", text, n + 1, MHD_RESPMEM_MUST_FREE);
+    if (rc == MHD_NO) free(text);
+    return rc;
+}
+
+enum MHD_Result srv_reply_error(srv_req *r, const qvl_error *err) {
+    int status = http_status_for_error(err);
+    const char *msg = err->msg[0] ? err->msg : "internal error";
+    json_t *body = http_error_json(status, msg);
+    if (err->code != SRV_E_QUEUE_FULL) return srv_reply_json(r, status, body);
+    /* Busy: tell well-behaved clients when to come back. */
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!text) return MHD_NO;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Retry-After", "2");
+    return srv_reply(r, status, resp);
+}
+
+static enum MHD_Result reply_fail(srv_req *r, int code, const char *msg) {
+    qvl_error err;
+    qvl_fail_code(&err, code, "%s", msg);
+    return srv_reply_error(r, &err);
+}
+
+/* ---- request bodies and images ------------------------------------------------ */
+
+json_t *srv_parse_json_body(srv_req *r, qvl_error *err) {
+    const char *ct = r->content_type;
+    /* curl -d sends form-urlencoded by default; take it when it is JSON. */
+    bool form = ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33) && r->body_len &&
+                (r->body[0] == '{' || r->body[0] == '[');
+    if (ct && *ct && !strcasestr(ct, "json") && strncasecmp(ct, "text/plain", 10) != 0 && !form) {
+        qvl_fail_code(err, SRV_E_MEDIA_TYPE, "send the request as JSON (Content-Type: application/json), not %.80s", ct);
+        return NULL;
+    }
+    if (r->body_len == 0) {
+        qvl_fail_code(err, QVL_E_BAD_INPUT, "the request body is empty: send a JSON object");
+        return NULL;
+    }
+    json_error_t je;
+    json_t *j = json_loadb(r->body, r->body_len, 0, &je);
+    if (!j) {
+        qvl_fail_code(err, QVL_E_BAD_INPUT, "the body is not valid JSON (line %d, column %d: %s)", je.line, je.column,
+                      je.text);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        qvl_fail_code(err, QVL_E_BAD_INPUT, "the body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+/* The image reference string of a content part, or NULL. Accepts the
+ * OpenAI form {"image_url":{"url":...}}, {"image_url":"..."} and {"image":"..."}. */
+static const char *part_image_ref(const json_t *part) {
+    json_t *iu = json_object_get(part, "image_url");
+    if (json_is_object(iu)) return json_string_value(json_object_get(iu, "url"));
+    if (json_is_string(iu)) return json_string_value(iu);
+    return json_string_value(json_object_get(part, "image"));
+}
+
+static bool part_is_image(const json_t *part) {
+    const char *type = json_string_value(json_object_get(part, "type"));
+    return (type && (!strcmp(type, "image") || !strcmp(type, "image_url"))) || json_object_get(part, "image_url") ||
+           json_object_get(part, "image");
+}
+
+int srv_load_image(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err) {
+    qvl_server *s = ctx;
+    const char *ref = part_image_ref(part);
+    if (!ref) return qvl_fail_code(err, QVL_E_BAD_INPUT, "image %d has no data: give image_url.url as a data URL", index);
+    uint8_t *bytes;
+    size_t len;
+    if (http_image_bytes(ref, NULL, s->img_lim.max_bytes, &bytes, &len, err) != 0)
+        return qvl_error_prefix(err, "image %d", index + 1);
+    int rc = image_decode(bytes, len, &s->img_lim, out, err);
+    free(bytes);
+    if (rc != 0) qvl_error_prefix(err, "image %d", index + 1);
+    return rc;
+}
+
+int srv_check_images(qvl_server *s, const json_t *messages, qvl_error *err) {
+    size_t i, k;
+    json_t *msg, *part;
+    int n = 0;
+    json_array_foreach(messages, i, msg) {
+        json_t *content = json_object_get(msg, "content");
+        if (!json_is_array(content)) continue;
+        json_array_foreach(content, k, part) {
+            if (!json_is_object(part) || !part_is_image(part)) continue;
+            n++;
+            const char *ref = part_image_ref(part);
+            if (!ref) return qvl_fail_code(err, QVL_E_BAD_INPUT, "image %d has no data: give image_url.url", n);
+            uint8_t *bytes;
+            size_t len;
+            if (http_image_bytes(ref, NULL, s->img_lim.max_bytes, &bytes, &len, err) != 0)
+                return qvl_error_prefix(err, "image %d", n);
+            free(bytes);
+        }
+    }
+    return 0;
+}
+
+/* ---- small endpoints ------------------------------------------------------------ */
+
+static bool is_test_model(const qvl_model *m) { return m->cfg.test_model[0] != 0; }
+
+static enum MHD_Result api_health(srv_req *r) {
+    if (!atomic_load(&r->srv->ready))
+        return srv_reply_json(r, 503, json_pack("{s:s, s:i}", "status", "loading", "max_image_mb",
+                                                r->srv->cfg.max_image_mb));
+    const qvl_model *m = r->srv->m;
+    json_t *j = json_pack("{s:s, s:s, s:b}", "status", "ok", "model", m->name, "test_model", is_test_model(m));
+    if (is_test_model(m))
+        json_object_set_new(j, "note", json_string("RUNNING THE SYNTHETIC TEST MODEL - answers are gibberish; "
+                                                   "pass --model with real Qwen3-VL weights"));
+    int queued, running, slots;
+    sched_stats(r->srv->sched, &queued, &running, &slots);
+    json_object_set_new(j, "slots", json_pack("{s:i, s:i, s:i}", "total", slots, "busy", running, "queued", queued));
+    json_object_set_new(j, "max_image_mb", json_integer(r->srv->cfg.max_image_mb));
+    return srv_reply_json(r, 200, j);
+}
+
+static enum MHD_Result api_metrics(srv_req *r) {
+    int queued = 0, running = 0, slots = 0;
+    if (atomic_load(&r->srv->ready)) sched_stats(r->srv->sched, &queued, &running, &slots);
+    char *text = metrics_render(r->srv->met, queued, running, slots);
+    if (!text) return reply_fail(r, QVL_E_NOMEM, "out of memory");
+    enum MHD_Result rc = reply_bytes(r, 200, "text/plain; version=0.0.4", text, strlen(text), MHD_RESPMEM_MUST_FREE);
+    if (rc == MHD_NO) free(text);
+    return rc;
+}
+
+static enum MHD_Result serve_asset(srv_req *r) {
+    const web_asset *a = web_asset_find(!strcmp(r->path, "/") ? "/index.html" : r->path);
+    if (!a) return reply_fail(r, SRV_E_NOT_FOUND, "no such page");
+    struct MHD_Response *resp = MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", a->mime);
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'");
+    return srv_reply(r, 200, resp);
+}
+
+/* ---- routing ------------------------------------------------------------------- */
+
+typedef struct route {
+    const char *path;
+    const char *method;
+    enum MHD_Result (*fn)(srv_req *r);
+    bool needs_key;
+    bool needs_model;        /* 503 while the model loads */
+} route;
+
+static const route routes[] = {
+    {"/health", "GET", api_health, false, false},
+    {"/metrics", "GET", api_metrics, true, false},
+    {"/v1/models", "GET", api_models, true, true},
+    {"/v1/chat/completions", "POST", api_chat_completions, true, true},
+    {"/tokenize", "POST", api_tokenize, true, true},
+    {"/detokenize", "POST", api_detokenize, true, true},
+    {"/api/v1/chat", "POST", api_simple_chat, true, true},
+    {NULL, NULL, NULL, false, false},
+};
+
+static bool key_ok(srv_req *r) {
+    const char *want = r->srv->cfg.api_key;
+    if (!want || !*want) return true;
+    const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+    const char *given = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-API-Key");
+    if (auth && !strncasecmp(auth, "Bearer ", 7)) given = auth + 7;
+    if (!given) return false;
+    /* Compare every byte so the time does not leak the matching prefix. */
+    size_t wl = strlen(want), gl = strlen(given);
+    unsigned diff = (unsigned)(wl ^ gl);
+    for (size_t i = 0; i < gl; i++) diff |= (unsigned char)given[i] ^ (unsigned char)want[i % wl];
+    return diff == 0;
+}
+
+static enum MHD_Result dispatch(srv_req *r) {
+    if (!strcmp(r->method, "OPTIONS")) {   /* CORS preflight */
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        if (!resp) return MHD_NO;
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type, X-API-Key");
+        MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+        return srv_reply(r, 204, resp);
+    }
+    if (r->too_large) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "the request body is larger than the limit of %zu bytes (images up to %d MB)",
+                 r->srv->max_body, r->srv->cfg.max_image_mb);
+        return reply_fail(r, QVL_E_TOO_LARGE, msg);
+    }
+    bool path_known = false;
+    for (const route *rt = routes; rt->path; rt++) {
+        if (strcmp(rt->path, r->path) != 0) continue;
+        path_known = true;
+        if (strcmp(rt->method, r->method) != 0) continue;
+        if (rt->needs_key && !key_ok(r))
+            return reply_fail(r, SRV_E_AUTH, "missing or wrong API key: send 'Authorization: Bearer <key>'");
+        if (rt->needs_model && !atomic_load(&r->srv->ready))
+            return reply_fail(r, SRV_E_LOADING, "the model is still loading; retry in a few seconds");
+        return rt->fn(r);
+    }
+    bool is_get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+    if (!path_known && web_asset_find(!strcmp(r->path, "/") ? "/index.html" : r->path)) {
+        if (is_get) return serve_asset(r);
+        path_known = true;
+    }
+    if (path_known) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "method %.16s is not allowed on %.100s", r->method, r->path);
+        return reply_fail(r, SRV_E_METHOD, msg);
+    }
+    char msg[200];
+    snprintf(msg, sizeof msg, "no such endpoint: %.16s %.120s (see /v1/chat/completions, /api/v1/chat)", r->method,
+             r->path);
+    return reply_fail(r, SRV_E_NOT_FOUND, msg);
+}
+
+/* Collects the body under the limit; answers once it is complete. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+    qvl_server *s = cls;
+    srv_req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        r->srv = s;
+        r->conn = c;
+        r->method = method;
+        r->path = url;
+        r->content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+        r->t_start = http_now_ms();
+        *con_cls = r;
+        atomic_fetch_add(&s->in_flight, 1);
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > s->max_body) {
+            /* Answer before reading a byte of it; MHD then closes the
+             * connection instead of receiving the body. */
+            r->too_large = true;
+            return dispatch(r);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (r->too_large) {
+            /* Drain (a response cannot be queued mid-upload) and answer 413
+             * at the end; a body that goes on and on loses its connection. */
+            r->discarded += n;
+            return r->discarded > 4 * s->max_body ? MHD_NO : MHD_YES;
+        }
+        if (r->body_len + n > s->max_body) {
+            r->too_large = true;
+            free(r->body);
+            r->body = NULL;
+            r->body_len = 0;
+            return MHD_YES;
+        }
+        char *nb = realloc(r->body, r->body_len + n + 1);
+        if (!nb) return MHD_NO;
+        memcpy(nb + r->body_len, upload, n);
+        r->body = nb;
+        r->body_len += n;
+        r->body[r->body_len] = 0;
+        return MHD_YES;
+    }
+    if (!r->body) {
+        r->body = calloc(1, 1);
+        if (!r->body) return MHD_NO;
+    }
+    return dispatch(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+    srv_req *r = *con_cls;
+    if (!r) return;
+    atomic_fetch_sub(&r->srv->in_flight, 1);
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+/* ---- start and stop ------------------------------------------------------------- */
+
+int server_port(const qvl_server *s) { return s->port; }
+
+void server_stop(qvl_server *s, double grace_s) {
+    if (!s) return;
+    if (s->daemon) {
+        MHD_socket lfd = MHD_quiesce_daemon(s->daemon);
+        if (lfd != MHD_INVALID_SOCKET) close(lfd);
+    }
+    sched_stop(s->sched, grace_s);
+    /* Every job is finished now; let the connections send their last bytes
+     * (the final event of a cancelled stream) before they are closed. */
+    for (int i = 0; i < 200 && atomic_load(&s->in_flight) > 0; i++) usleep(10 * 1000);
+    if (s->daemon) MHD_stop_daemon(s->daemon);
+    sched_free(s->sched);
+    conv_store_free(s->convs);
+    metrics_free(s->met);
+    free(s);
+}
+
+int server_set_model(qvl_server *s, const qvl_model *m, qvl_error *err) {
+    sched_config sc = {.n_slots = s->cfg.parallel, .threads = s->cfg.threads, .n_ctx = s->cfg.ctx,
+                       .max_queue = s->cfg.max_queue, .timeout_s = s->cfg.timeout_s};
+    s->sched = sched_create(m, &sc, err);
+    if (!s->sched) return -1;
+    s->m = m;
+    atomic_store(&s->ready, true);   /* publishes m and sched to the connection threads */
+    return 0;
+}
+
+qvl_server *server_start(const server_config *cfg, qvl_error *err) {
+    qvl_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    s->cfg = *cfg;
+    if (s->cfg.max_image_mb < 1) s->cfg.max_image_mb = 10;
+    s->img_lim.max_bytes = (size_t)s->cfg.max_image_mb << 20;
+    /* Room for two base64 images plus the JSON around them. */
+    s->max_body = s->img_lim.max_bytes / 3 * 4 * 2 + ((size_t)1 << 20);
+    s->met = metrics_new();
+    /* 16 conversations of up to one max-size image each bound the store to
+     * ~16 x 1.33 x max_image_mb of base64 (about 210 MB at 10 MB). */
+    s->convs = conv_store_new(16, 30 * 60);
+    if (!s->met || !s->convs) {
+        qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+        server_stop(s, 0);
+        return NULL;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai;
+    char port[16];
+    snprintf(port, sizeof port, "%d", cfg->port);
+    int gai = getaddrinfo(cfg->host, port, &hints, &ai);
+    if (gai != 0) {
+        qvl_fail(err, "cannot use --host %s: %s", cfg->host, gai_strerror(gai));
+        server_stop(s, 0);
+        return NULL;
+    }
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
+    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+                                 ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+                                 s, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!s->daemon) {
+        qvl_fail(err, "cannot listen on %s:%d (is the port in use? try --port)", cfg->host, cfg->port);
+        server_stop(s, 0);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : cfg->port;
+    return s;
+}

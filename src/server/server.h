@@ -1,0 +1,65 @@
+/* server.h - the HTTP server of `qvl serve`: libmicrohttpd glue, routing,
+ * limits, CORS, the API key, and the web page.
+ *
+ * Endpoints (request and response shapes: the top comments of api_openai.c
+ * and api_chat.c):
+ *   GET  /  /app.js  /style.css    the web page, embedded at build time
+ *   GET  /health                   {"status":"ok", ...} once the model is loaded
+ *   GET  /metrics                  Prometheus text
+ *   GET  /v1/models                OpenAI model list
+ *   POST /v1/chat/completions      OpenAI chat completions (stream or not)
+ *   POST /tokenize  /detokenize    llama.cpp-style token helpers
+ *   POST /api/v1/chat              the simple API (JSON or multipart/form-data)
+ *
+ * Threading: libmicrohttpd runs one thread per connection; inference runs on
+ * the scheduler's slot threads. A connection thread that waits for a job
+ * polls it every 50 ms and checks its socket, so a client that goes away
+ * cancels its job before the next token (see sse.h).
+ *
+ * Start-up: server_start listens at once (the page loads and /health says
+ * "loading"); server_set_model then makes the APIs answer. server_stop
+ * drains.
+ */
+#ifndef QVL_SERVER_H
+#define QVL_SERVER_H
+
+#include <stddef.h>
+
+#include "base/error.h"
+#include "model/model.h"
+
+typedef struct server_config {
+    const char *host;        /* bind address, "127.0.0.1" by default */
+    int port;                /* 0 = any free port (see server_port) */
+    int threads;             /* compute threads in total */
+    int parallel;            /* inference slots */
+    const char *api_key;     /* NULL = no key required */
+    int max_image_mb;        /* per image, encoded */
+    const char *cors;        /* Access-Control-Allow-Origin value, or NULL */
+    int ctx;                 /* KV cache size per slot */
+    double timeout_s;        /* per request; <= 0 = none */
+    int max_queue;           /* waiting requests before 503 */
+    int max_connections;     /* open connections before new ones are refused */
+} server_config;
+
+typedef struct qvl_server qvl_server;
+
+/* Starts the listener. Until server_set_model, /health answers 503
+ * {"status":"loading"} and the APIs 503. Returns NULL with err set (port in
+ * use, bad host, out of memory). */
+qvl_server *server_start(const server_config *cfg, qvl_error *err);
+
+/* Starts the inference slots for m and opens the APIs. The model must
+ * outlive the server. Returns 0, or -1 with err set (out of memory for the
+ * KV caches, threads); the server then stays in the loading state. */
+int server_set_model(qvl_server *s, const qvl_model *m, qvl_error *err);
+
+/* The port actually bound (useful with port 0). */
+int server_port(const qvl_server *s);
+
+/* Stops accepting connections, lets running requests finish for up to
+ * grace_s seconds (then cancels them), closes every connection and frees the
+ * server. NULL is fine. */
+void server_stop(qvl_server *s, double grace_s);
+
+#endif

@@ -1,0 +1,110 @@
+/* server_impl.h - what the server's modules share privately: the server
+ * object, one request as the API handlers see it, and the reply functions.
+ * Not for use outside src/server.
+ *
+ * A handler receives a complete request (the body is fully read and within
+ * the limit) and must answer by calling exactly one srv_reply_* function (or
+ * return MHD_NO to drop the connection when the client is gone).
+ */
+#ifndef QVL_SERVER_IMPL_H
+#define QVL_SERVER_IMPL_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "image/image.h"
+#include "model/model.h"
+#include "server/conversations.h"
+#include "server/metrics.h"
+#include "server/scheduler.h"
+#include "server/server.h"
+
+struct qvl_server {
+    atomic_bool ready;           /* m and sched are set (store-release after both) */
+    const qvl_model *m;
+    server_config cfg;
+    size_t max_body;             /* request body limit in bytes */
+    image_limits img_lim;        /* applied when decoding request images */
+    scheduler *sched;
+    metrics *met;
+    conv_store *convs;
+    struct MHD_Daemon *daemon;
+    int port;
+    atomic_int in_flight;        /* requests started and not yet completely sent */
+};
+
+typedef struct srv_req {
+    qvl_server *srv;
+    struct MHD_Connection *conn;
+    const char *method, *path;
+    const char *content_type;    /* NULL when absent */
+    char *body;                  /* NUL-terminated; length body_len */
+    size_t body_len;
+    bool too_large;
+    size_t discarded;            /* body bytes thrown away after too_large */
+    double t_start;              /* http_now_ms() at arrival */
+} srv_req;
+
+/* Sends body (stolen) as JSON with status. Returns the MHD result. */
+enum MHD_Result srv_reply_json(srv_req *r, int status, json_t *body);
+
+/* Sends the error body for err (status from http_status_for_error). */
+enum MHD_Result srv_reply_error(srv_req *r, const qvl_error *err);
+
+/* Sends any prepared response (adds CORS and counts it in the metrics);
+ * the response is destroyed. */
+enum MHD_Result srv_reply(srv_req *r, int status, struct MHD_Response *resp);
+
+/* Parses the body as a JSON object. Returns NULL with err set
+ * (QVL_E_BAD_INPUT with line and column; SRV_E_MEDIA_TYPE when the
+ * Content-Type is given and is not JSON). */
+json_t *srv_parse_json_body(srv_req *r, qvl_error *err);
+
+/* The chat_load_image_fn the server uses: the part's data URL or base64 is
+ * decoded under the server's limits; URLs are refused. ctx = qvl_server. */
+int srv_load_image(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err);
+
+/* Checks every image part of messages before queueing (data URL form,
+ * base64, size, sniffed type agreeing with the declared one), so a bad image
+ * fails fast with 400/413/415 without waiting for a slot. Returns 0 or -1
+ * with err set. */
+int srv_check_images(qvl_server *s, const json_t *messages, qvl_error *err);
+
+/* ---- api_common.c: what both chat APIs share ---- */
+
+/* Up to this many stop strings per request. */
+enum { API_MAX_STOP = 16 };
+
+/* Reads the generation fields both APIs accept (max_tokens or
+ * max_completion_tokens, temperature, top_p, top_k, min_p, seed, stop,
+ * presence_penalty, frequency_penalty, repetition_penalty, max_pixels,
+ * min_pixels) into *gp, starting from the model's defaults. gp->stop is set
+ * to stops (an array of API_MAX_STOP the caller provides) holding pointers
+ * into body. Fills the pixel bounds (min_px, max_px). Returns 0, or -1 with
+ * err (QVL_E_BAD_INPUT naming the field). */
+int api_parse_params(qvl_server *s, const json_t *body, gen_params *gp, const char **stops, long *min_px, long *max_px,
+                     qvl_error *err);
+
+/* {"prompt_tokens","completion_tokens","total_tokens"} and the timings
+ * object {"queue_ms","image_ms","prompt_ms","prompt_per_second",
+ * "predicted_ms","predicted_per_second","first_token_ms","finish"} of a
+ * finished job (new references). */
+json_t *api_usage_json(const sched_poll *p);
+json_t *api_timings_json(const sched_poll *p);
+
+/* OpenAI finish_reason for a result: "stop" or "length". */
+const char *api_finish_reason(const gen_result *res);
+
+/* Records a finished job in the metrics. Cannot fail. */
+void api_observe(qvl_server *s, const sched_poll *p);
+
+/* Handlers (api_openai.c, api_chat.c). */
+enum MHD_Result api_chat_completions(srv_req *r);
+enum MHD_Result api_models(srv_req *r);
+enum MHD_Result api_tokenize(srv_req *r);
+enum MHD_Result api_detokenize(srv_req *r);
+enum MHD_Result api_simple_chat(srv_req *r);
+
+#endif

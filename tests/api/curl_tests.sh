@@ -1,0 +1,144 @@
+#!/bin/bash
+# curl_tests.sh URL QVL TMPDIR - HTTP-level checks against a running
+# `qvl serve` (started by tests/cli/test_server.sh with --max-image-mb 1):
+# every error is JSON with the right status, limits hold, multipart and SSE
+# work; then a second server checks the API key, CORS and the time limit.
+set -u
+URL=$1 QVL=$2 tmp=$3
+TD=${QVL_TESTDATA:-../shared/testdata}
+IMG=$TD/images/img_256x256.png
+fail=0
+
+# expect NAME STATUS 'jq-free grep pattern' CURL-ARGS... : checks the status
+# and that the body matches the pattern.
+expect() {
+    local name=$1 want=$2 pat=$3; shift 3
+    local got
+    got=$(curl -s -o "$tmp/body" -w '%{http_code}' "$@")
+    if [ "$got" != "$want" ] || { [ -n "$pat" ] && ! grep -q -- "$pat" "$tmp/body"; }; then
+        echo "FAIL: $name: status $got (want $want), body: $(head -c 300 "$tmp/body")"
+        fail=1
+    fi
+}
+JSON=(-H 'Content-Type: application/json')
+ERR='"error":{"message":'
+
+# Routing and methods
+expect "unknown route" 404 "$ERR" "$URL/v2/nothing"
+expect "wrong method" 405 "$ERR" -X DELETE "$URL/v1/chat/completions"
+expect "GET on a POST route" 405 "$ERR" "$URL/api/v1/chat"
+expect "health" 200 '"status":"ok"' "$URL/health"
+expect "health shows the test model" 200 '"test_model":true' "$URL/health"
+expect "page" 200 '<title>' "$URL/"
+expect "script" 200 'renderMarkdown' "$URL/app.js"
+expect "CORS preflight" 204 '' -X OPTIONS "$URL/v1/chat/completions"
+
+# Bodies
+expect "broken JSON" 400 'not valid JSON' "${JSON[@]}" -d '{"messages": [' "$URL/v1/chat/completions"
+expect "empty body" 400 'empty' "${JSON[@]}" -X POST "$URL/v1/chat/completions"
+expect "JSON array body" 400 'JSON object' "${JSON[@]}" -d '[]' "$URL/api/v1/chat"
+expect "wrong content type" 415 'Content-Type' -H 'Content-Type: application/xml' -d '<x/>' "$URL/v1/chat/completions"
+expect "no messages" 400 "'messages'" "${JSON[@]}" -d '{}' "$URL/v1/chat/completions"
+expect "bad role" 400 'role' "${JSON[@]}" -d '{"messages":[{"role":"wizard","content":"x"}]}' "$URL/v1/chat/completions"
+expect "temperature out of range" 400 'temperature' "${JSON[@]}" \
+    -d '{"messages":[{"role":"user","content":"x"}],"temperature":9}' "$URL/v1/chat/completions"
+expect "max_tokens over the context" 400 'max_tokens' "${JSON[@]}" \
+    -d '{"messages":[{"role":"user","content":"x"}],"max_tokens":100000}' "$URL/v1/chat/completions"
+expect "stop of wrong type" 400 'stop' "${JSON[@]}" \
+    -d '{"messages":[{"role":"user","content":"x"}],"stop":[1]}' "$URL/v1/chat/completions"
+expect "question missing" 400 'question' "${JSON[@]}" -d '{"image":""}' "$URL/api/v1/chat"
+expect "unknown conversation" 400 'conversation_id' "${JSON[@]}" \
+    -d '{"question":"q","conversation_id":"0123"}' "$URL/api/v1/chat"
+expect "bad mode" 400 'mode' "${JSON[@]}" -d '{"question":"q","mode":"magic"}' "$URL/api/v1/chat"
+head -c 4000000 /dev/zero | tr '\0' 'a' > "$tmp/big.txt"
+expect "huge body (Content-Length)" 413 'larger than the limit' "${JSON[@]}" --data-binary @"$tmp/big.txt" "$URL/api/v1/chat"
+expect "huge body (chunked)" 413 'larger than the limit' "${JSON[@]}" -H 'Transfer-Encoding: chunked' \
+    --data-binary @"$tmp/big.txt" "$URL/api/v1/chat"
+long=$(head -c 30000 /dev/zero | tr '\0' 'x' | sed 's/x/word /g')
+printf '{"question":"%s"}' "$long" > "$tmp/long.json"
+expect "prompt longer than the context" 413 'context' "${JSON[@]}" --data-binary @"$tmp/long.json" "$URL/api/v1/chat"
+
+# Images
+b64=$(base64 -w0 "$IMG")
+printf '{"question":"what is it?","image":"data:image/png;base64,%s","max_tokens":3}' "$b64" > "$tmp/img.json"
+expect "image as data URL" 200 '"response":' "${JSON[@]}" --data-binary @"$tmp/img.json" "$URL/api/v1/chat"
+printf '{"question":"what is it?","image":"%s","max_tokens":3}' "$b64" > "$tmp/img.json"
+expect "image as bare base64" 200 '"timestamp":"20' "${JSON[@]}" --data-binary @"$tmp/img.json" "$URL/api/v1/chat"
+printf '{"question":"q","image":"data:image/jpeg;base64,%s"}' "$b64" > "$tmp/img.json"
+expect "declared type disagrees" 415 'image/png' "${JSON[@]}" --data-binary @"$tmp/img.json" "$URL/api/v1/chat"
+expect "bad base64" 400 'base64' "${JSON[@]}" -d '{"question":"q","image":"data:image/png;base64,@@@@"}' "$URL/api/v1/chat"
+expect "not an image" 415 'not a supported image' "${JSON[@]}" \
+    -d "{\"question\":\"q\",\"image\":\"$(echo 'just some text here' | base64 -w0)\"}" "$URL/api/v1/chat"
+expect "http image URL refused" 400 'data URL' "${JSON[@]}" \
+    -d '{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"http://example.com/a.png"}}]}]}' \
+    "$URL/v1/chat/completions"
+head -c 1200000 /dev/urandom > "$tmp/rand.bin"
+printf '\x89PNG\r\n\x1a\n' | cat - "$tmp/rand.bin" > "$tmp/bigimg.png"
+printf '{"question":"q","image":"%s"}' "$(base64 -w0 "$tmp/bigimg.png")" > "$tmp/img.json"
+expect "image over --max-image-mb" 413 'larger than the limit' "${JSON[@]}" --data-binary @"$tmp/img.json" "$URL/api/v1/chat"
+printf '\x89PNG\r\n\x1a\n\0\0\0\rIHDR' > "$tmp/trunc.png"
+printf '{"question":"q","image":"%s"}' "$(base64 -w0 "$tmp/trunc.png")" > "$tmp/img.json"
+expect "truncated image" 400 'error' "${JSON[@]}" --data-binary @"$tmp/img.json" "$URL/api/v1/chat"
+
+# A client that sends half a request holds a connection, not a slot.
+port=${URL##*:}
+exec 3<> "/dev/tcp/127.0.0.1/$port"
+printf 'POST /api/v1/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"qu' >&3
+expect "served beside a stalled upload" 200 '"response":' -m 10 "${JSON[@]}" -d '{"question":"hi","max_tokens":2}' \
+    "$URL/api/v1/chat"
+exec 3>&-
+
+# Multipart
+expect "multipart upload" 200 '"response":' -F image=@"$IMG" -F question='这是什么？' -F max_tokens=3 "$URL/api/v1/chat"
+echo "plain text" > "$tmp/note.txt"
+expect "multipart non-image" 415 'not a supported image' -F image=@"$tmp/note.txt" -F question=q "$URL/api/v1/chat"
+expect "multipart wrong declared type" 415 'declared' -F "image=@$IMG;type=image/webp" -F question=q "$URL/api/v1/chat"
+expect "multipart bad number" 400 'max_tokens' -F question=q -F max_tokens=lots "$URL/api/v1/chat"
+
+# SSE framing: events, a final event, [DONE] for the OpenAI route
+curl -sN "${JSON[@]}" -d '{"question":"hi","stream":true,"max_tokens":5}' "$URL/api/v1/chat" > "$tmp/sse1"
+grep -q '^data: {"text":' "$tmp/sse1" && grep -q '"done":true' "$tmp/sse1" || { echo "FAIL: simple SSE"; cat "$tmp/sse1"; fail=1; }
+curl -sN -D "$tmp/hdr" "${JSON[@]}" -d '{"messages":[{"role":"user","content":"hi"}],"stream":true,"max_tokens":5}' \
+    "$URL/v1/chat/completions" > "$tmp/sse2"
+grep -qi '^content-type: text/event-stream' "$tmp/hdr" || { echo "FAIL: SSE content type"; fail=1; }
+[ "$(tail -n 2 "$tmp/sse2" | head -n 1)" = "data: [DONE]" ] || { echo "FAIL: no [DONE] last"; cat "$tmp/sse2"; fail=1; }
+grep -q '"usage":{"prompt_tokens":' "$tmp/sse2" || { echo "FAIL: no usage in the stream"; fail=1; }
+curl -s "$URL/metrics" > "$tmp/metrics"
+for m in qvl_http_responses_total qvl_generated_tokens_total qvl_queue_length qvl_time_to_first_token_seconds_bucket \
+         qvl_image_encode_seconds_count qvl_resident_memory_bytes; do
+    grep -q "^$m" "$tmp/metrics" || { echo "FAIL: /metrics lacks $m"; fail=1; }
+done
+grep -q '^qvl_images_total [1-9]' "$tmp/metrics" || { echo "FAIL: images not counted"; fail=1; }
+
+# A second server: API key, CORS origin, a 1 s time limit, a queue of 0.
+"$QVL" serve --model "$tmp/tiny" --port 0 --api-key s3cret --cors https://example.org --timeout 1 --max-queue 0 \
+    > "$tmp/key.out" 2> "$tmp/key.err" &
+kpid=$!
+for _ in $(seq 1 200); do grep -qs 'ready on' "$tmp/key.out" && break; sleep 0.05; done
+K=$(sed -n 's/.*ready on \(http:[^ ]*\) .*/\1/p' "$tmp/key.out")
+expect "no key" 401 'API key' "${JSON[@]}" -d '{"question":"q"}' "$K/api/v1/chat"
+expect "wrong key" 401 'API key' -H 'Authorization: Bearer nope' "$K/v1/models"
+expect "right key" 200 '"object":"list"' -H 'Authorization: Bearer s3cret' "$K/v1/models"
+expect "X-API-Key header" 200 '"object":"list"' -H 'X-API-Key: s3cret' "$K/v1/models"
+expect "health needs no key" 200 '"ok"' "$K/health"
+curl -s -D "$tmp/cors" -o /dev/null "$K/health"
+grep -qi '^access-control-allow-origin: https://example.org' "$tmp/cors" || { echo "FAIL: CORS header"; fail=1; }
+AUTH=(-H 'Authorization: Bearer s3cret')
+# Past the limit: the partial answer (200, finish "timeout"), or 504 when no
+# text came out in time (a slow machine, a sanitizer build).
+t0=$(date +%s.%N)
+code=$(curl -s -o "$tmp/body" -w '%{http_code}' "${AUTH[@]}" "${JSON[@]}" \
+       -d '{"messages":[{"role":"user","content":"hi"}],"max_tokens":4000}' "$K/v1/chat/completions")
+{ [ "$code" = 200 ] && grep -q '"finish":"timeout"' "$tmp/body"; } ||
+    { [ "$code" = 504 ] && grep -q "server's limit of 1 s" "$tmp/body"; } ||
+    { echo "FAIL: time limit: status $code, body: $(head -c 300 "$tmp/body")"; fail=1; }
+[ "$(echo "$(date +%s.%N) - $t0 < 3" | bc)" = 1 ] || { echo "FAIL: the 1 s time limit did not stop the request"; fail=1; }
+curl -sN "${AUTH[@]}" "${JSON[@]}" -d '{"messages":[{"role":"user","content":"hi"}],"max_tokens":4000,"stream":true}' \
+    "$K/v1/chat/completions" > /dev/null &
+bpid=$!
+sleep 0.3
+expect "queue full" 503 'busy' "${AUTH[@]}" "${JSON[@]}" -d '{"question":"q"}' "$K/api/v1/chat"
+wait $bpid
+kill -TERM $kpid; wait $kpid 2>/dev/null
+
+exit $fail

@@ -1,0 +1,105 @@
+// The simple API (POST /api/v1/chat), /tokenize, /detokenize and /metrics
+// against a running `qvl serve` (QVL_URL; see tests/cli/test_server.sh).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+
+const URL = process.env.QVL_URL;
+const TD = process.env.QVL_TESTDATA || "../shared/testdata";
+const pngBytes = readFileSync(`${TD}/images/img_256x256.png`);
+const png = pngBytes.toString("base64");
+
+async function post(path, body) {
+  const r = await fetch(URL + path, { method: "POST", headers: { "Content-Type": "application/json" },
+                                      body: JSON.stringify(body) });
+  return { status: r.status, json: await r.json() };
+}
+
+async function events(body) {
+  const r = await fetch(URL + "/api/v1/chat", { method: "POST", headers: { "Content-Type": "application/json" },
+                                                body: JSON.stringify({ ...body, stream: true }) });
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get("content-type"), /text\/event-stream/);
+  const text = await r.text();
+  return text.split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => JSON.parse(e.slice(6)));
+}
+
+test("an answer has response, ISO timestamp, model and a conversation id", async () => {
+  const { status, json } = await post("/api/v1/chat", { image: png, question: "What is this?", max_tokens: 4,
+                                                         temperature: 0 });
+  assert.equal(status, 200);
+  assert.equal(typeof json.response, "string");
+  assert.match(json.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+  assert.ok(Math.abs(Date.parse(json.timestamp) - Date.now()) < 60000);
+  assert.equal(json.model, (await (await fetch(URL + "/v1/models")).json()).data[0].id);
+  assert.match(json.conversation_id, /^[0-9a-f]{32}$/);
+  assert.ok(json.usage.completion_tokens <= 4);
+});
+
+test("a follow-up with conversation_id keeps the image and the history", async () => {
+  const first = (await post("/api/v1/chat", { image: png, question: "What is this?", max_tokens: 4,
+                                              temperature: 0 })).json;
+  const alone = (await post("/api/v1/chat", { question: "And the colour?", max_tokens: 4, temperature: 0 })).json;
+  const follow = await post("/api/v1/chat", { conversation_id: first.conversation_id, question: "And the colour?",
+                                              max_tokens: 4, temperature: 0 });
+  assert.equal(follow.status, 200);
+  assert.equal(follow.json.conversation_id, first.conversation_id);
+  // The follow-up prompt holds the first turn (image included) plus the new question.
+  assert.ok(follow.json.usage.prompt_tokens > first.usage.prompt_tokens + alone.usage.prompt_tokens / 2,
+            `${follow.json.usage.prompt_tokens} vs ${first.usage.prompt_tokens}`);
+  assert.ok(follow.json.timings.image_ms > 0, "the image was encoded again for the follow-up");
+});
+
+test("streamed events add up to the final response", async () => {
+  const evs = await events({ question: "Say something", max_tokens: 8, temperature: 0 });
+  const pieces = evs.filter((e) => e.text !== undefined).map((e) => e.text).join("");
+  const done = evs.at(-1);
+  assert.equal(done.done, true);
+  assert.equal(pieces, done.response);
+  assert.ok(done.timings.predicted_per_second >= 0 && done.usage.completion_tokens >= 1);
+  const whole = (await post("/api/v1/chat", { question: "Say something", max_tokens: 8, temperature: 0 })).json;
+  assert.equal(whole.response, done.response);
+});
+
+test("multipart/form-data works like JSON", async () => {
+  const form = new FormData();
+  form.append("image", new Blob([pngBytes], { type: "image/png" }), "photo.png");
+  form.append("question", "What is this?");
+  form.append("max_tokens", "4");
+  form.append("temperature", "0");
+  const r = await fetch(URL + "/api/v1/chat", { method: "POST", body: form });
+  const viaForm = await r.json();
+  assert.equal(r.status, 200, JSON.stringify(viaForm));
+  const viaJson = (await post("/api/v1/chat", { image: `data:image/png;base64,${png}`, question: "What is this?",
+                                                max_tokens: 4, temperature: 0 })).json;
+  assert.equal(viaForm.response, viaJson.response);
+  assert.equal(viaForm.usage.prompt_tokens, viaJson.usage.prompt_tokens);
+});
+
+test("max_pixels trades image detail for prompt length", async () => {
+  const big = (await post("/api/v1/chat", { image: png, question: "q", max_tokens: 1 })).json;
+  const small = (await post("/api/v1/chat", { image: png, question: "q", max_tokens: 1, max_pixels: 28 * 28 * 4 })).json;
+  assert.ok(small.usage.prompt_tokens < big.usage.prompt_tokens, `${small.usage.prompt_tokens} < ${big.usage.prompt_tokens}`);
+});
+
+test("tokenize and detokenize round-trip", async () => {
+  const text = "Hello, 世界! <b>";
+  const tok = await post("/tokenize", { content: text });
+  assert.equal(tok.status, 200);
+  assert.ok(tok.json.tokens.every(Number.isInteger));
+  const back = await post("/detokenize", { tokens: tok.json.tokens });
+  assert.equal(back.json.content, text);
+  const withPieces = await post("/tokenize", { content: "Hello", with_pieces: true });
+  assert.deepEqual(withPieces.json.tokens.map((t) => t.piece).join(""), "Hello");
+  assert.equal((await post("/detokenize", { tokens: [1e9] })).status, 400);
+});
+
+test("/metrics counts generated tokens", async () => {
+  const count = async () => {
+    const text = await (await fetch(URL + "/metrics")).text();
+    return Number(/^qvl_generated_tokens_total (\d+)$/m.exec(text)[1]);
+  };
+  const before = await count();
+  const r = (await post("/api/v1/chat", { question: "hi", max_tokens: 3 })).json;
+  assert.equal(await count(), before + r.usage.completion_tokens);
+});

@@ -1,0 +1,127 @@
+// The web page in a real browser: Debian's headless Chromium driven by
+// playwright-core, against a running `qvl serve` (QVL_URL). Loads the page,
+// uploads an image, asks, sees the answer stream in, asks a follow-up, copies
+// an answer, clears, refuses a non-image file, and checks a phone-width
+// layout. With QVL_SHOTS=DIR it saves screenshots there.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const URL = process.env.QVL_URL;
+const TD = process.env.QVL_TESTDATA || "../shared/testdata";
+const SHOTS = process.env.QVL_SHOTS || "";
+const IMG = `${TD}/images/img_320x256.png`;
+
+test("the page: image, streamed answers, follow-up, copy, clear, bad file, phone width", async () => {
+  const profile = mkdtempSync(join(tmpdir(), "qvl-chromium-"));
+  // A fresh profile directory each run (playwright passes it as --user-data-dir).
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    viewport: { width: 1200, height: 800 },
+  });
+  try {
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: URL });
+    const page = await context.newPage();
+    // Keep the tiny model's answers short so the test runs in seconds (the
+    // page itself asks for the server's default length); the stop test
+    // below needs a long one.
+    await page.route("**/api/v1/chat", (route) => {
+      const body = JSON.parse(route.request().postData());
+      if (body.question !== "Tell me everything") body.max_tokens = 24;
+      route.continue({ postData: JSON.stringify(body) });
+    });
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(URL + "/");
+    await page.locator("#test-model-note").waitFor({ state: "visible" });
+    assert.match(await page.locator("#test-model-note").textContent(), /SYNTHETIC TEST MODEL/);
+
+    // Count the answer's updates while it streams: more than one means it arrived piece by piece.
+    await page.evaluate(() => {
+      window.__updates = 0;
+      new MutationObserver(() => window.__updates++).observe(document.getElementById("log"),
+        { childList: true, subtree: true, characterData: true });
+    });
+
+    await page.setInputFiles("#file-input", IMG);
+    await page.locator("#preview").waitFor({ state: "visible" });
+    await page.fill("#question", "What is in this picture?");
+    await page.click("#send");
+    const first = page.locator(".msg.assistant").nth(0);
+    await first.locator(".stats").waitFor({ timeout: 20000 });
+    assert.ok(await page.evaluate(() => window.__updates) > 3, "the answer was streamed in pieces");
+    assert.match(await first.locator(".stats").textContent(), /tokens\/s/);
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "answer.png") });
+
+    // Follow-up: no new image is sent; the conversation keeps it.
+    const sent = [];
+    page.on("request", (r) => { if (r.url().endsWith("/api/v1/chat")) sent.push(JSON.parse(r.postData())); });
+    await page.fill("#question", "And the colours?");
+    await page.press("#question", "Enter");
+    await page.locator(".msg.assistant").nth(1).locator(".stats").waitFor({ timeout: 20000 });
+    assert.equal(sent.length, 1);
+    assert.ok(sent[0].conversation_id && !sent[0].image, "the follow-up uses the conversation, not the image again");
+    assert.equal(await page.locator(".msg.user").count(), 2);
+
+    // Copy puts the answer's raw text on the clipboard.
+    await first.locator(".copy").click();
+    const clip = await page.evaluate(() => navigator.clipboard.readText());
+    // The rendering drops Markdown marks and whitespace; the letters must match.
+    const letters = (s) => s.replace(/[\s*`#-]/g, "");
+    assert.ok(clip.length > 0);
+    assert.equal(letters(clip), letters(await first.locator(".body").innerText()));
+
+    // Stop: a long answer is cut off and the buttons come back.
+    await page.fill("#question", "Tell me everything");
+    await page.click("#send");
+    await page.waitForFunction(() => document.querySelectorAll(".msg.assistant").length === 3 &&
+                               document.querySelectorAll(".msg.assistant")[2].textContent.length > 0);
+    await page.click("#stop");
+    await page.waitForFunction(() => !document.getElementById("send").disabled);
+
+    // Clear empties the chat.
+    await page.click("#clear");
+    assert.equal(await page.locator(".msg").count(), 0);
+
+    // A non-image file gets a clear message, in the page, without a request.
+    const bad = join(profile, "notes.txt");
+    writeFileSync(bad, "not an image");
+    await page.setInputFiles("#file-input", bad);
+    await page.locator(".msg.error").waitFor();
+    assert.match(await page.locator(".msg.error").textContent(), /JPG, PNG or WebP/);
+
+    // Model output is text, never HTML: a Markdown-looking answer renders safely.
+    const rendered = await page.evaluate(() => {
+      const div = document.createElement("div");
+      renderMarkdown(div, "**bold** and `x<y>` <img src=x onerror=alert(1)>\n- one\n- two\n```\n<script>\n```");
+      return { html: div.innerHTML, imgs: div.querySelectorAll("img,script").length };
+    });
+    assert.equal(rendered.imgs, 0);
+    assert.match(rendered.html, /<strong>bold<\/strong>/);
+    assert.match(rendered.html, /<li>one<\/li><li>two<\/li>/);
+    assert.match(rendered.html, /&lt;img src=x/);
+
+    // Chinese interface.
+    await page.click("#lang");
+    assert.equal(await page.locator("#send").textContent(), "发送");
+
+    // Phone width: one column, nothing wider than the screen.
+    await page.setViewportSize({ width: 375, height: 740 });
+    await page.setInputFiles("#file-input", IMG);
+    await page.fill("#question", "这是什么？");
+    await page.click("#send");
+    await page.locator(".msg.assistant .stats").waitFor({ timeout: 20000 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `page is ${overflow}px wider than the phone screen`);
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "phone.png"), fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+});

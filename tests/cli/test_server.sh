@@ -1,0 +1,85 @@
+#!/bin/bash
+# `qvl serve` end to end: starts servers on free ports with the tiny test
+# model made in a temp dir, then runs
+#   - tests/api/curl_tests.sh   statuses, limits, multipart, SSE, API key, timeout
+#   - tests/api/*.test.mjs      the npm `openai` client and the simple API (node --test)
+#   - tests/browser/page.test.mjs  the web page in headless Chromium (when installed)
+#   - a SIGTERM drain check
+# Every server is stopped on exit, whatever happens. Needs node + `npm ci`.
+set -u
+cd "$(dirname "$0")/../.."
+QVL=${QVL_BIN:-./qvl}
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail=0
+
+# start_server NAME ARGS... : starts qvl serve on a free port; sets URL and PID.
+start_server() {
+    local name=$1; shift
+    "$QVL" serve --model "$tmp/tiny" --port 0 "$@" > "$tmp/$name.out" 2> "$tmp/$name.err" &
+    PID=$!
+    pids+=("$PID")
+    for _ in $(seq 1 300); do
+        URL=$(sed -n 's/.*ready on \(http:[^ ]*\) .*/\1/p' "$tmp/$name.out")
+        [ -n "$URL" ] && return 0
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "FAIL: server '$name' did not start"; cat "$tmp/$name.err"
+    exit 1
+}
+
+"$QVL" serve --help | grep -q -- '--api-key' || { echo "FAIL: serve --help"; fail=1; }
+"$QVL" serve --port 0 --model "$tmp/missing" > /dev/null 2> "$tmp/missing.err"
+[ $? -eq 1 ] && grep -q missing "$tmp/missing.err" || { echo "FAIL: a missing model is not reported"; fail=1; }
+"$QVL" serve --model x --parallel 0 2> /dev/null; [ $? -eq 2 ] || { echo "FAIL: bad --parallel accepted"; fail=1; }
+
+"$QVL" make-test-model --config tiny --out "$tmp/tiny" > /dev/null 2>&1 || { echo "FAIL: make-test-model"; exit 1; }
+
+start_server main --parallel 2 --max-image-mb 1 --timeout 60
+grep -q "SYNTHETIC TEST MODEL" "$tmp/main.err" || { echo "FAIL: no test-model banner"; fail=1; }
+
+tests/api/curl_tests.sh "$URL" "$QVL" "$tmp" || fail=1
+
+if ! command -v node > /dev/null || [ ! -d node_modules/openai ]; then
+    echo "FAIL: node and the npm test tools are needed: apt-get install nodejs npm; npm ci"
+    fail=1
+else
+    QVL_URL=$URL QVL_PID=$PID node --test --test-concurrency=1 tests/api/ 2>&1 | tail -n 40 > "$tmp/node.txt"
+    grep -q '^# fail 0' "$tmp/node.txt" || { cat "$tmp/node.txt"; fail=1; }
+    grep -E '^# (pass|fail)' "$tmp/node.txt"
+    if [ -x /usr/bin/chromium ] && [ -d node_modules/playwright-core ]; then
+        QVL_URL=$URL QVL_SHOTS=${QVL_SHOTS:-} node tests/browser/page.test.mjs || fail=1
+    else
+        echo "SKIP browser test: /usr/bin/chromium is not installed (apt-get install chromium)"
+    fi
+fi
+kill -TERM "$PID"; wait "$PID"; rc=$?
+# Under ASan this is also the leak check of everything the server did.
+[ $rc -eq 0 ] || { echo "FAIL: main server exit status $rc"; tail -n 30 "$tmp/main.err"; fail=1; }
+
+# SIGTERM while answering: the stream ends, the server exits 0 within the grace.
+start_server drain --timeout 60 --grace 1
+curl -sN "$URL/v1/chat/completions" -d '{"messages":[{"role":"user","content":"hi"}],"max_tokens":4000,"stream":true}' \
+    > "$tmp/drain.txt" 2>/dev/null &
+cpid=$!
+for _ in $(seq 1 200); do grep -qs chunk "$tmp/drain.txt" && break; sleep 0.05; done
+t0=$(date +%s.%N)
+kill -TERM "$PID"
+wait "$PID"; rc=$?
+dt=$(echo "$(date +%s.%N) - $t0" | bc)
+wait "$cpid"
+[ $rc -eq 0 ] || { echo "FAIL: server exit status $rc after SIGTERM"; fail=1; }
+[ "$(echo "$dt < 5" | bc)" = 1 ] || { echo "FAIL: SIGTERM drain took $dt s (grace 1 s)"; fail=1; }
+grep -q '\[DONE\]' "$tmp/drain.txt" || { echo "FAIL: the running stream was not finished on SIGTERM:";
+                                          tail -c 400 "$tmp/drain.txt"; cat "$tmp/drain.err"; fail=1; }
+curl -s -m 2 "$URL/health" > /dev/null 2>&1 && { echo "FAIL: still answering after SIGTERM"; fail=1; }
+grep -q "stopped" "$tmp/drain.err" || { echo "FAIL: no clean stop message"; cat "$tmp/drain.err"; fail=1; }
+
+[ $fail -eq 0 ] && echo "server tests passed"
+exit $fail

@@ -1,0 +1,371 @@
+// qvl web page: pick an image, ask questions about it, watch the answers
+// stream in. Talks to POST /api/v1/chat with stream: true (Server-Sent
+// Events over fetch) and keeps the conversation_id so follow-up questions
+// reuse the image without sending it again.
+//
+// Safety: model output is never parsed as HTML. renderMarkdown builds DOM
+// nodes with textContent for a small subset (code blocks, inline code, bold,
+// lists, paragraphs).
+"use strict";
+
+const TEXT = {
+  en: {
+    dropHint: "Drop an image here, paste it, or choose one", pick: "📷 Choose image", removeImage: "Remove",
+    detail: "Detail", detailLow: "low (fast)", detailDefault: "default", detailHigh: "high (slow)",
+    placeholder: "Ask about the image… (Enter to send, Shift+Enter for a new line)",
+    send: "Send", stop: "Stop", clear: "Clear", copy: "Copy", copied: "Copied",
+    thinking: "Working on it…", queued: (n) => `Waiting for the model: position ${n} in the queue`,
+    stopped: "Stopped.", badType: "Not a supported image: choose a JPG, PNG or WebP file.",
+    tooBig: (mb) => `The image is larger than ${mb} MB.`, noQuestion: "Type a question first.",
+    stats: (n, tps, s) => `${n} tokens · ${tps} tokens/s · ${s} s`, keyPrompt: "This server needs an API key:",
+    network: "Cannot reach the server.", loading: "Loading the model…",
+  },
+  zh: {
+    dropHint: "把图片拖到这里、粘贴，或选择一张", pick: "📷 选择图片", removeImage: "移除",
+    detail: "清晰度", detailLow: "低（快）", detailDefault: "默认", detailHigh: "高（慢）",
+    placeholder: "询问这张图片…（回车发送，Shift+回车换行）",
+    send: "发送", stop: "停止", clear: "清空", copy: "复制", copied: "已复制",
+    thinking: "正在生成…", queued: (n) => `等待模型：排队第 ${n} 位`,
+    stopped: "已停止。", badType: "不支持的图片：请选择 JPG、PNG 或 WebP 文件。",
+    tooBig: (mb) => `图片超过 ${mb} MB。`, noQuestion: "请先输入问题。",
+    stats: (n, tps, s) => `${n} 个词元 · ${tps} 词元/秒 · ${s} 秒`, keyPrompt: "此服务器需要 API 密钥：",
+    network: "无法连接服务器。", loading: "正在加载模型…",
+  },
+};
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  lang: "en",           // set below from the saved choice or the browser
+  image: null,          // data URL of the current image
+  imageSent: false,     // the server's conversation already holds it
+  conversationId: null,
+  controller: null,     // AbortController of the running request
+  maxMB: 10,
+  apiKey: localStorage.getItem("qvl.apiKey") || "",
+};
+state.lang = localStorage.getItem("qvl.lang") || ((navigator.language || "").startsWith("zh") ? "zh" : "en");
+const t = (key) => TEXT[state.lang][key];
+
+// ---- interface language ---------------------------------------------------
+function applyLanguage() {
+  document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder);
+  for (const el of document.querySelectorAll(".copy")) el.textContent = t("copy");
+  $("lang").textContent = state.lang === "zh" ? "English" : "中文";
+}
+
+// ---- safe Markdown subset -------------------------------------------------
+function appendInline(parent, text) {
+  // `code` and **bold**; everything else is plain text.
+  const re = /`([^`\n]+)`|\*\*([^*\n]+)\*\*/g;
+  let last = 0, m;
+  while ((m = re.exec(text)) !== null) {
+    if (m.index > last) parent.appendChild(document.createTextNode(text.slice(last, m.index)));
+    const el = document.createElement(m[1] !== undefined ? "code" : "strong");
+    el.textContent = m[1] !== undefined ? m[1] : m[2];
+    parent.appendChild(el);
+    last = re.lastIndex;
+  }
+  if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+}
+
+function renderMarkdown(container, src) {
+  container.replaceChildren();
+  const lines = src.split("\n");
+  let list = null, para = null;
+  const close = () => { list = null; para = null; };
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    if (line.startsWith("```")) {              // fenced code block (may still be open while streaming)
+      close();
+      const pre = document.createElement("pre"), code = document.createElement("code");
+      const body = [];
+      for (i++; i < lines.length && !lines[i].startsWith("```"); i++) body.push(lines[i]);
+      code.textContent = body.join("\n");
+      pre.appendChild(code);
+      container.appendChild(pre);
+      continue;
+    }
+    const item = /^\s*(?:([-*+])|(\d+)[.)])\s+(.*)$/.exec(line);
+    if (item) {
+      const tag = item[1] ? "ul" : "ol";
+      if (!list || list.tagName.toLowerCase() !== tag) {
+        para = null;
+        list = document.createElement(tag);
+        container.appendChild(list);
+      }
+      const li = document.createElement("li");
+      appendInline(li, item[3]);
+      list.appendChild(li);
+      continue;
+    }
+    if (line.trim() === "") { close(); continue; }
+    list = null;
+    if (!para) {
+      para = document.createElement("p");
+      container.appendChild(para);
+    } else {
+      para.appendChild(document.createElement("br"));
+    }
+    appendInline(para, line);
+  }
+}
+
+// ---- chat log ---------------------------------------------------------------
+function addMessage(kind, text) {
+  const msg = document.createElement("div");
+  msg.className = "msg " + kind;
+  const body = document.createElement("div");
+  body.className = "body";
+  if (kind === "assistant") renderMarkdown(body, text);
+  else body.textContent = text;
+  msg.appendChild(body);
+  $("log").appendChild(msg);
+  msg.scrollIntoView({ block: "end" });
+  return msg;
+}
+
+function finishAnswer(msg, raw, timings, usage) {
+  msg.classList.remove("streaming");
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const copy = document.createElement("button");
+  copy.type = "button";
+  copy.className = "small copy";
+  copy.textContent = t("copy");
+  copy.addEventListener("click", () => copyText(raw, copy));
+  meta.appendChild(copy);
+  if (timings && usage) {
+    const stats = document.createElement("span");
+    stats.className = "stats";
+    const secs = ((timings.queue_ms + timings.image_ms + timings.prompt_ms + timings.predicted_ms) / 1000).toFixed(1);
+    stats.textContent = t("stats")(usage.completion_tokens, timings.predicted_per_second.toFixed(1), secs);
+    meta.appendChild(stats);
+  }
+  msg.appendChild(meta);
+}
+
+async function copyText(text, button) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch (e) {                                // no clipboard API (plain http): the old way
+    const ta = document.createElement("textarea");
+    ta.value = text;
+    document.body.appendChild(ta);
+    ta.select();
+    document.execCommand("copy");
+    ta.remove();
+  }
+  button.textContent = t("copied");
+  setTimeout(() => { button.textContent = t("copy"); }, 1500);
+}
+
+function setStatus(text) { $("status").textContent = text || ""; }
+function setBusy(busy) {
+  $("send").disabled = busy;
+  $("stop").disabled = !busy;
+}
+
+// ---- the image ----------------------------------------------------------------
+function showImageError(text) {
+  addMessage("error", text);
+}
+
+function takeFile(file) {
+  if (!file) return;
+  if (!["image/jpeg", "image/png", "image/webp"].includes(file.type)) return showImageError(t("badType"));
+  if (file.size > state.maxMB * 1024 * 1024) return showImageError(t("tooBig")(state.maxMB));
+  const reader = new FileReader();
+  reader.onload = () => {
+    state.image = reader.result;
+    state.imageSent = false;
+    state.conversationId = null;               // a new image starts a new conversation
+    $("preview").src = state.image;
+    $("preview").hidden = false;
+    $("drop-hint").hidden = true;
+    $("remove-image").hidden = false;
+    $("image-info").textContent = `${file.name || "pasted image"} · ${(file.size / 1024).toFixed(0)} KB`;
+  };
+  reader.readAsDataURL(file);
+}
+
+function removeImage() {
+  state.image = null;
+  state.imageSent = false;
+  state.conversationId = null;
+  $("preview").hidden = true;
+  $("preview").removeAttribute("src");
+  $("drop-hint").hidden = false;
+  $("remove-image").hidden = true;
+  $("image-info").textContent = "";
+  $("file-input").value = "";
+}
+
+// ---- asking -------------------------------------------------------------------
+function parseEvents(buffer, onEvent) {
+  // Returns what is left after the last complete event.
+  let idx;
+  while ((idx = buffer.indexOf("\n\n")) >= 0) {
+    const chunk = buffer.slice(0, idx);
+    buffer = buffer.slice(idx + 2);
+    for (const line of chunk.split("\n"))
+      if (line.startsWith("data: ")) onEvent(JSON.parse(line.slice(6)));
+  }
+  return buffer;
+}
+
+async function postChat(body, signal) {
+  const headers = { "Content-Type": "application/json" };
+  if (state.apiKey) headers.Authorization = "Bearer " + state.apiKey;
+  let resp = await fetch("/api/v1/chat", { method: "POST", headers, body: JSON.stringify(body), signal });
+  if (resp.status === 401) {
+    const key = prompt(t("keyPrompt"));
+    if (key) {
+      state.apiKey = key;
+      localStorage.setItem("qvl.apiKey", key);
+      return postChat(body, signal);
+    }
+  }
+  return resp;
+}
+
+async function ask(question) {
+  addMessage("user", question);
+  const msg = addMessage("assistant", "");
+  msg.classList.add("streaming");
+  const body = { question, stream: true };
+  const detail = $("detail").value;
+  if (detail) body.max_pixels = Number(detail);
+  if (state.conversationId) body.conversation_id = state.conversationId;
+  if (state.image && !state.imageSent) body.image = state.image;
+  state.controller = new AbortController();
+  setBusy(true);
+  setStatus(t("thinking"));
+  let raw = "", finished = false;
+  try {
+    let resp = await postChat(body, state.controller.signal);
+    if (resp.status === 400 && body.conversation_id && state.image) {
+      // The server forgot the conversation (expired): start again with the image.
+      const err = await resp.clone().json().catch(() => ({}));
+      if (/conversation_id/.test((err.error || {}).message || "")) {
+        delete body.conversation_id;
+        body.image = state.image;
+        resp = await postChat(body, state.controller.signal);
+      }
+    }
+    if (!resp.ok) {
+      const err = await resp.json().catch(() => ({ error: { message: resp.statusText } }));
+      msg.remove();
+      addMessage("error", (err.error && err.error.message) || `HTTP ${resp.status}`);
+      return;
+    }
+    const reader = resp.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer = parseEvents(buffer + decoder.decode(value, { stream: true }), (ev) => {
+        if (ev.queued) setStatus(t("queued")(ev.queued));
+        if (ev.text !== undefined) {
+          setStatus(t("thinking"));
+          raw += ev.text;
+          renderMarkdown(msg.querySelector(".body"), raw);
+          msg.scrollIntoView({ block: "end" });
+        }
+        if (ev.error) {
+          addMessage("error", ev.error.message);
+          finished = true;
+        }
+        if (ev.done) {
+          state.conversationId = ev.conversation_id;
+          if (body.image) state.imageSent = true;
+          raw = ev.response;
+          renderMarkdown(msg.querySelector(".body"), raw);
+          finishAnswer(msg, raw, ev.timings, ev.usage);
+          finished = true;
+        }
+      });
+    }
+  } catch (e) {
+    if (e.name === "AbortError") {
+      setStatus(t("stopped"));
+    } else {
+      addMessage("error", t("network") + " " + e.message);
+    }
+  } finally {
+    if (!finished) finishAnswer(msg, raw, null, null);
+    if (finished || $("status").textContent !== t("stopped")) setStatus("");
+    state.controller = null;
+    setBusy(false);
+  }
+}
+
+// ---- wiring -------------------------------------------------------------------
+function init() {
+  applyLanguage();
+  $("lang").addEventListener("click", () => {
+    state.lang = state.lang === "zh" ? "en" : "zh";
+    localStorage.setItem("qvl.lang", state.lang);
+    applyLanguage();
+  });
+  $("pick").addEventListener("click", () => $("file-input").click());
+  $("file-input").addEventListener("change", (e) => takeFile(e.target.files[0]));
+  $("remove-image").addEventListener("click", removeImage);
+  const drop = $("drop");
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    takeFile(e.dataTransfer.files[0]);
+  });
+  document.addEventListener("paste", (e) => {
+    for (const item of e.clipboardData ? e.clipboardData.items : [])
+      if (item.kind === "file") return takeFile(item.getAsFile());
+  });
+  $("ask").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const q = $("question").value.trim();
+    if (!q) return setStatus(t("noQuestion"));
+    if (state.controller) return;
+    $("question").value = "";
+    ask(q);
+  });
+  $("question").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      $("ask").requestSubmit();
+    }
+  });
+  $("stop").addEventListener("click", () => state.controller && state.controller.abort());
+  $("clear").addEventListener("click", () => {
+    if (state.controller) state.controller.abort();
+    $("log").replaceChildren();
+    state.conversationId = null;
+    state.imageSent = false;
+    setStatus("");
+  });
+  checkHealth();
+}
+
+// Shows the model's name, or "loading" until the server has the model.
+function checkHealth() {
+  fetch("/health").then((r) => r.json()).then((h) => {
+    if (h.max_image_mb) state.maxMB = h.max_image_mb;
+    if (h.status === "loading") {
+      setStatus(t("loading"));
+      setTimeout(checkHealth, 1000);
+      return;
+    }
+    if ($("status").textContent === t("loading")) setStatus("");
+    $("model-name").textContent = h.model || "";
+    if (h.test_model) {
+      $("test-model-note").textContent = h.note;
+      $("test-model-note").hidden = false;
+    }
+  }).catch(() => setStatus(t("network")));
+}
+
+init();

@@ -16,6 +16,7 @@
 #include "answer/answer.h"
 #include "batch/batch_io.h"
 #include "cli/cli_util.h"
+#include "model/image_cache.h"
 
 static const char *help =
     "usage: qvl batch --model M --images DIR|LIST.txt (--question Q ... | --questions FILE) --out FILE\n"
@@ -177,6 +178,7 @@ int cli_batch(int argc, char **argv) {
     ocr_mode mode;
     ocr_router *router = NULL;
     ocr_engine *engine = NULL;
+    image_cache *cache = NULL;
     path_list imgs = {0}, qs = {0};
     int skipped = 0;
     batch_out out = {0};
@@ -197,12 +199,15 @@ int cli_batch(int argc, char **argv) {
     if (!(j.m = cli_load_model("qvl batch", &mo, false))) goto cleanup;
     j.tp = threadpool_create(mo.threads);
     if (gen_session_init(&j.sess, j.m, ctx, &err) != 0) goto fail;
+    /* Questions about one image follow each other: a small cache is enough
+     * for every question after the first to skip the vision encoder. */
+    cache = image_cache_new((size_t)64 << 20);
     j.worker = (answer_worker){.model = j.m, .router = router, .ocr = engine, .ocr_lang = oo.lang, .tp = j.tp,
                                .session = &j.sess};
     j.rq = (answer_request){.mode = mode, .gen = gen_params_defaults(j.m), .on_text = cancel_if_stopping,
                             .cancel = &stop_requested,
                             .chat = {.add_generation_prompt = true, .min_pixels = min_px, .max_pixels = max_px,
-                                     .load_image = cli_load_image_file}};
+                                     .load_image = cli_load_image_file, .cache = cache}};
     j.rq.gen.sampling.temperature = temp;
     j.rq.gen.max_tokens = max_tokens;
     j.rq.gen.detect_loops = !no_loop;
@@ -223,6 +228,7 @@ int cli_batch(int argc, char **argv) {
 fail:
     fprintf(stderr, "qvl batch: %s\n", err.msg);
 cleanup:
+    image_cache_free(cache);
     ocr_engine_close(engine);
     ocr_router_free(router);
     gen_session_free(&j.sess);

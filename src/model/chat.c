@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "model/chat_template.h"
+#include "model/image_cache.h"
 
 typedef struct media_list {
     const json_t **parts;
@@ -62,13 +63,21 @@ int chat_positions(const int32_t *ids, int n, int32_t image_token_id, const visi
     return 0;
 }
 
-/* Loads, preprocesses and encodes image i of the prompt into *v. */
+/* Loads, preprocesses and encodes image i of the prompt into *v, or takes
+ * its encoding from the cache. *cached tells which. */
 static int encode_part(const qvl_model *m, const json_t *part, int i, const chat_opts *opts, vision_image *v,
-                       qvl_error *err) {
+                       bool *cached, qvl_error *err) {
     image_rgb img = {0};
     if (opts->load_image(opts->load_ctx, part, i, &img, err) != 0) return -1;
-    image_preprocess_opts po = {.min_pixels = opts->min_pixels, .max_pixels = opts->max_pixels};
-    int rc = vision_encode_image(m->vision, &img, &po, opts->tp, v, err);
+    uint8_t key[32];
+    if (opts->cache) image_cache_key(&img, opts->min_pixels, opts->max_pixels, key);
+    *cached = opts->cache && image_cache_get(opts->cache, key, v);
+    int rc = 0;
+    if (!*cached) {
+        image_preprocess_opts po = {.min_pixels = opts->min_pixels, .max_pixels = opts->max_pixels};
+        rc = vision_encode_image(m->vision, &img, &po, opts->tp, v, err);
+        if (rc == 0 && opts->cache) image_cache_put(opts->cache, key, v, vision_embd_width(m->vision));
+    }
     image_free(&img);
     if (rc != 0) qvl_error_prefix(err, "image %d", i + 1);
     return rc;
@@ -101,7 +110,9 @@ static int build_image_prompt(const qvl_model *m, const char *text, const json_t
     if (!imgs) return qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
     double t0 = now_ms();
     for (int i = 0; i < n_images; i++) {
-        if (encode_part(m, parts[i], i, opts, &imgs[i], err) != 0) goto done;
+        bool cached;
+        if (encode_part(m, parts[i], i, opts, &imgs[i], &cached, err) != 0) goto done;
+        out->n_images_cached += cached;
         out->n_image_rows += imgs[i].n_tokens;
     }
     out->image_ms = now_ms() - t0;

@@ -39,6 +39,7 @@ typedef struct chat_opts {
     chat_load_image_fn load_image;  /* required when messages contain images */
     void *load_ctx;
     threadpool *tp;                 /* for the vision encoder; NULL = inline */
+    struct image_cache *cache;      /* encoded images to reuse (image_cache.h); NULL = none */
 } chat_opts;
 
 typedef struct chat_prompt {
@@ -50,6 +51,7 @@ typedef struct chat_prompt {
     int n_image_rows;
     int n_images;
     double image_ms;         /* decode + preprocess + vision encoder time */
+    int n_images_cached;     /* images whose encoding came from opts->cache */
 } chat_prompt;
 
 /* Builds the prompt. Fails (-1, err) on malformed messages (QVL_E_BAD_INPUT),

@@ -18,6 +18,7 @@ const TEXT = {
     stopped: "Stopped.", badType: "Not a supported image: choose a JPG, PNG or WebP file.",
     tooBig: (mb) => `The image is larger than ${mb} MB.`, noQuestion: "Type a question first.",
     stats: (n, tps, s) => `${n} tokens · ${tps} tokens/s · ${s} s`, keyPrompt: "This server needs an API key:",
+    ocrStats: (s) => `read by OCR · ${s} s`, ocrHelped: "OCR text given to the model",
     network: "Cannot reach the server.", loading: "Loading the model…",
   },
   zh: {
@@ -29,6 +30,7 @@ const TEXT = {
     stopped: "已停止。", badType: "不支持的图片：请选择 JPG、PNG 或 WebP 文件。",
     tooBig: (mb) => `图片超过 ${mb} MB。`, noQuestion: "请先输入问题。",
     stats: (n, tps, s) => `${n} 个词元 · ${tps} 词元/秒 · ${s} 秒`, keyPrompt: "此服务器需要 API 密钥：",
+    ocrStats: (s) => `由 OCR 识别 · ${s} 秒`, ocrHelped: "已将 OCR 文字提供给模型",
     network: "无法连接服务器。", loading: "正在加载模型…",
   },
 };
@@ -139,8 +141,12 @@ function finishAnswer(msg, raw, timings, usage) {
   if (timings && usage) {
     const stats = document.createElement("span");
     stats.className = "stats";
-    const secs = ((timings.queue_ms + timings.image_ms + timings.prompt_ms + timings.predicted_ms) / 1000).toFixed(1);
-    stats.textContent = t("stats")(usage.completion_tokens, timings.predicted_per_second.toFixed(1), secs);
+    const ms = timings.queue_ms + timings.image_ms + (timings.ocr_ms || 0) + timings.prompt_ms + timings.predicted_ms;
+    const secs = (ms / 1000).toFixed(1);
+    // Which path answered: the OCR engine alone, or the model (with OCR text when "ocr+vlm").
+    stats.textContent = timings.route === "ocr" ? t("ocrStats")(secs)
+      : t("stats")(usage.completion_tokens, timings.predicted_per_second.toFixed(1), secs) +
+        (timings.route === "ocr+vlm" ? ` · ${t("ocrHelped")}` : "");
     meta.appendChild(stats);
   }
   msg.appendChild(meta);

@@ -94,6 +94,8 @@ static int run_model(answer_worker *w, const answer_request *rq, const json_t *m
     chat_prompt cp;
     if (chat_prompt_build(w->model, messages, &co, &cp, err) != 0) return -1;
     out->image_ms = cp.image_ms;
+    out->n_images = cp.n_images;
+    out->n_images_cached = cp.n_images_cached;
     gen_prompt gp = chat_prompt_view(&cp);
     int rc = generate(w->model, w->session, &gp, &rq->gen, w->tp, rq->on_text, rq->user, rq->cancel, &out->gen, err);
     chat_prompt_free(&cp);

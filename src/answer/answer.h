@@ -49,6 +49,7 @@ typedef struct answer_result {
     bool fell_back;             /* OCR was tried, its confidence was too low, the model answered */
     float ocr_confidence;       /* 0..100 when OCR ran */
     double ocr_ms, image_ms;
+    int n_images, n_images_cached;   /* images the model read; how many came from the cache */
     gen_result gen;             /* the answer text, usage, timings (no tokens for OCR answers) */
 } answer_result;
 

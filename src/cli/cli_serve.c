@@ -25,12 +25,17 @@ static const char *help =
     "      --max-queue N       requests waiting for a slot before 503 (default 32)\n"
     "      --max-connections N open connections accepted (default 64)\n"
     "      --grace S           on SIGTERM, seconds running answers may take to finish (default 10)\n"
+    "      --image-cache-mb N  encoded images kept for follow-up questions (default 512; 0 = off)\n"
+    "      --no-ocr            no OCR fast path: every question goes to the model\n"
+    "      --ocr-rules F  --ocr-lang L  --ocr-plugin P   OCR routing rules, languages, plugin\n"
     CLI_MODEL_HELP;
 
 int cli_serve(int argc, char **argv) {
     cli_model_opts mo = {0};
     server_config cfg = {.host = "127.0.0.1", .port = 8080, .parallel = 1, .max_image_mb = 10, .ctx = 4096,
-                         .max_queue = 32, .max_connections = 64};
+                         .max_queue = 32, .max_connections = 64, .image_cache_mb = 512};
+    cli_ocr_opts oo = {0};
+    int no_ocr = 0;
     float timeout = 300, grace = 10;
     cli_opt opts[] = {CLI_MODEL_OPTIONS(mo),
                       {"--host", NULL, OPT_STR, &cfg.host},
@@ -44,6 +49,9 @@ int cli_serve(int argc, char **argv) {
                       {"--max-queue", NULL, OPT_INT, &cfg.max_queue},
                       {"--max-connections", NULL, OPT_INT, &cfg.max_connections},
                       {"--grace", NULL, OPT_FLOAT, &grace},
+                      {"--image-cache-mb", NULL, OPT_INT, &cfg.image_cache_mb},
+                      {"--no-ocr", NULL, OPT_FLAG, &no_ocr},
+                      CLI_OCR_OPTIONS(oo),
                       {0}};
     int rc = cli_parse(argc, argv, opts, help, NULL);
     if (rc >= 0) return rc;
@@ -53,12 +61,25 @@ int cli_serve(int argc, char **argv) {
                       : cfg.ctx < 64 || cfg.ctx > 262144 ? "--ctx must be 64..262144"
                       : cfg.max_queue < 0 ? "--max-queue must be >= 0"
                       : cfg.max_connections < 1 ? "--max-connections must be >= 1"
-                      : timeout < 0 || grace < 0 ? "--timeout and --grace must be >= 0" : NULL;
+                      : timeout < 0 || grace < 0 ? "--timeout and --grace must be >= 0"
+                      : cfg.image_cache_mb < 0 ? "--image-cache-mb must be >= 0"
+                      : oo.mode ? "--mode is chosen per request (the 'mode' field)" : NULL;
     if (bad) {
         fprintf(stderr, "qvl serve: %s\n", bad);
         return 2;
     }
     cfg.timeout_s = timeout;
+    ocr_router *router = NULL;
+    if (!no_ocr) {
+        qvl_error rerr = {0};
+        if (!(router = ocr_router_load(oo.rules, &rerr))) {
+            fprintf(stderr, "qvl serve: %s (or pass --no-ocr)\n", rerr.msg);
+            return 2;
+        }
+    }
+    cfg.router = router;
+    cfg.ocr_plugin = oo.plugin;
+    cfg.ocr_lang = oo.lang;
     /* Block the stop signals before any thread starts, so every thread
      * inherits the mask and only sigwait below receives them. */
     sigset_t stop;
@@ -76,6 +97,7 @@ int cli_serve(int argc, char **argv) {
     qvl_server *srv = server_start(&cfg, &err);
     if (!srv) {
         fprintf(stderr, "qvl serve: %s\n", err.msg);
+        ocr_router_free(router);
         return 1;
     }
     bool v6 = strchr(cfg.host, ':') != NULL;
@@ -86,14 +108,15 @@ int cli_serve(int argc, char **argv) {
         if (m) fprintf(stderr, "qvl serve: %s\n", err.msg);
         server_stop(srv, 0);
         model_free(m);
+        ocr_router_free(router);
         return 1;
     }
     if (m->cfg.test_model[0])
         fprintf(stderr, "\n*** RUNNING THE SYNTHETIC TEST MODEL - answers are gibberish; pass --model with real "
                         "Qwen3-VL weights ***\n\n");
-    printf("qvl serve: %s ready on http://%s%s%s:%d (%d slot%s, %d threads)\n", m->name, v6 ? "[" : "", cfg.host,
-           v6 ? "]" : "", server_port(srv),
-           cfg.parallel, cfg.parallel == 1 ? "" : "s", cfg.threads);
+    printf("qvl serve: %s ready on http://%s%s%s:%d (%d slot%s, %d threads, OCR fast path %s)\n", m->name,
+           v6 ? "[" : "", cfg.host, v6 ? "]" : "", server_port(srv), cfg.parallel, cfg.parallel == 1 ? "" : "s",
+           cfg.threads, router ? "on" : "off");
     fflush(stdout);
     int sig = 0;
     sigwait(&stop, &sig);
@@ -101,6 +124,7 @@ int cli_serve(int argc, char **argv) {
             sig == SIGTERM ? "SIGTERM" : "SIGINT", grace);
     server_stop(srv, grace);
     model_free(m);
+    ocr_router_free(router);
     fprintf(stderr, "qvl serve: stopped\n");
     return 0;
 }

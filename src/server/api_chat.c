@@ -5,7 +5,13 @@
  *    "temperature": 0.7, "max_pixels": 1003520, "mode": "auto"}
  *   -> {"response": "...", "timestamp": "<ISO 8601>", "model": "...",
  *       "conversation_id": "...", "finish_reason": "stop",
+ *       "route": "ocr" | "vlm" | "ocr+vlm", "ocr_fallback": false,
  *       "usage": {...}, "timings": {...}}
+ *
+ * "mode" chooses the route (answer.h): auto (text-reading questions go to
+ * OCR, which answers in well under a second; low OCR confidence falls back
+ * to the model and sets ocr_fallback), ocr, vlm, or ocr+vlm (OCR text given
+ * to the model as context).
  *
  * The same fields may come as multipart/form-data (an "image" file part and
  * text fields), so `curl -F image=@photo.jpg -F question=...` works. With
@@ -16,9 +22,9 @@
  * Conversations: every answer returns a conversation_id; sending it back
  * with a new question continues the chat about the same image without
  * resending it (the server keeps the 16 most recent for 30 minutes after
- * their last use; conversations.h). The whole
- * conversation is re-run on each question: slots do not keep caches
- * between requests.
+ * their last use; conversations.h). The whole conversation is sent to the
+ * model each time, but a slot keeps its KV cache and the server its encoded
+ * images, so a follow-up only computes the new question.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,9 +185,10 @@ static json_t *answer_json(chat_ctx *c, const sched_poll *p) {
                                   res->text_len);
     json_array_append_new(c->messages, assistant);
     conv_put(c->srv->convs, c->conv_id, json_incref(c->messages));
-    return json_pack("{s:s%, s:s, s:s, s:s, s:s, s:o, s:o}", "response", res->text ? res->text : "", res->text_len,
-                     "timestamp", ts, "model", c->srv->m->name, "conversation_id", c->conv_id, "finish_reason",
-                     api_finish_reason(res), "usage", api_usage_json(p), "timings", api_timings_json(p));
+    return json_pack("{s:s%, s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o}", "response", res->text ? res->text : "",
+                     res->text_len, "timestamp", ts, "model", c->srv->m->name, "conversation_id", c->conv_id,
+                     "finish_reason", api_finish_reason(res), "route", p->route ? p->route : "vlm", "ocr_fallback",
+                     p->ocr_fell_back, "usage", api_usage_json(p), "timings", api_timings_json(p));
 }
 
 static char *chat_queued(void *ctx, int position) { return sse_event(json_pack("{s:i}", "queued", position)); }
@@ -229,15 +236,6 @@ static json_t *build_messages(qvl_server *s, const json_t *body, const char *con
     return msgs;
 }
 
-static int check_mode(const json_t *body, qvl_error *err) {
-    json_t *mode = json_object_get(body, "mode");
-    if (!mode || json_is_null(mode)) return 0;
-    const char *m = json_string_value(mode);
-    if (m && (!strcmp(m, "auto") || !strcmp(m, "vlm"))) return 0;
-    if (m && !strcmp(m, "ocr"))
-        return qvl_fail_code(err, QVL_E_BAD_INPUT, "mode 'ocr' is not available in this build; use 'auto' or 'vlm'");
-    return qvl_fail_code(err, QVL_E_BAD_INPUT, "'mode' must be one of auto, ocr, vlm");
-}
 
 enum MHD_Result api_simple_chat(srv_req *r) {
     qvl_server *s = r->srv;
@@ -254,7 +252,7 @@ enum MHD_Result api_simple_chat(srv_req *r) {
     }
     const char *conv_id = json_string_value(cid);
     json_t *msgs = NULL;
-    if (!body || check_mode(body, &err) ||
+    if (!body || api_parse_mode(body, &req.mode, &err) ||
         api_parse_params(s, body, &req.params, stops, &req.min_pixels, &req.max_pixels, &err) ||
         !(msgs = build_messages(s, body, conv_id, &err)) || srv_check_images(s, msgs, &err)) {
         json_decref(msgs);

@@ -82,6 +82,24 @@ static double r2(double x) { return round(x * 100) / 100; }
 
 static double per_second(int n, double ms) { return ms > 0 ? r2(n / (ms / 1e3)) : 0; }
 
+int api_parse_mode(const json_t *body, ocr_mode *mode, qvl_error *err) {
+    *mode = OCR_MODE_AUTO;
+    json_t *v = json_object_get(body, "mode");
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_string(v)) return qvl_fail_code(err, QVL_E_BAD_INPUT, "'mode' must be one of auto, ocr, vlm, ocr+vlm");
+    if (ocr_mode_parse(json_string_value(v), mode, err) != 0) {
+        err->code = QVL_E_BAD_INPUT;
+        return -1;
+    }
+    return 0;
+}
+
+/* The route that answered and the OCR time, added to a timings object. */
+static void add_route(json_t *timings, const sched_poll *p) {
+    json_object_set_new(timings, "route", json_string(p->route ? p->route : "vlm"));
+    json_object_set_new(timings, "ocr_ms", json_real(r2(p->ocr_ms)));
+}
+
 json_t *api_usage_json(const sched_poll *p) {
     int np = p->result ? p->result->n_prompt : 0, ng = p->result ? p->result->n_generated : 0;
     return json_pack("{s:i, s:i, s:i}", "prompt_tokens", np, "completion_tokens", ng, "total_tokens", np + ng);
@@ -91,11 +109,13 @@ json_t *api_timings_json(const sched_poll *p) {
     const gen_result *r = p->result;
     int np = r ? r->n_prompt : 0, ng = r ? r->n_generated : 0;
     double pms = r ? r->prompt_ms : 0, gms = r ? r->gen_ms : 0;
-    return json_pack("{s:f, s:f, s:i, s:f, s:f, s:i, s:f, s:f, s:f, s:s}", "queue_ms", r2(p->queue_ms), "image_ms",
-                     r2(p->image_ms), "prompt_n", np, "prompt_ms", r2(pms), "prompt_per_second", per_second(np, pms),
-                     "predicted_n", ng, "predicted_ms", r2(gms), "predicted_per_second",
-                     per_second(ng > 1 ? ng - 1 : 0, gms), "first_token_ms", r2(p->first_text_ms), "finish",
-                     p->timed_out ? "timeout" : r ? finish_reason_name(r->finish) : "error");
+    json_t *t = json_pack("{s:f, s:f, s:i, s:f, s:f, s:i, s:f, s:f, s:f, s:s}", "queue_ms", r2(p->queue_ms), "image_ms",
+                          r2(p->image_ms), "prompt_n", np, "prompt_ms", r2(pms), "prompt_per_second",
+                          per_second(np, pms), "predicted_n", ng, "predicted_ms", r2(gms), "predicted_per_second",
+                          per_second(ng > 1 ? ng - 1 : 0, gms), "first_token_ms", r2(p->first_text_ms), "finish",
+                          p->timed_out ? "timeout" : r ? finish_reason_name(r->finish) : "error");
+    if (t && p->state == JOB_DONE) add_route(t, p);
+    return t;
 }
 
 const char *api_finish_reason(const gen_result *res) {

@@ -5,7 +5,9 @@
  * Compatibility notes: "model" is accepted and ignored (one model is
  * loaded); n > 1, tools and logprobs are refused with a clear 400; image
  * parts must be data URLs (never fetched). Responses add "timings" (the
- * llama.cpp server's field) next to "usage".
+ * llama.cpp server's field) next to "usage", with "route" telling whether
+ * OCR or the model answered. Extension: "mode" (auto, ocr, vlm, ocr+vlm)
+ * forces a route, as in /api/v1/chat.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +137,7 @@ enum MHD_Result api_chat_completions(srv_req *r) {
     json_t *msgs = body ? json_object_get(body, "messages") : NULL;
     if (!body || check_unsupported(body, &err) || check_messages(msgs, &err) ||
         api_parse_params(s, body, &req.params, stops, &req.min_pixels, &req.max_pixels, &err) ||
+        api_parse_mode(body, &req.mode, &err) ||
         srv_check_images(s, msgs, &err)) {
         json_decref(body);
         return srv_reply_error(r, &err);

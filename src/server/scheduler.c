@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "answer/answer.h"
 #include "server/http_util.h"
 
 struct sched_job {
@@ -28,7 +29,9 @@ struct sched_job {
     qvl_error err;
     gen_result result;
     int n_images;
-    double image_ms;
+    double image_ms, ocr_ms;
+    const char *route;
+    bool fell_back;
     double t_submit, t_start, t_first;
     sched_job *next;           /* queue link */
 };
@@ -37,8 +40,9 @@ typedef struct slot {
     scheduler *s;
     pthread_t thread;
     bool started;
-    gen_session sess;
+    gen_session sess;          /* kept between requests: a follow-up reuses its prefix */
     threadpool *tp;
+    ocr_engine *ocr;           /* this slot's OCR engine, or NULL */
     sched_job *job;            /* running now, or NULL (guarded by mu) */
 } slot;
 
@@ -203,6 +207,9 @@ void sched_job_poll(sched_job *j, int wait_ms, sched_poll *out) {
         out->result = j->has_result ? &j->result : NULL;
         out->n_images = j->n_images;
         out->image_ms = j->image_ms;
+        out->ocr_ms = j->ocr_ms;
+        out->route = j->route;
+        out->ocr_fell_back = j->fell_back;
         out->queue_ms = (j->t_start > 0 ? j->t_start : http_now_ms()) - j->t_submit;
         out->first_text_ms = j->t_first < 0 ? -1 : j->t_first - j->t_submit;
     }
@@ -257,33 +264,35 @@ static int on_text(void *user, const char *text, size_t len) {
     return atomic_load(&j->cancel) ? 1 : 0;
 }
 
-/* Runs one job on a slot, without the lock. Fills the job's outcome. */
+/* Runs one job on a slot, without the lock. Fills the job's outcome. The
+ * session is not reset: generate() reuses whatever prefix the new
+ * conversation shares with the previous one (a follow-up, a system prompt). */
 static void run_job(slot *sl, sched_job *j) {
-    const qvl_model *m = sl->s->m;
-    sl->sess.kv.n = 0;        /* every request starts from an empty cache */
-    sl->sess.next_pos = 0;
-    chat_opts o = {.add_generation_prompt = true, .min_pixels = j->req.min_pixels, .max_pixels = j->req.max_pixels,
-                   .load_image = j->req.load_image, .load_ctx = j->req.load_ctx, .tp = sl->tp};
-    chat_prompt cp;
+    const scheduler *s = sl->s;
+    answer_worker w = {.model = s->m, .router = s->cfg.router, .ocr = sl->ocr, .ocr_lang = s->cfg.ocr_lang,
+                       .tp = sl->tp, .session = &sl->sess};
+    answer_request rq = {.messages = j->req.messages, .mode = j->req.mode, .gen = j->req.params, .on_text = on_text,
+                         .user = j, .cancel = &j->cancel,
+                         .chat = {.add_generation_prompt = true, .min_pixels = j->req.min_pixels,
+                                  .max_pixels = j->req.max_pixels, .load_image = j->req.load_image,
+                                  .load_ctx = j->req.load_ctx, .cache = s->cfg.cache}};
+    answer_result res;
     qvl_error err = {0};
-    gen_result res = {0};
-    int rc = chat_prompt_build(m, j->req.messages, &o, &cp, &err);
-    if (rc == 0) {
-        gen_prompt view = chat_prompt_view(&cp);
-        rc = generate(m, &sl->sess, &view, &j->req.params, sl->tp, on_text, j, &j->cancel, &res, &err);
-    }
+    int rc = answer_run(&w, &rq, &res, &err);
     pthread_mutex_lock(&sl->s->mu);
-    j->n_images = rc == 0 ? cp.n_images : 0;
-    j->image_ms = rc == 0 ? cp.image_ms : 0;
     if (rc == 0) {
-        j->result = res;
+        j->n_images = res.n_images;
+        j->image_ms = res.image_ms;
+        j->ocr_ms = res.ocr_ms;
+        j->route = ocr_route_name(res.route);
+        j->fell_back = res.fell_back;
+        j->result = res.gen;
         j->has_result = true;
     } else {
         j->failed = true;
         j->err = err;
     }
     pthread_mutex_unlock(&sl->s->mu);
-    chat_prompt_free(&cp);   /* zeroed by chat_prompt_build on failure */
 }
 
 static void *slot_main(void *arg) {
@@ -342,6 +351,16 @@ scheduler *sched_create(const qvl_model *m, const sched_config *cfg, qvl_error *
             return NULL;
         }
         sl->tp = threadpool_create(per < 1 ? 1 : per);
+        if (cfg->router) {
+            ocr_engine_opts eo = {0};
+            sl->ocr = cfg->ocr_plugin ? ocr_engine_open_plugin(cfg->ocr_plugin, &eo, err)
+                                      : ocr_engine_open_tesseract(&eo, err);
+            if (!sl->ocr) {
+                qvl_error_prefix(err, "OCR engine (--no-ocr to run without it)");
+                sched_free(s);
+                return NULL;
+            }
+        }
         if (pthread_create(&sl->thread, NULL, slot_main, sl) != 0) {
             qvl_fail(err, "cannot start inference thread %d", i);
             sched_free(s);
@@ -380,6 +399,7 @@ void sched_free(scheduler *s) {
     sched_stop(s, 0);
     for (int i = 0; s->slots && i < s->cfg.n_slots; i++) {
         gen_session_free(&s->slots[i].sess);
+        ocr_engine_close(s->slots[i].ocr);
         threadpool_free(s->slots[i].tp);
     }
     free(s->slots);

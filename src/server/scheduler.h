@@ -29,6 +29,9 @@
 #include "model/chat.h"
 #include "model/generate.h"
 #include "model/model.h"
+#include "ocr/ocr_router.h"
+
+struct image_cache;
 
 typedef struct scheduler scheduler;
 typedef struct sched_job sched_job;
@@ -39,6 +42,12 @@ typedef struct sched_config {
     int n_ctx;            /* KV cache positions per slot */
     int max_queue;        /* jobs waiting beyond the running ones; more -> SRV_E_QUEUE_FULL */
     double timeout_s;     /* per-request time limit from submission; <= 0 = none */
+    /* OCR fast path: with a router, each slot opens its own engine (Tesseract,
+     * or the plugin at ocr_plugin) and questions are routed (answer.h). */
+    const ocr_router *router;       /* NULL: every question goes to the model */
+    const char *ocr_plugin;         /* NULL: Tesseract */
+    const char *ocr_lang;           /* NULL: OCR_DEFAULT_LANG */
+    struct image_cache *cache;      /* shared encoded images; NULL: none */
 } sched_config;
 
 /* Starts the slot threads. Returns NULL with err set (out of memory for a
@@ -59,6 +68,7 @@ typedef struct sched_request {
     json_t *messages;               /* owned by the job after submit */
     gen_params params;              /* params.stop strings are copied by sched_submit */
     long min_pixels, max_pixels;    /* 0 = model defaults */
+    ocr_mode mode;                  /* auto (default), ocr, vlm, ocr+vlm */
     chat_load_image_fn load_image;  /* see chat.h */
     void *load_ctx;                 /* must outlive the job */
 } sched_request;
@@ -82,6 +92,9 @@ typedef struct sched_poll {
     const gen_result *result;   /* owned by the job; valid until released */
     int n_images;
     double image_ms;        /* image decode + encode time */
+    const char *route;      /* "ocr", "vlm", "ocr+vlm": what produced the answer (when done) */
+    bool ocr_fell_back;     /* OCR confidence too low: the model answered */
+    double ocr_ms;
     double queue_ms;        /* submission to start */
     double first_text_ms;   /* submission to the first text; < 0 if none */
 } sched_poll;

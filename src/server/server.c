@@ -356,14 +356,17 @@ void server_stop(qvl_server *s, double grace_s) {
     for (int i = 0; i < 200 && atomic_load(&s->in_flight) > 0; i++) usleep(10 * 1000);
     if (s->daemon) MHD_stop_daemon(s->daemon);
     sched_free(s->sched);
+    image_cache_free(s->cache);
     conv_store_free(s->convs);
     metrics_free(s->met);
     free(s);
 }
 
 int server_set_model(qvl_server *s, const qvl_model *m, qvl_error *err) {
+    if (s->cfg.image_cache_mb > 0) s->cache = image_cache_new((size_t)s->cfg.image_cache_mb << 20);
     sched_config sc = {.n_slots = s->cfg.parallel, .threads = s->cfg.threads, .n_ctx = s->cfg.ctx,
-                       .max_queue = s->cfg.max_queue, .timeout_s = s->cfg.timeout_s};
+                       .max_queue = s->cfg.max_queue, .timeout_s = s->cfg.timeout_s, .router = s->cfg.router,
+                       .ocr_plugin = s->cfg.ocr_plugin, .ocr_lang = s->cfg.ocr_lang, .cache = s->cache};
     s->sched = sched_create(m, &sc, err);
     if (!s->sched) return -1;
     s->m = m;

@@ -27,6 +27,7 @@
 
 #include "base/error.h"
 #include "model/model.h"
+#include "ocr/ocr_router.h"
 
 typedef struct server_config {
     const char *host;        /* bind address, "127.0.0.1" by default */
@@ -40,6 +41,10 @@ typedef struct server_config {
     double timeout_s;        /* per request; <= 0 = none */
     int max_queue;           /* waiting requests before 503 */
     int max_connections;     /* open connections before new ones are refused */
+    const ocr_router *router;   /* OCR routing rules, or NULL for no OCR fast path */
+    const char *ocr_plugin;  /* OCR plugin instead of Tesseract, or NULL */
+    const char *ocr_lang;    /* OCR languages, or NULL for the default */
+    int image_cache_mb;      /* encoded images kept for follow-ups (0 = none) */
 } server_config;
 
 typedef struct qvl_server qvl_server;

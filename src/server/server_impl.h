@@ -15,6 +15,7 @@
 #include <stdbool.h>
 
 #include "image/image.h"
+#include "model/image_cache.h"
 #include "model/model.h"
 #include "server/conversations.h"
 #include "server/metrics.h"
@@ -28,6 +29,7 @@ struct qvl_server {
     size_t max_body;             /* request body limit in bytes */
     image_limits img_lim;        /* applied when decoding request images */
     scheduler *sched;
+    image_cache *cache;          /* encoded images shared by the slots, or NULL */
     metrics *met;
     conv_store *convs;
     struct MHD_Daemon *daemon;
@@ -86,6 +88,10 @@ enum { API_MAX_STOP = 16 };
  * err (QVL_E_BAD_INPUT naming the field). */
 int api_parse_params(qvl_server *s, const json_t *body, gen_params *gp, const char **stops, long *min_px, long *max_px,
                      qvl_error *err);
+
+/* Reads the optional "mode" field (auto, ocr, vlm, ocr+vlm) into *mode
+ * (default auto). Returns 0, or -1 with err (QVL_E_BAD_INPUT). */
+int api_parse_mode(const json_t *body, ocr_mode *mode, qvl_error *err);
 
 /* {"prompt_tokens","completion_tokens","total_tokens"} and the timings
  * object {"queue_ms","image_ms","prompt_ms","prompt_per_second",

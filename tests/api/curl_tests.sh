@@ -95,6 +95,23 @@ expect "multipart non-image" 415 'not a supported image' -F image=@"$tmp/note.tx
 expect "multipart wrong declared type" 415 'declared' -F "image=@$IMG;type=image/webp" -F question=q "$URL/api/v1/chat"
 expect "multipart bad number" 400 'max_tokens' -F question=q -F max_tokens=lots "$URL/api/v1/chat"
 
+# OCR fast path: reading questions go to OCR, others to the model; "mode" forces a route
+OCRIMG=tests/ocr/set/doc_en_01_clean.png
+expect "OCR answers a reading question" 200 '"route":"ocr"' -F image=@"$OCRIMG" \
+    -F question='Extract the text in this image' "$URL/api/v1/chat"
+grep -q 'closed on public holidays' "$tmp/body" || { echo "FAIL: OCR text missing: $(head -c 200 "$tmp/body")"; fail=1; }
+expect "model answers other questions" 200 '"route":"vlm"' -F image=@"$OCRIMG" -F question='Is it sunny?' \
+    -F max_tokens=2 "$URL/api/v1/chat"
+expect "mode forces the model" 200 '"route":"vlm"' -F image=@"$OCRIMG" -F question='Extract the text' -F mode=vlm \
+    -F max_tokens=2 "$URL/api/v1/chat"
+expect "ocr+vlm" 200 '"route":"ocr+vlm"' -F image=@"$OCRIMG" -F question='Summarise' -F mode=ocr+vlm \
+    -F max_tokens=2 "$URL/api/v1/chat"
+expect "mode ocr needs an image" 400 'image' "${JSON[@]}" -d '{"question":"read it","mode":"ocr"}' "$URL/api/v1/chat"
+printf '{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,%s"}},{"type":"text","text":"OCR this"}]}]}' \
+    "$(base64 -w0 "$OCRIMG")" > "$tmp/ocr.json"
+expect "OpenAI endpoint routes too" 200 '"route":"ocr"' "${JSON[@]}" --data-binary @"$tmp/ocr.json" \
+    "$URL/v1/chat/completions"
+
 # SSE framing: events, a final event, [DONE] for the OpenAI route
 curl -sN "${JSON[@]}" -d '{"question":"hi","stream":true,"max_tokens":5}' "$URL/api/v1/chat" > "$tmp/sse1"
 grep -q '^data: {"text":' "$tmp/sse1" && grep -q '"done":true' "$tmp/sse1" || { echo "FAIL: simple SSE"; cat "$tmp/sse1"; fail=1; }

@@ -7,8 +7,11 @@ PKGS="build-essential pkg-config bc curl
       libjpeg62-turbo-dev libpng-dev libwebp-dev libexif-dev nettle-dev
       libtesseract-dev libleptonica-dev tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-chi-tra
       libopenblas-dev
-      imagemagick fonts-noto-cjk fonts-dejavu-core python3
-      nodejs npm chromium"
+      imagemagick fonts-noto-cjk fonts-dejavu-core python3 chromium"
+# Node.js may come from elsewhere (e.g. NodeSource, which bundles npm and
+# conflicts with Debian's npm package): install Debian's only when missing.
+command -v node >/dev/null || PKGS="$PKGS nodejs"
+command -v npm >/dev/null || PKGS="$PKGS npm"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

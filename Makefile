@@ -95,8 +95,12 @@ test: qvl
 test-2b: qvl
 	tests/golden/test_2b.sh
 
-bench: qvl
-	bench/run.sh
+# The benchmark driver links the library like a test; bench/run.sh runs it.
+$(BUILD)/bench: bench/bench.c $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+bench: qvl $(BUILD)/bench
+	BENCH_BIN=$(BUILD)/bench bench/run.sh
 
 clean:
 	rm -rf build qvl

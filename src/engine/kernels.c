@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "engine/ops.h"
 #include "engine/quant_dot.h"
 
 static float dot_f32_scalar(const float *a, const float *b, int n) {
@@ -15,7 +16,12 @@ static void axpy_f32_scalar(float *y, const float *x, float a, int n) {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-const kernels kernels_scalar = {"scalar", dot_f32_scalar, axpy_f32_scalar, quant_dot_ref};
+static void quant_dot_multi_scalar(qvl_dtype w, const void *wrow, const void *arow, size_t astride, int nt,
+                                   float *out, int64_t n) {
+    for (int t = 0; t < nt; t++) out[t] = quant_dot_ref(w, wrow, (const uint8_t *)arow + (size_t)t * astride, n);
+}
+
+const kernels kernels_scalar = {"scalar", dot_f32_scalar, axpy_f32_scalar, dot_f32_lanes16, quant_dot_ref, quant_dot_multi_scalar};
 
 static const kernels *active;
 
@@ -23,8 +29,10 @@ static int supported(const kernels *k) {
     __builtin_cpu_init();
     if (k == &kernels_avx512)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
-    if (k == &kernels_avx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+               __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (k == &kernels_avx2)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     return 1;
 }
 

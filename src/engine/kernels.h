@@ -17,9 +17,16 @@ typedef struct kernels {
     const char *name;                                            /* "scalar", "avx2", "avx512" */
     float (*dot_f32)(const float *a, const float *b, int n);     /* sum a[i]*b[i] */
     void (*axpy_f32)(float *y, const float *x, float a, int n);  /* y += a*x */
+    /* Bit-identical to ops.h dot_f32_lanes16 (attention scores). */
+    float (*dot_f32_lanes16)(const float *a, const float *b, int n);
     /* Weight row of type w (a quantized type) . activation row quantized by
      * quant_dot_quantize_act (see quant_dot.h); same result as quant_dot_ref. */
     float (*quant_dot)(qvl_dtype w, const void *wrow, const void *arow, int64_t n);
+    /* One weight row against nt activation rows at arow + t*astride:
+     * out[t] = quant_dot(w, wrow, row t, n). Reads the weight row once for
+     * several tokens (prefill); bit-identical to quant_dot_ref per output. */
+    void (*quant_dot_multi)(qvl_dtype w, const void *wrow, const void *arow, size_t astride, int nt, float *out,
+                            int64_t n);
 } kernels;
 
 extern const kernels kernels_scalar;

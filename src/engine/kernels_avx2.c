@@ -1,27 +1,15 @@
 /* kernels_avx2.c - AVX2+FMA versions of kernels.h (compiled with -mavx2 -mfma). */
 #include <immintrin.h>
+#include <math.h>
 
 #include "kernels.h"
-#include "quant_dot.h"
 
-static float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static float dot_f32(const float *a, const float *b, int n) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-    }
-    float s = hsum256(_mm256_add_ps(s0, s1));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
+/* AVX2 has no int8 dot-product instruction: maddubs to i16 pairs, then madd
+ * with ones (or the scales) to i32 lanes. */
+#define QS_DOT_US(acc, u, s) \
+    _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
+#define QS_DOT_I16(acc, p, c) _mm256_add_epi32((acc), _mm256_madd_epi16((p), (c)))
+#include "quant_simd.h"
 
 static void axpy_f32(float *y, const float *x, float a, int n) {
     __m256 va = _mm256_set1_ps(a);
@@ -31,4 +19,19 @@ static void axpy_f32(float *y, const float *x, float a, int n) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 
-const kernels kernels_avx2 = {"avx2", dot_f32, axpy_f32, quant_dot_ref};
+/* 16 lanes as two 8-lane halves: lane l of the reference is lane l%8 of
+ * half l/8; the final tree adds the halves first, like a 512-bit reduce.
+ * Also serves as the plain dot_f32, where any order would do. */
+static float dot_f32_lanes16(const float *a, const float *b, int n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    float s = qs_hsum8(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) s = fmaf(a[i], b[i], s);
+    return s;
+}
+
+const kernels kernels_avx2 = {"avx2", dot_f32_lanes16, axpy_f32, dot_f32_lanes16, qs_quant_dot, qs_dot_multi};

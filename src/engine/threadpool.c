@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #define SPIN_ITERS 200000
@@ -47,8 +48,10 @@ static void *worker_main(void *p) {
         int spins = 0;
         while ((g = atomic_load_explicit(&tp->generation, memory_order_acquire)) == seen &&
                !atomic_load(&tp->stop) && spins < SPIN_ITERS) {
-            cpu_relax();
-            spins++;
+            /* yield now and then: on an oversubscribed machine the thread we
+             * wait for may need this core */
+            if (++spins % 256 == 0) sched_yield();
+            else cpu_relax();
         }
         if (g == seen && !atomic_load(&tp->stop)) {
             pthread_mutex_lock(&tp->mu);
@@ -111,5 +114,7 @@ void threadpool_run(threadpool *tp, threadpool_fn fn, void *ctx) {
     pthread_cond_broadcast(&tp->wake);
     pthread_mutex_unlock(&tp->mu);
     fn(ctx, 0, tp->n);
-    while (atomic_load_explicit(&tp->pending, memory_order_acquire) > 0) cpu_relax();
+    for (int spins = 0; atomic_load_explicit(&tp->pending, memory_order_acquire) > 0;)
+        if (++spins % 256 == 0) sched_yield();
+        else cpu_relax();
 }

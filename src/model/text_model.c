@@ -91,7 +91,7 @@ static void attn_worker(void *p, int ith, int nth) {
         int t = (int)(task / c->n_heads), h = (int)(task % c->n_heads), g = h / group;
         int len = j->start + t + 1;   /* causal: positions 0 .. own */
         const float *q = j->q + (size_t)t * qdim + (size_t)h * hd;
-        for (int s = 0; s < len; s++) scores[s] = dot_f32_lanes16(q, j->kc + (size_t)s * kvd + (size_t)g * hd, hd) * scale;
+        for (int s = 0; s < len; s++) scores[s] = k->dot_f32_lanes16(q, j->kc + (size_t)s * kvd + (size_t)g * hd, hd) * scale;
         softmax_masked(scores, len, j->start + j->n);
         float *o = j->out + (size_t)t * qdim + (size_t)h * hd;
         memset(o, 0, (size_t)hd * sizeof *o);

@@ -1,0 +1,246 @@
+/* quant_simd.h - the 256-bit SIMD bodies of the quantized dot products,
+ * shared by kernels_avx2.c and kernels_avx512.c (included only there).
+ *
+ * Promise: every function returns exactly what quant_dot_ref returns, bit for
+ * bit. That holds because each 32-element chunk is reduced to 8 int32 lanes of
+ * 4 consecutive products (integer sums are exact), and the float part - one
+ * fused multiply-add per lane per block, then the same horizontal-add order -
+ * is the reference's, lane for lane. maddubs never saturates here: weight
+ * levels are <= 63 (K-quants) or |w| <= 128 times |a| <= 127 activations.
+ *
+ * The includer defines, for its instruction set:
+ *   QS_DOT_US(acc, u, s)  acc (8 x i32) += 4-groups of u8 u times i8 s
+ *   QS_DOT_I16(acc, p, c) acc (8 x i32) += pairs of i16 p times i16 c
+ * Each kernel handles nt activation rows (1, QS_MAXT/2 or QS_MAXT) per weight row, so a
+ * prompt unpacks each weight block once per QS_MAXT tokens; nt is a
+ * compile-time constant at every call, which lets the compiler keep the
+ * per-token accumulators in registers.
+ */
+#ifndef QVL_QUANT_SIMD_H
+#define QVL_QUANT_SIMD_H
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "engine/dtype.h"
+#include "engine/quant_dot.h"
+
+#define QS_MAXT 8
+#define QS_INLINE static inline __attribute__((always_inline))
+#define QS_UNROLL _Pragma("GCC unroll 8")
+
+QS_INLINE float qs_f16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+QS_INLINE float qs_f32(const uint8_t *p) {
+    float f;
+    memcpy(&f, p, 4);
+    return f;
+}
+
+QS_INLINE __m256i qs_load(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+/* The reference's hsum8 order: (a0+a4 + a2+a6) + (a1+a5 + a3+a7). */
+QS_INLINE float qs_hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* (v0+v2) + (v1+v3), the reference's order for the K-quant min terms. */
+QS_INLINE float qs_hsum4(__m128 v) {
+    __m128 s = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+/* 0xFF in byte i where bit i of the 32-bit little-endian word at p is set. */
+QS_INLINE __m256i qs_bits32(const uint8_t *p) {
+    uint32_t bits;
+    memcpy(&bits, p, 4);
+    const __m256i pick = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i mask = _mm256_set1_epi64x(0x8040201008040201LL);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), pick);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, mask), mask);
+}
+
+/* Signed levels of one 32-weight block of Q8_0 / Q5_0 / Q4_0, in element order. */
+QS_INLINE __m256i qs_legacy_levels(qvl_dtype w, const uint8_t *b) {
+    if (w == DT_Q8_0) return qs_load(b + 2);
+    const uint8_t *qs = b + (w == DT_Q5_0 ? 6 : 2);
+    __m128i raw = _mm_loadu_si128((const __m128i *)qs), m4 = _mm_set1_epi8(0x0F);
+    __m256i nib = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), m4), _mm_and_si128(raw, m4));
+    if (w == DT_Q4_0) return _mm256_sub_epi8(nib, _mm256_set1_epi8(8));
+    __m256i high = _mm256_and_si256(qs_bits32(b + 2), _mm256_set1_epi8(0x10));
+    return _mm256_sub_epi8(_mm256_or_si256(nib, high), _mm256_set1_epi8(16));
+}
+
+/* Q8_0 / Q5_0 / Q4_0 weights with Q8_0 activations (34-byte blocks). */
+QS_INLINE void qs_dot_legacy(qvl_dtype w, const uint8_t *wr, const uint8_t *ar, size_t as, int nt, float *out,
+                             int64_t n) {
+    int wb = w == DT_Q8_0 ? 34 : w == DT_Q5_0 ? 22 : 18;
+    __m256 acc[QS_MAXT];
+    QS_UNROLL for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; b++, wr += wb, ar += 34) {
+        __m256i q = qs_legacy_levels(w, wr);
+        __m256i uq = _mm256_sign_epi8(q, q);   /* |q|, paired with sign(q)*a */
+        float dw = qs_f16(wr);
+        QS_UNROLL for (int t = 0; t < nt; t++) {
+            const uint8_t *at = ar + (size_t)t * as;
+            __m256i sa = _mm256_sign_epi8(qs_load(at + 2), q);
+            __m256i s = _mm256_setzero_si256();
+            s = QS_DOT_US(s, uq, sa);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * qs_f16(at)), _mm256_cvtepi32_ps(s), acc[t]);
+        }
+    }
+    QS_UNROLL for (int t = 0; t < nt; t++) out[t] = qs_hsum8(acc[t]);
+}
+
+/* The 6-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K/Q5_K
+ * super-block, unpacked from their 12-byte packing. */
+QS_INLINE void qs_k4_scales(const uint8_t *p, uint32_t u[4]) {
+    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    uint32_t a0, a1, a2;
+    memcpy(&a0, p, 4);
+    memcpy(&a1, p + 4, 4);
+    memcpy(&a2, p + 8, 4);
+    u[0] = a0 & m6;
+    u[1] = (a2 & m4) | (((a0 >> 6) & m2) << 4);
+    u[2] = a1 & m6;
+    u[3] = ((a2 >> 4) & m4) | (((a1 >> 6) & m2) << 4);
+}
+
+/* Q4_K weights with Q8_K activations (292-byte blocks). */
+QS_INLINE void qs_dot_q4_k(const uint8_t *wr, const uint8_t *ar, size_t as, int nt, float *out, int64_t n) {
+    __m256 acc[QS_MAXT];
+    __m128 acc_m[QS_MAXT];
+    QS_UNROLL for (int t = 0; t < nt; t++) {
+        acc[t] = _mm256_setzero_ps();
+        acc_m[t] = _mm_setzero_ps();
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < n / 256; b++, wr += 144, ar += 292) {
+        uint32_t u[4];
+        qs_k4_scales(wr + 4, u);
+        __m128i sm = _mm_loadu_si128((const __m128i *)u);
+        __m128i mins = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
+        /* all 8 scales as i16 in both lanes; shuffles broadcast one at a time */
+        __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+        /* two accumulators per token: shorter dependency chains */
+        __m256i sumi[QS_MAXT], sumh[QS_MAXT];
+        QS_UNROLL for (int t = 0; t < nt; t++) sumi[t] = sumh[t] = _mm256_setzero_si256();
+        for (int i = 0; i < 4; i++) {
+            __m256i raw = qs_load(wr + 16 + 32 * i);
+            __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+            __m256i sc_lo = _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short)(0x0100 + 0x0202 * 2 * i)));
+            __m256i sc_hi = _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short)(0x0302 + 0x0202 * 2 * i)));
+            QS_UNROLL for (int t = 0; t < nt; t++) {
+                const uint8_t *q8 = ar + (size_t)t * as + 4 + 64 * i;
+                sumi[t] = QS_DOT_I16(sumi[t], _mm256_maddubs_epi16(lo, qs_load(q8)), sc_lo);
+                sumh[t] = QS_DOT_I16(sumh[t], _mm256_maddubs_epi16(hi, qs_load(q8 + 32)), sc_hi);
+            }
+        }
+        QS_UNROLL for (int t = 0; t < nt; t++) sumi[t] = _mm256_add_epi32(sumi[t], sumh[t]);
+        float dw = qs_f16(wr), dmw = qs_f16(wr + 2);
+        QS_UNROLL for (int t = 0; t < nt; t++) {
+            const uint8_t *at = ar + (size_t)t * as;
+            float dy = qs_f32(at);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dy * dw), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+            /* Sub-block activation sums from the 16-wide bsums, times the mins, pairwise. */
+            __m128i s = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)(at + 260)),
+                                       _mm_loadu_si128((const __m128i *)(at + 276)));
+            acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(-dy * dmw), _mm_cvtepi32_ps(_mm_madd_epi16(mins, s)), acc_m[t]);
+        }
+    }
+    QS_UNROLL for (int t = 0; t < nt; t++) out[t] = qs_hsum8(acc[t]) + qs_hsum4(acc_m[t]);
+}
+
+/* Q6_K weights with Q8_K activations. Levels are kept unsigned (0..63) for
+ * maddubs; the -32 offset is subtracted per pair as 32 * (a0 + a1). */
+QS_INLINE void qs_dot_q6_k(const uint8_t *wr, const uint8_t *ar, size_t as, int nt, float *out, int64_t n) {
+    __m256 acc[QS_MAXT];
+    QS_UNROLL for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
+    for (int64_t b = 0; b < n / 256; b++, wr += 210, ar += 292) {
+        const int8_t *s8 = (const int8_t *)wr + 192;
+        __m256i sumi[QS_MAXT], sumh[QS_MAXT];
+        QS_UNROLL for (int t = 0; t < nt; t++) sumi[t] = sumh[t] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            __m256i la = qs_load(wr + 64 * h), lb = qs_load(wr + 64 * h + 32), hb = qs_load(wr + 128 + 32 * h);
+            __m256i c[4], sc[4];
+            c[0] = _mm256_or_si256(_mm256_and_si256(la, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m30));
+            c[1] = _mm256_or_si256(_mm256_and_si256(lb, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m30));
+            c[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), m4), _mm256_and_si256(hb, m30));
+            c[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m4),
+                                   _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30));
+            /* elements 0..15 of chunk k use scale 2k, 16..31 scale 2k+1: the
+             * half's 8 scales as i16 in both lanes, one shuffle per chunk */
+            __m256i s16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(s8 + 8 * h))));
+            for (int k = 0; k < 4; k++) {
+                short lo = (short)(0x0100 + 0x0202 * 2 * k), hi = (short)(0x0302 + 0x0202 * 2 * k);
+                sc[k] = _mm256_shuffle_epi8(s16, _mm256_setr_epi16(lo, lo, lo, lo, lo, lo, lo, lo, hi, hi, hi, hi, hi,
+                                                                   hi, hi, hi));
+            }
+            QS_UNROLL for (int t = 0; t < nt; t++) {
+                const uint8_t *y = ar + (size_t)t * as + 4 + 128 * h;
+                for (int k = 0; k < 4; k += 2) {
+                    __m256i q = qs_load(y + 32 * k), r = qs_load(y + 32 * k + 32);
+                    __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(c[k], q), _mm256_maddubs_epi16(k32, q));
+                    __m256i u = _mm256_sub_epi16(_mm256_maddubs_epi16(c[k + 1], r), _mm256_maddubs_epi16(k32, r));
+                    sumi[t] = QS_DOT_I16(sumi[t], p, sc[k]);
+                    sumh[t] = QS_DOT_I16(sumh[t], u, sc[k + 1]);
+                }
+            }
+        }
+        QS_UNROLL for (int t = 0; t < nt; t++) sumi[t] = _mm256_add_epi32(sumi[t], sumh[t]);
+        float dw = qs_f16(wr + 208);
+        QS_UNROLL for (int t = 0; t < nt; t++)
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(qs_f32(ar + (size_t)t * as) * dw), _mm256_cvtepi32_ps(sumi[t]),
+                                     acc[t]);
+    }
+    QS_UNROLL for (int t = 0; t < nt; t++) out[t] = qs_hsum8(acc[t]);
+}
+
+/* One weight row against nt (constant) activation rows of a type with a
+ * SIMD body here (qs_has_simd). */
+QS_INLINE void qs_dot_rows(qvl_dtype w, const uint8_t *wr, const uint8_t *ar, size_t as, int nt, float *out,
+                           int64_t n) {
+    if (w == DT_Q4_K) qs_dot_q4_k(wr, ar, as, nt, out, n);
+    else if (w == DT_Q6_K) qs_dot_q6_k(wr, ar, as, nt, out, n);
+    else qs_dot_legacy(w, wr, ar, as, nt, out, n);
+}
+
+static int qs_has_simd(qvl_dtype w) {
+    return w == DT_Q8_0 || w == DT_Q5_0 || w == DT_Q4_0 || w == DT_Q4_K || w == DT_Q6_K;
+}
+
+/* The kernels.h quant_dot_multi entry: groups of QS_MAXT rows, then of
+ * QS_MAXT/2, then singles (each a separately unrolled copy); types without
+ * a SIMD body go to the reference. */
+static void qs_dot_multi(qvl_dtype w, const void *wrow, const void *arow, size_t as, int nt, float *out,
+                         int64_t n) {
+    const uint8_t *wr = wrow, *ar = arow;
+    int t = 0;
+    if (!qs_has_simd(w)) {
+        for (; t < nt; t++) out[t] = quant_dot_ref(w, wr, ar + (size_t)t * as, n);
+        return;
+    }
+    for (; t + QS_MAXT <= nt; t += QS_MAXT) qs_dot_rows(w, wr, ar + (size_t)t * as, as, QS_MAXT, out + t, n);
+    for (; t + QS_MAXT / 2 <= nt; t += QS_MAXT / 2)
+        qs_dot_rows(w, wr, ar + (size_t)t * as, as, QS_MAXT / 2, out + t, n);
+    for (; t < nt; t++) qs_dot_rows(w, wr, ar + (size_t)t * as, as, 1, out + t, n);
+}
+
+/* The kernels.h quant_dot entry. */
+static float qs_quant_dot(qvl_dtype w, const void *wrow, const void *arow, int64_t n) {
+    float r;
+    qs_dot_multi(w, wrow, arow, 0, 1, &r, n);
+    return r;
+}
+
+#endif

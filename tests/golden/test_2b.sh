@@ -1,0 +1,33 @@
+#!/bin/bash
+# tests/golden/test_2b.sh - `make test-2b`: the full-size golden check.
+# Generates the 2b test model into models/2b (or reuses it), runs the golden
+# prompt 2b/text/T1 with `qvl logits` from the bf16 safetensors (--quant bf16)
+# and compares the last-position logits with the F16 golden: max |diff| <=
+# 2e-2, RMS <= 5e-3, same argmax (reference margin 0.18). Not part of CI (4 GB).
+# Environment: QVL_BIN (default ./qvl), QVL_2B_DIR (default models/2b),
+# QVL_TESTDATA (default ../shared/testdata), TEST_2B_THREADS (default 2).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+QVL=${QVL_BIN:-./qvl}
+MODEL=${QVL_2B_DIR:-models/2b}
+TD=${QVL_TESTDATA:-../shared/testdata}
+CASE=$TD/golden/2b/text/T1/F16
+THREADS=${TEST_2B_THREADS:-2}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+[ -x "$QVL" ] || { echo "test-2b: build first (make)" >&2; exit 1; }
+[ -f "$CASE/logits_last.f32" ] || { echo "test-2b: golden data missing: $CASE" >&2; exit 1; }
+if [ ! -f "$MODEL/config.json" ]; then
+    echo "generating the 2b test model into $MODEL ..."
+    "$QVL" make-test-model --config 2b --out "$MODEL"
+fi
+
+cc -std=c11 -O2 -Wall -Wextra -Werror -Itests/unit -o "$TMP/compare_logits" tests/golden/compare_logits.c -lm
+
+vocab=$(grep -o '"n_vocab": *[0-9]*' "$CASE/meta.json" | grep -o '[0-9]*$')
+start=$(date +%s.%N)
+"$QVL" logits --model "$MODEL" --quant bf16 -t "$THREADS" --prompt-ids "$CASE/prompt_ids.txt" --out "$TMP/logits.f32"
+echo "2b T1 F16 (--quant bf16, $(wc -w < "$CASE/prompt_ids.txt") prompt tokens, $(echo "$(date +%s.%N) - $start" | bc) s):"
+"$TMP/compare_logits" "$TMP/logits.f32" "$CASE/logits_last.f32" "$vocab" "$CASE/generated_logits_top5.txt" 2e-2 5e-3

@@ -1,0 +1,146 @@
+/* test_kernels.c - every SIMD kernel table this CPU supports against the
+ * scalar reference: quantized dots bit for bit (on quantized random data and
+ * on raw random level bytes), float kernels to rounding, matmul against
+ * matmul_ref. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "engine/kernels.h"
+#include "engine/matmul.h"
+#include "engine/ops.h"
+#include "engine/quant_dot.h"
+
+static uint64_t rng = 88172645463325252ULL;
+static uint32_t rnd(void) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (uint32_t)(rng >> 11);
+}
+static float rndf(void) { return (float)rnd() / 2147483648.0f - 1.0f; }
+
+/* Activations with outliers, so block scales and clamps vary. */
+static void fill(float *x, int n) {
+    for (int i = 0; i < n; i++) x[i] = rndf() * (rnd() % 17 == 0 ? 8.0f : 1.0f);
+}
+
+/* Raw random bytes for the level parts of a row, keeping the scale fields
+ * the quantizer wrote (random f16 scales would be inf/NaN): exercises level
+ * patterns (e.g. -128 in Q8_0, all 63s in Q6_K) a quantizer rarely makes. */
+static void scramble_levels(qvl_dtype w, uint8_t *row, int n) {
+    int bs = dtype_get(w)->block_size, bb = dtype_get(w)->block_bytes;
+    for (int b = 0; b < n / bs; b++) {
+        uint8_t *p = row + (size_t)b * bb;
+        int lo = 2, hi = bb;                        /* legacy: f16 d first */
+        if (w == DT_Q4_K) lo = 16, hi = 144;        /* d, dmin, 12 scale bytes, then levels */
+        if (w == DT_Q6_K) lo = 0, hi = 192;         /* levels, then scales and d */
+        for (int i = lo; i < hi; i++) p[i] = (uint8_t)rnd();
+    }
+}
+
+static int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+static void check_quant_type(const kernels *k, qvl_dtype w, int n) {
+    enum { NT = 13 };   /* a group of 8, one of 4, a single */
+    qvl_dtype a = quant_dot_act_type(w);
+    size_t rb = dtype_row_bytes(w, n), ab = quant_dot_act_bytes(a, n);
+    float *x = malloc((size_t)n * sizeof *x);
+    uint8_t *wrow = malloc(rb), *act = malloc(ab * NT);
+    for (int t = 0; t < NT; t++) {
+        fill(x, n);
+        quant_dot_quantize_act(a, x, act + (size_t)t * ab, n);
+    }
+    int bad = 0;
+    for (int trial = 0; trial < 40 && !bad; trial++) {
+        fill(x, n);
+        quantize_row(w, x, wrow, n);
+        if (trial % 2) scramble_levels(w, wrow, n);
+        float out[NT];
+        for (int nt = 1; nt <= NT && !bad; nt++) {
+            k->quant_dot_multi(w, wrow, act, ab, nt, out, n);
+            for (int t = 0; t < nt; t++) {
+                float ref = quant_dot_ref(w, wrow, act + (size_t)t * ab, n);
+                if (!same_bits(out[t], ref)) {
+                    CHECK_MSG(0, "%s %s n=%d trial %d nt=%d t=%d: %.9g != ref %.9g", k->name, dtype_get(w)->name, n,
+                              trial, nt, t, out[t], ref);
+                    bad = 1;
+                    break;
+                }
+            }
+        }
+        float one = k->quant_dot(w, wrow, act, n);
+        if (!bad) CHECK_MSG(same_bits(one, quant_dot_ref(w, wrow, act, n)), "%s %s quant_dot", k->name,
+                            dtype_get(w)->name);
+    }
+    free(x), free(wrow), free(act);
+}
+
+static void check_float(const kernels *k) {
+    for (int n = 1; n < 300; n += 37) {
+        float a[300], b[300], y[300], yr[300];
+        fill(a, n), fill(b, n), fill(y, n);
+        double ref = 0, mag = 0;
+        for (int i = 0; i < n; i++) ref += (double)a[i] * b[i], mag += fabs((double)a[i] * b[i]);
+        float got = k->dot_f32(a, b, n);
+        CHECK_MSG(fabs(got - ref) <= 1e-5 * (mag + 1), "%s dot_f32 n=%d: %g vs %g", k->name, n, got, ref);
+        CHECK_MSG(same_bits(k->dot_f32_lanes16(a, b, n), dot_f32_lanes16(a, b, n)), "%s dot_f32_lanes16 n=%d",
+                  k->name, n);
+        memcpy(yr, y, sizeof y);
+        k->axpy_f32(y, a, 0.75f, n);
+        for (int i = 0; i < n; i++) yr[i] += 0.75f * a[i];
+        int ok = 1;
+        for (int i = 0; i < n; i++) ok &= fabsf(y[i] - yr[i]) <= 1e-6f * (fabsf(yr[i]) + 1);
+        CHECK_MSG(ok, "%s axpy_f32 n=%d", k->name, n);
+    }
+}
+
+/* matmul (threaded, tiled, token groups) against matmul_ref: identical for
+ * quantized weights, within float rounding for float weights. */
+static void check_matmul(qvl_dtype w, int rows, int cols, int n) {
+    size_t rb = dtype_row_bytes(w, cols);
+    uint8_t *data = malloc(rb * (size_t)rows);
+    float *x = malloc((size_t)n * cols * sizeof *x), *row = malloc((size_t)cols * sizeof *row);
+    for (int r = 0; r < rows; r++) {
+        fill(row, cols);
+        if (w == DT_F32) memcpy(data + rb * (size_t)r, row, rb);
+        else quantize_row(w, row, data + rb * (size_t)r, cols);
+    }
+    fill(x, n * cols);
+    qvl_tensor t = {0};
+    t.type = w;
+    t.ne[0] = cols, t.ne[1] = rows, t.ne[2] = t.ne[3] = t.ne[4] = 1;
+    t.data = data;
+    float *y = malloc((size_t)n * rows * sizeof *y), *yr = malloc((size_t)n * rows * sizeof *yr);
+    threadpool *tp = threadpool_create(2);
+    matmul(tp, &t, x, n, y);
+    threadpool_free(tp);
+    matmul_ref(&t, x, n, yr);
+    int quant = quant_dot_act_type(w) != DT_F32, ok = 1;
+    for (size_t i = 0; i < (size_t)n * rows && ok; i++)
+        ok = quant ? same_bits(y[i], yr[i]) : fabsf(y[i] - yr[i]) <= 1e-4f * (fabsf(yr[i]) + 1);
+    CHECK_MSG(ok, "matmul %s %dx%d n=%d differs from matmul_ref", dtype_get(w)->name, rows, cols, n);
+    free(data), free(x), free(row), free(y), free(yr);
+}
+
+int main(void) {
+    const char *names[] = {"scalar", "avx2", "avx512"};
+    const qvl_dtype types[] = {DT_Q8_0, DT_Q4_0, DT_Q5_0, DT_Q4_1, DT_Q5_1, DT_Q4_K, DT_Q5_K, DT_Q6_K};
+    int tested = 0;
+    for (int i = 0; i < 3; i++) {
+        if (kernels_force(names[i]) != 0) continue;
+        const kernels *k = kernels_get();
+        tested++;
+        check_float(k);
+        for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+            check_quant_type(k, types[ti], 256);
+            check_quant_type(k, types[ti], 2048);
+        }
+        const qvl_dtype mm[] = {DT_Q8_0, DT_Q4_K, DT_Q6_K, DT_F32, DT_F16, DT_BF16};
+        for (size_t m = 0; m < sizeof mm / sizeof *mm; m++) {
+            check_matmul(mm[m], 37, 512, 1);
+            check_matmul(mm[m], 70, 256, 11);
+        }
+    }
+    CHECK(tested >= 1);
+    return check_summary();
+}

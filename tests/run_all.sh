@@ -4,6 +4,10 @@
 # failed, after running them all.
 set -u
 cd "$(dirname "$0")/.."
+# The quantize-on-load cache of the tests' throwaway models goes to a
+# temporary folder, not the user's ~/.cache/qvl.
+export QVL_CACHE_DIR=$(mktemp -d)
+trap 'rm -rf "$QVL_CACHE_DIR"' EXIT
 fail=0; n=0
 for t in "$@" tests/cli/*.sh; do
     [ -e "$t" ] || continue

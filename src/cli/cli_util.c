@@ -2,6 +2,7 @@
 #include "cli_util.h"
 
 #include "base/mapped_file.h"
+#include "model/quant_cache.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -98,10 +99,13 @@ qvl_model *cli_load_model(const char *cmd, cli_model_opts *mo, bool text_only) {
         return NULL;
     }
     if (mo->threads < 1) mo->threads = cli_default_threads();
-    model_load_opts o = {.mmproj = mo->mmproj, .quant = mo->quant, .threads = mo->threads, .text_only = text_only};
+    model_load_opts o = {.mmproj = mo->mmproj, .quant = mo->quant, .threads = mo->threads, .text_only = text_only,
+                         .cache_dir = mo->no_cache ? NULL : quant_cache_default_dir()};
     qvl_error err = {0};
     qvl_model *m = model_load(mo->model, &o, &err);
     if (!m) fprintf(stderr, "%s: %s\n", cmd, err.msg);
+    else if (strstr(m->cache_note, "cached in") || strstr(m->cache_note, "could not"))
+        fprintf(stderr, "%s: %s\n", cmd, m->cache_note);   /* news only: a first quantization or a failure */
     return m;
 }
 

@@ -40,16 +40,19 @@ typedef struct cli_model_opts {
     const char *mmproj;   /* --mmproj FILE.gguf */
     const char *quant;    /* --quant bf16|q8_0|q4_k */
     int threads;          /* -t/--threads */
+    int no_cache;         /* --no-cache: do not keep quantized weights for the next load */
 } cli_model_opts;
 
 #define CLI_MODEL_OPTIONS(mo) \
     {"--model", "-m", OPT_STR, &(mo).model}, {"--mmproj", NULL, OPT_STR, &(mo).mmproj}, \
-    {"--quant", NULL, OPT_STR, &(mo).quant}, {"--threads", "-t", OPT_INT, &(mo).threads}
+    {"--quant", NULL, OPT_STR, &(mo).quant}, {"--threads", "-t", OPT_INT, &(mo).threads}, \
+    {"--no-cache", NULL, OPT_FLAG, &(mo).no_cache}
 
 #define CLI_MODEL_HELP \
     "  -m, --model M       Hugging Face directory or text .gguf (default: $QVL_MODEL)\n" \
     "      --mmproj P      vision .gguf for a GGUF text model\n" \
     "      --quant Q       quantize bf16 weights on load: bf16, q8_0 (default), q4_k\n" \
+    "      --no-cache      do not keep the quantized weights (~/.cache/qvl) for the next load\n" \
     "  -t, --threads N     compute threads (default: all cores)\n"
 
 /* Loads the model named by mo (printing a clear message on failure).

@@ -222,6 +222,13 @@ int config_validate(const model_config *cfg, const char *src, qvl_error *err) {
 
 /* ---- writing config.json ---------------------------------------------- */
 
+/* A float as the short decimal people write (1e-06, not 9.99999997e-07). */
+static double clean(float f) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.7g", (double)f);
+    return strtod(buf, NULL);
+}
+
 int config_write_hf(const model_config *cfg, const char *path, qvl_error *err) {
     const text_config *t = &cfg->text;
     const vision_config *v = &cfg->vision;
@@ -235,9 +242,9 @@ int config_write_hf(const model_config *cfg, const char *path, qvl_error *err) {
         "initializer_range", 0.02, "intermediate_size", t->intermediate_size, "max_position_embeddings",
         t->max_position_embeddings, "model_type", "qwen3_vl_text", "num_attention_heads", t->n_heads,
         "num_hidden_layers", t->n_layers, "num_key_value_heads", t->n_kv_heads, "rms_norm_eps",
-        (double)t->rms_norm_eps, "rope_scaling", "mrope_interleaved", t->mrope_interleaved, "mrope_section",
+        clean(t->rms_norm_eps), "rope_scaling", "mrope_interleaved", t->mrope_interleaved, "mrope_section",
         t->mrope_section[0], t->mrope_section[1], t->mrope_section[2], "rope_type", "default", "rope_theta",
-        (double)t->rope_theta, "tie_word_embeddings", t->tie_word_embeddings, "use_cache", 1, "vocab_size",
+        clean(t->rope_theta), "tie_word_embeddings", t->tie_word_embeddings, "use_cache", 1, "vocab_size",
         t->vocab_size);
     json_t *vision = json_pack(
         "{s:o, s:i, s:s, s:i, s:i, s:f, s:i, s:s, s:i, s:i, s:i, s:i, s:i, s:i}", "deepstack_visual_indexes", ds,

@@ -177,10 +177,7 @@ static int add_text_metadata(gguf_writer *w, const qvl_model *m, const vocab_arr
     return 0;
 }
 
-static int write_text(const char *dir, const convert_opts *o, qvl_error *err) {
-    model_load_opts lo = {.quant = o->quant, .threads = o->threads, .text_only = true};
-    qvl_model *m = model_load(dir, &lo, err);
-    if (!m) return -1;
+int convert_write_text(const qvl_model *m, const char *dir, const char *out, const char *cache_key, qvl_error *err) {
     vocab_arrays v = {0};
     named_tensor *ts = NULL;
     int n = collect_text_tensors(m, &ts), rc = -1;
@@ -188,7 +185,8 @@ static int write_text(const char *dir, const convert_opts *o, qvl_error *err) {
               : m->text.layers[0].wq.type == DT_F16 ? FTYPE_F16 : FTYPE_Q8_0;
     gguf_writer *w = NULL;
     if (read_vocab(dir, m->cfg.text.vocab_size, &v, err) != 0) goto done;
-    if (!(w = gguf_writer_open(o->out_text, err)) || add_text_metadata(w, m, &v, ftype, err) != 0) goto done;
+    if (!(w = gguf_writer_open(out, err)) || add_text_metadata(w, m, &v, ftype, err) != 0) goto done;
+    if (cache_key && gguf_writer_add_str(w, "qvl.cache_key", cache_key, err) != 0) goto done;
     for (int i = 0; i < n; i++) {
         int64_t ne[2] = {ts[i].vec ? ts[i].n : ts[i].t.ne[0], ts[i].vec ? 1 : ts[i].t.ne[1]};
         if (gguf_writer_add_tensor(w, ts[i].name, ts[i].vec ? DT_F32 : ts[i].t.type, ne, ts[i].vec ? 1 : 2, err)) goto done;
@@ -204,6 +202,14 @@ done:
     if (w) gguf_writer_abort(w);
     free(ts);
     vocab_free(&v);
+    return rc;
+}
+
+static int write_text(const char *dir, const convert_opts *o, qvl_error *err) {
+    model_load_opts lo = {.quant = o->quant, .threads = o->threads, .text_only = true};
+    qvl_model *m = model_load(dir, &lo, err);
+    if (!m) return -1;
+    int rc = convert_write_text(m, dir, o->out_text, NULL, err);
     model_free(m);
     return rc;
 }

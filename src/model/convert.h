@@ -8,6 +8,7 @@
 #define QVL_CONVERT_H
 
 #include "base/error.h"
+#include "model/model.h"
 
 typedef struct convert_opts {
     const char *quant;        /* "bf16", "q8_0", "q4_k" (text matrices); NULL = q8_0 */
@@ -19,5 +20,11 @@ typedef struct convert_opts {
 /* Returns 0, or -1 with err set; never leaves a partial file under either
  * output name (the writer renames a finished temporary). */
 int convert_hf_to_gguf(const char *hf_dir, const convert_opts *o, qvl_error *err);
+
+/* Writes the text model m, loaded from the Hugging Face directory dir (its
+ * tokenizer files are read again for the metadata), as a GGUF file at out,
+ * with the metadata key qvl.cache_key when cache_key is not NULL. Returns 0
+ * or -1 with err set; no partial file is left under `out`. */
+int convert_write_text(const qvl_model *m, const char *dir, const char *out, const char *cache_key, qvl_error *err);
 
 #endif

@@ -30,6 +30,10 @@ typedef struct model_load_opts {
     const char *quant;       /* HF directories: "bf16", "q8_0", "q4_k"; NULL = default (q8_0) */
     int threads;             /* for quantize-on-load; < 1 = all cores */
     bool text_only;          /* skip the vision tower even if present */
+    /* Quantize-on-load cache (quant_cache.h): where a quantized HF model is
+     * kept as GGUF so the next load maps it instead of quantizing; NULL =
+     * no cache. */
+    const char *cache_dir;
 } model_load_opts;
 
 typedef struct qvl_model {
@@ -44,6 +48,7 @@ typedef struct qvl_model {
     int n_stop_ids;
     int n_vocab_real;        /* ids >= this are padding rows: never sampled */
     const char *weight_type; /* "bf16", "q8_0", "Q4_K_M gguf", ... for messages */
+    char cache_note[512];    /* what the quantize-on-load cache did ("" = not used) */
     struct model_storage *storage;   /* private */
 } qvl_model;
 

@@ -19,6 +19,8 @@
 #include "engine/threadpool.h"
 #include "format/gguf.h"
 #include "format/safetensors.h"
+#include "model/convert.h"
+#include "model/quant_cache.h"
 #include "model/weight_source.h"
 
 
@@ -200,6 +202,46 @@ static void load_generation_config(qvl_model *m, const char *dir) {
     json_decref(root);
 }
 
+/* Maps the cached GGUF of an earlier quantize-on-load, if it exists and its
+ * key matches. Returns 0 when the text weights came from it. */
+static int load_cached_text(qvl_model *m, const char *path, const char *key, threadpool *tp) {
+    model_storage *s = m->storage;
+    qvl_error e = {0};
+    gguf_str stored;
+    if (access(path, R_OK) != 0 || gguf_open(&s->gguf, path, &e) != 0) return -1;
+    s->has_gguf = true;
+    weight_source src = {path, s, DT_COUNT, tp, &s->gguf};
+    if (gguf_get_str(&s->gguf, "qvl.cache_key", &stored, &e) == 0 && gguf_str_eq(stored, key) &&
+        load_text_weights(m, &src, &e) == 0)
+        return 0;
+    gguf_close(&s->gguf);   /* stale or damaged: quantize again and overwrite it */
+    s->has_gguf = false;
+    return -1;
+}
+
+/* Text weights of an HF directory: from the cache when possible, else
+ * quantized now (and cached for next time). */
+static int load_hf_text(qvl_model *m, const char *dir, const model_load_opts *o, const weight_source *src,
+                        qvl_error *err) {
+    char path[4096], key[65];
+    bool cacheable = o->cache_dir && (src->quant == DT_Q8_0 || src->quant == DT_Q4_K);
+    qvl_error ce = {0};
+    if (cacheable && quant_cache_locate(o->cache_dir, dir, m->weight_type, path, sizeof path, key, &ce) != 0)
+        cacheable = false;
+    if (cacheable && load_cached_text(m, path, key, src->tp) == 0) {
+        snprintf(m->cache_note, sizeof m->cache_note, "%s weights mapped from the cache %s", m->weight_type, path);
+        return 0;
+    }
+    if (load_text_weights(m, src, err) != 0) return -1;
+    if (!cacheable) return 0;
+    if (quant_cache_mkdir(o->cache_dir, &ce) == 0 && convert_write_text(m, dir, path, key, &ce) == 0) {
+        snprintf(m->cache_note, sizeof m->cache_note, "%s weights quantized and cached in %s", m->weight_type, path);
+        quant_cache_trim(o->cache_dir, 4);
+    } else
+        snprintf(m->cache_note, sizeof m->cache_note, "could not cache the quantized weights: %s", ce.msg);
+    return 0;
+}
+
 static int load_hf_dir(qvl_model *m, const char *dir, const model_load_opts *o, threadpool *tp, qvl_error *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
@@ -216,7 +258,7 @@ static int load_hf_dir(qvl_model *m, const char *dir, const model_load_opts *o, 
     }
     m->weight_type = q == DT_BF16 ? "bf16" : q == DT_Q4_K ? "q4_k" : q == DT_F16 ? "f16" : q == DT_F32 ? "f32" : "q8_0";
     weight_source src = {m->storage->st.n_files ? m->storage->st.files[0].map.path : dir, m->storage, q, tp, NULL};
-    if (load_text_weights(m, &src, err) != 0) return -1;
+    if (load_hf_text(m, dir, o, &src, err) != 0) return -1;
     if (m->cfg.has_vision && !o->text_only && vision_load_hf(m, &src, dir, err) != 0) return -1;
     load_generation_config(m, dir);
     return 0;

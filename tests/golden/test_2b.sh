@@ -3,7 +3,11 @@
 # Generates the 2b test model into models/2b (or reuses it), runs the golden
 # prompt 2b/text/T1 with `qvl logits` from the bf16 safetensors (--quant bf16)
 # and compares the last-position logits with the F16 golden: max |diff| <=
-# 2e-2, RMS <= 5e-3, same argmax (reference margin 0.18). Not part of CI (4 GB).
+# 2e-2, RMS <= 5e-3, same argmax (reference margin 0.18). Then the image case
+# 2b/image/I1: the image embeddings (main + DeepStack from ViT blocks 5, 11,
+# 17) within 1e-2 and cosine > 0.9999 per row, and the multimodal logits with
+# the text tolerances (this is where DeepStack wiring shows: the tiny model
+# cannot tell decoder layers 0/1/2 from ViT block numbers). Not part of CI.
 # Environment: QVL_BIN (default ./qvl), QVL_2B_DIR (default models/2b),
 # QVL_TESTDATA (default ../shared/testdata), TEST_2B_THREADS (default 2).
 set -euo pipefail
@@ -25,9 +29,23 @@ if [ ! -f "$MODEL/config.json" ]; then
 fi
 
 cc -std=c11 -O2 -Wall -Wextra -Werror -Itests/unit -o "$TMP/compare_logits" tests/golden/compare_logits.c -lm
+cc -std=c11 -O2 -Wall -Wextra -Werror -Itests/unit -o "$TMP/compare_embd" tests/golden/compare_embd.c -lm
 
 vocab=$(grep -o '"n_vocab": *[0-9]*' "$CASE/meta.json" | grep -o '[0-9]*$')
 start=$(date +%s.%N)
 "$QVL" logits --model "$MODEL" --quant bf16 -t "$THREADS" --prompt-ids "$CASE/prompt_ids.txt" --out "$TMP/logits.f32"
 echo "2b T1 F16 (--quant bf16, $(wc -w < "$CASE/prompt_ids.txt") prompt tokens, $(echo "$(date +%s.%N) - $start" | bc) s):"
 "$TMP/compare_logits" "$TMP/logits.f32" "$CASE/logits_last.f32" "$vocab" "$CASE/generated_logits_top5.txt" 2e-2 5e-3
+
+ICASE=$TD/golden/2b/image/I1/F16
+IMG=$TD/images/$(cat "$TD/golden/2b/image/I1/image.txt")
+rows=$(grep -o '"n_tokens": *[0-9]*' "$ICASE/chunks.json" | grep -o '[0-9]*$')
+cols=$(grep -o '"n_embd_inp": *[0-9]*' "$ICASE/chunks.json" | grep -o '[0-9]*$')
+start=$(date +%s.%N)
+"$QVL" encode-image --model "$MODEL" --quant bf16 -t "$THREADS" --image "$IMG" --out "$TMP/embd.f32" >/dev/null
+echo "2b I1 image embeddings ($rows x $cols, $(echo "$(date +%s.%N) - $start" | bc) s):"
+"$TMP/compare_embd" "$TMP/embd.f32" "$ICASE/image_embd.f32" "$rows" "$cols" 1e-2 0.9999
+"$QVL" logits --model "$MODEL" --quant bf16 -t "$THREADS" --prompt-ids "$ICASE/prompt_ids.txt" --image "$IMG" \
+    --out "$TMP/ilogits.f32"
+echo "2b I1 multimodal logits:"
+"$TMP/compare_logits" "$TMP/ilogits.f32" "$ICASE/logits_last.f32" "$vocab" "$ICASE/generated_logits_top5.txt" 2e-2 5e-3

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <jpeglib.h>
@@ -13,6 +14,7 @@
 #include "base/mapped_file.h"
 #include "check.h"
 #include "image/image.h"
+#include "image/preprocess.h"
 
 static uint32_t crc32_png(const uint8_t *p, size_t n) {
     uint32_t c = 0xffffffffu;
@@ -233,8 +235,45 @@ static void test_garbage(void) {
     expect_fail(bmp, sizeof bmp, NULL, QVL_E_BAD_MEDIA, "BMP RLE8");
 }
 
+/* Odd shapes: a PNG claiming 0 x 0, and a valid 1 x 100000 strip, which
+ * decodes but cannot be resized for the model (aspect ratio over 200). */
+static void test_odd_shapes(void) {
+    uint8_t f[8 + 25 + 12] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
+    uint8_t *p = f + 8;
+    be32(p, 13);
+    memcpy(p + 4, "IHDR", 4);
+    p[16] = 8; p[17] = 2;   /* width and height stay 0 */
+    be32(p + 21, crc32_png(p + 4, 17));
+    p += 25;
+    memcpy(p + 4, "IEND", 4);
+    be32(p + 8, crc32_png(p + 4, 4));
+    expect_fail(f, sizeof f, NULL, -1, "PNG 0x0");
+
+    image_rgb strip, back;
+    qvl_error err = {0};
+    char path[] = "/tmp/qvl-strip-XXXXXX.png";
+    int fd = mkstemps(path, 4);
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK(image_alloc(&strip, 1, 100000, &err) == 0);
+    memset(strip.pixels, 128, (size_t)100000 * 3);
+    CHECK(image_write_png(&strip, path, &err) == 0);
+    FILE *in = fopen(path, "rb");
+    static uint8_t buf[1 << 20];
+    size_t n = in ? fread(buf, 1, sizeof buf, in) : 0;
+    if (in) fclose(in);
+    unlink(path);
+    CHECK(image_decode(buf, n, NULL, &back, &err) == 0 && back.width == 1 && back.height == 100000);
+    image_patches pt;
+    CHECK(image_preprocess(&back, NULL, &pt, &err) != 0);
+    CHECK_MSG(strstr(err.msg, "aspect ratio") != NULL, "%s", err.msg);
+    image_free(&strip);
+    image_free(&back);
+}
+
 int main(void) {
     test_png_bomb();
+    test_odd_shapes();
     test_limits();
     test_files();
     test_garbage();

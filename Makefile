@@ -96,8 +96,8 @@ test-2b: qvl
 	tests/golden/test_2b.sh
 
 # The benchmark driver links the library like a test; bench/run.sh runs it.
-$(BUILD)/bench: bench/bench.c $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+$(BUILD)/bench: $(wildcard bench/*.c bench/*.h) $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) $(LIB) $(LDLIBS)
 
 bench: qvl $(BUILD)/bench
 	BENCH_BIN=$(BUILD)/bench bench/run.sh

@@ -3,12 +3,24 @@
  *   bench tokenizer MODEL              tokenizer MB/s on mixed zh/en text, one core
  *   bench bandwidth [THREADS]          memory read GB/s (1 GiB buffer, best of 5)
  *   bench text MODEL [options]         load time, decode and prefill tok/s, peak RSS
- *       --quant Q      quantize-on-load type for a Hugging Face directory
+ *   bench vision MODEL [options]       vision encoder ms for one image (bench_vlm.c)
+ *   bench vlm MODEL [options]          time to first token: image question, follow-up;
+ *                                      peak RSS after one image question (bench_vlm.c)
+ * options:
  *       --threads N    (default 2)   --runs R (default 5)
+ *       --quant Q      quantize-on-load type for a Hugging Face directory
+ *       --kernels K    force a kernel table (scalar, avx2, avx512) to compare
+ *   text:
  *       --decode N     tokens per decode run (default 32)
  *       --prefill P    prompt tokens per prefill run (default 512; 0 = skip)
  *       --prefill-runs R (default 3)
- *       --kernels K    force a kernel table (scalar, avx2, avx512) to compare
+ *   vision, vlm:
+ *       --mmproj P     vision GGUF of a GGUF text model
+ *       --image IMG    the image (required)
+ *       --max-pixels N image detail (default: the model's)
+ *       --ctx N        vlm session context (default 4096, as `qvl serve`)
+ *       --budget S     stop after the run that passes S seconds (at least one
+ *                      run; "runs" says how many were done)
  *
  * Prints "key value" lines (medians over the runs) for run.sh to collect;
  * exits non-zero with a message on stderr when something cannot be measured.
@@ -19,16 +31,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
+#include "bench.h"
 #include "engine/kernels.h"
 #include "engine/threadpool.h"
-#include "model/model.h"
 
-static double now_s(void) {
+double bench_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+bool bench_enough(const bench_opts *o, int done, double t0) {
+    return done >= o->runs || (done >= 1 && o->budget_s > 0 && bench_now_s() - t0 >= o->budget_s);
+}
+
+bool bench_is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -36,7 +58,7 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static double median(double *v, int n) {
+double bench_median(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
@@ -94,15 +116,15 @@ static int bench_tokenizer(const char *model) {
     for (int r = 0; r < 3; r++) {
         int32_t *ids = NULL;
         size_t n = 0;
-        double t0 = now_s();
+        double t0 = bench_now_s();
         if (tokenizer_encode(tk, text, len, 0, &ids, &n, &err) != 0) {
             fprintf(stderr, "bench: tokenizer: %s\n", err.msg);
             return 1;
         }
-        t[r] = now_s() - t0;
+        t[r] = bench_now_s() - t0;
         free(ids);
     }
-    printf("tokenizer_mb_s %.3f\n", len / 1e6 / median(t, 3));
+    printf("tokenizer_mb_s %.3f\n", len / 1e6 / bench_median(t, 3));
     free(text);
     tokenizer_free(tk);
     return 0;
@@ -140,9 +162,9 @@ static int bench_bandwidth(int threads) {
     threadpool *tp = threadpool_create(threads);
     double best = 0;
     for (int r = 0; r < 5; r++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         threadpool_run(tp, bw_worker, &j);
-        double gbs = bytes / 1e9 / (now_s() - t0);
+        double gbs = bytes / 1e9 / (bench_now_s() - t0);
         best = gbs > best ? gbs : best;
     }
     threadpool_free(tp);
@@ -174,11 +196,6 @@ static int argmax(const float *v, int n) {
     return best;
 }
 
-typedef struct text_opts {
-    const char *quant;
-    int threads, runs, decode, prefill, prefill_runs;
-} text_opts;
-
 static int run_forward(const qvl_model *m, kv_cache *kv, const int32_t *ids, int n, float *logits, threadpool *tp) {
     int32_t *pos = malloc((size_t)n * 3 * sizeof *pos);
     text_positions_1d(pos, n, kv->n);
@@ -190,16 +207,16 @@ static int run_forward(const qvl_model *m, kv_cache *kv, const int32_t *ids, int
     return rc;
 }
 
-static int bench_text(const char *path, const text_opts *o) {
+static int bench_text(const bench_opts *o) {
     qvl_error err = {0};
     model_load_opts lo = {.quant = o->quant, .threads = o->threads, .text_only = true};
-    double t0 = now_s();
-    qvl_model *m = model_load(path, &lo, &err);
+    double t0 = bench_now_s();
+    qvl_model *m = model_load(o->model, &lo, &err);
     if (!m) {
         fprintf(stderr, "bench: %s\n", err.msg);
         return 1;
     }
-    printf("load_s %.3f\n", now_s() - t0);
+    printf("load_s %.3f\n", bench_now_s() - t0);
     printf("kernels %s\n", kernels_get()->name);
     printf("weight_mb_per_token %.1f\n", weight_bytes_per_token(&m->text) / 1e6);
     threadpool *tp = threadpool_create(o->threads);
@@ -208,7 +225,7 @@ static int bench_text(const char *path, const text_opts *o) {
     float *logits = malloc((size_t)vocab * sizeof *logits);
     int32_t *ids = malloc((size_t)ctx * sizeof *ids);
     for (int i = 0; i < ctx; i++) ids[i] = (int32_t)(rnd() % 150000);
-    double v[64];
+    double v[BENCH_MAX_RUNS];
     kv_cache kv;
     int rc = kv_cache_init(&kv, &m->cfg.text, ctx, &err);
     if (rc != 0) fprintf(stderr, "bench: %s\n", err.msg);
@@ -216,14 +233,14 @@ static int bench_text(const char *path, const text_opts *o) {
     /* Decode: a short prompt, then runs of greedy steps. */
     if (rc == 0) rc = run_forward(m, &kv, ids, 16, logits, tp);
     for (int r = 0; rc == 0 && r < o->runs; r++) {
-        double ts = now_s();
+        double ts = bench_now_s();
         for (int i = 0; rc == 0 && i < o->decode; i++) {
             int32_t next = argmax(logits, vocab);
             rc = run_forward(m, &kv, &next, 1, logits, tp);
         }
-        v[r] = o->decode / (now_s() - ts);
+        v[r] = o->decode / (bench_now_s() - ts);
     }
-    if (rc == 0) printf("decode_tok_s %.3f\n", median(v, o->runs));
+    if (rc == 0) printf("decode_tok_s %.3f\n", bench_median(v, o->runs));
     kv_cache_free(&kv);
 
     for (int r = 0; rc == 0 && o->prefill > 0 && r < o->prefill_runs; r++) {
@@ -232,12 +249,12 @@ static int bench_text(const char *path, const text_opts *o) {
             fprintf(stderr, "bench: %s\n", err.msg);
             break;
         }
-        double ts = now_s();
+        double ts = bench_now_s();
         rc = run_forward(m, &kv, ids, o->prefill, logits, tp);
-        v[r] = o->prefill / (now_s() - ts);
+        v[r] = o->prefill / (bench_now_s() - ts);
         kv_cache_free(&kv);
     }
-    if (rc == 0 && o->prefill > 0) printf("prefill_tok_s %.3f\n", median(v, o->prefill_runs));
+    if (rc == 0 && o->prefill > 0) printf("prefill_tok_s %.3f\n", bench_median(v, o->prefill_runs));
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -248,33 +265,56 @@ static int bench_text(const char *path, const text_opts *o) {
     return rc == 0 ? 0 : 1;
 }
 
-static int clamp_runs(int r) { return r < 1 ? 1 : r > 64 ? 64 : r; }
+static int clamp_runs(int r) { return r < 1 ? 1 : r > BENCH_MAX_RUNS ? BENCH_MAX_RUNS : r; }
+
+/* Options after "bench CMD MODEL"; returns 0 or prints why not and returns 2. */
+static int parse_opts(int argc, char **argv, bench_opts *o) {
+    for (int i = 3; i < argc; i += 2) {
+        const char *k = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!val) {
+            fprintf(stderr, "bench: %s needs a value\n", k);
+            return 2;
+        }
+        if (!strcmp(k, "--quant")) o->quant = val;
+        else if (!strcmp(k, "--mmproj")) o->mmproj = val;
+        else if (!strcmp(k, "--image")) o->image = val;
+        else if (!strcmp(k, "--threads")) o->threads = atoi(val) > 0 ? atoi(val) : 1;
+        else if (!strcmp(k, "--runs")) o->runs = clamp_runs(atoi(val));
+        else if (!strcmp(k, "--decode")) o->decode = atoi(val) > 0 ? atoi(val) : 1;
+        else if (!strcmp(k, "--prefill")) o->prefill = atoi(val) > 0 ? atoi(val) : 0;
+        else if (!strcmp(k, "--prefill-runs")) o->prefill_runs = clamp_runs(atoi(val));
+        else if (!strcmp(k, "--max-pixels")) o->max_pixels = atol(val) > 0 ? atol(val) : 0;
+        else if (!strcmp(k, "--ctx")) o->ctx = atoi(val) > 64 ? atoi(val) : 64;
+        else if (!strcmp(k, "--budget")) o->budget_s = atof(val);
+        else if (!strcmp(k, "--kernels")) {
+            if (kernels_force(val) != 0) {
+                fprintf(stderr, "bench: kernels %s not available on this CPU\n", val);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "bench: unknown option %s\n", k);
+            return 2;
+        }
+    }
+    return 0;
+}
 
 int main(int argc, char **argv) {
     if (argc >= 3 && !strcmp(argv[1], "tokenizer")) return bench_tokenizer(argv[2]);
     if (argc >= 2 && !strcmp(argv[1], "bandwidth")) return bench_bandwidth(argc >= 3 ? atoi(argv[2]) : 2);
-    if (argc >= 3 && !strcmp(argv[1], "text")) {
-        text_opts o = {NULL, 2, 5, 32, 512, 3};
-        for (int i = 3; i + 1 < argc; i += 2) {
-            const char *k = argv[i], *val = argv[i + 1];
-            if (!strcmp(k, "--quant")) o.quant = val;
-            else if (!strcmp(k, "--threads")) o.threads = atoi(val);
-            else if (!strcmp(k, "--runs")) o.runs = clamp_runs(atoi(val));
-            else if (!strcmp(k, "--decode")) o.decode = atoi(val) > 0 ? atoi(val) : 1;
-            else if (!strcmp(k, "--prefill")) o.prefill = atoi(val) > 0 ? atoi(val) : 0;
-            else if (!strcmp(k, "--prefill-runs")) o.prefill_runs = clamp_runs(atoi(val));
-            else if (!strcmp(k, "--kernels")) {
-                if (kernels_force(val) != 0) {
-                    fprintf(stderr, "bench: kernels %s not available on this CPU\n", val);
-                    return 2;
-                }
-            } else {
-                fprintf(stderr, "bench: unknown option %s\n", k);
-                return 2;
-            }
+    bench_opts o = {.threads = 2, .runs = 5, .decode = 32, .prefill = 512, .prefill_runs = 3, .ctx = 4096};
+    if (argc >= 3) o.model = argv[2];
+    bool text = argc >= 3 && !strcmp(argv[1], "text");
+    bool vision = argc >= 3 && !strcmp(argv[1], "vision"), vlm = argc >= 3 && !strcmp(argv[1], "vlm");
+    if (text || vision || vlm) {
+        if (parse_opts(argc, argv, &o) != 0) return 2;
+        if (text) return bench_text(&o);
+        if (!o.image) {
+            fprintf(stderr, "bench: %s needs --image\n", argv[1]);
+            return 2;
         }
-        return bench_text(argv[2], &o);
+        return vision ? bench_vision(&o) : bench_vlm(&o);
     }
-    fprintf(stderr, "usage: bench tokenizer MODEL | bench bandwidth [THREADS] | bench text MODEL [options]\n");
+    fprintf(stderr, "usage: bench tokenizer MODEL | bench bandwidth [THREADS] | bench text|vision|vlm MODEL [options]\n");
     return 2;
 }

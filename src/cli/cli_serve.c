@@ -16,7 +16,7 @@ static const char *help =
     "Serves the web page, the OpenAI-compatible API and the simple API over HTTP.\n"
     "      --host H            address to listen on (default 127.0.0.1; 0.0.0.0 for all)\n"
     "      --port P            port (default 8080; 0 = any free port)\n"
-    "      --parallel N        requests answered at once, each with threads/N threads (default 1)\n"
+    "      --parallel N        requests answered at once; their decode steps run as one batch (default 1)\n"
     "      --api-key KEY       require 'Authorization: Bearer KEY' on the APIs\n"
     "      --max-image-mb N    largest image accepted, in MB (default 10)\n"
     "      --cors ORIGIN       allow browser pages from ORIGIN (e.g. https://example.com or *)\n"

@@ -141,6 +141,12 @@ static bool is_looping(const int32_t *ids, int n) {
 
 /* ---- the loop ------------------------------------------------------------ */
 
+static int session_forward(const qvl_model *m, gen_session *s, const text_batch *b, float *logits, threadpool *tp,
+                           qvl_error *err) {
+    return s->pool ? decoder_pool_forward(s->pool, &s->kv, b, logits, err)
+                   : text_forward(&m->text, &s->kv, b, logits, tp, err);
+}
+
 /* How many leading prompt tokens the session's cache already holds (same id,
  * same position, same image features); at least the last prompt token is
  * always recomputed, since its logits are needed. *img_before counts the
@@ -189,6 +195,7 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
     sampler_add_prompt(&smp, prompt->ids, prompt->n);
     tokenizer_stream *ts = tokenizer_stream_new(m->tok, TOKENIZER_DECODE_SKIP_SPECIAL, err);
     int cap = 256, n_gen = 0, rc = -1;
+    bool joined = false;
     int32_t *gen = malloc((size_t)cap * sizeof *gen);
     out_text o = {0};
     out_append(&o, "", 0);
@@ -197,7 +204,7 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
     text_batch b = {prompt->n - keep, prompt->ids + keep, ppos + 3 * keep,
                     prompt->image_embd ? prompt->image_embd + (size_t)img_before * d_img : NULL,
                     prompt->n_image_rows - img_before, m->cfg.image_token_id};
-    if (!ts || text_forward(&m->text, &s->kv, &b, logits, tp, err) != 0) {
+    if (!ts || session_forward(m, s, &b, logits, tp, err) != 0) {
         s->kv.n = 0;   /* the cache may hold a partial batch: forget it */
         goto done;
     }
@@ -206,6 +213,8 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
     out->n_cached = keep;
     double t1 = now_ms();
     out->prompt_ms = t1 - t0;
+    joined = s->pool != NULL;   /* decoding from here: the pool waits for our steps */
+    if (joined) decoder_pool_join(s->pool);
 
     finish_reason fin = FINISH_NONE;
     while (fin == FINISH_NONE) {
@@ -234,10 +243,12 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
         int32_t step_pos[3] = {s->next_pos, s->next_pos, s->next_pos};
         text_batch step = {1, &id, step_pos, NULL, 0, m->cfg.image_token_id};
         int at = s->kv.n;
-        if (text_forward(&m->text, &s->kv, &step, logits, tp, err) != 0) goto done;
+        if (session_forward(m, s, &step, logits, tp, err) != 0) goto done;
         session_record(s, at, id, step_pos, 0);
         s->next_pos++;
     }
+    if (joined) decoder_pool_leave(s->pool);   /* no more steps: do not make the others wait */
+    joined = false;
     if (fin != FINISH_STOP || !p->n_stop) {
         size_t len;
         const char *rest = tokenizer_stream_flush(ts, &len);
@@ -253,6 +264,7 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
     o.buf = NULL;
     rc = 0;
 done:
+    if (joined) decoder_pool_leave(s->pool);
     free(o.buf), free(gen), free(pos), free(logits), free(hashes);
     tokenizer_stream_free(ts);
     sampler_free(&smp);

@@ -24,6 +24,7 @@
 
 #include "base/error.h"
 #include "engine/threadpool.h"
+#include "model/decoder_pool.h"
 #include "model/model.h"
 #include "model/sampler.h"
 #include "model/text_model.h"
@@ -77,6 +78,10 @@ typedef struct gen_session {
     int32_t *ids;              /* (n_ctx) */
     int32_t *pos;              /* (n_ctx, 3) */
     uint64_t *feature_hash;    /* (n_ctx) hash of the image feature row; 0 for text */
+    /* NULL (gen_session_init's default): forward passes run on generate()'s
+     * tp. Else they go through this pool (made for the same model), whose
+     * decode steps are batched with other sessions' (decoder_pool.h). */
+    decoder_pool *pool;
 } gen_session;
 
 int gen_session_init(gen_session *s, const qvl_model *m, int n_ctx, qvl_error *err);
@@ -85,7 +90,7 @@ void gen_session_free(gen_session *s);
 /* Return non-zero to cancel. */
 typedef int (*gen_on_text)(void *user, const char *text, size_t len);
 
-/* Runs the prompt and generates. Returns 0 (result filled, also when
+/* Runs the prompt and generates (on tp, or through s->pool). Returns 0 (result filled, also when
  * cancelled) or -1 with err set (bad prompt, context too small for the
  * prompt, out of memory). */
 int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const gen_params *p, threadpool *tp,

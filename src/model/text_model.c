@@ -120,14 +120,31 @@ static int check_batch(const text_model *m, const kv_cache *kv, const text_batch
     return 0;
 }
 
-int text_forward(const text_model *m, kv_cache *kv, const text_batch *b, float *logits, threadpool *tp,
-                 qvl_error *err) {
-    if (check_batch(m, kv, b, err) != 0) return -1;
+/* Checks every sequence and that no cache appears twice (its keys would be
+ * written at the same positions by two batches). */
+static int check_batches(const text_model *m, kv_cache *const *kvs, const text_batch *bs, int n_seq, qvl_error *err) {
+    if (n_seq < 1) return qvl_fail(err, "no sequences to run");
+    for (int s = 0; s < n_seq; s++) {
+        if (check_batch(m, kvs[s], &bs[s], err) != 0)
+            return n_seq > 1 ? qvl_error_prefix(err, "sequence %d of %d", s + 1, n_seq) : -1;
+        for (int o = 0; o < s; o++)
+            if (kvs[o] == kvs[s]) return qvl_fail(err, "sequences %d and %d share one KV cache", o + 1, s + 1);
+    }
+    return 0;
+}
+
+int text_forward_multi(const text_model *m, kv_cache *const *kvs, const text_batch *bs, int n_seq,
+                       float *const *logits, threadpool *tp, qvl_error *err) {
+    if (check_batches(m, kvs, bs, n_seq, err) != 0) return -1;
     const text_config *c = &m->cfg;
-    int n = b->n, d = c->hidden_size, hd = c->head_dim, half = hd / 2;
-    int qdim = c->n_heads * hd, kvd = c->n_kv_heads * hd, ffn = c->intermediate_size;
-    int img_w = d * (1 + m->n_deepstack);
-    float *x = malloc((size_t)n * d * sizeof *x);          /* residual stream */
+    int n = 0, n_out = 0, d = c->hidden_size, hd = c->head_dim, half = hd / 2;
+    for (int s = 0; s < n_seq; s++) {
+        n += bs[s].n;
+        n_out += logits && logits[s];
+    }
+    int qdim = c->n_heads * hd, kvd = c->n_kv_heads * hd, ffn = c->intermediate_size, vocab = c->vocab_size;
+    int img_w = d * (1 + m->n_deepstack), rc = -1;
+    float *x = malloc((size_t)n * d * sizeof *x);          /* residual stream, all sequences' tokens in order */
     float *xn = malloc((size_t)n * d * sizeof *xn);        /* normalised input of a block */
     float *q = malloc((size_t)n * qdim * sizeof *q);
     float *kk = malloc((size_t)n * kvd * sizeof *kk);
@@ -136,25 +153,32 @@ int text_forward(const text_model *m, kv_cache *kv, const text_batch *b, float *
     float *gate = malloc((size_t)n * ffn * sizeof *gate);
     float *up = malloc((size_t)n * ffn * sizeof *up);
     float *cosv = malloc((size_t)n * half * sizeof *cosv), *sinv = malloc((size_t)n * half * sizeof *sinv);
-    int *img_row = malloc((size_t)n * sizeof *img_row);   /* image feature row of token i, or -1 */
-
-    /* Embeddings, with image tokens replaced by the image features. */
-    for (int i = 0, r = 0; i < n; i++) {
-        img_row[i] = b->image_embd && b->ids[i] == b->image_token_id ? r++ : -1;
-        if (img_row[i] >= 0) memcpy(x + (size_t)i * d, b->image_embd + (size_t)img_row[i] * img_w, (size_t)d * sizeof *x);
-        else tensor_get_row(&m->tok_embd, b->ids[i], x + (size_t)i * d);
+    const float **img = malloc((size_t)n * sizeof *img);   /* image feature row of token i, or NULL */
+    /* Several logits rows come out of one matmul, then go to their owners. */
+    float *lg = n_out > 1 ? malloc((size_t)n_out * vocab * sizeof *lg) : NULL;
+    if (!x || !xn || !q || !kk || !vv || !att || !gate || !up || !cosv || !sinv || !img || (n_out > 1 && !lg)) {
+        qvl_fail_code(err, QVL_E_NOMEM, "out of memory for a forward pass of %d tokens", n);
+        goto done;
     }
-    /* Rotary angles per token, shared by every layer and head. */
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < half; j++) {
-            float ang = (float)b->pos[3 * i + m->rope_axis[j]] * m->inv_freq[j];
-            cosv[(size_t)i * half + j] = cosf(ang);
-            sinv[(size_t)i * half + j] = sinf(ang);
+
+    /* Embeddings, with image tokens replaced by their sequence's image
+     * features; rotary angles per token, shared by every layer and head. */
+    for (int s = 0, i = 0; s < n_seq; s++) {
+        const text_batch *b = &bs[s];
+        for (int t = 0, r = 0; t < b->n; t++, i++) {
+            img[i] = b->image_embd && b->ids[t] == b->image_token_id ? b->image_embd + (size_t)r++ * img_w : NULL;
+            if (img[i]) memcpy(x + (size_t)i * d, img[i], (size_t)d * sizeof *x);
+            else tensor_get_row(&m->tok_embd, b->ids[t], x + (size_t)i * d);
+            for (int j = 0; j < half; j++) {
+                float ang = (float)b->pos[3 * t + m->rope_axis[j]] * m->inv_freq[j];
+                cosv[(size_t)i * half + j] = cosf(ang);
+                sinv[(size_t)i * half + j] = sinf(ang);
+            }
         }
+    }
 
     for (int l = 0; l < c->n_layers; l++) {
         const text_layer *L = &m->layers[l];
-        float *kc = kv->k + (size_t)l * kv->n_ctx * kvd, *vc = kv->v + (size_t)l * kv->n_ctx * kvd;
         for (int i = 0; i < n; i++) rmsnorm(xn + (size_t)i * d, x + (size_t)i * d, L->attn_norm, d, c->rms_norm_eps);
         matmul(tp, &L->wq, xn, n, q);
         matmul(tp, &L->wk, xn, n, kk);
@@ -172,10 +196,15 @@ int text_forward(const text_model *m, kv_cache *kv, const text_batch *b, float *
                 rope_apply(kh, ci, si, half);
             }
         }
-        memcpy(kc + (size_t)kv->n * kvd, kk, (size_t)n * kvd * sizeof *kk);
-        memcpy(vc + (size_t)kv->n * kvd, vv, (size_t)n * kvd * sizeof *vv);
-        attn_job aj = {c, q, kc, vc, att, n, kv->n, kv->n_ctx};
-        threadpool_run(tp, attn_worker, &aj);
+        /* Attention: each sequence against its own cache. */
+        for (int s = 0, i = 0; s < n_seq; i += bs[s++].n) {
+            kv_cache *kv = kvs[s];
+            float *kc = kv->k + (size_t)l * kv->n_ctx * kvd, *vc = kv->v + (size_t)l * kv->n_ctx * kvd;
+            memcpy(kc + (size_t)kv->n * kvd, kk + (size_t)i * kvd, (size_t)bs[s].n * kvd * sizeof *kk);
+            memcpy(vc + (size_t)kv->n * kvd, vv + (size_t)i * kvd, (size_t)bs[s].n * kvd * sizeof *vv);
+            attn_job aj = {c, q + (size_t)i * qdim, kc, vc, att + (size_t)i * qdim, bs[s].n, kv->n, kv->n_ctx};
+            threadpool_run(tp, attn_worker, &aj);
+        }
         matmul(tp, &L->wo, att, n, xn);
         vec_add(x, xn, n * d);
 
@@ -187,17 +216,33 @@ int text_forward(const text_model *m, kv_cache *kv, const text_batch *b, float *
         vec_add(x, xn, n * d);
 
         /* DeepStack: slice l+1 of each image row is added after layer l. */
-        if (b->image_embd && l < m->n_deepstack)
+        if (l < m->n_deepstack)
             for (int i = 0; i < n; i++)
-                if (img_row[i] >= 0)
-                    vec_add(x + (size_t)i * d, b->image_embd + (size_t)img_row[i] * img_w + (size_t)(l + 1) * d, d);
+                if (img[i]) vec_add(x + (size_t)i * d, img[i] + (size_t)(l + 1) * d, d);
     }
-    kv->n += n;
-    if (logits) {
-        rmsnorm(xn, x + (size_t)(n - 1) * d, m->output_norm, d, c->rms_norm_eps);
-        matmul(tp, &m->output, xn, 1, logits);
+    for (int s = 0; s < n_seq; s++) kvs[s]->n += bs[s].n;
+    if (n_out) {
+        /* The last token of each sequence that wants logits, in order. */
+        for (int s = 0, i = 0, o = 0; s < n_seq; i += bs[s++].n)
+            if (logits[s]) rmsnorm(xn + (size_t)o++ * d, x + (size_t)(i + bs[s].n - 1) * d, m->output_norm, d,
+                                   c->rms_norm_eps);
+        if (n_out == 1) {
+            for (int s = 0; s < n_seq; s++)
+                if (logits[s]) matmul(tp, &m->output, xn, 1, logits[s]);
+        } else {
+            matmul(tp, &m->output, xn, n_out, lg);
+            for (int s = 0, o = 0; s < n_seq; s++)
+                if (logits[s]) memcpy(logits[s], lg + (size_t)o++ * vocab, (size_t)vocab * sizeof *lg);
+        }
     }
+    rc = 0;
+done:
     free(x), free(xn), free(q), free(kk), free(vv), free(att), free(gate), free(up), free(cosv), free(sinv);
-    free(img_row);
-    return 0;
+    free(img), free(lg);
+    return rc;
+}
+
+int text_forward(const text_model *m, kv_cache *kv, const text_batch *b, float *logits, threadpool *tp,
+                 qvl_error *err) {
+    return text_forward_multi(m, &kv, b, 1, &logits, tp, err);
 }

@@ -7,7 +7,8 @@
  * RMSNorm -> tied lm_head.
  *
  * Weights are read-only after loading, so any number of sequences may run
- * forward passes concurrently, each with its own kv_cache.
+ * forward passes concurrently, each with its own kv_cache, or together in one
+ * pass (text_forward_multi) that reads every weight once for all of them.
  */
 #ifndef QVL_TEXT_MODEL_H
 #define QVL_TEXT_MODEL_H
@@ -76,6 +77,19 @@ typedef struct text_batch {
  * the image tokens. */
 int text_forward(const text_model *m, kv_cache *kv, const text_batch *b, float *logits, threadpool *tp,
                  qvl_error *err);
+
+/* Runs several sequences' batches in one pass: embeddings and every matmul
+ * over all their tokens together (each weight is read once for all), the
+ * attention of each sequence against its own cache kvs[s] (appended to as
+ * by text_forward). logits[s] (vocab floats) receives the logits of the last
+ * token of sequence s; logits or logits[s] may be NULL when not needed.
+ * Per-token results equal separate text_forward calls bit for bit as long
+ * as matmul's are independent of the other tokens in the call (quantized
+ * weights; float weights below matmul's sgemm threshold of 8 tokens).
+ * Fails (-1, err, nothing appended to any cache) like text_forward for any
+ * sequence, or if two sequences share a cache. */
+int text_forward_multi(const text_model *m, kv_cache *const *kvs, const text_batch *batches, int n_seq,
+                       float *const *logits, threadpool *tp, qvl_error *err);
 
 /* The plain reference: one token at a time, scalar matmul_ref, no threads.
  * Same contract as text_forward. Slow; for tests. */

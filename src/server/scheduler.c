@@ -56,6 +56,7 @@ struct scheduler {
     int n_queued, n_running;
     bool stopping, stopped;
     slot *slots;
+    decoder_pool *pool;        /* with several slots: their forward passes, decode steps batched */
 };
 
 /* ---- jobs ------------------------------------------------------------------ */
@@ -341,6 +342,13 @@ scheduler *sched_create(const qvl_model *m, const sched_config *cfg, qvl_error *
         sched_free(s);
         return NULL;
     }
+    /* One slot runs its forward passes on its own pool (all threads); several
+     * share a decoder pool with all threads, so concurrent answers decode as
+     * one batch, and keep small pools of their own for images and OCR. */
+    if (s->cfg.n_slots > 1 && !(s->pool = decoder_pool_create(&m->text, cfg->threads, err))) {
+        sched_free(s);
+        return NULL;
+    }
     int per = cfg->threads / s->cfg.n_slots;
     for (int i = 0; i < s->cfg.n_slots; i++) {
         slot *sl = &s->slots[i];
@@ -350,6 +358,7 @@ scheduler *sched_create(const qvl_model *m, const sched_config *cfg, qvl_error *
             sched_free(s);
             return NULL;
         }
+        sl->sess.pool = s->pool;
         sl->tp = threadpool_create(per < 1 ? 1 : per);
         if (cfg->router) {
             ocr_engine_opts eo = {0};
@@ -403,6 +412,7 @@ void sched_free(scheduler *s) {
         threadpool_free(s->slots[i].tp);
     }
     free(s->slots);
+    decoder_pool_free(s->pool);   /* after the slots: no forward pass is in flight */
     pthread_cond_destroy(&s->work_cv);
     pthread_cond_destroy(&s->idle_cv);
     pthread_mutex_destroy(&s->mu);

@@ -2,6 +2,9 @@
  *
  * Each slot is one worker thread that owns a gen_session (KV cache of n_ctx
  * positions) and a thread pool of its own; the model is shared read-only.
+ * With several slots, their forward passes go through one decoder_pool with
+ * all the compute threads: the decode steps of every running answer are one
+ * batch (each weight read once per step for all), prompts run between steps.
  * An HTTP thread submits a job (messages + sampling parameters) and then
  * polls it: while queued it learns its queue position, while running it
  * takes the text generated since the last poll, and at the end the result or
@@ -38,7 +41,7 @@ typedef struct sched_job sched_job;
 
 typedef struct sched_config {
     int n_slots;          /* >= 1 */
-    int threads;          /* compute threads in total; each slot gets threads / n_slots (>= 1) */
+    int threads;          /* compute threads for the text decoder; images and OCR get threads / n_slots (>= 1) per slot */
     int n_ctx;            /* KV cache positions per slot */
     int max_queue;        /* jobs waiting beyond the running ones; more -> SRV_E_QUEUE_FULL */
     double timeout_s;     /* per-request time limit from submission; <= 0 = none */

@@ -21,7 +21,33 @@ static void quant_dot_multi_scalar(qvl_dtype w, const void *wrow, const void *ar
     for (int t = 0; t < nt; t++) out[t] = quant_dot_ref(w, wrow, (const uint8_t *)arow + (size_t)t * astride, n);
 }
 
-const kernels kernels_scalar = {"scalar", dot_f32_scalar, axpy_f32_scalar, dot_f32_lanes16, quant_dot_ref, quant_dot_multi_scalar};
+void kernels_exp_poly_scalar(float *x, int n) {
+    for (int i = 0; i < n; i++) x[i] = expf_poly(x[i]);
+}
+
+void kernels_attn_scores_scalar(const float *q, size_t qs, int nq, const float *kt, size_t kts, int n, int hd,
+                                float scale, float *s, size_t ss) {
+    for (int i = 0; i < nq; i++)
+        for (int j = 0; j < n; j++) {
+            float a = 0;
+            for (int d = 0; d < hd; d++) a += q[(size_t)i * qs + d] * kt[(size_t)d * kts + j];
+            s[(size_t)i * ss + j] = a * scale;
+        }
+}
+
+void kernels_attn_pv_scalar(const float *p, size_t ps, int nq, const float *v, size_t vs, int n, int hd, float *o,
+                            size_t os) {
+    for (int i = 0; i < nq; i++)
+        for (int d = 0; d < hd; d++) {
+            float a = 0;
+            for (int j = 0; j < n; j++) a += p[(size_t)i * ps + j] * v[(size_t)j * vs + d];
+            o[(size_t)i * os + d] = a;
+        }
+}
+
+const kernels kernels_scalar = {"scalar", dot_f32_scalar, axpy_f32_scalar, dot_f32_lanes16, quant_dot_ref,
+                                 quant_dot_multi_scalar, kernels_exp_poly_scalar, softmax,
+                                 kernels_attn_scores_scalar, kernels_attn_pv_scalar, NULL, NULL, NULL, NULL, NULL, NULL};
 
 static const kernels *active;
 

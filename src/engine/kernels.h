@@ -3,7 +3,8 @@
  * kernels_get() returns the best table this CPU supports (chosen once from
  * CPUID); kernels_scalar is the plain-C reference every SIMD version is tested
  * against. Adding an ISA = adding a file with a table and one line in
- * kernels.c.
+ * kernels.c. Optional entries (the GEMMs) are NULL where an ISA has none;
+ * callers fall back to the per-row kernels. None allocate or fail.
  */
 #ifndef QVL_KERNELS_H
 #define QVL_KERNELS_H
@@ -27,7 +28,64 @@ typedef struct kernels {
      * several tokens (prefill); bit-identical to quant_dot_ref per output. */
     void (*quant_dot_multi)(qvl_dtype w, const void *wrow, const void *arow, size_t astride, int nt, float *out,
                             int64_t n);
+    /* In place x[i] = expf_poly(x[i]) (ops.h), bit for bit. */
+    void (*exp_poly)(float *x, int n);
+    /* In-place softmax of n >= 1 values in any summation order (not
+     * bit-matched to anything): for the vision tower's attention. */
+    void (*softmax)(float *x, int n);
+    /* Vision attention blocks, f32 in any summation order. attn_scores:
+     * s[i * ss + j] = scale * sum over d < hd of q[i * qs + d] * kt[d * kts + j]
+     * for nq queries and n keys (kt: the head's keys transposed). attn_pv:
+     * o[i * os + d] = sum over j < n of p[i * ps + j] * v[j * vs + d], d < hd. */
+    void (*attn_scores)(const float *q, size_t qs, int nq, const float *kt, size_t kts, int n, int hd, float scale,
+                        float *s, size_t ss);
+    void (*attn_pv)(const float *p, size_t ps, int nq, const float *v, size_t vs, int n, int hd, float *o, size_t os);
+    /* Prompt GEMM; gemm_act_bytes is NULL in tables without one. It returns
+     * the bytes of one packed activation row (a multiple of 64), or 0 when the
+     * table has no GEMM for weight type w and row length n. gemm_pack_act
+     * quantizes one row of n floats exactly as quant_dot_quantize_act does and
+     * packs it. gemm_tile
+     * writes y[t * ystride + r] = quant_dot_ref(w, weight row r, token t), bit
+     * for bit, for nr <= GEMM_ROWS weight rows at wrows + r * wstride and nt
+     * packed tokens at pact + t * pstride (64-byte aligned). */
+    size_t (*gemm_act_bytes)(qvl_dtype w, int64_t n);
+    void (*gemm_pack_act)(qvl_dtype w, const float *x, void *out, int64_t n);
+    void (*gemm_tile)(qvl_dtype w, const void *wrows, size_t wstride, int nr, const void *pact, size_t pstride,
+                      int nt, float *y, size_t ystride, int64_t n);
+    /* BF16 weights, BF16-rounded activations (see gemm_bf16_avx512.c);
+     * gemm_bf16_ok is NULL in tables without it and says whether rows of k
+     * values are supported. gemm_bf16_pack_x rounds one row of k floats into
+     * out (2k bytes). gemm_bf16_tile writes y[t * ystride + r] = sum over i of
+     * x[t][i] w[r][i] for nr <= 32 weight rows at w + r * wstride bytes and nt
+     * packed rows at xb + t * 2k bytes. */
+    int (*gemm_bf16_ok)(int64_t k);
+    void (*gemm_bf16_pack_x)(const float *x, void *out, int64_t k);
+    void (*gemm_bf16_tile)(const void *w, size_t wstride, int nr, const void *xb, int nt, int64_t k, float *y,
+                           size_t ystride);
 } kernels;
+
+#define GEMM_ROWS 16
+
+#define GEMM_BF16_ROWS 32
+
+/* The AVX-512 BF16 GEMM (gemm_bf16_avx512.c), entries of kernels_avx512. */
+int gemm_bf16_supported(int64_t k);
+void gemm_bf16_pack_x(const float *x, void *out, int64_t k);
+void gemm_bf16_tile(const void *w, size_t wstride, int nr, const void *xb, int nt, int64_t k, float *y,
+                    size_t ystride);
+
+/* Scalar entries shared by tables without SIMD versions. */
+void kernels_exp_poly_scalar(float *x, int n);
+void kernels_attn_scores_scalar(const float *q, size_t qs, int nq, const float *kt, size_t kts, int n, int hd,
+                                float scale, float *s, size_t ss);
+void kernels_attn_pv_scalar(const float *p, size_t ps, int nq, const float *v, size_t vs, int n, int hd, float *o,
+                            size_t os);
+
+/* The AVX-512 GEMM (gemm_avx512.c), entries of kernels_avx512. */
+size_t gemm_avx512_act_bytes(qvl_dtype w, int64_t n);
+void gemm_avx512_pack_act(qvl_dtype w, const float *x, void *out, int64_t n);
+void gemm_avx512_tile(qvl_dtype w, const void *wrows, size_t wstride, int nr, const void *pact, size_t pstride, int nt,
+                      float *y, size_t ystride, int64_t n);
 
 extern const kernels kernels_scalar;
 extern const kernels kernels_avx2;

@@ -4,6 +4,8 @@
 
 #include "kernels.h"
 
+#include "engine/ops.h"
+
 /* AVX2 has no int8 dot-product instruction: maddubs to i16 pairs, then madd
  * with ones (or the scales) to i32 lanes. */
 #define QS_DOT_US(acc, u, s) \
@@ -22,7 +24,7 @@ static void axpy_f32(float *y, const float *x, float a, int n) {
 /* 16 lanes as two 8-lane halves: lane l of the reference is lane l%8 of
  * half l/8; the final tree adds the halves first, like a 512-bit reduce.
  * Also serves as the plain dot_f32, where any order would do. */
-static float dot_f32_lanes16(const float *a, const float *b, int n) {
+static float dot_lanes16(const float *a, const float *b, int n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     int i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -34,4 +36,6 @@ static float dot_f32_lanes16(const float *a, const float *b, int n) {
     return s;
 }
 
-const kernels kernels_avx2 = {"avx2", dot_f32_lanes16, axpy_f32, dot_f32_lanes16, qs_quant_dot, qs_dot_multi};
+const kernels kernels_avx2 = {"avx2", dot_lanes16, axpy_f32, dot_lanes16, qs_quant_dot, qs_dot_multi,
+                              kernels_exp_poly_scalar, softmax,
+                              kernels_attn_scores_scalar, kernels_attn_pv_scalar, NULL, NULL, NULL, NULL, NULL, NULL};

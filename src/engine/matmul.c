@@ -3,14 +3,18 @@
  * Quantized weights meet activations quantized once per call (quant_dot.h,
  * split over the threads for prompts) and are dotted in integer arithmetic.
  * Threads claim tiles of output rows from a shared counter, so a core slowed
- * by another process does not hold the other one back. Within a tile each
- * group of TOKEN_GROUP tokens (activations hot in L1) runs over the tile's rows
- * (weights hot in L2): a prompt reads every weight from memory once and
- * unpacks it once per group, not once per token.
+ * by another process does not hold the other one back. For prompts on CPUs
+ * whose kernel table has a GEMM (kernels.h gemm_*), activations are packed
+ * once and each tile of GEMM_ROWS rows is one register-blocked kernel call
+ * per chunk of tokens that fits L2; otherwise each group of TOKEN_GROUP
+ * tokens runs over the tile's rows with the dot kernels. Either way a prompt
+ * reads every weight from memory once per tile and results are bit for bit
+ * the reference's.
  * Float weights: each thread takes a band of rows; it dequantizes a tile of
  * rows into a private f32 buffer once and multiplies every input with it:
  * dot by dot for a few tokens, with single-threaded OpenBLAS sgemm (our
- * threads already split the rows) for prompts and image patches.
+ * threads already split the rows) for prompts and image patches; BF16
+ * weights under MATMUL_BF16_ACT use the kernels' BF16 GEMM instead.
  */
 #include "matmul.h"
 
@@ -23,11 +27,12 @@
 #include "engine/quant_dot.h"
 
 #define TILE 8
-#define GEMM_TILE 256      /* float weights: rows per sgemm call (x is repacked per call) */
+#define GEMM_TILE_FLOATS (4L << 20) /* float weights: most dequantized values per sgemm call */
 #define GEMM_MIN_TOKENS 8  /* fewer tokens: plain dots are as fast */
 #define TOKEN_GROUP 8      /* tokens per weight-row pass (the kernels' register blocking) */
 #define PREFILL_TILE 16    /* rows per tile when several tokens share it */
 #define TILES_PER_THREAD 8 /* decode: enough tiles to balance uneven cores */
+#define GEMM_CHUNK_BYTES (768L << 10) /* kernel GEMM: packed activations kept in L2 per pass */
 
 void tensor_get_row(const qvl_tensor *w, int64_t r, float *out) {
     size_t rb = dtype_row_bytes(w->type, w->ne[0]);
@@ -42,6 +47,9 @@ typedef struct mm_job {
     qvl_dtype act;            /* DT_F32: float path */
     uint8_t *xq;              /* (n, act_bytes) quantized activations */
     size_t act_bytes;
+    uint8_t *xp;              /* kernel GEMM: (n, pack_bytes) packed activations, else NULL */
+    size_t pack_bytes;
+    uint8_t *xb;              /* BF16 GEMM: (n, 2 cols) BF16 activations, else NULL */
     long tile_rows;
     atomic_long next_tile;    /* quantized path: next unclaimed tile */
 } mm_job;
@@ -50,8 +58,39 @@ static void mm_quantize_worker(void *p, int ith, int nth) {
     mm_job *j = p;
     long lo, hi;
     threadpool_split(j->n, ith, nth, &lo, &hi);
-    for (long t = lo; t < hi; t++)
-        quant_dot_quantize_act(j->act, j->x + (size_t)t * j->w->ne[0], j->xq + (size_t)t * j->act_bytes, j->w->ne[0]);
+    const kernels *k = kernels_get();
+    int64_t cols = j->w->ne[0];
+    if (j->xb) {
+        for (long t = lo; t < hi; t++) k->gemm_bf16_pack_x(j->x + (size_t)t * cols, j->xb + (size_t)t * 2 * cols, cols);
+        return;
+    }
+    for (long t = lo; t < hi; t++) {
+        if (j->xp) k->gemm_pack_act(j->w->type, j->x + (size_t)t * cols, j->xp + (size_t)t * j->pack_bytes, cols);
+        else quant_dot_quantize_act(j->act, j->x + (size_t)t * cols, j->xq + (size_t)t * j->act_bytes, cols);
+    }
+}
+
+/* Tiles of GEMM_ROWS rows; each chunk of tokens (packed activations hot in
+ * L2) is one kernel call, which unpacks the tile's weights once. */
+static void mm_worker_gemm(mm_job *j) {
+    const qvl_tensor *w = j->w;
+    long rows = (long)w->ne[1], n_tiles = (rows + GEMM_ROWS - 1) / GEMM_ROWS;
+    const kernels *k = kernels_get();
+    size_t rb = dtype_row_bytes(w->type, w->ne[0]);
+    /* as many tokens as fit the L2 budget, at least a few register tiles */
+    long fit = GEMM_CHUNK_BYTES / (long)j->pack_bytes;
+    int chunk = fit < 16 ? 16 : fit > 512 ? 512 : (int)fit;
+    for (;;) {
+        long tile = atomic_fetch_add_explicit(&j->next_tile, 1, memory_order_relaxed);
+        if (tile >= n_tiles) return;
+        long r0 = tile * GEMM_ROWS, r1 = r0 + GEMM_ROWS < rows ? r0 + GEMM_ROWS : rows;
+        for (int t0 = 0; t0 < j->n; t0 += chunk) {
+            int nt = j->n - t0 < chunk ? j->n - t0 : chunk;
+            k->gemm_tile(w->type, (const uint8_t *)w->data + (size_t)r0 * rb, rb, (int)(r1 - r0),
+                         j->xp + (size_t)t0 * j->pack_bytes, j->pack_bytes, nt, j->y + (size_t)t0 * rows + r0,
+                         (size_t)rows, w->ne[0]);
+        }
+    }
 }
 
 static void mm_worker_quant(mm_job *j) {
@@ -77,8 +116,33 @@ static void mm_worker_quant(mm_job *j) {
     }
 }
 
+/* BF16 weights: tiles of GEMM_BF16_ROWS rows claimed one by one, all
+ * tokens per tile. */
+static void mm_worker_bf16(mm_job *j) {
+    const qvl_tensor *w = j->w;
+    long rows = (long)w->ne[1], n_tiles = (rows + GEMM_BF16_ROWS - 1) / GEMM_BF16_ROWS;
+    const kernels *k = kernels_get();
+    size_t rb = dtype_row_bytes(w->type, w->ne[0]);
+    for (;;) {
+        long tile = atomic_fetch_add_explicit(&j->next_tile, 1, memory_order_relaxed);
+        if (tile >= n_tiles) return;
+        long r0 = tile * GEMM_BF16_ROWS;
+        int nr = (int)(rows - r0 < GEMM_BF16_ROWS ? rows - r0 : GEMM_BF16_ROWS);
+        k->gemm_bf16_tile((const uint8_t *)w->data + (size_t)r0 * rb, rb, nr, j->xb, j->n, w->ne[0], j->y + r0,
+                          (size_t)rows);
+    }
+}
+
 static void mm_worker(void *p, int ith, int nth) {
     mm_job *j = p;
+    if (j->xp) {
+        mm_worker_gemm(j);
+        return;
+    }
+    if (j->xb) {
+        mm_worker_bf16(j);
+        return;
+    }
     if (j->act != DT_F32) {
         mm_worker_quant(j);
         return;
@@ -86,12 +150,20 @@ static void mm_worker(void *p, int ith, int nth) {
     const qvl_tensor *w = j->w;
     int cols = (int)w->ne[0];
     long rows = (long)w->ne[1], lo, hi;
-    int gemm = j->n >= GEMM_MIN_TOKENS, tr = gemm ? GEMM_TILE : TILE;
-    /* Tile-aligned bands keep threads from sharing a tile. */
-    threadpool_split((rows + tr - 1) / tr, ith, nth, &lo, &hi);
-    lo *= tr;
-    hi = hi * tr < rows ? hi * tr : rows;
+    int gemm = j->n >= GEMM_MIN_TOKENS;
+    /* Bands of whole TILEs keep threads from sharing a tile; a prompt takes
+     * its band in as few sgemm calls as GEMM_TILE_FLOATS allows (each call
+     * repacks all of x). */
+    threadpool_split((rows + TILE - 1) / TILE, ith, nth, &lo, &hi);
+    lo *= TILE;
+    hi = hi * TILE < rows ? hi * TILE : rows;
     if (lo >= hi) return;
+    long tr = TILE;
+    if (gemm) {
+        long cap = GEMM_TILE_FLOATS / cols > TILE ? GEMM_TILE_FLOATS / cols : TILE;
+        long nt = (hi - lo + cap - 1) / cap;
+        tr = (hi - lo + nt - 1) / nt;
+    }
     const kernels *k = kernels_get();
     size_t rb = dtype_row_bytes(w->type, cols);
     float *buf = w->type == DT_F32 ? NULL : malloc((size_t)tr * cols * sizeof *buf);
@@ -131,19 +203,32 @@ static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static void blas_single_thread(void) { openblas_set_num_threads(1); }
 
 void matmul(threadpool *tp, const qvl_tensor *w, const float *x, int n, float *y) {
+    matmul_prec(tp, w, x, n, y, MATMUL_EXACT_F32);
+}
+
+void matmul_prec(threadpool *tp, const qvl_tensor *w, const float *x, int n, float *y, matmul_precision prec) {
     pthread_once(&blas_once, blas_single_thread);
     mm_job j = {.w = w, .x = x, .n = n, .y = y, .act = quant_dot_act_type(w->type)};
+    const kernels *k = kernels_get();
     if (j.act != DT_F32) {
         long rows = (long)w->ne[1], per = rows / ((long)threadpool_size(tp) * TILES_PER_THREAD);
         j.tile_rows = n > 1 ? PREFILL_TILE : per > 4 ? per : 4;
         atomic_init(&j.next_tile, 0);
         j.act_bytes = quant_dot_act_bytes(j.act, w->ne[0]);
-        j.xq = malloc(j.act_bytes * (size_t)n);
+        j.pack_bytes = n >= GEMM_MIN_TOKENS && k->gemm_act_bytes ? k->gemm_act_bytes(w->type, w->ne[0]) : 0;
+        if (j.pack_bytes) j.xp = aligned_alloc(64, j.pack_bytes * (size_t)n);
+        if (!j.xp) j.xq = malloc(j.act_bytes * (size_t)n);   /* no GEMM, or no memory for its layout */
         if (n > 1) threadpool_run(tp, mm_quantize_worker, &j);
         else mm_quantize_worker(&j, 0, 1);
+    } else if (prec == MATMUL_BF16_ACT && w->type == DT_BF16 && n >= GEMM_MIN_TOKENS && k->gemm_bf16_ok && k->gemm_bf16_ok(w->ne[0])) {
+        j.xb = malloc((size_t)n * 2 * w->ne[0]);   /* NULL: the f32 path below */
+        atomic_init(&j.next_tile, 0);
+        if (j.xb) threadpool_run(tp, mm_quantize_worker, &j);
     }
     threadpool_run(tp, mm_worker, &j);
     free(j.xq);
+    free(j.xp);
+    free(j.xb);
 }
 
 void matmul_ref(const qvl_tensor *w, const float *x, int n, float *y) {

@@ -15,6 +15,15 @@
 #include "engine/threadpool.h"
 
 void matmul(threadpool *tp, const qvl_tensor *w, const float *x, int n, float *y);
+
+/* How float weights may be multiplied. MATMUL_EXACT_F32 is matmul's: f32
+ * activations. MATMUL_BF16_ACT lets BF16 weights meet activations rounded to
+ * BF16 on CPUs with AVX512_BF16 (twice the f32 rate; about 2^-9 relative
+ * error per activation, the precision of running the BF16 model natively):
+ * for the vision tower, whose tolerance allows it. Quantized weights ignore
+ * it. */
+typedef enum matmul_precision { MATMUL_EXACT_F32, MATMUL_BF16_ACT } matmul_precision;
+void matmul_prec(threadpool *tp, const qvl_tensor *w, const float *x, int n, float *y, matmul_precision prec);
 void matmul_ref(const qvl_tensor *w, const float *x, int n, float *y);
 
 /* Dequantizes row r of a 2-D weight into out[cols]. */

@@ -5,6 +5,8 @@
 
 #include <math.h>
 
+#include "engine/kernels.h"
+
 void rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
     double ss = 0;
     for (int i = 0; i < n; i++) ss += (double)(x[i] * x[i]);
@@ -28,8 +30,9 @@ void layernorm(float *y, const float *x, const float *w, const float *b, int n, 
 /* exp(x) by the polynomial llama.cpp's AVX-512 softmax uses (ARM optimized
  * routines' expf: range reduction by ln 2, degree-5 polynomial, scaling by
  * 2^n); within 1.5 ulp of expf. Written out in scalar C with the same fused
- * operations so both give identical bits. */
-static float expf_poly(float x) {
+ * operations so both give identical bits; kernels.h exp_poly is the SIMD
+ * version, tested against this. */
+float expf_poly(float x) {
     const float shift = 0x1.8p23f;
     float z = fmaf(x, 0x1.715476p+0f, shift);
     float n = z - shift;
@@ -65,9 +68,12 @@ void softmax_masked(float *x, int n, int n_row) {
     for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
     double sum = 0;
     int i = 0;
+    const kernels *kern = kernels_get();
     for (; i + 16 <= n_row && i < n; i += 16) {
         float v[16];
-        for (int k = 0; k < 16; k++) v[k] = i + k < n ? expf_poly(x[i + k] - mx) : 0.0f;
+        for (int k = 0; k < 16; k++) v[k] = i + k < n ? x[i + k] - mx : 0.0f;
+        kern->exp_poly(v, 16);
+        for (int k = 0; k < 16; k++) v[k] = i + k < n ? v[k] : 0.0f;
         for (int k = 0; k < 16 && i + k < n; k++) x[i + k] = v[k];
         sum += (double)sum16_tree(v);
     }
@@ -94,10 +100,19 @@ void softmax(float *x, int n) {
 
 
 void gelu_tanh(float *x, int n) {
-    const float k = 0.7978845608028654f;   /* sqrt(2/pi) */
-    for (int i = 0; i < n; i++) {
-        float v = x[i];
-        x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+    /* 0.5 x (1 + tanh y) = x / (1 + exp(-2y)): the exp through the SIMD
+     * polynomial (within 1.5 ulp), no cancellation near y = 0 */
+    const float k2 = 2.0f * 0.7978845608028654f;   /* 2 sqrt(2/pi) */
+    const kernels *k = kernels_get();
+    float e[256];
+    for (int i0 = 0; i0 < n; i0 += 256) {
+        int m = n - i0 < 256 ? n - i0 : 256;
+        for (int i = 0; i < m; i++) {
+            float v = x[i0 + i];
+            e[i] = -k2 * (v + 0.044715f * v * v * v);
+        }
+        k->exp_poly(e, m);
+        for (int i = 0; i < m; i++) x[i0 + i] = x[i0 + i] / (1.0f + e[i]);
     }
 }
 
@@ -112,7 +127,14 @@ void vec_add(float *y, const float *x, int n) {
 void swiglu(float *gate, const float *up, int n) {
     /* chunks of 16 through the polynomial exp, the tail through expf: the
      * reference implementation's split (see softmax_masked) */
-    int i = 0;
-    for (; i < n / 16 * 16; i++) gate[i] = gate[i] / (1.0f + expf_poly(-gate[i])) * up[i];
-    for (; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    const kernels *k = kernels_get();
+    int body = n / 16 * 16;
+    float e[256];
+    for (int i0 = 0; i0 < body; i0 += 256) {
+        int m = body - i0 < 256 ? body - i0 : 256;
+        for (int i = 0; i < m; i++) e[i] = -gate[i0 + i];
+        k->exp_poly(e, m);
+        for (int i = 0; i < m; i++) gate[i0 + i] = gate[i0 + i] / (1.0f + e[i]) * up[i0 + i];
+    }
+    for (int i = body; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }

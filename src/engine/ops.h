@@ -25,6 +25,10 @@ float dot_f32_lanes16(const float *a, const float *b, int n);
  * softmax for such a row (see ops.c). */
 void softmax_masked(float *x, int n, int n_row);
 
+/* exp(x) by llama.cpp's AVX-512 polynomial (see ops.c); the scalar
+ * reference of kernels.h exp_poly. */
+float expf_poly(float x);
+
 /* gate[i] = silu(gate[i]) * up[i] */
 void swiglu(float *gate, const float *up, int n);
 

@@ -215,14 +215,14 @@ QS_INLINE void qs_dot_rows(qvl_dtype w, const uint8_t *wr, const uint8_t *ar, si
     else qs_dot_legacy(w, wr, ar, as, nt, out, n);
 }
 
-static int qs_has_simd(qvl_dtype w) {
+static inline int qs_has_simd(qvl_dtype w) {
     return w == DT_Q8_0 || w == DT_Q5_0 || w == DT_Q4_0 || w == DT_Q4_K || w == DT_Q6_K;
 }
 
 /* The kernels.h quant_dot_multi entry: groups of QS_MAXT rows, then of
  * QS_MAXT/2, then singles (each a separately unrolled copy); types without
  * a SIMD body go to the reference. */
-static void qs_dot_multi(qvl_dtype w, const void *wrow, const void *arow, size_t as, int nt, float *out,
+static inline void qs_dot_multi(qvl_dtype w, const void *wrow, const void *arow, size_t as, int nt, float *out,
                          int64_t n) {
     const uint8_t *wr = wrow, *ar = arow;
     int t = 0;
@@ -237,7 +237,7 @@ static void qs_dot_multi(qvl_dtype w, const void *wrow, const void *arow, size_t
 }
 
 /* The kernels.h quant_dot entry. */
-static float qs_quant_dot(qvl_dtype w, const void *wrow, const void *arow, int64_t n) {
+static inline float qs_quant_dot(qvl_dtype w, const void *wrow, const void *arow, int64_t n) {
     float r;
     qs_dot_multi(w, wrow, arow, 0, 1, &r, n);
     return r;

@@ -3,12 +3,14 @@
  * Layout of one image's activations: N patches in the merge-block order of
  * the preprocessor (row r is patch (prow, pcol), each 2x2 merge group four
  * consecutive rows), D floats per row. Attention keeps no N x N matrix:
- * each thread scores one query at a time against the head's keys, stored
- * transposed ([head][dim][N]) so a query's scores are head_dim long axpys.
+ * each thread takes a block of queries of one head at a time and scores it
+ * against all keys with the kernels' register-blocked attention products
+ * (q and v read in place from the qkv rows, keys transposed once per layer).
  */
 #include "vision_model.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,9 +26,10 @@ int vision_embd_width(const vision_model *vm) {
     return vm->cfg.out_hidden_size * (1 + vm->cfg.n_deepstack);
 }
 
-/* y = x W^T + b for n rows. */
+/* y = x W^T + b for n rows; BF16 weights may take BF16-rounded activations
+ * (matmul.h; within the tower's tolerance, twice as fast). */
 static void linear(threadpool *tp, const qvl_tensor *w, const float *b, const float *x, int n, float *y) {
-    matmul(tp, w, x, n, y);
+    matmul_prec(tp, w, x, n, y, MATMUL_BF16_ACT);
     int rows = (int)w->ne[1];
     for (long i = 0; i < n; i++) vec_add(y + i * rows, b, rows);
 }
@@ -92,36 +95,47 @@ static void rope_apply(float *v, const float *cs, const float *sn, int half) {
 
 /* ---- attention ----------------------------------------------------------- */
 
+/* Queries per work item: their (qb, N) score block is bounded by
+ * ATTN_SCORES floats, so no N x N matrix exists for big images. */
+#define ATTN_SCORES (1L << 18)
+#define ATTN_QMAX 256
+
+static int attn_qblock(int N) {
+    long qb = ATTN_SCORES / N;
+    qb = qb > ATTN_QMAX ? ATTN_QMAX : qb < 8 ? 8 : qb / 8 * 8;
+    return (int)qb;
+}
+
 typedef struct attn_job {
-    const float *qkv;      /* (N, 3D), q already rotated */
-    const float *kt, *vt;  /* (heads, hd, N) */
+    const float *qkv;      /* (N, 3D), q and k already rotated */
+    const float *kt;       /* (heads, hd, N) keys transposed */
     float *out;            /* (N, D) */
     int N, D, hd, heads;
-    float *scratch;        /* (nth, N) scores, one row per thread */
+    float *scratch;        /* (nth, attn_qblock(N) * N) score blocks */
+    atomic_long next;      /* next unclaimed (head, query block) item */
 } attn_job;
 
 static void attn_worker(void *p, int ith, int nth) {
-    const attn_job *j = p;
+    attn_job *j = p;
     const kernels *k = kernels_get();
-    long lo, hi;
-    threadpool_split((long)j->heads * j->N, ith, nth, &lo, &hi);
-    float *s = j->scratch + (size_t)ith * j->N;
-    float scale = 1.0f / sqrtf((float)j->hd);
-    for (long item = lo; item < hi; item++) {
-        int h = (int)(item / j->N), i = (int)(item % j->N);
-        const float *q = j->qkv + (size_t)i * 3 * j->D + (size_t)h * j->hd;
-        const float *kt = j->kt + (size_t)h * j->hd * j->N, *vt = j->vt + (size_t)h * j->hd * j->N;
-        memset(s, 0, (size_t)j->N * sizeof *s);
-        for (int d = 0; d < j->hd; d++) k->axpy_f32(s, kt + (size_t)d * j->N, q[d] * scale, j->N);
-        softmax(s, j->N);
-        float *o = j->out + (size_t)i * j->D + (size_t)h * j->hd;
-        for (int d = 0; d < j->hd; d++) o[d] = k->dot_f32(s, vt + (size_t)d * j->N, j->N);
+    int N = j->N, D = j->D, hd = j->hd, ld = 3 * D, qb = attn_qblock(N), nqb = (N + qb - 1) / qb;
+    float *s = j->scratch + (size_t)ith * qb * N;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (;;) {   /* items claimed one by one: a core slowed by other work does not hold the other back */
+        long item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (item >= (long)j->heads * nqb) return;
+        int h = (int)(item / nqb), q0 = (int)(item % nqb) * qb;
+        int nq = N - q0 < qb ? N - q0 : qb;
+        k->attn_scores(j->qkv + (size_t)q0 * ld + (size_t)h * hd, ld, nq, j->kt + (size_t)h * hd * N, N, N, hd, scale,
+                       s, N);
+        for (int i = 0; i < nq; i++) k->softmax(s + (size_t)i * N, N);
+        k->attn_pv(s, N, nq, j->qkv + 2 * D + (size_t)h * hd, ld, N, hd, j->out + (size_t)q0 * D + (size_t)h * hd, D);
     }
 }
 
 /* out = softmax(q k^T / sqrt(hd)) v per head over all N patches. Rotates q
- * and k in qkv first. */
-static void attention(const vision_model *vm, float *qkv, int N, const float *cs, const float *sn, float *kt, float *vt,
+ * and k in qkv first and transposes k into kt. */
+static void attention(const vision_model *vm, float *qkv, int N, const float *cs, const float *sn, float *kt,
                       float *scratch, threadpool *tp, float *out) {
     int D = vm->cfg.hidden_size, heads = vm->cfg.n_heads, hd = D / heads, half = hd / 2;
     for (int r = 0; r < N; r++) {
@@ -130,12 +144,10 @@ static void attention(const vision_model *vm, float *qkv, int N, const float *cs
             rope_apply(row + h * hd, cs + (size_t)r * half, sn + (size_t)r * half, half);
             rope_apply(row + D + h * hd, cs + (size_t)r * half, sn + (size_t)r * half, half);
         }
-        for (int c = 0; c < D; c++) {   /* column c = head c / hd, dim c % hd */
-            kt[(size_t)c * N + r] = row[D + c];
-            vt[(size_t)c * N + r] = row[2 * D + c];
-        }
+        for (int c = 0; c < D; c++) kt[(size_t)c * N + r] = row[D + c];   /* column c = head c / hd, dim c % hd */
     }
-    attn_job j = {qkv, kt, vt, out, N, D, hd, heads, scratch};
+    attn_job j = {.qkv = qkv, .kt = kt, .out = out, .N = N, .D = D, .hd = hd, .heads = heads, .scratch = scratch};
+    atomic_init(&j.next, 0);
     threadpool_run(tp, attn_worker, &j);
 }
 
@@ -155,11 +167,11 @@ static void merger_mlp(const vision_merger *mg, const float *z, int M, float *tm
 /* ---- forward ------------------------------------------------------------- */
 
 typedef struct vision_bufs {
-    float *h, *y, *tmp, *qkv, *kt, *vt, *mlp, *cs, *sn, *scratch, *merged;
+    float *h, *y, *tmp, *qkv, *kt, *mlp, *cs, *sn, *scratch, *merged;
 } vision_bufs;
 
 static void bufs_free(vision_bufs *b) {
-    free(b->h), free(b->y), free(b->tmp), free(b->qkv), free(b->kt), free(b->vt), free(b->mlp);
+    free(b->h), free(b->y), free(b->tmp), free(b->qkv), free(b->kt), free(b->mlp);
     free(b->cs), free(b->sn), free(b->scratch), free(b->merged);
 }
 
@@ -172,13 +184,12 @@ static int bufs_alloc(vision_bufs *b, const vision_config *c, int N, int nth) {
     b->tmp = malloc(N * D * sizeof(float));
     b->qkv = malloc(N * 3 * D * sizeof(float));
     b->kt = malloc(N * D * sizeof(float));
-    b->vt = malloc(N * D * sizeof(float));
     b->mlp = malloc(chunk * F * sizeof(float));
     b->cs = malloc(N * half * sizeof(float));
     b->sn = malloc(N * half * sizeof(float));
-    b->scratch = malloc((size_t)nth * N * sizeof(float));
+    b->scratch = malloc((size_t)nth * attn_qblock(N) * N * sizeof(float));
     b->merged = malloc((size_t)N / 4 * c->out_hidden_size * sizeof(float));
-    if (b->h && b->y && b->tmp && b->qkv && b->kt && b->vt && b->mlp && b->cs && b->sn && b->scratch && b->merged)
+    if (b->h && b->y && b->tmp && b->qkv && b->kt && b->mlp && b->cs && b->sn && b->scratch && b->merged)
         return 0;
     bufs_free(b);
     return -1;
@@ -189,7 +200,7 @@ static void block_forward(const vision_model *vm, const vision_block *blk, int N
     float eps = vm->cfg.layer_norm_eps;
     for (int r = 0; r < N; r++) layernorm(b->y + (size_t)r * D, b->h + (size_t)r * D, blk->ln1_w, blk->ln1_b, D, eps);
     linear(tp, &blk->qkv, blk->qkv_b, b->y, N, b->qkv);
-    attention(vm, b->qkv, N, b->cs, b->sn, b->kt, b->vt, b->scratch, tp, b->y);
+    attention(vm, b->qkv, N, b->cs, b->sn, b->kt, b->scratch, tp, b->y);
     linear(tp, &blk->proj, blk->proj_b, b->y, N, b->tmp);
     vec_add(b->h, b->tmp, N * D);
     for (int r0 = 0; r0 < N; r0 += MLP_CHUNK) {

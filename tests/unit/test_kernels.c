@@ -94,6 +94,126 @@ static void check_float(const kernels *k) {
     }
 }
 
+/* The prompt GEMM of a table (if it has one) against quant_dot_ref, bit for
+ * bit: every row count of a tile, token counts around the register tile,
+ * quantizer-made and raw random levels. */
+static void check_gemm(const kernels *k, qvl_dtype w, int n) {
+    if (!k->gemm_act_bytes || !k->gemm_act_bytes(w, n)) return;
+    enum { NT = 11 };
+    qvl_dtype a = quant_dot_act_type(w);
+    size_t rb = dtype_row_bytes(w, n), ab = quant_dot_act_bytes(a, n), pb = k->gemm_act_bytes(w, n);
+    float *x = malloc((size_t)n * sizeof *x), y[NT * GEMM_ROWS];
+    uint8_t *wr = malloc(rb * GEMM_ROWS), *act = malloc(ab * NT), *packed = aligned_alloc(64, pb * NT);
+    CHECK(pb % 64 == 0);
+    for (int t = 0; t < NT; t++) {
+        fill(x, n);
+        /* quantizer edge cases: an all-zero row, a row whose largest
+         * magnitude appears with both signs, a row of huge values */
+        if (t == 1) memset(x, 0, (size_t)n * sizeof *x);
+        if (t == 2) x[5] = 9.0f, x[3] = -9.0f, x[200] = 9.0f;
+        if (t == 3)
+            for (int i = 0; i < n; i++) x[i] *= 3e6f;
+        quant_dot_quantize_act(a, x, act + (size_t)t * ab, n);
+        k->gemm_pack_act(w, x, packed + (size_t)t * pb, n);
+    }
+    int bad = 0;
+    for (int trial = 0; trial < 6 && !bad; trial++) {
+        for (int r = 0; r < GEMM_ROWS; r++) {
+            fill(x, n);
+            quantize_row(w, x, wr + (size_t)r * rb, n);
+            if (trial % 2) scramble_levels(w, wr + (size_t)r * rb, n);
+        }
+        for (int nr = 1; nr <= GEMM_ROWS && !bad; nr++)
+            for (int nt = 1; nt <= NT && !bad; nt += 1 + (nt > 5)) {
+                memset(y, 0, sizeof y);
+                k->gemm_tile(w, wr, rb, nr, packed, pb, nt, y, GEMM_ROWS, n);
+                for (int t = 0; t < nt && !bad; t++)
+                    for (int r = 0; r < nr && !bad; r++) {
+                        float ref = quant_dot_ref(w, wr + (size_t)r * rb, act + (size_t)t * ab, n);
+                        if (!same_bits(y[t * GEMM_ROWS + r], ref)) {
+                            CHECK_MSG(0, "%s gemm %s n=%d trial %d nr=%d nt=%d (r %d, t %d): %.9g != ref %.9g",
+                                      k->name, dtype_get(w)->name, n, trial, nr, nt, r, t, y[t * GEMM_ROWS + r], ref);
+                            bad = 1;
+                        }
+                    }
+            }
+    }
+    CHECK(!bad);
+    free(x), free(wr), free(act), free(packed);
+}
+
+/* exp_poly against the scalar expf_poly, bit for bit, over the range softmax
+ * and SiLU see, the under/overflow edges and non-finite inputs. */
+static void check_exp_poly(const kernels *k) {
+    enum { N = 1000 };
+    float x[N], e[N];
+    for (int i = 0; i < N; i++) x[i] = rndf() * (i % 3 == 0 ? 120.0f : i % 3 == 1 ? 20.0f : 1.0f);
+    const float special[] = {0.0f, -0.0f, 88.7f, 89.0f, -87.5f, -103.0f, -104.5f, 133.0f, -133.5f, 150.0f, -200.0f,
+                             INFINITY, -INFINITY, NAN};
+    for (size_t i = 0; i < sizeof special / sizeof *special; i++) x[i] = special[i];
+    for (int len = 1; len <= N; len += len < 40 ? 1 : 321) {
+        memcpy(e, x, sizeof e);
+        k->exp_poly(e, len);
+        int ok = 1;
+        for (int i = 0; i < len && ok; i++) {
+            float ref = expf_poly(x[i]);
+            ok = same_bits(e[i], ref) || (isnan(e[i]) && isnan(ref));
+            CHECK_MSG(ok, "%s exp_poly(%.9g) = %.9g, ref %.9g (len %d)", k->name, x[i], e[i], ref, len);
+        }
+        CHECK_MSG(len == N || same_bits(e[len], x[len]), "%s exp_poly wrote past n=%d", k->name, len);
+    }
+}
+
+/* softmax against a double-precision softmax: within a few ulp. */
+static void check_softmax(const kernels *k) {
+    enum { N = 801 };
+    float x[N];
+    for (int n = 1; n <= N; n += n < 20 ? 1 : 97) {
+        for (int i = 0; i < n; i++) x[i] = rndf() * 30.0f;
+        double mx = -INFINITY, sum = 0;
+        for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+        for (int i = 0; i < n; i++) sum += exp((double)x[i] - mx);
+        float ref0 = (float)(exp((double)x[0] - mx) / sum), refl = (float)(exp((double)x[n - 1] - mx) / sum);
+        k->softmax(x, n);
+        double got = 0;
+        for (int i = 0; i < n; i++) got += x[i];
+        CHECK_MSG(fabs(got - 1) < 1e-5 && fabsf(x[0] - ref0) <= 1e-5f * ref0 + 1e-30f &&
+                      fabsf(x[n - 1] - refl) <= 1e-5f * refl + 1e-30f,
+                  "%s softmax n=%d: sum %.9g, x0 %.9g vs %.9g", k->name, n, got, x[0], ref0);
+    }
+}
+
+/* The vision attention products against double sums, for the head sizes
+ * the kernels special-case and one they do not, odd query and key counts
+ * (register-tile tails) and strided rows. */
+static void check_attn(const kernels *k) {
+    enum { NQ = 19, NK = 77, LD = 80 };
+    static float q[NQ * LD], kt[LD * NK], v[NK * LD], s[NQ * NK], o[NQ * LD];
+    for (int i = 0; i < NQ * LD; i++) q[i] = rndf();
+    for (int i = 0; i < LD * NK; i++) kt[i] = rndf(), v[i] = rndf();
+    const int hds[] = {16, 64, 24};
+    for (size_t hi = 0; hi < sizeof hds / sizeof *hds; hi++) {
+        int hd = hds[hi], ok = 1;
+        k->attn_scores(q, LD, NQ, kt, NK, NK, hd, 0.5f, s, NK);
+        for (int i = 0; i < NQ && ok; i++)
+            for (int j = 0; j < NK && ok; j++) {
+                double ref = 0;
+                for (int d = 0; d < hd; d++) ref += (double)q[i * LD + d] * kt[d * NK + j];
+                ok = fabs(s[i * NK + j] - 0.5 * ref) <= 1e-5 * (hd + fabs(ref));
+            }
+        CHECK_MSG(ok, "%s attn_scores hd=%d", k->name, hd);
+        for (int i = 0; i < NQ * NK; i++) s[i] = rndf();
+        k->attn_pv(s, NK, NQ, v, LD, NK, hd, o, LD);
+        for (int i = 0; i < NQ && ok; i++)
+            for (int d = 0; d < hd && ok; d++) {
+                double ref = 0;
+                for (int j = 0; j < NK; j++) ref += (double)s[i * NK + j] * v[j * LD + d];
+                ok = fabs(o[i * LD + d] - ref) <= 1e-5 * (NK + fabs(ref));
+            }
+        CHECK_MSG(ok, "%s attn_pv hd=%d", k->name, hd);
+    }
+}
+
 /* matmul (threaded, tiled, token groups) against matmul_ref: identical for
  * quantized weights, within float rounding for float weights. */
 static void check_matmul(qvl_dtype w, int rows, int cols, int n) {
@@ -113,12 +233,24 @@ static void check_matmul(qvl_dtype w, int rows, int cols, int n) {
     float *y = malloc((size_t)n * rows * sizeof *y), *yr = malloc((size_t)n * rows * sizeof *yr);
     threadpool *tp = threadpool_create(2);
     matmul(tp, &t, x, n, y);
-    threadpool_free(tp);
     matmul_ref(&t, x, n, yr);
     int quant = quant_dot_act_type(w) != DT_F32, ok = 1;
     for (size_t i = 0; i < (size_t)n * rows && ok; i++)
         ok = quant ? same_bits(y[i], yr[i]) : fabsf(y[i] - yr[i]) <= 1e-4f * (fabsf(yr[i]) + 1);
     CHECK_MSG(ok, "matmul %s %dx%d n=%d differs from matmul_ref", dtype_get(w)->name, rows, cols, n);
+    /* BF16-rounded activations: each product off by at most 2^-8 relative */
+    matmul_prec(tp, &t, x, n, y, MATMUL_BF16_ACT);
+    for (int r = 0; r < rows && ok; r++) {
+        tensor_get_row(&t, r, row);
+        for (int tk = 0; tk < n && ok; tk++) {
+            double mag = 0;
+            for (int c = 0; c < cols; c++) mag += fabs((double)row[c] * x[(size_t)tk * cols + c]);
+            size_t i = (size_t)tk * rows + r;
+            ok = fabs((double)y[i] - yr[i]) <= mag / 256 + 1e-6;
+        }
+    }
+    CHECK_MSG(ok, "matmul_prec BF16_ACT %s %dx%d n=%d too far from matmul_ref", dtype_get(w)->name, rows, cols, n);
+    threadpool_free(tp);
     free(data), free(x), free(row), free(y), free(yr);
 }
 
@@ -131,14 +263,20 @@ int main(void) {
         const kernels *k = kernels_get();
         tested++;
         check_float(k);
+        check_exp_poly(k);
+        check_softmax(k);
+        check_attn(k);
         for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
             check_quant_type(k, types[ti], 256);
             check_quant_type(k, types[ti], 2048);
+            check_gemm(k, types[ti], 256);
+            check_gemm(k, types[ti], 2048);
         }
         const qvl_dtype mm[] = {DT_Q8_0, DT_Q4_K, DT_Q6_K, DT_F32, DT_F16, DT_BF16};
         for (size_t m = 0; m < sizeof mm / sizeof *mm; m++) {
             check_matmul(mm[m], 37, 512, 1);
             check_matmul(mm[m], 70, 256, 11);
+            check_matmul(mm[m], 37, 512, 70);   /* several token chunks of the GEMM */
         }
     }
     CHECK(tested >= 1);

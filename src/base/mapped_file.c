@@ -75,3 +75,17 @@ char *read_file_text(const char *path, size_t max_bytes, size_t *len_out, qvl_er
     if (len_out) *len_out = len;
     return buf;
 }
+
+int make_dirs(const char *dir, qvl_error *err) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s", dir);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            mkdir(p, 0755);   /* existing parents are fine; the final mkdir reports real failures */
+            *s = '/';
+        }
+    if (mkdir(p, 0755) != 0 && errno != EEXIST)
+        return qvl_fail_code(err, QVL_E_IO, "cannot create the folder %s: %s", dir, strerror(errno));
+    return 0;
+}

@@ -24,6 +24,10 @@ int mapped_file_open(mapped_file *mf, const char *path, qvl_error *err);
 /* Unmaps; safe on a zeroed or already-closed struct. */
 void mapped_file_close(mapped_file *mf);
 
+/* Creates dir and any missing parents (like mkdir -p). Returns 0, or -1
+ * with err set naming the folder. */
+int make_dirs(const char *dir, qvl_error *err);
+
 /* Reads a whole (small) file into a NUL-terminated malloc'd buffer, refusing
  * files larger than max_bytes. Returns NULL with err set. */
 char *read_file_text(const char *path, size_t max_bytes, size_t *len_out, qvl_error *err);

@@ -19,6 +19,7 @@
 #include "engine/threadpool.h"
 #include "format/gguf.h"
 #include "format/safetensors.h"
+#include "base/mapped_file.h"
 #include "model/convert.h"
 #include "model/quant_cache.h"
 #include "model/weight_source.h"
@@ -234,7 +235,7 @@ static int load_hf_text(qvl_model *m, const char *dir, const model_load_opts *o,
     }
     if (load_text_weights(m, src, err) != 0) return -1;
     if (!cacheable) return 0;
-    if (quant_cache_mkdir(o->cache_dir, &ce) == 0 && convert_write_text(m, dir, path, key, &ce) == 0) {
+    if (make_dirs(o->cache_dir, &ce) == 0 && convert_write_text(m, dir, path, key, &ce) == 0) {
         snprintf(m->cache_note, sizeof m->cache_note, "%s weights quantized and cached in %s", m->weight_type, path);
         quant_cache_trim(o->cache_dir, 4);
     } else

@@ -77,19 +77,6 @@ int quant_cache_locate(const char *cache_dir, const char *dir, const char *quant
     return 0;
 }
 
-int quant_cache_mkdir(const char *cache_dir, qvl_error *err) {
-    char p[4096];
-    snprintf(p, sizeof p, "%s", cache_dir);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            mkdir(p, 0755);
-            *s = '/';
-        }
-    if (mkdir(p, 0755) != 0 && errno != EEXIST)
-        return qvl_fail_code(err, QVL_E_IO, "cannot create the cache folder %s: %s", cache_dir, strerror(errno));
-    return 0;
-}
 
 typedef struct cached_file {
     char name[256];

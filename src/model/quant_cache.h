@@ -24,9 +24,6 @@ const char *quant_cache_default_dir(void);
 int quant_cache_locate(const char *cache_dir, const char *dir, const char *quant, char *path, size_t cap,
                        char key[65], qvl_error *err);
 
-/* Creates the cache folder (and parents). Returns 0 or -1 with err set. */
-int quant_cache_mkdir(const char *cache_dir, qvl_error *err);
-
 /* Deletes the least recently used cache files beyond the newest `keep`
  * (a quantized 2B model is 1-2 GB: the cache must not grow without bound).
  * Only files this module names (<24 hex digits>-<quant>.gguf) are touched.

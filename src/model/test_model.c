@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/mapped_file.h"
 #include "engine/dtype.h"
 #include "format/safetensors.h"
 #include "model/test_weights.h"
@@ -95,8 +96,7 @@ static int write_weights(const model_config *cfg, const char *dir, qvl_error *er
 }
 
 int test_model_write(test_model_size size, const char *out_dir, const char *tok_dir, qvl_error *err) {
-    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST)
-        return qvl_fail_code(err, QVL_E_IO, "%s: cannot create directory: %s", out_dir, strerror(errno));
+    if (make_dirs(out_dir, err) != 0) return -1;
     model_config cfg;
     config_test_model(&cfg, size);
     char path[4096], src[4096];

@@ -24,7 +24,6 @@ int main(void) {
     CHECK_MSG(rc == 0, "%s", err.msg);
 
     char path[1200];
-    snprintf(path, sizeof path, "%s/sha", testdata_dir());
     snprintf(path, sizeof path, "%s/tiny-tensors.sha256", testdata_dir());
     FILE *f = fopen(path, "r");
     CHECK(f != NULL);

@@ -98,7 +98,7 @@ static void pack_q8_k(const float *x, uint8_t *lv, uint8_t *sums, float *scale) 
  * rounded through f16. */
 static void pack_q8_0(const float *x, uint8_t *lv, uint8_t *corr, float *scale) {
     float amax = pack_amax(x, 2);
-    float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+    float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;   /* as quant_dot.c */
     __m128i q[2];
     for (int i = 0; i < 2; i++)
         q[i] = _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * i), _mm512_set1_ps(id))));

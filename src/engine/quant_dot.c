@@ -39,11 +39,13 @@ static void quantize_q8_01(const float *x, uint8_t *out, int64_t n, int with_sum
     for (int64_t b = 0; b < n / QK; b++, x += QK, out += bb) {
         float amax = 0;
         for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
-        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        /* id is 127/amax, not 1/d: the reference's x86 quantizer computes it so,
+         * and that last bit flips a level now and then (a 5e-3 RMS logit shift) */
+        float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
         int8_t *q = (int8_t *)out + (with_sum ? 4 : 2);
         int sum = 0;
         for (int j = 0; j < QK; j++) {
-            q[j] = (int8_t)nearbyintf(x[j] * id);   /* x * (1/d), ties to even: as the reference */
+            q[j] = (int8_t)nearbyintf(x[j] * id);   /* ties to even, as the reference */
             sum += q[j];
         }
         uint16_t dh = f32_to_fp16(d);

@@ -5,9 +5,11 @@
 #include "text_model.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/attn_prompt.h"
 #include "engine/kernels.h"
 #include "engine/matmul.h"
 #include "engine/ops.h"
@@ -76,6 +78,8 @@ typedef struct attn_job {
     float *out;            /* (n, n_heads*hd) */
     int n, start;          /* tokens, cache position of the first */
     int n_ctx;
+    atomic_long next;      /* prompt path: next unclaimed (query block, head) */
+    float *scores;         /* prompt path: (threads, ATTN_PROMPT_QB, start + n) */
 } attn_job;
 
 static void attn_worker(void *p, int ith, int nth) {
@@ -98,6 +102,32 @@ static void attn_worker(void *p, int ith, int nth) {
         for (int s = 0; s < len; s++) k->axpy_f32(o, j->vc + (size_t)s * kvd + (size_t)g * hd, scores[s], hd);
     }
     free(scores);
+}
+
+/* Prompts on AVX-512: blocks of ATTN_PROMPT_QB queries of one head share
+ * every key and value load (attn_prompt.h, same bits as attn_worker).
+ * Blocks are claimed latest first: their cost grows with their position
+ * (causal), so the cheap early ones even out the threads at the end. */
+static void attn_worker_prompt(void *p, int ith, int nth) {
+    attn_job *j = p;
+    const text_config *c = j->c;
+    int hd = c->head_dim, qdim = c->n_heads * hd, kvd = c->n_kv_heads * hd, group = c->n_heads / c->n_kv_heads;
+    float scale = 1.0f / sqrtf((float)hd);
+    size_t row = (size_t)j->start + j->n;
+    float *scores = j->scores + (size_t)ith * ATTN_PROMPT_QB * row;
+    long nblk = (j->n + ATTN_PROMPT_QB - 1) / ATTN_PROMPT_QB, tasks = nblk * c->n_heads;
+    for (;;) {
+        long task = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (task >= tasks) break;
+        int t0 = (int)(nblk - 1 - task / c->n_heads) * ATTN_PROMPT_QB, h = (int)(task % c->n_heads), g = h / group;
+        int nq = j->n - t0 < ATTN_PROMPT_QB ? j->n - t0 : ATTN_PROMPT_QB, len[ATTN_PROMPT_QB];
+        for (int i = 0; i < nq; i++) len[i] = j->start + t0 + i + 1;   /* causal: positions 0 .. own */
+        attn_prompt_scores(j->q + (size_t)t0 * qdim + (size_t)h * hd, (size_t)qdim, nq, j->kc + (size_t)g * hd,
+                           (size_t)kvd, len[nq - 1], hd, scale, scores, row);
+        for (int i = 0; i < nq; i++) softmax_masked(scores + i * row, len[i], (int)row);
+        attn_prompt_pv(scores, row, len, nq, j->vc + (size_t)g * hd, (size_t)kvd, hd,
+                       j->out + (size_t)t0 * qdim + (size_t)h * hd, (size_t)qdim);
+    }
 }
 
 /* ---- the forward pass -------------------------------------------------- */
@@ -202,8 +232,20 @@ int text_forward_multi(const text_model *m, kv_cache *const *kvs, const text_bat
             float *kc = kv->k + (size_t)l * kv->n_ctx * kvd, *vc = kv->v + (size_t)l * kv->n_ctx * kvd;
             memcpy(kc + (size_t)kv->n * kvd, kk + (size_t)i * kvd, (size_t)bs[s].n * kvd * sizeof *kk);
             memcpy(vc + (size_t)kv->n * kvd, vv + (size_t)i * kvd, (size_t)bs[s].n * kvd * sizeof *vv);
-            attn_job aj = {c, q + (size_t)i * qdim, kc, vc, att + (size_t)i * qdim, bs[s].n, kv->n, kv->n_ctx};
-            threadpool_run(tp, attn_worker, &aj);
+            attn_job aj = {.c = c, .q = q + (size_t)i * qdim, .kc = kc, .vc = vc, .out = att + (size_t)i * qdim,
+                           .n = bs[s].n, .start = kv->n, .n_ctx = kv->n_ctx};
+            atomic_init(&aj.next, 0);
+            if (bs[s].n >= ATTN_PROMPT_QB && kernels_get() == &kernels_avx512 && attn_prompt_supported(hd)) {
+                aj.scores = malloc((size_t)threadpool_size(tp) * ATTN_PROMPT_QB * (kv->n + bs[s].n) * sizeof(float));
+                if (!aj.scores) {
+                    qvl_fail_code(err, QVL_E_NOMEM, "out of memory for the attention of %d tokens", bs[s].n);
+                    goto done;
+                }
+                threadpool_run(tp, attn_worker_prompt, &aj);
+                free(aj.scores);
+            } else {
+                threadpool_run(tp, attn_worker, &aj);
+            }
         }
         matmul(tp, &L->wo, att, n, xn);
         vec_add(x, xn, n * d);

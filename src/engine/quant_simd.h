@@ -11,10 +11,13 @@
  * The includer defines, for its instruction set:
  *   QS_DOT_US(acc, u, s)  acc (8 x i32) += 4-groups of u8 u times i8 s
  *   QS_DOT_I16(acc, p, c) acc (8 x i32) += pairs of i16 p times i16 c
- * Each kernel handles nt activation rows (1, QS_MAXT/2 or QS_MAXT) per weight row, so a
- * prompt unpacks each weight block once per QS_MAXT tokens; nt is a
+ * Each kernel handles nt activation rows (any of 1..QS_MAXT) per weight row,
+ * so a prompt unpacks each weight block once per QS_MAXT tokens and a batch
+ * of up to QS_MAXT decode streams reads the weights once; nt is a
  * compile-time constant at every call, which lets the compiler keep the
  * per-token accumulators in registers.
+ * The includer may also define QS_ROWS, with qs_dot_rows's signature, to put
+ * wider bodies of its own (declared before the include) in qs_dot_multi.
  */
 #ifndef QVL_QUANT_SIMD_H
 #define QVL_QUANT_SIMD_H
@@ -115,6 +118,34 @@ QS_INLINE void qs_k4_scales(const uint8_t *p, uint32_t u[4]) {
     u[3] = ((a2 >> 4) & m4) | (((a1 >> 6) & m2) << 4);
 }
 
+/* The float part of one Q4_K super-block (weights wr) for one token (at):
+ * sumi holds the 8 integer lanes of the scaled level products, mins the 8
+ * sub-block mins as i16. d and dmin convert together; fnmadd by dy * dmin
+ * is the reference's fma by -dy * dmin exactly (negation is exact). */
+QS_INLINE void qs_q4_k_accum(__m256 *acc, __m128 *acc_m, __m256i sumi, __m128i mins, const uint8_t *at,
+                             const uint8_t *wr) {
+    uint32_t dd;
+    memcpy(&dd, wr, 4);
+    __m128 d = _mm_mul_ps(_mm_set1_ps(qs_f32(at)), _mm_cvtph_ps(_mm_cvtsi32_si128((int)dd)));
+    *acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
+    /* Sub-block activation sums from the 16-wide bsums, times the mins, pairwise. */
+    __m128i s = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)(at + 260)),
+                               _mm_loadu_si128((const __m128i *)(at + 276)));
+    *acc_m = _mm_fnmadd_ps(_mm_shuffle_ps(d, d, 0x55), _mm_cvtepi32_ps(_mm_madd_epi16(mins, s)), *acc_m);
+}
+
+/* qs_k4_scales in a register (no trip through memory, which would stall
+ * the load on four narrower stores): scales in bytes 0..7, mins in 8..15.
+ * Reads 16 bytes at p (the 12 scale bytes and 4 level bytes after them). */
+QS_INLINE __m128i qs_k4_scales_v(const uint8_t *p) {
+    __m128i a = _mm_loadu_si128((const __m128i *)p);
+    __m128i v = _mm_shuffle_epi32(a, _MM_SHUFFLE(2, 1, 2, 0)), top = _mm_shuffle_epi32(a, _MM_SHUFFLE(1, 1, 0, 0));
+    __m128i low = _mm_and_si128(_mm_srlv_epi32(v, _mm_setr_epi32(0, 0, 0, 4)),
+                                _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    __m128i high = _mm_and_si128(_mm_srli_epi32(top, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+    return _mm_or_si128(low, high);
+}
+
 /* Q4_K weights with Q8_K activations (292-byte blocks). */
 QS_INLINE void qs_dot_q4_k(const uint8_t *wr, const uint8_t *ar, size_t as, int nt, float *out, int64_t n) {
     __m256 acc[QS_MAXT];
@@ -125,9 +156,7 @@ QS_INLINE void qs_dot_q4_k(const uint8_t *wr, const uint8_t *ar, size_t as, int 
     }
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t b = 0; b < n / 256; b++, wr += 144, ar += 292) {
-        uint32_t u[4];
-        qs_k4_scales(wr + 4, u);
-        __m128i sm = _mm_loadu_si128((const __m128i *)u);
+        __m128i sm = qs_k4_scales_v(wr + 4);
         __m128i mins = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
         /* all 8 scales as i16 in both lanes; shuffles broadcast one at a time */
         __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
@@ -145,17 +174,8 @@ QS_INLINE void qs_dot_q4_k(const uint8_t *wr, const uint8_t *ar, size_t as, int 
                 sumh[t] = QS_DOT_I16(sumh[t], _mm256_maddubs_epi16(hi, qs_load(q8 + 32)), sc_hi);
             }
         }
-        QS_UNROLL for (int t = 0; t < nt; t++) sumi[t] = _mm256_add_epi32(sumi[t], sumh[t]);
-        float dw = qs_f16(wr), dmw = qs_f16(wr + 2);
-        QS_UNROLL for (int t = 0; t < nt; t++) {
-            const uint8_t *at = ar + (size_t)t * as;
-            float dy = qs_f32(at);
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dy * dw), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-            /* Sub-block activation sums from the 16-wide bsums, times the mins, pairwise. */
-            __m128i s = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)(at + 260)),
-                                       _mm_loadu_si128((const __m128i *)(at + 276)));
-            acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(-dy * dmw), _mm_cvtepi32_ps(_mm_madd_epi16(mins, s)), acc_m[t]);
-        }
+        QS_UNROLL for (int t = 0; t < nt; t++)
+            qs_q4_k_accum(&acc[t], &acc_m[t], _mm256_add_epi32(sumi[t], sumh[t]), mins, ar + (size_t)t * as, wr);
     }
     QS_UNROLL for (int t = 0; t < nt; t++) out[t] = qs_hsum8(acc[t]) + qs_hsum4(acc_m[t]);
 }
@@ -206,34 +226,55 @@ QS_INLINE void qs_dot_q6_k(const uint8_t *wr, const uint8_t *ar, size_t as, int 
     QS_UNROLL for (int t = 0; t < nt; t++) out[t] = qs_hsum8(acc[t]);
 }
 
+/* The legacy body with the weight type a constant too (a tighter loop:
+ * measured, the shared one ran Q8_0 decode up to a fifth slower). */
+QS_INLINE void qs_dot_legacy_typed(qvl_dtype w, const uint8_t *wr, const uint8_t *ar, size_t as, int nt, float *out,
+                                   int64_t n) {
+    if (w == DT_Q8_0) qs_dot_legacy(DT_Q8_0, wr, ar, as, nt, out, n);
+    else if (w == DT_Q5_0) qs_dot_legacy(DT_Q5_0, wr, ar, as, nt, out, n);
+    else qs_dot_legacy(DT_Q4_0, wr, ar, as, nt, out, n);
+}
+
 /* One weight row against nt (constant) activation rows of a type with a
  * SIMD body here (qs_has_simd). */
 QS_INLINE void qs_dot_rows(qvl_dtype w, const uint8_t *wr, const uint8_t *ar, size_t as, int nt, float *out,
                            int64_t n) {
     if (w == DT_Q4_K) qs_dot_q4_k(wr, ar, as, nt, out, n);
     else if (w == DT_Q6_K) qs_dot_q6_k(wr, ar, as, nt, out, n);
-    else qs_dot_legacy(w, wr, ar, as, nt, out, n);
+    else qs_dot_legacy_typed(w, wr, ar, as, nt, out, n);
 }
 
 static inline int qs_has_simd(qvl_dtype w) {
     return w == DT_Q8_0 || w == DT_Q5_0 || w == DT_Q4_0 || w == DT_Q4_K || w == DT_Q6_K;
 }
 
-/* The kernels.h quant_dot_multi entry: groups of QS_MAXT rows, then of
- * QS_MAXT/2, then singles (each a separately unrolled copy); types without
- * a SIMD body go to the reference. */
+#ifndef QS_ROWS
+#define QS_ROWS qs_dot_rows
+#endif
+
+/* The kernels.h quant_dot_multi entry: groups of QS_MAXT rows, then one
+ * group of the rest, each a body unrolled for its count, so nt <= QS_MAXT
+ * tokens read a weight row once; types without a SIMD body go to the
+ * reference. */
 static inline void qs_dot_multi(qvl_dtype w, const void *wrow, const void *arow, size_t as, int nt, float *out,
-                         int64_t n) {
+                                int64_t n) {
     const uint8_t *wr = wrow, *ar = arow;
-    int t = 0;
     if (!qs_has_simd(w)) {
-        for (; t < nt; t++) out[t] = quant_dot_ref(w, wr, ar + (size_t)t * as, n);
+        for (int t = 0; t < nt; t++) out[t] = quant_dot_ref(w, wr, ar + (size_t)t * as, n);
         return;
     }
-    for (; t + QS_MAXT <= nt; t += QS_MAXT) qs_dot_rows(w, wr, ar + (size_t)t * as, as, QS_MAXT, out + t, n);
-    for (; t + QS_MAXT / 2 <= nt; t += QS_MAXT / 2)
-        qs_dot_rows(w, wr, ar + (size_t)t * as, as, QS_MAXT / 2, out + t, n);
-    for (; t < nt; t++) qs_dot_rows(w, wr, ar + (size_t)t * as, as, 1, out + t, n);
+    for (; nt > 0; nt -= QS_MAXT, ar += QS_MAXT * as, out += QS_MAXT) {
+        switch (nt < QS_MAXT ? nt : QS_MAXT) {
+        case 1: QS_ROWS(w, wr, ar, as, 1, out, n); break;
+        case 2: QS_ROWS(w, wr, ar, as, 2, out, n); break;
+        case 3: QS_ROWS(w, wr, ar, as, 3, out, n); break;
+        case 4: QS_ROWS(w, wr, ar, as, 4, out, n); break;
+        case 5: QS_ROWS(w, wr, ar, as, 5, out, n); break;
+        case 6: QS_ROWS(w, wr, ar, as, 6, out, n); break;
+        case 7: QS_ROWS(w, wr, ar, as, 7, out, n); break;
+        default: QS_ROWS(w, wr, ar, as, QS_MAXT, out, n); break;
+        }
+    }
 }
 
 /* The kernels.h quant_dot entry. */

@@ -41,7 +41,7 @@ static void scramble_levels(qvl_dtype w, uint8_t *row, int n) {
 static int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
 
 static void check_quant_type(const kernels *k, qvl_dtype w, int n) {
-    enum { NT = 13 };   /* a group of 8, one of 4, a single */
+    enum { NT = 13 };   /* every group size 1..8 alone, then 8 plus each rest 1..5 */
     qvl_dtype a = quant_dot_act_type(w);
     size_t rb = dtype_row_bytes(w, n), ab = quant_dot_act_bytes(a, n);
     float *x = malloc((size_t)n * sizeof *x);
@@ -269,12 +269,15 @@ int main(void) {
         for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
             check_quant_type(k, types[ti], 256);
             check_quant_type(k, types[ti], 2048);
+            check_quant_type(k, types[ti], 768);   /* an odd count of K-quant super-blocks */
             check_gemm(k, types[ti], 256);
             check_gemm(k, types[ti], 2048);
+            check_gemm(k, types[ti], 768);
         }
         const qvl_dtype mm[] = {DT_Q8_0, DT_Q4_K, DT_Q6_K, DT_F32, DT_F16, DT_BF16};
         for (size_t m = 0; m < sizeof mm / sizeof *mm; m++) {
             check_matmul(mm[m], 37, 512, 1);
+            for (int n = 2; n < 8; n++) check_matmul(mm[m], 45, 512, n);   /* batched decode of n streams */
             check_matmul(mm[m], 70, 256, 11);
             check_matmul(mm[m], 37, 512, 70);   /* several token chunks of the GEMM */
         }

@@ -10,7 +10,10 @@
  * Layout: a tile of up to BF_ROWS weight rows is repacked so that one
  * 64-byte load holds the k, k+1 pair of 16 consecutive rows; a token's
  * (x[k], x[k+1]) pair is broadcast; each f32 lane accumulates one row. The
- * tile is reused for every token; BF_T tokens share each weight load.
+ * tile is reused for every token; BF_T tokens share each weight load. The
+ * repack is a 16 x 16 dword register transpose, since it is redone on every
+ * call (callers pass a few hundred tokens per call: a scalar repack cost a
+ * sixth of the tile's time).
  * Memory: the repacked tile is a per-thread static buffer (1 MB, bounded by
  * BF_MAX_K); nothing is allocated.
  */
@@ -65,19 +68,58 @@ BF_INLINE void bf_kernel(int T, const uint32_t *wt, const uint8_t *xp, int64_t k
     }
 }
 
+/* In-register transpose of 16 x 16 dwords: v[i] lane j -> v[j] lane i. */
+BF_INLINE void bf_transpose16(__m512i v[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {   /* 2x2 blocks of dwords */
+        t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {    /* 4x4 blocks: qwords */
+        v[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        v[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        v[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        v[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int i = 0; i < 16; i += 8)      /* 8x8 blocks: 128-bit lanes 0,2 / 1,3 */
+        for (int h = 0; h < 4; h++) {
+            t[i + h] = _mm512_shuffle_i32x4(v[i + h], v[i + 4 + h], 0x88);
+            t[i + 4 + h] = _mm512_shuffle_i32x4(v[i + h], v[i + 4 + h], 0xdd);
+        }
+    for (int h = 0; h < 8; h++) {         /* 16x16: 256-bit halves */
+        v[h] = _mm512_shuffle_i32x4(t[h], t[h + 8], 0x88);
+        v[h + 8] = _mm512_shuffle_i32x4(t[h], t[h + 8], 0xdd);
+    }
+}
+
+/* wt[kp][r] = the (k, k+1) pair of weight row r (a dword), for the 32 rows
+ * of a tile; missing rows (r >= nr) are zeros. Full groups of 16 rows go
+ * 16 pairs at a time through a register transpose: the repack is redone
+ * for every call, so a scalar one costs as much as a few tokens' compute. */
+static void bf_repack(const uint8_t *w, size_t wstride, int nr, int64_t kp_n, uint32_t *wt) {
+    for (int g = 0; g < BF_ROWS; g += 16) {
+        int64_t kp = 0;
+        if (g + 16 <= nr)
+            for (; kp + 16 <= kp_n; kp += 16) {
+                __m512i v[16];
+                for (int i = 0; i < 16; i++) v[i] = _mm512_loadu_si512(w + (size_t)(g + i) * wstride + 4 * kp);
+                bf_transpose16(v);
+                for (int i = 0; i < 16; i++) _mm512_storeu_si512(wt + (kp + i) * BF_ROWS + g, v[i]);
+            }
+        for (; kp < kp_n; kp++)
+            for (int r = g; r < g + 16; r++) {
+                uint32_t pair = 0;
+                if (r < nr) memcpy(&pair, w + (size_t)r * wstride + 4 * kp, 4);
+                wt[kp * BF_ROWS + r] = pair;
+            }
+    }
+}
+
 void gemm_bf16_tile(const void *w, size_t wstride, int nr, const void *xb, int nt, int64_t k, float *y,
                     size_t ystride) {
     static _Thread_local uint32_t wt[BF_MAX_K / 2 * BF_ROWS];
     int64_t kp_n = k / 2;
-    /* wt[kp][r] = the (k, k+1) pair of row r; missing rows are zeros */
-    for (int r = 0; r < BF_ROWS; r++) {
-        if (r < nr) {
-            const uint8_t *row = (const uint8_t *)w + (size_t)r * wstride;
-            for (int64_t kp = 0; kp < kp_n; kp++) memcpy(&wt[kp * BF_ROWS + r], row + 4 * kp, 4);
-        } else {
-            for (int64_t kp = 0; kp < kp_n; kp++) wt[kp * BF_ROWS + r] = 0;
-        }
-    }
+    bf_repack(w, wstride, nr, kp_n, wt);
     const uint8_t *xp = xb;
     int t = 0;
     for (; t + BF_T <= nt; t += BF_T) bf_kernel(BF_T, wt, xp + (size_t)t * 4 * kp_n, kp_n, y + (size_t)t * ystride, ystride, nr);

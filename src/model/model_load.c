@@ -25,12 +25,19 @@
 #include "model/weight_source.h"
 
 
-void *weight_own(model_storage *s, size_t bytes) {
-    void *p = malloc(bytes ? bytes : 1);
-    if (!p) return NULL;
-    s->bufs = realloc(s->bufs, (size_t)(s->n_bufs + 1) * sizeof *s->bufs);
+void *weight_adopt(model_storage *s, void *p) {
+    void **bufs = p ? realloc(s->bufs, (size_t)(s->n_bufs + 1) * sizeof *s->bufs) : NULL;
+    if (!bufs) {
+        free(p);
+        return NULL;
+    }
+    s->bufs = bufs;
     s->bufs[s->n_bufs++] = p;
     return p;
+}
+
+void *weight_own(model_storage *s, size_t bytes) {
+    return weight_adopt(s, malloc(bytes ? bytes : 1));
 }
 
 const qvl_tensor *weight_find(const weight_source *src, const char *hf, const char *gg) {

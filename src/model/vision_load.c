@@ -5,16 +5,21 @@
  *
  * Both forms go through the shared weight_source getters, so every tensor is
  * checked for presence, shape and type with the file and tensor named.
- * Matrices stay in their stored type (bf16/f16/f32, or whatever quantized
- * type an mmproj holds); the patch embedding of an mmproj, stored as two
- * temporal Conv2d kernels, is interleaved into one f32 (D, 1536) matrix so
- * both forms run the same single matmul.
+ * Matrices stay in their stored type (bf16/f32, or whatever quantized type
+ * an mmproj holds), except F16 matrices whose values BF16 holds exactly:
+ * those become BF16 copies owned by the model (see matrices_to_bf16). The
+ * patch embedding of an mmproj, stored as two temporal Conv2d kernels, is
+ * interleaved into one f32 (D, 1536) matrix so both forms run the same
+ * single matmul.
  */
 #include <jansson.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "engine/matmul.h"
 #include "model/weight_source.h"
@@ -146,6 +151,86 @@ static int load_patch_embedding(const weight_source *src, vision_model *vm, qvl_
     return (vm->patch_b = need_vector(src, "model.visual.patch_embed.proj.bias", "v.patch_embd.bias", D, err)) ? 0 : -1;
 }
 
+/* ---- F16 matrices as BF16 ------------------------------------------------
+ * mmproj files of llama.cpp hold F16 weights converted from BF16
+ * checkpoints, so each value is exactly a BF16 value: stored as BF16 they
+ * are the same weights and take the BF16 GEMM (twice the rate of
+ * dequantize + sgemm, with BF16-rounded activations as for a bf16 HF
+ * directory: the tower's tolerance allows it). A matrix with any value BF16
+ * cannot hold stays F16 (f32 activations, exact weights).
+ */
+
+typedef struct bf16_job {
+    const qvl_tensor *w;
+    uint8_t *dst;
+    atomic_bool inexact;
+} bf16_job;
+
+static void bf16_worker(void *p, int ith, int nth) {
+    bf16_job *j = p;
+    long lo, hi;
+    threadpool_split((long)tensor_nrows(j->w), ith, nth, &lo, &hi);
+    size_t rb = dtype_row_bytes(DT_F16, j->w->ne[0]);
+    if (!f16_to_bf16_exact((const uint8_t *)j->w->data + lo * rb, j->dst + lo * rb, (hi - lo) * j->w->ne[0]))
+        atomic_store(&j->inexact, true);
+}
+
+static bool in_mapping(const mapped_file *mf, const void *p, size_t n) {
+    const uint8_t *b = p;
+    return mf->data && b >= mf->data && n <= mf->size && (size_t)(b - mf->data) <= mf->size - n;
+}
+
+/* Gives the mapped pages of a tensor the model no longer reads back to the
+ * kernel, so the process does not hold the F16 and the BF16 copy at once.
+ * The mapping is private and read-only: a later read would fault them in
+ * from the file again, never see zeros. Only whole pages inside the tensor
+ * go (neighbours may still be in use); only views into src's own files
+ * qualify, never buffers the model allocated. */
+static void release_pages(const weight_source *src, const void *data, size_t n) {
+    bool mapped = src->gguf && in_mapping(&src->gguf->map, data, n);
+    for (int i = 0; !src->gguf && i < src->store->st.n_files; i++)
+        mapped = mapped || in_mapping(&src->store->st.files[i].map, data, n);
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)data + page - 1) & ~(page - 1), b = ((uintptr_t)data + n) & ~(page - 1);
+    if (mapped && b > a) (void)madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/* w (F16) becomes a BF16 copy owned by the model when every value is exact;
+ * otherwise it stays as it is. Fails only when out of memory. */
+static int f16_matrix_to_bf16(const weight_source *src, qvl_tensor *w, qvl_error *err) {
+    if (w->type != DT_F16) return 0;
+    size_t bytes = dtype_row_bytes(DT_F16, w->ne[0]) * (size_t)tensor_nrows(w);
+    bf16_job j = {.w = w, .dst = malloc(bytes ? bytes : 1)};
+    if (!j.dst) return qvl_fail_code(err, QVL_E_NOMEM, "out of memory converting '%s' to BF16", w->name);
+    atomic_init(&j.inexact, false);
+    threadpool_run(src->tp, bf16_worker, &j);
+    if (atomic_load(&j.inexact)) {
+        free(j.dst);
+        return 0;
+    }
+    if (!weight_adopt(src->store, j.dst))
+        return qvl_fail_code(err, QVL_E_NOMEM, "out of memory converting '%s' to BF16", w->name);
+    release_pages(src, w->data, bytes);
+    w->type = DT_BF16;
+    w->data = j.dst;
+    w->nbytes = bytes;
+    return 0;
+}
+
+static int matrices_to_bf16(const weight_source *src, vision_model *vm, qvl_error *err) {
+    for (int b = 0; b < vm->cfg.depth; b++) {
+        vision_block *blk = &vm->blocks[b];
+        if (f16_matrix_to_bf16(src, &blk->qkv, err) || f16_matrix_to_bf16(src, &blk->proj, err) ||
+            f16_matrix_to_bf16(src, &blk->fc1, err) || f16_matrix_to_bf16(src, &blk->fc2, err))
+            return -1;
+    }
+    for (int k = -1; k < vm->cfg.n_deepstack; k++) {
+        vision_merger *mg = k < 0 ? &vm->merger : &vm->deepstack[k];
+        if (f16_matrix_to_bf16(src, &mg->fc1, err) || f16_matrix_to_bf16(src, &mg->fc2, err)) return -1;
+    }
+    return 0;
+}
+
 static int load_weights(qvl_model *m, const weight_source *src, qvl_error *err) {
     const vision_config *c = &m->cfg.vision;
     if (c->patch_size != IMAGE_PATCH_SIZE || c->spatial_merge_size != IMAGE_MERGE_SIZE)
@@ -177,6 +262,7 @@ static int load_weights(qvl_model *m, const weight_source *src, qvl_error *err) 
     if (load_merger(src, c, -1, &vm->merger, err)) return -1;
     for (int k = 0; k < c->n_deepstack; k++)
         if (load_merger(src, c, k, &vm->deepstack[k], err)) return -1;
+    if (matrices_to_bf16(src, vm, err)) return -1;
     vm->preprocess.min_pixels = IMAGE_HF_MIN_PIXELS;
     vm->preprocess.max_pixels = IMAGE_HF_MAX_PIXELS;
     for (int i = 0; i < 3; i++) vm->preprocess.mean[i] = vm->preprocess.std[i] = 0.5f;

@@ -6,6 +6,8 @@
  * each thread takes a block of queries of one head at a time and scores it
  * against all keys with the kernels' register-blocked attention products
  * (q and v read in place from the qkv rows, keys transposed once per layer).
+ * The element work between matmuls (norms, biases, GELU, residuals,
+ * rotary) is split over the pool by rows too.
  */
 #include "vision_model.h"
 
@@ -19,19 +21,67 @@
 #include "engine/ops.h"
 
 /* Token rows per MLP step: bounds the (rows, F) activation buffer for big
- * images while each weight tile is still reused across many rows. */
-#define MLP_CHUNK 256
+ * images (16 MB for the 2B tower) while each weight tile, repacked by the
+ * GEMM on every call, is reused across many rows: a 448x448 image (784
+ * patches) takes one step. */
+#define MLP_CHUNK 1024
 
 int vision_embd_width(const vision_model *vm) {
     return vm->cfg.out_hidden_size * (1 + vm->cfg.n_deepstack);
 }
 
-/* y = x W^T + b for n rows; BF16 weights may take BF16-rounded activations
+/* ---- row-parallel element work -------------------------------------------
+ * Everything between the matmuls (norms, biases, GELU, residuals, rotary)
+ * is split over the pool by rows: done on one thread it left the other
+ * core spinning for a tenth of the encoder's time. */
+
+typedef enum row_op {
+    ROW_LAYERNORM,      /* out = layernorm(in) with w, b */
+    ROW_BIAS,           /* out += b */
+    ROW_BIAS_GELU_TANH, /* out = gelu_tanh(out + b) */
+    ROW_BIAS_GELU_ERF,  /* out = gelu_erf(out + b) */
+    ROW_RESIDUAL,       /* out += in + b (in is scratch: it gets the bias) */
+} row_op;
+
+typedef struct row_job {
+    row_op op;
+    float *out, *in;
+    const float *w, *b;
+    int width;
+    float eps;
+    long n;
+} row_job;
+
+static void row_worker(void *p, int ith, int nth) {
+    const row_job *j = p;
+    long lo, hi;
+    threadpool_split(j->n, ith, nth, &lo, &hi);
+    for (long r = lo; r < hi; r++) {
+        float *out = j->out + r * j->width, *in = j->in ? j->in + r * j->width : NULL;
+        switch (j->op) {
+        case ROW_LAYERNORM: layernorm(out, in, j->w, j->b, j->width, j->eps); break;
+        case ROW_BIAS: vec_add(out, j->b, j->width); break;
+        case ROW_BIAS_GELU_TANH: vec_add(out, j->b, j->width), gelu_tanh(out, j->width); break;
+        case ROW_BIAS_GELU_ERF: vec_add(out, j->b, j->width), gelu_erf(out, j->width); break;
+        case ROW_RESIDUAL: vec_add(in, j->b, j->width), vec_add(out, in, j->width); break;
+        }
+    }
+}
+
+static void rows_run(threadpool *tp, row_op op, float *out, float *in, const float *w, const float *b, int width,
+                     float eps, long n) {
+    row_job j = {op, out, in, w, b, width, eps, n};
+    threadpool_run(tp, row_worker, &j);
+}
+
+/* y = x W^T for n rows, then the row op `epi` with bias b (ROW_RESIDUAL:
+ * into res, y as scratch). BF16 weights may take BF16-rounded activations
  * (matmul.h; within the tower's tolerance, twice as fast). */
-static void linear(threadpool *tp, const qvl_tensor *w, const float *b, const float *x, int n, float *y) {
+static void linear(threadpool *tp, const qvl_tensor *w, const float *b, const float *x, int n, float *y, row_op epi,
+                   float *res) {
     matmul_prec(tp, w, x, n, y, MATMUL_BF16_ACT);
-    int rows = (int)w->ne[1];
-    for (long i = 0; i < n; i++) vec_add(y + i * rows, b, rows);
+    if (epi == ROW_RESIDUAL) rows_run(tp, epi, res, y, NULL, b, (int)w->ne[1], 0, n);
+    else rows_run(tp, epi, y, NULL, NULL, b, (int)w->ne[1], 0, n);
 }
 
 /* ---- positions: learned table and 2-D rotary ---------------------------- */
@@ -133,19 +183,40 @@ static void attn_worker(void *p, int ith, int nth) {
     }
 }
 
+typedef struct rope_job {
+    float *qkv, *kt;
+    const float *cs, *sn;
+    int N, D, hd;
+} rope_job;
+
+/* Rotates q and k of this thread's rows and copies their keys into kt,
+ * 16 rows at a time so each kt row gets a cache line per write. */
+static void rope_worker(void *p, int ith, int nth) {
+    const rope_job *j = p;
+    int N = j->N, D = j->D, hd = j->hd, half = hd / 2;
+    long lo, hi;
+    threadpool_split(N, ith, nth, &lo, &hi);
+    for (long r = lo; r < hi; r++) {
+        float *row = j->qkv + (size_t)r * 3 * D;
+        for (int h = 0; h < D / hd; h++) {
+            rope_apply(row + h * hd, j->cs + (size_t)r * half, j->sn + (size_t)r * half, half);
+            rope_apply(row + D + h * hd, j->cs + (size_t)r * half, j->sn + (size_t)r * half, half);
+        }
+    }
+    for (long r0 = lo; r0 < hi; r0 += 16) {
+        long r1 = r0 + 16 < hi ? r0 + 16 : hi;
+        for (int c = 0; c < D; c++)   /* column c = head c / hd, dim c % hd */
+            for (long r = r0; r < r1; r++) j->kt[(size_t)c * N + r] = j->qkv[(size_t)r * 3 * D + D + c];
+    }
+}
+
 /* out = softmax(q k^T / sqrt(hd)) v per head over all N patches. Rotates q
  * and k in qkv first and transposes k into kt. */
 static void attention(const vision_model *vm, float *qkv, int N, const float *cs, const float *sn, float *kt,
                       float *scratch, threadpool *tp, float *out) {
-    int D = vm->cfg.hidden_size, heads = vm->cfg.n_heads, hd = D / heads, half = hd / 2;
-    for (int r = 0; r < N; r++) {
-        float *row = qkv + (size_t)r * 3 * D;
-        for (int h = 0; h < heads; h++) {
-            rope_apply(row + h * hd, cs + (size_t)r * half, sn + (size_t)r * half, half);
-            rope_apply(row + D + h * hd, cs + (size_t)r * half, sn + (size_t)r * half, half);
-        }
-        for (int c = 0; c < D; c++) kt[(size_t)c * N + r] = row[D + c];   /* column c = head c / hd, dim c % hd */
-    }
+    int D = vm->cfg.hidden_size, heads = vm->cfg.n_heads, hd = D / heads;
+    rope_job rj = {qkv, kt, cs, sn, N, D, hd};
+    threadpool_run(tp, rope_worker, &rj);
     attn_job j = {.qkv = qkv, .kt = kt, .out = out, .N = N, .D = D, .hd = hd, .heads = heads, .scratch = scratch};
     atomic_init(&j.next, 0);
     threadpool_run(tp, attn_worker, &j);
@@ -157,10 +228,9 @@ static void attention(const vision_model *vm, float *qkv, int N, const float *cs
  * normalised features. tmp holds (M, 4D), y (M, out_hidden_size). */
 static void merger_mlp(const vision_merger *mg, const float *z, int M, float *tmp, float *y, threadpool *tp,
                        float *out, int out_stride) {
-    int W = (int)mg->fc1.ne[1], O = (int)mg->fc2.ne[1];
-    linear(tp, &mg->fc1, mg->fc1_b, z, M, tmp);
-    gelu_erf(tmp, M * W);
-    linear(tp, &mg->fc2, mg->fc2_b, tmp, M, y);
+    int O = (int)mg->fc2.ne[1];
+    linear(tp, &mg->fc1, mg->fc1_b, z, M, tmp, ROW_BIAS_GELU_ERF, NULL);
+    linear(tp, &mg->fc2, mg->fc2_b, tmp, M, y, ROW_BIAS, NULL);
     for (int m = 0; m < M; m++) memcpy(out + (size_t)m * out_stride, y + (size_t)m * O, (size_t)O * sizeof *y);
 }
 
@@ -196,21 +266,18 @@ static int bufs_alloc(vision_bufs *b, const vision_config *c, int N, int nth) {
 }
 
 static void block_forward(const vision_model *vm, const vision_block *blk, int N, vision_bufs *b, threadpool *tp) {
-    int D = vm->cfg.hidden_size, F = vm->cfg.intermediate_size;
+    int D = vm->cfg.hidden_size;
     float eps = vm->cfg.layer_norm_eps;
-    for (int r = 0; r < N; r++) layernorm(b->y + (size_t)r * D, b->h + (size_t)r * D, blk->ln1_w, blk->ln1_b, D, eps);
-    linear(tp, &blk->qkv, blk->qkv_b, b->y, N, b->qkv);
+    rows_run(tp, ROW_LAYERNORM, b->y, b->h, blk->ln1_w, blk->ln1_b, D, eps, N);
+    linear(tp, &blk->qkv, blk->qkv_b, b->y, N, b->qkv, ROW_BIAS, NULL);
     attention(vm, b->qkv, N, b->cs, b->sn, b->kt, b->scratch, tp, b->y);
-    linear(tp, &blk->proj, blk->proj_b, b->y, N, b->tmp);
-    vec_add(b->h, b->tmp, N * D);
+    linear(tp, &blk->proj, blk->proj_b, b->y, N, b->tmp, ROW_RESIDUAL, b->h);
     for (int r0 = 0; r0 < N; r0 += MLP_CHUNK) {
         int n = N - r0 < MLP_CHUNK ? N - r0 : MLP_CHUNK;
         float *h = b->h + (size_t)r0 * D;
-        for (int r = 0; r < n; r++) layernorm(b->y + (size_t)r * D, h + (size_t)r * D, blk->ln2_w, blk->ln2_b, D, eps);
-        linear(tp, &blk->fc1, blk->fc1_b, b->y, n, b->mlp);
-        gelu_tanh(b->mlp, n * F);
-        linear(tp, &blk->fc2, blk->fc2_b, b->mlp, n, b->tmp);
-        vec_add(h, b->tmp, n * D);
+        rows_run(tp, ROW_LAYERNORM, b->y, h, blk->ln2_w, blk->ln2_b, D, eps, n);
+        linear(tp, &blk->fc1, blk->fc1_b, b->y, n, b->mlp, ROW_BIAS_GELU_TANH, NULL);
+        linear(tp, &blk->fc2, blk->fc2_b, b->mlp, n, b->tmp, ROW_RESIDUAL, h);
     }
 }
 
@@ -226,7 +293,7 @@ int vision_encode(const vision_model *vm, const image_patches *p, threadpool *tp
     if (bufs_alloc(&b, c, N, threadpool_size(tp)) != 0)
         return qvl_fail_code(err, QVL_E_NOMEM, "out of memory encoding a %dx%d-patch image", gw, gh);
 
-    linear(tp, &vm->patch_embd, vm->patch_b, p->values, N, b.h);
+    linear(tp, &vm->patch_embd, vm->patch_b, p->values, N, b.h, ROW_BIAS, NULL);
     add_position_embedding(vm, gh, gw, b.h);
     rope_tables(vm, gw, N, b.cs, b.sn);
     /* The merger scratch (M, 4D) = (N, D) fits in b.tmp; its input in b.y. */
@@ -235,14 +302,11 @@ int vision_encode(const vision_model *vm, const image_patches *p, threadpool *tp
         for (int k = 0; k < c->n_deepstack; k++) {
             if (c->deepstack_indexes[k] != L) continue;
             const vision_merger *ds = &vm->deepstack[k];
-            for (int m = 0; m < M; m++)
-                layernorm(b.y + (size_t)m * 4 * D, b.h + (size_t)m * 4 * D, ds->norm_w, ds->norm_b, 4 * D,
-                          c->layer_norm_eps);
+            rows_run(tp, ROW_LAYERNORM, b.y, b.h, ds->norm_w, ds->norm_b, 4 * D, c->layer_norm_eps, M);
             merger_mlp(ds, b.y, M, b.tmp, b.merged, tp, out + (size_t)(k + 1) * O, W);
         }
     }
-    for (int r = 0; r < N; r++)
-        layernorm(b.y + (size_t)r * D, b.h + (size_t)r * D, vm->merger.norm_w, vm->merger.norm_b, D, c->layer_norm_eps);
+    rows_run(tp, ROW_LAYERNORM, b.y, b.h, vm->merger.norm_w, vm->merger.norm_b, D, c->layer_norm_eps, N);
     merger_mlp(&vm->merger, b.y, M, b.tmp, b.merged, tp, out, W);
     bufs_free(&b);
     return 0;

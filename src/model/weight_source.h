@@ -44,6 +44,10 @@ typedef struct weight_source {
 /* A buffer freed with the model; NULL when out of memory. */
 void *weight_own(model_storage *s, size_t bytes);
 
+/* Hands the malloc'd buffer p to the model, which frees it with itself.
+ * Returns p, or NULL (p freed) when p is NULL or out of memory. */
+void *weight_adopt(model_storage *s, void *p);
+
 /* The tensor under its HF or GGUF name (whichever the source uses); NULL if
  * absent. No checks: for optional tensors and special shapes. */
 const qvl_tensor *weight_find(const weight_source *src, const char *hf, const char *gg);

@@ -1,7 +1,9 @@
 /* test_vision_golden.c - the vision tower and the multimodal prompt against
  * the independent reference (../shared/testdata/golden/image, llama.cpp):
  *   1. image embeddings (main merger + DeepStack) from the bf16 HF directory
- *      and from the shipped tiny-mmproj-F16.gguf, row by row;
+ *      and from the shipped tiny-mmproj-F16.gguf, row by row; the mmproj's
+ *      F16 matrices run as BF16 (all its values are BF16 values), and a
+ *      copy with one value BF16 cannot hold keeps that matrix F16;
  *   2. the prompt chat_prompt_build makes from messages: ids equal to
  *      prompt_ids.txt, M-RoPE positions equal to chunks.json;
  *   3. last-position logits of that prompt (HF directory, --quant bf16, the
@@ -18,6 +20,7 @@
 
 #include "base/mapped_file.h"
 #include "check.h"
+#include "format/gguf.h"
 #include "golden_util.h"
 #include "model/chat.h"
 #include "model/chat_template.h"
@@ -278,6 +281,83 @@ static void check_two_images(const qvl_model *m, threadpool *tp) {
     image_free(&img);
 }
 
+/* Counts the vision matrices (blocks and mergers) of type t. */
+static int count_matrices(const vision_model *vm, qvl_dtype t) {
+    int n = 0;
+    for (int b = 0; b < vm->cfg.depth; b++) {
+        const vision_block *k = &vm->blocks[b];
+        n += (k->qkv.type == t) + (k->proj.type == t) + (k->fc1.type == t) + (k->fc2.type == t);
+    }
+    for (int k = -1; k < vm->cfg.n_deepstack; k++) {
+        const vision_merger *mg = k < 0 ? &vm->merger : &vm->deepstack[k];
+        n += (mg->fc1.type == t) + (mg->fc2.type == t);
+    }
+    return n;
+}
+
+/* The shipped F16 mmproj holds BF16 values only (it was converted from the
+ * bf16 test model), so every matrix runs as BF16: each value equal to the
+ * file's F16 value, read through a mapping of our own. */
+static void check_converted_to_bf16(const qvl_model *m, const char *mmproj) {
+    const vision_model *vm = m->vision;
+    int n = 4 * vm->cfg.depth + 2 * (1 + vm->cfg.n_deepstack);
+    CHECK_EQ_INT(count_matrices(vm, DT_BF16), n);
+    gguf_file g;
+    qvl_error err = {0};
+    CHECK_MSG(gguf_open(&g, mmproj, &err) == 0, "%s", err.msg);
+    const qvl_tensor *f16 = gguf_find_tensor(&g, "v.blk.1.ffn_up.weight");
+    const qvl_tensor *bf = &vm->blocks[1].fc1;
+    CHECK(f16 && f16->type == DT_F16 && tensor_nelements(f16) == tensor_nelements(bf));
+    int64_t diff = 0;
+    for (int64_t i = 0; f16 && i < tensor_nelements(bf); i++) {
+        uint16_t a, b;
+        memcpy(&a, (const uint8_t *)f16->data + 2 * i, 2);
+        memcpy(&b, (const uint8_t *)bf->data + 2 * i, 2);
+        diff += fp16_to_f32(a) != bf16_to_f32(b);
+    }
+    CHECK_MSG(diff == 0, "%lld BF16 values differ from the file's F16 values", (long long)diff);
+    gguf_close(&g);
+}
+
+/* A copy of the mmproj whose v.blk.0.attn_qkv.weight holds one value BF16
+ * cannot: that matrix stays F16, the others still convert, and the mixed
+ * tower matches the golden embeddings (one weight moved by 2^-10 relative).
+ * Returns the loaded model or NULL. */
+static qvl_model *load_inexact_mmproj(const char *text, const char *mmproj, char *copy, size_t copy_size) {
+    qvl_error err = {0};
+    size_t len = 0;
+    char *bytes = read_file_text(mmproj, 1 << 26, &len, &err);
+    gguf_file g;
+    int rc = bytes ? gguf_open(&g, mmproj, &err) : -1;
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    if (rc != 0) return free(bytes), NULL;
+    const qvl_tensor *t = gguf_find_tensor(&g, "v.blk.0.attn_qkv.weight");
+    size_t off = t ? (size_t)((const uint8_t *)t->data - g.map.data) : 0;
+    for (int64_t i = 0; t && i < tensor_nelements(t); i++, off += 2) {
+        uint16_t h;
+        memcpy(&h, bytes + off, 2);
+        if (((h >> 10) & 31) == 0 || ((h >> 10) & 31) == 31) continue;   /* a normal value: 10 mantissa bits */
+        h ^= 1;
+        memcpy(bytes + off, &h, 2);
+        break;
+    }
+    gguf_close(&g);
+    snprintf(copy, copy_size, "%s/inexact-mmproj.gguf", model_dir);
+    FILE *f = fopen(copy, "wb");
+    CHECK(t && f && fwrite(bytes, 1, len, f) == len);
+    if (f) fclose(f);
+    free(bytes);
+    model_load_opts o = {.mmproj = copy, .threads = 2};
+    qvl_model *m = model_load(text, &o, &err);
+    CHECK_MSG(m != NULL && m->vision != NULL, "%s", err.msg);
+    if (m && m->vision) {
+        CHECK_EQ_INT(m->vision->blocks[0].qkv.type, DT_F16);
+        CHECK_EQ_INT(count_matrices(m->vision, DT_F16), 1);
+        CHECK_EQ_INT(m->vision->blocks[1].qkv.type, DT_BF16);
+    }
+    return m;
+}
+
 /* A GGUF text model without --mmproj refuses images with a clear message. */
 static void check_gguf_without_mmproj(threadpool *tp) {
     char path[1024];
@@ -323,9 +403,14 @@ int main(void) {
     m = model_load(path, &og, &err);
     CHECK_MSG(m != NULL && m->vision != NULL, "%s", err.msg);
     if (m && m->vision) {
+        check_converted_to_bf16(m, mmproj);
         for (int i = 0; i < n_cases; i++) check_embeddings(m, &cases[i], tp, "mmproj");
         for (int i = 0; i < 3; i++) check_prompt_and_logits(m, &cases[i], tp, false, "q8+mm");
     }
+    model_free(m);
+    char inexact[1024];
+    m = load_inexact_mmproj(path, mmproj, inexact, sizeof inexact);
+    for (int i = 0; m && m->vision && i < n_cases; i++) check_embeddings(m, &cases[i], tp, "mixed");
     model_free(m);
     check_gguf_without_mmproj(tp);
     threadpool_free(tp);

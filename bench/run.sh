@@ -4,7 +4,7 @@
 # type (../shared/docs/perf-anchors.md). bench/README.md explains each figure.
 #
 # Generates models/2b once (reused when present or with BENCH_SKIP_GEN=1),
-# converts it to Q4_K and Q8_0 GGUF files and an F16 mmproj (reused while
+# converts it to Q4_K_M and Q8_0 GGUF files and an F16 mmproj (reused while
 # newer than the model), makes the test images with ImageMagick, then
 # measures with $BENCH_THREADS (default 2) threads, medians of several runs.
 # Writes bench/results/latest.json (a flat object; null = not measurable)
@@ -34,7 +34,7 @@ SEP_IMAGES=${BENCH_BATCH_SEP_IMAGES:-5}
 [ "$SEP_IMAGES" -le "$BATCH_IMAGES" ] || SEP_IMAGES=$BATCH_IMAGES
 STREAM_TOKENS=${BENCH_STREAM_TOKENS:-64}
 HF=$MODELS/2b
-Q4=$MODELS/2b-q4_k.gguf
+Q4=$MODELS/2b-q4_k_m.gguf   # llama.cpp's Q4_K_M mix, tensor for tensor
 MMPROJ=$MODELS/2b-mmproj-f16.gguf
 REAL=../shared/testdata/images/real
 OCR_DOC=tests/ocr/set/bench_doc_1024x768.png
@@ -65,7 +65,7 @@ if [ ! -f "$HF/config.json" ]; then
     echo "generating the 2b test model into $HF ..."
     $QVL make-test-model --config 2b --out "$HF"
 fi
-for q in q4_k q8_0; do
+for q in q4_k_m q8_0; do
     gguf=$MODELS/2b-$q.gguf
     if [ ! -f "$gguf" ] || [ "$HF/config.json" -nt "$gguf" ]; then
         echo "converting $HF to $gguf ..."
@@ -74,7 +74,7 @@ for q in q4_k q8_0; do
 done
 if [ ! -f "$MMPROJ" ] || [ "$HF/config.json" -nt "$MMPROJ" ]; then
     echo "writing the F16 vision tower $MMPROJ ..."   # convert always writes a text model too: thrown away
-    $QVL convert --model "$HF" --out "$TMP/text.gguf" --mmproj-out "$MMPROJ" --quant q4_k -t "$THREADS" >/dev/null
+    $QVL convert --model "$HF" --out "$TMP/text.gguf" --mmproj-out "$MMPROJ" --quant q4_k_m -t "$THREADS" >/dev/null
     rm -f "$TMP/text.gguf"
 fi
 
@@ -108,7 +108,7 @@ json_get() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1
 echo "measuring (threads $THREADS, load average $load_start; the machine is shared: compare ratios) ..."
 collect tok_ "$BENCH" tokenizer "$HF"
 collect bw_ "$BENCH" bandwidth "$THREADS"
-echo "  text decode/prefill Q4_K, Q8_0 ..."
+echo "  text decode/prefill Q4_K_M, Q8_0 ..."
 collect q4_ "$BENCH" text "$Q4" --threads "$THREADS" --runs "$RUNS" --decode 32 \
     --prefill 512 --prefill-runs "$PREFILL_RUNS"
 collect q8_ "$BENCH" text "$MODELS/2b-q8_0.gguf" --threads "$THREADS" --runs "$RUNS" --decode 32 \
@@ -120,14 +120,14 @@ collect v448_ "$BENCH" vision "$Q4" "${VOPTS[@]}" --image "$TMP/i448.png" --max-
 collect v1024_ "$BENCH" vision "$Q4" "${VOPTS[@]}" --image "$TMP/i1024x768.png" --max-pixels $PX1024
 [ "$v448_tokens" = 196 ] && [ "$v1024_tokens" = 768 ] ||
     die "image tokens $v448_tokens and $v1024_tokens, expected 196 and 768"
-echo "  time to first token: image + question, follow-up (Q4_K + F16 vision, 448x448) ..."
+echo "  time to first token: image + question, follow-up (Q4_K_M + F16 vision, 448x448) ..."
 collect vlm_ "$BENCH" vlm "$Q4" "${VOPTS[@]}" --image "$TMP/i448.png" --max-pixels $PX448 --ctx 4096
 
 echo "  OCR 1024x768 document ..."
 ocr_json=$($QVL ocr --bench "$OCR_DOC" --lang eng) || die "qvl ocr --bench failed"
 ocr_ms=$(json_get warm_ms_median <<< "$ocr_json")
 
-# A server on model $2 (default the Q4_K one) with $1 slots; sets SRV_PID and SRV_URL.
+# A server on model $2 (default the Q4_K_M one) with $1 slots; sets SRV_PID and SRV_URL.
 start_server() {
     $QVL serve -m "${2:-$Q4}" --parallel "$1" -t "$THREADS" --port 0 --no-ocr >"$TMP/serve.out" 2>"$TMP/serve.err" &
     SRV_PID=$!
@@ -271,7 +271,7 @@ json=$(cat <<EOF
   "load_avg": $load_start,
   "load_avg_end": $load_end,
   "kernels": "$q4_kernels",
-  "q4_k_m_is": "qvl convert --quant q4_k (Q4_K matrices, Q6_K embedding/output); vision: F16 mmproj",
+  "q4_k_m_is": "qvl convert --quant q4_k_m (llama.cpp's Q4_K_M types per tensor: Q4_K, Q6_K embedding/output and attn_v/ffn_down in 14 of 28 layers); vision: F16 mmproj",
   "commit": "$commit",
   "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 }

@@ -6,11 +6,15 @@
 #include "model/convert.h"
 
 static const char *help =
-    "usage: qvl convert --model HF_DIR --out MODEL.gguf [--mmproj-out MMPROJ.gguf] [--quant q8_0|q4_k|bf16]\n"
+    "usage: qvl convert --model HF_DIR --out MODEL.gguf [--mmproj-out MMPROJ.gguf]\n"
+    "                   [--quant q8_0|q4_k_m|q4_k|bf16]\n"
     "\n"
     "Writes the text model as a llama.cpp GGUF file, quantized once (default q8_0), with the\n"
     "tokenizer and chat template inside; with --mmproj-out also the vision tower (F16). Loading\n"
     "the GGUF later is instant: `qvl ask --model MODEL.gguf --mmproj MMPROJ.gguf ...`.\n"
+    "For 4 bits choose q4_k_m: llama.cpp's Q4_K_M, tensor for tensor (Q6_K for the output\n"
+    "and for attn_v / ffn_down in half the layers); q4_k makes all matrices but the\n"
+    "embedding Q4_K (5% smaller, a little less exact).\n"
     "  -t, --threads N     threads for quantization (default: all cores)\n";
 
 int cli_convert(int argc, char **argv) {

@@ -38,7 +38,7 @@ int cli_default_threads(void);
 typedef struct cli_model_opts {
     const char *model;    /* --model DIR|FILE.gguf (default $QVL_MODEL) */
     const char *mmproj;   /* --mmproj FILE.gguf */
-    const char *quant;    /* --quant bf16|q8_0|q4_k */
+    const char *quant;    /* --quant bf16|q8_0|q4_k_m|q4_k */
     int threads;          /* -t/--threads */
     int no_cache;         /* --no-cache: do not keep quantized weights for the next load */
 } cli_model_opts;
@@ -51,7 +51,8 @@ typedef struct cli_model_opts {
 #define CLI_MODEL_HELP \
     "  -m, --model M       Hugging Face directory or text .gguf (default: $QVL_MODEL)\n" \
     "      --mmproj P      vision .gguf for a GGUF text model\n" \
-    "      --quant Q       quantize bf16 weights on load: bf16, q8_0 (default), q4_k\n" \
+    "      --quant Q       quantize bf16 weights on load: bf16, q8_0 (default), q4_k_m (4-bit,\n" \
+    "                      llama.cpp's Q4_K_M mix), q4_k (all Q4_K but the embedding)\n" \
     "      --no-cache      do not keep the quantized weights (~/.cache/qvl) for the next load\n" \
     "  -t, --threads N     compute threads (default: all cores)\n"
 

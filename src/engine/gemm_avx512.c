@@ -19,8 +19,11 @@
  *    scale products for the tile are made 16 at a time before the main loop.
  * Q8_0/Q5_0/Q4_0 use vpdpbusd with weights offset to unsigned (w + 128); the
  * offset's contribution, 128 * (sum of 4 activations) per lane, is removed by
- * starting each lane at minus that sum. Q4_K uses maddubs + vpdpwssd with the
- * 6-bit scales, as quant_simd.h does.
+ * starting each lane at minus that sum. Q4_K and Q6_K use maddubs + vpdpwssd
+ * with the sub-block scales, as quant_simd.h does. Q6_K turns it around:
+ * signed levels (-32..31) meet activations offset to unsigned (a + 128), and
+ * the offset's share, 128 * scale * (sum of levels) per lane, depends on the
+ * weights only: it is made when the tile is unpacked and starts each lane.
  * Memory: the unpacked tile and the products live in per-thread static
  * buffers (about 0.5 MB, bounded by GEMM_MAX_K); nothing is allocated.
  */
@@ -47,7 +50,7 @@ static size_t pack_bytes(qvl_dtype w, int64_t n) {
     if (n <= 0 || n > GEMM_MAX_K) return 0;
     size_t raw;
     if ((w == DT_Q8_0 || w == DT_Q5_0 || w == DT_Q4_0) && n % 32 == 0) raw = (size_t)(n / 32) * 68;
-    else if (w == DT_Q4_K && n % 256 == 0) raw = (size_t)(n / 256) * 276;
+    else if ((w == DT_Q4_K || w == DT_Q6_K) && n % 256 == 0) raw = (size_t)(n / 256) * 276;
     else return 0;
     return (raw + 63) / 64 * 64;
 }
@@ -111,7 +114,7 @@ static void pack_q8_0(const float *x, uint8_t *lv, uint8_t *corr, float *scale) 
 
 void gemm_avx512_pack_act(qvl_dtype w, const float *x, void *out, int64_t n) {
     uint8_t *o = out;
-    int kq = w == DT_Q4_K, bs = kq ? 256 : 32, side = kq ? 16 : 32;   /* level and side-array bytes per block */
+    int kq = w == DT_Q4_K || w == DT_Q6_K, bs = kq ? 256 : 32, side = kq ? 16 : 32;   /* level, side bytes per block */
     int64_t nb = n / bs;
     for (int64_t b = 0; b < nb; b++) {
         float d;
@@ -139,6 +142,23 @@ typedef struct q4k_tile {
     int16_t mins[GEMM_ROWS][GEMM_MAX_K / 32];
     float dw16[GT_G][GEMM_MAX_K / 256][16], dm16[GT_G][GEMM_MAX_K / 256][16];
 } q4k_tile;
+
+/* Unpacked Q6_K rows: levels - 32 as i8 [GT_R][nb][256] in element order;
+ * the scale of each 16 weights as an i16 pair; per super-block the 8 lanes'
+ * starting values, minus 128 * scale * levels; d in the products layout. */
+typedef struct q6k_tile {
+    int8_t lv[GEMM_ROWS][GEMM_MAX_K];
+    uint32_t sc[GEMM_ROWS][GEMM_MAX_K / 16];
+    int32_t start[GEMM_ROWS][GEMM_MAX_K / 256][8];
+    float dw16[GT_G][GEMM_MAX_K / 256][16];
+} q6k_tile;
+
+/* The scales of a 32-weight chunk per lane: lanes 0..3 take the first
+ * 16-weight scale (pair at two[0]), lanes 4..7 the second. */
+static inline __m256i q6k_chunk_scales(const uint32_t *two) {
+    __m128i s = _mm_loadl_epi64((const __m128i *)two);
+    return _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(s), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+}
 
 static void unpack_legacy(qvl_dtype w, const uint8_t *wr, size_t ws, int nr, int64_t nb, legacy_tile *t) {
     int bb = w == DT_Q8_0 ? 34 : w == DT_Q5_0 ? 22 : 18;
@@ -176,6 +196,39 @@ static void unpack_q4_k(const uint8_t *wr, size_t ws, int nr, int64_t nb, q4k_ti
                 t->dw16[r / GT_R][b][4 * (r % GT_R) + k] = d;
                 t->dm16[r / GT_R][b][4 * (r % GT_R) + k] = dm;
             }
+        }
+    }
+}
+
+/* A Q6_K super-block stores, per half h, low nibbles of elements 128h + 0..63
+ * in 64 bytes (elements 128h + 64..127 in their high nibbles) and 2 high bits
+ * of each group of 4 elements 32 apart in one byte of 32. */
+static void unpack_q6_k(const uint8_t *wr, size_t ws, int nr, int64_t nb, q6k_tile *t) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32),
+                  k128 = _mm256_set1_epi8((char)0x80);
+    for (int r = 0; r < GEMM_ROWS; r++) {
+        const uint8_t *p = wr + (size_t)(r < nr ? r : 0) * ws;
+        for (int64_t b = 0; b < nb; b++, p += 210) {
+            const int8_t *s8 = (const int8_t *)p + 192;
+            for (int s = 0; s < 16; s++) t->sc[r][16 * b + s] = (uint16_t)s8[s] * 0x10001u;
+            __m256i offset = _mm256_setzero_si256();
+            for (int h = 0; h < 2; h++) {
+                __m256i hb = qs_load(p + 128 + 32 * h);
+                for (int q = 0; q < 4; q++) {   /* quarter q: elements 128h + 32q .. + 31 */
+                    __m256i low = qs_load(p + 64 * h + 32 * (q & 1));
+                    if (q >= 2) low = _mm256_srli_epi16(low, 4);
+                    __m256i high = q == 0 ? _mm256_slli_epi16(hb, 4) : q == 1 ? _mm256_slli_epi16(hb, 2)
+                                 : q == 2 ? hb : _mm256_srli_epi16(hb, 2);   /* bits 2q, 2q+1 to 4, 5 */
+                    __m256i lv = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(low, m4), _mm256_and_si256(high, m30)),
+                                                 k32);
+                    _mm256_storeu_si256((__m256i *)(t->lv[r] + 256 * b + 128 * h + 32 * q), lv);
+                    offset = _mm256_dpwssd_epi32(offset, _mm256_maddubs_epi16(k128, lv),
+                                                 q6k_chunk_scales(&t->sc[r][16 * b + 8 * h + 2 * q]));
+                }
+            }
+            _mm256_storeu_si256((__m256i *)t->start[r][b], _mm256_sub_epi32(_mm256_setzero_si256(), offset));
+            float d = qs_f16(p + 208);
+            for (int k = 0; k < 4; k++) t->dw16[r / GT_R][b][4 * (r % GT_R) + k] = d;
         }
     }
 }
@@ -253,21 +306,55 @@ static void kernel_q4_k(const q4k_tile *wt, int g, const uint8_t *const act[GT_T
             out[r][t] = qs_hsum8(_mm256_load_ps(acc[r][t])) + qs_hsum4(_mm_load_ps(acc_m[r][t]));
 }
 
+/* As kernel_q4_k without the min term: maddubs of (a + 128) with the signed
+ * levels (|pair| <= 2 * 255 * 32, no saturation), lanes started at minus the
+ * offset's share (exact integers, so the lane sums are the reference's). */
+static void kernel_q6_k(const q6k_tile *wt, int g, const uint8_t *const act[GT_T], int64_t nb,
+                        const float (*prod)[16], float out[GT_R][GT_T]) {
+    float acc[GT_R][GT_T][8] __attribute__((aligned(32))) = {{{0}}};
+    const __m256i k128 = _mm256_set1_epi8((char)0x80);
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i sumi[GT_R][GT_T];
+        QS_UNROLL for (int r = 0; r < GT_R; r++) {
+            __m256i start = qs_load(wt->start[GT_R * g + r][b]);
+            QS_UNROLL for (int t = 0; t < GT_T; t++) sumi[r][t] = start;
+        }
+        QS_UNROLL for (int c = 0; c < 8; c++) {
+            __m256i a[GT_T];
+            QS_UNROLL for (int t = 0; t < GT_T; t++) a[t] = _mm256_xor_si256(qs_load(act[t] + 256 * b + 32 * c), k128);
+            QS_UNROLL for (int r = 0; r < GT_R; r++) {
+                __m256i w = qs_load(wt->lv[GT_R * g + r] + 256 * b + 32 * c);
+                __m256i sc = q6k_chunk_scales(&wt->sc[GT_R * g + r][16 * b + 2 * c]);
+                QS_UNROLL for (int t = 0; t < GT_T; t++)
+                    sumi[r][t] = _mm256_dpwssd_epi32(sumi[r][t], _mm256_maddubs_epi16(a[t], w), sc);
+            }
+        }
+        QS_UNROLL for (int r = 0; r < GT_R; r++)
+            QS_UNROLL for (int t = 0; t < GT_T; t++)
+                _mm256_store_ps(acc[r][t], _mm256_fmadd_ps(_mm256_set1_ps(prod[b][4 * r + t]),
+                                                           _mm256_cvtepi32_ps(sumi[r][t]), _mm256_load_ps(acc[r][t])));
+    }
+    QS_UNROLL for (int r = 0; r < GT_R; r++)
+        QS_UNROLL for (int t = 0; t < GT_T; t++) out[r][t] = qs_hsum8(_mm256_load_ps(acc[r][t]));
+}
+
 /* ---- the tile entry -------------------------------------------------------- */
 
 void gemm_avx512_tile(qvl_dtype w, const void *wrows, size_t wstride, int nr, const void *pact, size_t pstride,
                       int nt, float *y, size_t ystride, int64_t n) {
     const uint8_t *wr = wrows, *pa = pact;
-    int legacy = w != DT_Q4_K;
+    int legacy = w != DT_Q4_K && w != DT_Q6_K;
     int64_t nb = legacy ? n / 32 : n / 256;
     /* Static per thread: too big for small worker stacks, reused by every call. */
     static _Thread_local union {
         legacy_tile l;
         q4k_tile k;
+        q6k_tile k6;
     } wt;
     static _Thread_local float prod[GEMM_MAX_K / 32][16], prodm[GEMM_MAX_K / 256][16], dx4[GEMM_MAX_K / 32][4];
     if (legacy) unpack_legacy(w, wr, wstride, nr, nb, &wt.l);
-    else unpack_q4_k(wr, wstride, nr, nb, &wt.k);
+    else if (w == DT_Q4_K) unpack_q4_k(wr, wstride, nr, nb, &wt.k);
+    else unpack_q6_k(wr, wstride, nr, nb, &wt.k6);
     size_t soff = legacy ? (size_t)nb * 64 : (size_t)nb * 272;   /* the scales array of a packed row */
     for (int t0 = 0; t0 < nt; t0 += GT_T) {
         const uint8_t *act[GT_T];
@@ -280,10 +367,13 @@ void gemm_avx512_tile(qvl_dtype w, const void *wrows, size_t wstride, int nr, co
             if (legacy) {
                 tile_products(wt.l.dw16[g], dx4, nb, 0, prod);
                 kernel_legacy(wt.l.lv + GT_R * g, act, nb, prod, out);
-            } else {
+            } else if (w == DT_Q4_K) {
                 tile_products(wt.k.dw16[g], dx4, nb, 0, prod);
                 tile_products(wt.k.dm16[g], dx4, nb, 1, prodm);
                 kernel_q4_k(&wt.k, g, act, nb, prod, prodm, out);
+            } else {
+                tile_products(wt.k6.dw16[g], dx4, nb, 0, prod);
+                kernel_q6_k(&wt.k6, g, act, nb, prod, out);
             }
             for (int t = 0; t < GT_T && t0 + t < nt; t++)
                 for (int r = 0; r < GT_R && GT_R * g + r < nr; r++)

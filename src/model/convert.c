@@ -18,7 +18,7 @@
 #include "model/model.h"
 
 /* llama.cpp's general.file_type values for the mixes we write. */
-enum { FTYPE_F16 = 1, FTYPE_Q8_0 = 7, FTYPE_Q4_K_S = 14, FTYPE_BF16 = 32 };
+enum { FTYPE_F32 = 0, FTYPE_F16 = 1, FTYPE_Q8_0 = 7, FTYPE_Q4_K_S = 14, FTYPE_Q4_K_M = 15, FTYPE_BF16 = 32 };
 enum { TOK_NORMAL = 1, TOK_CONTROL = 3, TOK_USER = 4, TOK_UNUSED = 5 };
 
 /* ---- tokenizer metadata --------------------------------------------------- */
@@ -141,6 +141,17 @@ static int collect_text_tensors(const qvl_model *m, named_tensor **out) {
     return n;
 }
 
+/* The file type of a model quantized on load, from its weight_type label
+ * (model_load's names for --quant). */
+static int text_file_type(const char *weight_type) {
+    static const struct { const char *name; int ftype; } map[] = {
+        {"q4_k_m", FTYPE_Q4_K_M}, {"q4_k", FTYPE_Q4_K_S}, {"bf16", FTYPE_BF16}, {"f16", FTYPE_F16}, {"f32", FTYPE_F32},
+    };
+    for (size_t i = 0; weight_type && i < sizeof map / sizeof *map; i++)
+        if (!strcmp(weight_type, map[i].name)) return map[i].ftype;
+    return FTYPE_Q8_0;
+}
+
 static int add_text_metadata(gguf_writer *w, const qvl_model *m, const vocab_arrays *v, int ftype, qvl_error *err) {
     const text_config *c = &m->cfg.text;
     int32_t sections[4] = {c->mrope_section[0], c->mrope_section[1], c->mrope_section[2], 0};
@@ -181,8 +192,7 @@ int convert_write_text(const qvl_model *m, const char *dir, const char *out, con
     vocab_arrays v = {0};
     named_tensor *ts = NULL;
     int n = collect_text_tensors(m, &ts), rc = -1;
-    int ftype = m->text.layers[0].wq.type == DT_Q4_K ? FTYPE_Q4_K_S : m->text.layers[0].wq.type == DT_BF16 ? FTYPE_BF16
-              : m->text.layers[0].wq.type == DT_F16 ? FTYPE_F16 : FTYPE_Q8_0;
+    int ftype = text_file_type(m->weight_type);
     gguf_writer *w = NULL;
     if (read_vocab(dir, m->cfg.text.vocab_size, &v, err) != 0) goto done;
     if (!(w = gguf_writer_open(out, err)) || add_text_metadata(w, m, &v, ftype, err) != 0) goto done;

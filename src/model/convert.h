@@ -11,7 +11,7 @@
 #include "model/model.h"
 
 typedef struct convert_opts {
-    const char *quant;        /* "bf16", "q8_0", "q4_k" (text matrices); NULL = q8_0 */
+    const char *quant;        /* "bf16", "q8_0", "q4_k_m", "q4_k" (text matrices); NULL = q8_0 */
     const char *out_text;     /* text model .gguf (required) */
     const char *out_mmproj;   /* vision .gguf, or NULL to skip */
     int threads;

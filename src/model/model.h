@@ -4,7 +4,7 @@
  *   - a Hugging Face snapshot directory (config.json, model.safetensors or
  *     shards + index, tokenizer.json, generation_config.json); bf16 matrices
  *     are kept as they are (--quant bf16, zero-copy from the mmap) or
- *     quantized on load (q8_0, q4_k);
+ *     quantized on load (q8_0, q4_k_m, q4_k);
  *   - a llama.cpp text GGUF (+ an mmproj GGUF for vision), used as stored.
  * Every tensor the architecture needs is checked for presence, type and shape
  * before anything runs; errors name the file and the tensor.
@@ -27,7 +27,7 @@
 
 typedef struct model_load_opts {
     const char *mmproj;      /* vision GGUF, for GGUF text models; NULL = none */
-    const char *quant;       /* HF directories: "bf16", "q8_0", "q4_k"; NULL = default (q8_0) */
+    const char *quant;       /* HF directories: "bf16", "q8_0", "q4_k_m", "q4_k"; NULL = default (q8_0) */
     int threads;             /* for quantize-on-load; < 1 = all cores */
     bool text_only;          /* skip the vision tower even if present */
     /* Quantize-on-load cache (quant_cache.h): where a quantized HF model is

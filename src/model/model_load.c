@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -123,6 +124,23 @@ int need_matrix(const weight_source *src, const char *hf, const char *gg, int64_
     return 0;
 }
 
+/* llama.cpp's Q4_K_M type for the text matrix `role` ("token_embd", "output",
+ * "attn_v", ... as in GGUF names) of `layer` (llama-quant.cpp,
+ * llama_tensor_get_type): Q4_K, but Q6_K for the output matrix (the
+ * embedding when tied to it) and for attn_v and ffn_down in the layers
+ * use_more_bits picks. llama.cpp counts attn_v / ffn_down tensors in its
+ * weight order (layer number first), so its counter is the layer index.
+ * Rows that are not a multiple of 256 fall back as there: the output to
+ * Q8_0, Q4_K to Q5_0, Q6_K to Q8_0, and to F16 if not even a multiple of 32. */
+static qvl_dtype q4_k_m_type(const char *role, int layer, int n_layers, int64_t cols, bool tied) {
+    bool more_bits = layer < n_layers / 8 || layer >= 7 * n_layers / 8 || (layer - n_layers / 8) % 3 == 2;
+    if (cols % 32) return DT_F16;
+    if (!strcmp(role, "output") || (tied && !strcmp(role, "token_embd"))) return cols % 256 ? DT_Q8_0 : DT_Q6_K;
+    bool six = more_bits && (!strcmp(role, "attn_v") || !strcmp(role, "ffn_down"));
+    if (cols % 256) return six ? DT_Q8_0 : DT_Q5_0;
+    return six ? DT_Q6_K : DT_Q4_K;
+}
+
 static int load_text_weights(qvl_model *m, const weight_source *src, qvl_error *err) {
     const text_config *c = &m->cfg.text;
     text_model *tm = &m->text;
@@ -133,13 +151,19 @@ static int load_text_weights(qvl_model *m, const weight_source *src, qvl_error *
     const char *P = "model.language_model";
     char hf[160], gg[96];
     /* The embedding is also the output matrix: Q6_K keeps the logits close when
-     * the rest goes to 4 bits (llama.cpp's Q4_K_M does the same). */
-    qvl_dtype emb_q = src->quant == DT_Q4_K ? DT_Q6_K : src->quant;
+     * the rest goes to 4 bits. q4_k_m (named by load_hf_dir in weight_type)
+     * is llama.cpp's whole per-tensor mix. */
+    bool k_m = src->quant != DT_COUNT && m->weight_type && !strcmp(m->weight_type, "q4_k_m");
+    bool tied = !weight_find(src, "lm_head.weight", "output.weight");
+    qvl_dtype emb_q = src->quant == DT_Q4_K ? DT_Q6_K : src->quant, out_q = emb_q;
+    if (k_m) {
+        emb_q = q4_k_m_type("token_embd", 0, c->n_layers, d, tied);
+        out_q = q4_k_m_type("output", 0, c->n_layers, d, tied);
+    }
     snprintf(hf, sizeof hf, "%s.embed_tokens.weight", P);
     if (need_matrix(src, hf, "token_embd.weight", d, c->vocab_size, emb_q, &tm->tok_embd, err)) return -1;
     tm->output = tm->tok_embd;
-    if (weight_find(src, "lm_head.weight", "output.weight") &&
-        need_matrix(src, "lm_head.weight", "output.weight", d, c->vocab_size, emb_q, &tm->output, err))
+    if (!tied && need_matrix(src, "lm_head.weight", "output.weight", d, c->vocab_size, out_q, &tm->output, err))
         return -1;
     snprintf(hf, sizeof hf, "%s.norm.weight", P);
     if (!(tm->output_norm = need_vector(src, hf, "output_norm.weight", d, err))) return -1;
@@ -177,7 +201,8 @@ static int load_text_weights(qvl_model *m, const weight_source *src, qvl_error *
         for (size_t k = 0; k < sizeof mats / sizeof *mats; k++) {
             snprintf(hf, sizeof hf, "%s.layers.%d.%s.weight", P, i, mats[k].hf);
             snprintf(gg, sizeof gg, "blk.%d.%s.weight", i, mats[k].gg);
-            if (need_matrix(src, hf, gg, mats[k].cols, mats[k].rows, src->quant, mats[k].dst, err)) return -1;
+            qvl_dtype want = k_m ? q4_k_m_type(mats[k].gg, i, c->n_layers, mats[k].cols, tied) : src->quant;
+            if (need_matrix(src, hf, gg, mats[k].cols, mats[k].rows, want, mats[k].dst, err)) return -1;
         }
     }
     text_model_init_rope(tm);
@@ -258,13 +283,16 @@ static int load_hf_dir(qvl_model *m, const char *dir, const model_load_opts *o, 
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     if (!(m->tok = tokenizer_load_json(path, err))) return -1;
     qvl_dtype q = DT_Q8_0;
+    bool k_m = o->quant && !strcasecmp(o->quant, "q4_k_m");   /* Q4_K base, the mix chosen per tensor */
     if (o->quant) {
-        int t = dtype_from_name(o->quant);
+        int t = k_m ? DT_Q4_K : dtype_from_name(o->quant);
         if (t != DT_BF16 && t != DT_Q8_0 && t != DT_Q4_K && t != DT_F16 && t != DT_F32)
-            return qvl_fail(err, "--quant %s: choose bf16, q8_0 or q4_k", o->quant);
+            return qvl_fail(err, "--quant %s: choose bf16, q8_0, q4_k_m (4-bit, llama.cpp's Q4_K_M mix) or q4_k",
+                            o->quant);
         q = (qvl_dtype)t;
     }
-    m->weight_type = q == DT_BF16 ? "bf16" : q == DT_Q4_K ? "q4_k" : q == DT_F16 ? "f16" : q == DT_F32 ? "f32" : "q8_0";
+    m->weight_type = k_m ? "q4_k_m" : q == DT_BF16 ? "bf16" : q == DT_Q4_K ? "q4_k" : q == DT_F16 ? "f16"
+                   : q == DT_F32 ? "f32" : "q8_0";
     weight_source src = {m->storage->st.n_files ? m->storage->st.files[0].map.path : dir, m->storage, q, tp, NULL};
     if (load_hf_text(m, dir, o, &src, err) != 0) return -1;
     if (m->cfg.has_vision && !o->text_only && vision_load_hf(m, &src, dir, err) != 0) return -1;

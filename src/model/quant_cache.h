@@ -1,5 +1,5 @@
 /* quant_cache.h - the quantize-on-load cache: a Hugging Face directory
- * quantized to q8_0 or q4_k is written once as a GGUF file in a cache
+ * quantized to q8_0, q4_k_m or q4_k is written once as a GGUF file in a cache
  * folder, and later loads map that file instead of quantizing again (the
  * 2b model takes about a minute to quantize, a second to map).
  *
@@ -19,7 +19,7 @@
 const char *quant_cache_default_dir(void);
 
 /* Fills path (cap bytes) with the cache file for dir at quant ("q8_0",
- * "q4_k") and key (65 bytes: hex SHA-256). Returns 0, or -1 with err set
+ * "q4_k_m", "q4_k") and key (65 bytes: hex SHA-256). Returns 0, or -1 with err set
  * when dir cannot be read. */
 int quant_cache_locate(const char *cache_dir, const char *dir, const char *quant, char *path, size_t cap,
                        char key[65], qvl_error *err);

@@ -274,6 +274,11 @@ int main(void) {
             check_gemm(k, types[ti], 2048);
             check_gemm(k, types[ti], 768);
         }
+        /* the AVX-512 table must not silently drop a type from its GEMM */
+        const qvl_dtype gemm_types[] = {DT_Q8_0, DT_Q4_0, DT_Q5_0, DT_Q4_K, DT_Q6_K};
+        for (size_t g = 0; g < sizeof gemm_types / sizeof *gemm_types && !strcmp(k->name, "avx512"); g++)
+            CHECK_MSG(k->gemm_act_bytes && k->gemm_act_bytes(gemm_types[g], 2048) > 0, "avx512: no GEMM for %s",
+                      dtype_get(gemm_types[g])->name);
         const qvl_dtype mm[] = {DT_Q8_0, DT_Q4_K, DT_Q6_K, DT_F32, DT_F16, DT_BF16};
         for (size_t m = 0; m < sizeof mm / sizeof *mm; m++) {
             check_matmul(mm[m], 37, 512, 1);

@@ -31,7 +31,8 @@
 #define GEMM_MIN_TOKENS 8  /* fewer tokens: plain dots are as fast */
 #define TOKEN_GROUP 8      /* tokens per weight-row pass (the kernels' register blocking) */
 #define PREFILL_TILE 16    /* rows per tile when several tokens share it */
-#define TILES_PER_THREAD 8 /* decode: enough tiles to balance uneven cores */
+#define DECODE_MIN_ROWS 8  /* decode: smallest claim of rows (a fraction of a microsecond) */
+#define CLAIM_SHARE 3      /* quantized dots: a claim takes 1/(CLAIM_SHARE x threads) of the rows left */
 #define GEMM_CHUNK_BYTES (768L << 10) /* kernel GEMM: packed activations kept in L2 per pass */
 
 void tensor_get_row(const qvl_tensor *w, int64_t r, float *out) {
@@ -50,8 +51,8 @@ typedef struct mm_job {
     uint8_t *xp;              /* kernel GEMM: (n, pack_bytes) packed activations, else NULL */
     size_t pack_bytes;
     uint8_t *xb;              /* BF16 GEMM: (n, 2 cols) BF16 activations, else NULL */
-    long tile_rows;
-    atomic_long next_tile;    /* quantized path: next unclaimed tile */
+    long tile_rows;           /* quantized dots: smallest claim of rows */
+    atomic_long next_tile;    /* next unclaimed tile (quantized dots: row) */
 } mm_job;
 
 static void mm_quantize_worker(void *p, int ith, int nth) {
@@ -93,17 +94,33 @@ static void mm_worker_gemm(mm_job *j) {
     }
 }
 
-static void mm_worker_quant(mm_job *j) {
+/* Quantized dots claim rows in shares of what is left: big ranges first
+ * (few claims on the shared counter), small ones at the end, so the threads
+ * finish within a few rows of each other however the OS runs them. Returns
+ * the first row of the claim, or -1 when all are taken. */
+static long mm_claim_rows(mm_job *j, long rows, int nth, long *r1) {
+    long r0 = atomic_load_explicit(&j->next_tile, memory_order_relaxed);
+    for (;;) {
+        if (r0 >= rows) return -1;
+        long take = (rows - r0) / ((long)CLAIM_SHARE * nth);
+        take = take > j->tile_rows ? take : j->tile_rows;
+        long end = rows - r0 > take ? r0 + take : rows;
+        if (atomic_compare_exchange_weak_explicit(&j->next_tile, &r0, end, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            *r1 = end;
+            return r0;
+        }
+    }
+}
+
+static void mm_worker_quant(mm_job *j, int nth) {
     const qvl_tensor *w = j->w;
     int64_t cols = w->ne[0];
-    long rows = (long)w->ne[1], n_tiles = (rows + j->tile_rows - 1) / j->tile_rows;
+    long rows = (long)w->ne[1], r0, r1;
     const kernels *k = kernels_get();
     size_t rb = dtype_row_bytes(w->type, cols);
     float out[TOKEN_GROUP];
-    for (;;) {
-        long tile = atomic_fetch_add_explicit(&j->next_tile, 1, memory_order_relaxed);
-        if (tile >= n_tiles) return;
-        long r0 = tile * j->tile_rows, r1 = r0 + j->tile_rows < rows ? r0 + j->tile_rows : rows;
+    while ((r0 = mm_claim_rows(j, rows, nth, &r1)) >= 0) {
         for (int t0 = 0; t0 < j->n; t0 += TOKEN_GROUP) {
             int nt = j->n - t0 < TOKEN_GROUP ? j->n - t0 : TOKEN_GROUP;
             const uint8_t *xt = j->xq + (size_t)t0 * j->act_bytes;
@@ -144,7 +161,7 @@ static void mm_worker(void *p, int ith, int nth) {
         return;
     }
     if (j->act != DT_F32) {
-        mm_worker_quant(j);
+        mm_worker_quant(j, nth);
         return;
     }
     const qvl_tensor *w = j->w;
@@ -211,8 +228,7 @@ void matmul_prec(threadpool *tp, const qvl_tensor *w, const float *x, int n, flo
     mm_job j = {.w = w, .x = x, .n = n, .y = y, .act = quant_dot_act_type(w->type)};
     const kernels *k = kernels_get();
     if (j.act != DT_F32) {
-        long rows = (long)w->ne[1], per = rows / ((long)threadpool_size(tp) * TILES_PER_THREAD);
-        j.tile_rows = n > 1 ? PREFILL_TILE : per > 4 ? per : 4;
+        j.tile_rows = n > 1 ? PREFILL_TILE : DECODE_MIN_ROWS;
         atomic_init(&j.next_tile, 0);
         j.act_bytes = quant_dot_act_bytes(j.act, w->ne[0]);
         j.pack_bytes = n >= GEMM_MIN_TOKENS && k->gemm_act_bytes ? k->gemm_act_bytes(w->type, w->ne[0]) : 0;

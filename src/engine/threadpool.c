@@ -1,15 +1,26 @@
 /* threadpool.c - see threadpool.h.
  *
- * Protocol: the caller publishes (fn, ctx), bumps `generation`, runs its own
- * share, then waits until `pending` drops to 0. Workers wait for a new
- * generation: first by spinning (a decode step issues hundreds of jobs a few
- * microseconds apart), then on a condition variable.
+ * Protocol: a job is (fn, ctx) plus one 64-bit word, `work`: the job's
+ * generation in the high half, the next unclaimed share (ith) in the low
+ * half. The caller publishes fn and ctx, stores a new generation with share
+ * 0, then claims shares like any worker; workers claim with a compare-and-
+ * swap on the whole word, so a claim never lands in a job other than the
+ * one whose generation it saw. The caller returns once `finished` counts
+ * every share: it waits only for shares that some thread is running, never
+ * for a worker that has not woken up yet.
+ *
+ * Workers wait for a new generation first by spinning (a decode step issues
+ * hundreds of jobs a few microseconds apart), then on a condition variable.
+ * They count themselves in `sleepers` before they sleep, so the caller
+ * takes the mutex and signals only when one is asleep: a job normally costs
+ * a store, not a syscall.
  */
 #include "threadpool.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #define SPIN_ITERS 200000
@@ -19,50 +30,61 @@ struct threadpool {
     pthread_t *threads;
     pthread_mutex_t mu;
     pthread_cond_t wake;
-    atomic_uint generation;
-    atomic_int pending;          /* workers still running the current job */
+    _Atomic uint64_t work;       /* generation << 32 | next unclaimed share */
+    atomic_int finished;         /* shares of the current job done */
+    atomic_int sleepers;         /* workers in (or entering) the condition wait */
     atomic_int stop;
     threadpool_fn fn;
     void *ctx;
 };
 
-typedef struct worker_arg {
-    threadpool *tp;
-    int ith;
-} worker_arg;
+static uint32_t generation(uint64_t work) { return (uint32_t)(work >> 32); }
 
-static inline void cpu_relax(void) {
+/* One step of a busy wait; yields now and then: on an oversubscribed
+ * machine the thread we wait for may need this core. */
+static inline void spin_once(int *spins) {
+    if (++*spins % 256 == 0) {
+        sched_yield();
+        return;
+    }
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
 }
 
+/* Claims and runs shares of the job in w (as last read) until none is left.
+ * fn and ctx are read only after a successful claim: the job cannot finish,
+ * so the caller cannot replace them, before that share is counted. */
+static void run_shares(threadpool *tp, uint64_t w) {
+    while ((uint32_t)w < (uint32_t)tp->n) {
+        if (!atomic_compare_exchange_weak(&tp->work, &w, w + 1)) continue;   /* w now holds the current word */
+        tp->fn(tp->ctx, (int)(uint32_t)w, tp->n);
+        atomic_fetch_add_explicit(&tp->finished, 1, memory_order_release);
+        w = atomic_load(&tp->work);
+    }
+}
+
 static void *worker_main(void *p) {
-    worker_arg *arg = p;
-    threadpool *tp = arg->tp;
-    int ith = arg->ith;
-    free(arg);
-    unsigned seen = 0;
+    threadpool *tp = p;
+    uint32_t seen = 0;
     for (;;) {
-        unsigned g;
+        uint64_t w;
         int spins = 0;
-        while ((g = atomic_load_explicit(&tp->generation, memory_order_acquire)) == seen &&
-               !atomic_load(&tp->stop) && spins < SPIN_ITERS) {
-            /* yield now and then: on an oversubscribed machine the thread we
-             * wait for may need this core */
-            if (++spins % 256 == 0) sched_yield();
-            else cpu_relax();
-        }
-        if (g == seen && !atomic_load(&tp->stop)) {
+        while (generation(w = atomic_load(&tp->work)) == seen && !atomic_load(&tp->stop) && spins < SPIN_ITERS)
+            spin_once(&spins);
+        if (generation(w) == seen && !atomic_load(&tp->stop)) {
             pthread_mutex_lock(&tp->mu);
-            while ((g = atomic_load(&tp->generation)) == seen && !atomic_load(&tp->stop))
+            /* counted before the word is read again (both seq_cst): a
+             * caller that publishes after that read sees us and signals */
+            atomic_fetch_add(&tp->sleepers, 1);
+            while (generation(w = atomic_load(&tp->work)) == seen && !atomic_load(&tp->stop))
                 pthread_cond_wait(&tp->wake, &tp->mu);
+            atomic_fetch_sub(&tp->sleepers, 1);
             pthread_mutex_unlock(&tp->mu);
         }
         if (atomic_load(&tp->stop)) return NULL;
-        seen = g;
-        tp->fn(tp->ctx, ith, tp->n);
-        atomic_fetch_sub_explicit(&tp->pending, 1, memory_order_release);
+        seen = generation(w);
+        run_shares(tp, w);
     }
 }
 
@@ -73,12 +95,9 @@ threadpool *threadpool_create(int n_threads) {
     pthread_mutex_init(&tp->mu, NULL);
     pthread_cond_init(&tp->wake, NULL);
     tp->threads = calloc((size_t)tp->n, sizeof *tp->threads);
+    if (!tp->threads) tp->n = 1;   /* no memory for workers: the caller runs every job */
     for (int i = 1; i < tp->n; i++) {
-        worker_arg *arg = malloc(sizeof *arg);
-        arg->tp = tp;
-        arg->ith = i;
-        if (pthread_create(&tp->threads[i], NULL, worker_main, arg) != 0) {
-            free(arg);
+        if (pthread_create(&tp->threads[i], NULL, worker_main, tp) != 0) {
             tp->n = i;   /* run with the threads we got */
             break;
         }
@@ -108,13 +127,16 @@ void threadpool_run(threadpool *tp, threadpool_fn fn, void *ctx) {
     }
     tp->fn = fn;
     tp->ctx = ctx;
-    atomic_store(&tp->pending, tp->n - 1);
-    pthread_mutex_lock(&tp->mu);
-    atomic_fetch_add_explicit(&tp->generation, 1, memory_order_release);
-    pthread_cond_broadcast(&tp->wake);
-    pthread_mutex_unlock(&tp->mu);
-    fn(ctx, 0, tp->n);
-    for (int spins = 0; atomic_load_explicit(&tp->pending, memory_order_acquire) > 0;)
-        if (++spins % 256 == 0) sched_yield();
-        else cpu_relax();
+    atomic_store(&tp->finished, 0);
+    uint64_t w = (uint64_t)(generation(atomic_load(&tp->work)) + 1u) << 32;
+    atomic_store(&tp->work, w);
+    if (atomic_load(&tp->sleepers) > 0) {
+        /* a sleeper holds mu from its count until it waits: the broadcast
+         * cannot fall between its check and its wait */
+        pthread_mutex_lock(&tp->mu);
+        pthread_cond_broadcast(&tp->wake);
+        pthread_mutex_unlock(&tp->mu);
+    }
+    run_shares(tp, w);
+    for (int spins = 0; atomic_load_explicit(&tp->finished, memory_order_acquire) < tp->n;) spin_once(&spins);
 }

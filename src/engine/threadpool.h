@@ -1,9 +1,13 @@
 /* threadpool.h - a persistent pool of worker threads for data-parallel loops.
  *
- * threadpool_run(fn) calls fn(ctx, ith, nth) once on each of the nth threads
- * (the caller is thread 0) and returns when all have finished. Workers are
- * created once and spin briefly between jobs before sleeping, so the many
- * small jobs of a decode step cost microseconds, not thread creations.
+ * threadpool_run(fn) calls fn(ctx, ith, nth) once for each ith in [0, nth)
+ * and returns when all have finished. The shares go to whichever threads
+ * (the caller included) claim them first: a worker the OS has not run yet
+ * does not hold the job up, the caller runs its share instead. So fn must
+ * not wait for another share of the same job, and may run several shares
+ * one after another on one thread (per-ith scratch stays private). Workers
+ * are created once and spin briefly between jobs before sleeping, so the
+ * many small jobs of a decode step cost microseconds, not thread creations.
  *
  * One job runs at a time per pool: a pool must not be shared by threads that
  * call threadpool_run concurrently (give each inference slot its own pool or
@@ -15,8 +19,9 @@
 typedef struct threadpool threadpool;
 typedef void (*threadpool_fn)(void *ctx, int ith, int nth);
 
-/* n_threads >= 1 (values < 1 mean 1). Returns NULL only if no thread can be
- * created at all; then callers may pass NULL pools, which run inline. */
+/* n_threads >= 1 (values < 1 mean 1). Returns NULL only when out of
+ * memory; then callers may pass the NULL pool, which runs jobs inline. If
+ * fewer threads can be started than asked, the pool has that many. */
 threadpool *threadpool_create(int n_threads);
 void threadpool_free(threadpool *tp);
 int threadpool_size(const threadpool *tp);   /* 1 for a NULL pool */

@@ -1,6 +1,14 @@
 /* text_model.c - the batched, threaded forward pass of the text decoder.
  * See text_model.h; text_reference.c holds the plain version it is tested
  * against.
+ *
+ * Every step runs on the pool, not only the matmuls: the residual adds and
+ * RMSNorms by token row, the q/k norms, rotations and cache writes by head,
+ * SwiGLU by chunk, attention by (token, head). Work is split across rows
+ * and heads, never inside a sum, so each value comes from the same
+ * operations in the same order as in the serial loops: the bits do not
+ * depend on the number of threads. Steps too small to pay for a hand-off
+ * (a decode step's single row) run on the calling thread.
  */
 #include "text_model.h"
 
@@ -71,41 +79,19 @@ static void rope_apply(float *v, const float *cosv, const float *sinv, int half)
 
 /* ---- attention --------------------------------------------------------- */
 
+/* One sequence of at least ATTN_PROMPT_QB tokens for the prompt kernel. */
 typedef struct attn_job {
     const text_config *c;
     const float *q;        /* (n, n_heads*hd) */
     const float *kc, *vc;  /* this layer's cache, (n_ctx, kv_dim) */
     float *out;            /* (n, n_heads*hd) */
     int n, start;          /* tokens, cache position of the first */
-    int n_ctx;
-    atomic_long next;      /* prompt path: next unclaimed (query block, head) */
-    float *scores;         /* prompt path: (threads, ATTN_PROMPT_QB, start + n) */
+    atomic_long next;      /* next unclaimed (query block, head) */
+    float *scores;         /* (threads, ATTN_PROMPT_QB, start + n) */
 } attn_job;
 
-static void attn_worker(void *p, int ith, int nth) {
-    const attn_job *j = p;
-    const text_config *c = j->c;
-    int hd = c->head_dim, qdim = c->n_heads * hd, kvd = c->n_kv_heads * hd, group = c->n_heads / c->n_kv_heads;
-    const kernels *k = kernels_get();
-    float scale = 1.0f / sqrtf((float)hd);
-    float *scores = malloc((size_t)(j->start + j->n) * sizeof *scores);
-    long lo, hi;
-    threadpool_split((long)j->n * c->n_heads, ith, nth, &lo, &hi);
-    for (long task = lo; task < hi; task++) {
-        int t = (int)(task / c->n_heads), h = (int)(task % c->n_heads), g = h / group;
-        int len = j->start + t + 1;   /* causal: positions 0 .. own */
-        const float *q = j->q + (size_t)t * qdim + (size_t)h * hd;
-        for (int s = 0; s < len; s++) scores[s] = k->dot_f32_lanes16(q, j->kc + (size_t)s * kvd + (size_t)g * hd, hd) * scale;
-        softmax_masked(scores, len, j->start + j->n);
-        float *o = j->out + (size_t)t * qdim + (size_t)h * hd;
-        memset(o, 0, (size_t)hd * sizeof *o);
-        for (int s = 0; s < len; s++) k->axpy_f32(o, j->vc + (size_t)s * kvd + (size_t)g * hd, scores[s], hd);
-    }
-    free(scores);
-}
-
 /* Prompts on AVX-512: blocks of ATTN_PROMPT_QB queries of one head share
- * every key and value load (attn_prompt.h, same bits as attn_worker).
+ * every key and value load (attn_prompt.h, same bits as attn_pair).
  * Blocks are claimed latest first: their cost grows with their position
  * (causal), so the cheap early ones even out the threads at the end. */
 static void attn_worker_prompt(void *p, int ith, int nth) {
@@ -127,6 +113,167 @@ static void attn_worker_prompt(void *p, int ith, int nth) {
         for (int i = 0; i < nq; i++) softmax_masked(scores + i * row, len[i], (int)row);
         attn_prompt_pv(scores, row, len, nq, j->vc + (size_t)g * hd, (size_t)kvd, hd,
                        j->out + (size_t)t0 * qdim + (size_t)h * hd, (size_t)qdim);
+    }
+}
+
+/* ---- the steps between the matmuls, on every thread -------------------- */
+
+/* Work is handed out in chunks from a shared counter, so a thread the OS
+ * runs late does less of it instead of holding the others back. Returns 0
+ * when [0, n) is used up. */
+static int claim(atomic_long *next, long n, long chunk, long *lo, long *hi) {
+    *lo = atomic_fetch_add_explicit(next, chunk, memory_order_relaxed);
+    if (*lo >= n) return 0;
+    *hi = *lo + chunk < n ? *lo + chunk : n;
+    return 1;
+}
+
+/* Below this many floats a step runs on the calling thread: the hand-off
+ * to the pool would cost more than the other threads save. */
+#define STEP_MIN_FLOATS 4096
+#define SWIGLU_CHUNK 2048   /* floats per claim; a multiple of swiglu's 16 */
+
+static void run_step(threadpool *tp, threadpool_fn fn, void *job, long floats) {
+    if (floats < STEP_MIN_FLOATS) fn(job, 0, 1);
+    else threadpool_run(tp, fn, job);
+}
+
+/* Per token row: x += o (the block's output), x += the DeepStack slice of
+ * image rows, then xn = rmsnorm(x). Each step optional; the same operations
+ * per element as doing each over all rows in turn. */
+typedef struct resid_job {
+    float *x, *o;           /* o: NULL = nothing to add; may equal xn */
+    const float *const *img;   /* image feature row per token, or NULL */
+    long ds_off;            /* offset of the DeepStack slice in an image row, 0 = none */
+    float *xn;
+    const float *norm;      /* NULL = no norm */
+    int n, d;
+    float eps;
+    atomic_long next;
+} resid_job;
+
+static void resid_worker(void *p, int ith, int nth) {
+    resid_job *j = p;
+    long lo, hi;
+    while (claim(&j->next, j->n, 1, &lo, &hi)) {
+        float *x = j->x + (size_t)lo * j->d;
+        if (j->o) vec_add(x, j->o + (size_t)lo * j->d, j->d);
+        if (j->ds_off && j->img[lo]) vec_add(x, j->img[lo] + j->ds_off, j->d);
+        if (j->norm) rmsnorm(j->xn + (size_t)lo * j->d, x, j->norm, j->d, j->eps);
+    }
+}
+
+static void resid_step(threadpool *tp, resid_job *j) {
+    atomic_init(&j->next, 0);
+    run_step(tp, resid_worker, j, j->n > 1 ? (long)j->n * j->d : 0);   /* one row cannot be split */
+}
+
+typedef struct swiglu_job {
+    float *gate;
+    const float *up;
+    long n;
+    atomic_long next;
+} swiglu_job;
+
+/* Chunks start at multiples of 16, so swiglu's split into 16-wide
+ * polynomial blocks and an expf tail falls where it does for the whole. */
+static void swiglu_worker(void *p, int ith, int nth) {
+    swiglu_job *j = p;
+    long lo, hi;
+    while (claim(&j->next, j->n, SWIGLU_CHUNK, &lo, &hi)) swiglu(j->gate + lo, j->up + lo, (int)(hi - lo));
+}
+
+/* Attention of every sequence in two jobs. First, per (token, head): q
+ * heads get RMSNorm + M-RoPE in place; k heads the same from kk into the
+ * token's cache row; v heads are copied there. Then each (token, q head) of
+ * the sequences not left to the prompt kernel scores all its cache
+ * positions up to its own. */
+typedef struct attn_stage {
+    const text_config *c;
+    const text_layer *L;
+    int l, n, half;
+    float *q;                   /* (n, qdim), normalised and rotated in place */
+    const float *kk, *vv;       /* (n, kvd) */
+    const float *cosv, *sinv;   /* (n, half) */
+    kv_cache *const *kvs;
+    const text_batch *bs;
+    const int *tok_seq;         /* sequence of each token */
+    const int *seq_first;       /* first token of each sequence */
+    const char *per_pair;       /* sequences whose attention runs here */
+    int n_seq;
+    long pair_tasks;            /* (token, q head) pairs of those */
+    float *out;                 /* (n, qdim) */
+    float *scores;              /* (threads, max positions) */
+    size_t scores_stride;
+    atomic_long next;
+} attn_stage;
+
+static void attn_prepare(attn_stage *j, long task) {
+    const text_config *c = j->c;
+    int hd = c->head_dim, kvd = c->n_kv_heads * hd, slots = c->n_heads + 2 * c->n_kv_heads;
+    int i = (int)(task / slots), h = (int)(task % slots), s = j->tok_seq[i];
+    const float *ci = j->cosv + (size_t)i * j->half, *si = j->sinv + (size_t)i * j->half;
+    if (h < c->n_heads) {
+        float *qh = j->q + (size_t)i * c->n_heads * hd + (size_t)h * hd;
+        rmsnorm(qh, qh, j->L->q_norm, hd, c->rms_norm_eps);
+        rope_apply(qh, ci, si, j->half);
+        return;
+    }
+    h -= c->n_heads;
+    const kv_cache *kv = j->kvs[s];
+    size_t row = ((size_t)j->l * kv->n_ctx + (size_t)(kv->n + i - j->seq_first[s])) * kvd;
+    if (h < c->n_kv_heads) {
+        float *kh = kv->k + row + (size_t)h * hd;
+        rmsnorm(kh, j->kk + (size_t)i * kvd + (size_t)h * hd, j->L->k_norm, hd, c->rms_norm_eps);
+        rope_apply(kh, ci, si, j->half);
+    } else {
+        h -= c->n_kv_heads;
+        memcpy(kv->v + row + (size_t)h * hd, j->vv + (size_t)i * kvd + (size_t)h * hd, (size_t)hd * sizeof(float));
+    }
+}
+
+/* Query head h of token i against its sequence's cache: the order of
+ * operations the prompt kernel promises to match (attn_prompt.h). */
+static void attn_pair(const attn_stage *j, int i, int h, float *scores) {
+    const text_config *c = j->c;
+    int hd = c->head_dim, qdim = c->n_heads * hd, kvd = c->n_kv_heads * hd, g = h / (c->n_heads / c->n_kv_heads);
+    int s = j->tok_seq[i], start = j->kvs[s]->n;
+    const kernels *k = kernels_get();
+    const float *kc = j->kvs[s]->k + (size_t)j->l * j->kvs[s]->n_ctx * kvd + (size_t)g * hd;
+    const float *vc = j->kvs[s]->v + (size_t)j->l * j->kvs[s]->n_ctx * kvd + (size_t)g * hd;
+    int len = start + i - j->seq_first[s] + 1;   /* causal: positions 0 .. own */
+    float scale = 1.0f / sqrtf((float)hd);
+    const float *q = j->q + (size_t)i * qdim + (size_t)h * hd;
+    float *o = j->out + (size_t)i * qdim + (size_t)h * hd;
+    for (int p = 0; p < len; p++) scores[p] = k->dot_f32_lanes16(q, kc + (size_t)p * kvd, hd) * scale;
+    softmax_masked(scores, len, start + j->bs[s].n);
+    memset(o, 0, (size_t)hd * sizeof *o);
+    for (int p = 0; p < len; p++) k->axpy_f32(o, vc + (size_t)p * kvd, scores[p], hd);
+}
+
+static void attn_prepare_worker(void *p, int ith, int nth) {
+    attn_stage *j = p;
+    const text_config *c = j->c;
+    long lo, hi;
+    threadpool_split((long)j->n * (c->n_heads + 2 * c->n_kv_heads), ith, nth, &lo, &hi);
+    for (long t = lo; t < hi; t++) attn_prepare(j, t);
+}
+
+static void attn_pairs_worker(void *p, int ith, int nth) {
+    attn_stage *j = p;
+    const text_config *c = j->c;
+    float *scores = j->scores + (size_t)ith * j->scores_stride;
+    /* pair tasks in sequence order; the cursor only moves forward */
+    int s = 0;
+    long base = 0, lo, hi;   /* base: first pair task of sequence s */
+    while (claim(&j->next, j->pair_tasks, 1, &lo, &hi)) {
+        for (;;) {
+            long len = j->per_pair[s] ? (long)j->bs[s].n * c->n_heads : 0;
+            if (lo < base + len) break;
+            base += len, s++;
+        }
+        long r = lo - base;
+        attn_pair(j, j->seq_first[s] + (int)(r / c->n_heads), (int)(r % c->n_heads), scores);
     }
 }
 
@@ -163,19 +310,47 @@ static int check_batches(const text_model *m, kv_cache *const *kvs, const text_b
     return 0;
 }
 
+/* Attention of layer l for every sequence: the norms, rotations and cache
+ * writes, the per-pair attention of short sequences, then the prompt kernel
+ * for each sequence long enough for it. Fails only for lack of memory. */
+static int attention(attn_stage *st, int l, threadpool *tp, qvl_error *err) {
+    const text_config *c = st->c;
+    int hd = c->head_dim, qdim = c->n_heads * hd, kvd = c->n_kv_heads * hd;
+    st->l = l;
+    run_step(tp, attn_prepare_worker, st, (long)st->n * (qdim + kvd));   /* the norms and rotations */
+    atomic_init(&st->next, 0);
+    if (st->pair_tasks) threadpool_run(tp, attn_pairs_worker, st);
+    for (int s = 0; s < st->n_seq; s++) {
+        if (st->per_pair[s]) continue;
+        kv_cache *kv = st->kvs[s];
+        int i = st->seq_first[s], n = st->bs[s].n;
+        attn_job aj = {.c = c, .q = st->q + (size_t)i * qdim, .kc = kv->k + (size_t)l * kv->n_ctx * kvd,
+                       .vc = kv->v + (size_t)l * kv->n_ctx * kvd, .out = st->out + (size_t)i * qdim, .n = n,
+                       .start = kv->n};
+        atomic_init(&aj.next, 0);
+        aj.scores = malloc((size_t)threadpool_size(tp) * ATTN_PROMPT_QB * (kv->n + n) * sizeof(float));
+        if (!aj.scores)
+            return qvl_fail_code(err, QVL_E_NOMEM, "out of memory for the attention of %d tokens", n);
+        threadpool_run(tp, attn_worker_prompt, &aj);
+        free(aj.scores);
+    }
+    return 0;
+}
+
 int text_forward_multi(const text_model *m, kv_cache *const *kvs, const text_batch *bs, int n_seq,
                        float *const *logits, threadpool *tp, qvl_error *err) {
     if (check_batches(m, kvs, bs, n_seq, err) != 0) return -1;
     const text_config *c = &m->cfg;
-    int n = 0, n_out = 0, d = c->hidden_size, hd = c->head_dim, half = hd / 2;
+    int n = 0, n_out = 0, d = c->hidden_size, hd = c->head_dim, half = hd / 2, max_len = 0;
     for (int s = 0; s < n_seq; s++) {
         n += bs[s].n;
         n_out += logits && logits[s];
+        max_len = kvs[s]->n + bs[s].n > max_len ? kvs[s]->n + bs[s].n : max_len;
     }
     int qdim = c->n_heads * hd, kvd = c->n_kv_heads * hd, ffn = c->intermediate_size, vocab = c->vocab_size;
-    int img_w = d * (1 + m->n_deepstack), rc = -1;
+    int img_w = d * (1 + m->n_deepstack), rc = -1, nth = threadpool_size(tp);
     float *x = malloc((size_t)n * d * sizeof *x);          /* residual stream, all sequences' tokens in order */
-    float *xn = malloc((size_t)n * d * sizeof *xn);        /* normalised input of a block */
+    float *xn = malloc((size_t)n * d * sizeof *xn);        /* normalised input of a block, then its output */
     float *q = malloc((size_t)n * qdim * sizeof *q);
     float *kk = malloc((size_t)n * kvd * sizeof *kk);
     float *vv = malloc((size_t)n * kvd * sizeof *vv);
@@ -184,18 +359,30 @@ int text_forward_multi(const text_model *m, kv_cache *const *kvs, const text_bat
     float *up = malloc((size_t)n * ffn * sizeof *up);
     float *cosv = malloc((size_t)n * half * sizeof *cosv), *sinv = malloc((size_t)n * half * sizeof *sinv);
     const float **img = malloc((size_t)n * sizeof *img);   /* image feature row of token i, or NULL */
+    int *tok_seq = malloc((size_t)n * sizeof *tok_seq), *seq_first = malloc((size_t)n_seq * sizeof *seq_first);
+    char *per_pair = malloc((size_t)n_seq);
+    float *scores = malloc((size_t)nth * max_len * sizeof *scores);
     /* Several logits rows come out of one matmul, then go to their owners. */
     float *lg = n_out > 1 ? malloc((size_t)n_out * vocab * sizeof *lg) : NULL;
-    if (!x || !xn || !q || !kk || !vv || !att || !gate || !up || !cosv || !sinv || !img || (n_out > 1 && !lg)) {
+    if (!x || !xn || !q || !kk || !vv || !att || !gate || !up || !cosv || !sinv || !img || !tok_seq || !seq_first ||
+        !per_pair || !scores || (n_out > 1 && !lg)) {
         qvl_fail_code(err, QVL_E_NOMEM, "out of memory for a forward pass of %d tokens", n);
         goto done;
     }
 
     /* Embeddings, with image tokens replaced by their sequence's image
      * features; rotary angles per token, shared by every layer and head. */
+    int prompt_kernel = kernels_get() == &kernels_avx512 && attn_prompt_supported(hd);
+    attn_stage st = {.c = c, .n = n, .half = half, .q = q, .kk = kk, .vv = vv, .cosv = cosv, .sinv = sinv,
+                     .kvs = kvs, .bs = bs, .tok_seq = tok_seq, .seq_first = seq_first, .per_pair = per_pair,
+                     .n_seq = n_seq, .out = att, .scores = scores, .scores_stride = (size_t)max_len};
     for (int s = 0, i = 0; s < n_seq; s++) {
         const text_batch *b = &bs[s];
+        seq_first[s] = i;
+        per_pair[s] = !(prompt_kernel && b->n >= ATTN_PROMPT_QB);
+        st.pair_tasks += per_pair[s] ? (long)b->n * c->n_heads : 0;
         for (int t = 0, r = 0; t < b->n; t++, i++) {
+            tok_seq[i] = s;
             img[i] = b->image_embd && b->ids[t] == b->image_token_id ? b->image_embd + (size_t)r++ * img_w : NULL;
             if (img[i]) memcpy(x + (size_t)i * d, img[i], (size_t)d * sizeof *x);
             else tensor_get_row(&m->tok_embd, b->ids[t], x + (size_t)i * d);
@@ -207,61 +394,35 @@ int text_forward_multi(const text_model *m, kv_cache *const *kvs, const text_bat
         }
     }
 
+    /* Each residual step adds the block output left in xn (and after layer
+     * l < n_deepstack the DeepStack slice l+1) and normalises for the next. */
+    resid_job rj = {.x = x, .img = img, .xn = xn, .n = n, .d = d, .eps = c->rms_norm_eps};
     for (int l = 0; l < c->n_layers; l++) {
         const text_layer *L = &m->layers[l];
-        for (int i = 0; i < n; i++) rmsnorm(xn + (size_t)i * d, x + (size_t)i * d, L->attn_norm, d, c->rms_norm_eps);
+        rj.o = l > 0 ? xn : NULL;
+        rj.ds_off = l > 0 && l - 1 < m->n_deepstack ? (long)l * d : 0;
+        rj.norm = L->attn_norm;
+        resid_step(tp, &rj);
         matmul(tp, &L->wq, xn, n, q);
         matmul(tp, &L->wk, xn, n, kk);
         matmul(tp, &L->wv, xn, n, vv);
-        for (int i = 0; i < n; i++) {
-            const float *ci = cosv + (size_t)i * half, *si = sinv + (size_t)i * half;
-            for (int h = 0; h < c->n_heads; h++) {
-                float *qh = q + (size_t)i * qdim + (size_t)h * hd;
-                rmsnorm(qh, qh, L->q_norm, hd, c->rms_norm_eps);
-                rope_apply(qh, ci, si, half);
-            }
-            for (int h = 0; h < c->n_kv_heads; h++) {
-                float *kh = kk + (size_t)i * kvd + (size_t)h * hd;
-                rmsnorm(kh, kh, L->k_norm, hd, c->rms_norm_eps);
-                rope_apply(kh, ci, si, half);
-            }
-        }
-        /* Attention: each sequence against its own cache. */
-        for (int s = 0, i = 0; s < n_seq; i += bs[s++].n) {
-            kv_cache *kv = kvs[s];
-            float *kc = kv->k + (size_t)l * kv->n_ctx * kvd, *vc = kv->v + (size_t)l * kv->n_ctx * kvd;
-            memcpy(kc + (size_t)kv->n * kvd, kk + (size_t)i * kvd, (size_t)bs[s].n * kvd * sizeof *kk);
-            memcpy(vc + (size_t)kv->n * kvd, vv + (size_t)i * kvd, (size_t)bs[s].n * kvd * sizeof *vv);
-            attn_job aj = {.c = c, .q = q + (size_t)i * qdim, .kc = kc, .vc = vc, .out = att + (size_t)i * qdim,
-                           .n = bs[s].n, .start = kv->n, .n_ctx = kv->n_ctx};
-            atomic_init(&aj.next, 0);
-            if (bs[s].n >= ATTN_PROMPT_QB && kernels_get() == &kernels_avx512 && attn_prompt_supported(hd)) {
-                aj.scores = malloc((size_t)threadpool_size(tp) * ATTN_PROMPT_QB * (kv->n + bs[s].n) * sizeof(float));
-                if (!aj.scores) {
-                    qvl_fail_code(err, QVL_E_NOMEM, "out of memory for the attention of %d tokens", bs[s].n);
-                    goto done;
-                }
-                threadpool_run(tp, attn_worker_prompt, &aj);
-                free(aj.scores);
-            } else {
-                threadpool_run(tp, attn_worker, &aj);
-            }
-        }
+        st.L = L;
+        if (attention(&st, l, tp, err) != 0) goto done;
         matmul(tp, &L->wo, att, n, xn);
-        vec_add(x, xn, n * d);
 
-        for (int i = 0; i < n; i++) rmsnorm(xn + (size_t)i * d, x + (size_t)i * d, L->ffn_norm, d, c->rms_norm_eps);
+        rj.o = xn, rj.ds_off = 0, rj.norm = L->ffn_norm;
+        resid_step(tp, &rj);
         matmul(tp, &L->w_gate, xn, n, gate);
         matmul(tp, &L->w_up, xn, n, up);
-        swiglu(gate, up, n * ffn);
+        swiglu_job sj = {.gate = gate, .up = up, .n = (long)n * ffn};
+        atomic_init(&sj.next, 0);
+        run_step(tp, swiglu_worker, &sj, sj.n);
         matmul(tp, &L->w_down, gate, n, xn);
-        vec_add(x, xn, n * d);
-
-        /* DeepStack: slice l+1 of each image row is added after layer l. */
-        if (l < m->n_deepstack)
-            for (int i = 0; i < n; i++)
-                if (img[i]) vec_add(x + (size_t)i * d, img[i] + (size_t)(l + 1) * d, d);
     }
+    rj.o = xn;
+    rj.ds_off = c->n_layers - 1 < m->n_deepstack ? (long)c->n_layers * d : 0;
+    rj.norm = NULL;
+    resid_step(tp, &rj);
     for (int s = 0; s < n_seq; s++) kvs[s]->n += bs[s].n;
     if (n_out) {
         /* The last token of each sequence that wants logits, in order. */
@@ -280,7 +441,7 @@ int text_forward_multi(const text_model *m, kv_cache *const *kvs, const text_bat
     rc = 0;
 done:
     free(x), free(xn), free(q), free(kk), free(vv), free(att), free(gate), free(up), free(cosv), free(sinv);
-    free(img), free(lg);
+    free(img), free(tok_seq), free(seq_first), free(per_pair), free(scores), free(lg);
     return rc;
 }
 

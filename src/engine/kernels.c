@@ -1,6 +1,7 @@
 /* kernels.c - CPUID dispatch and the scalar reference kernels. */
 #include "kernels.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "engine/ops.h"
@@ -45,9 +46,63 @@ void kernels_attn_pv_scalar(const float *p, size_t ps, int nq, const float *v, s
         }
 }
 
+void kernels_add_gelu_tanh_scalar(float *x, const float *b, int n) {
+    vec_add(x, b, n);
+    gelu_tanh(x, n);
+}
+
+void kernels_add_residual_scalar(float *y, const float *x, const float *b, int n) {
+    for (int i = 0; i < n; i++) y[i] += x[i] + b[i];
+}
+
+void kernels_round_bf16_scalar(const float *x, void *out, int64_t n) {
+    uint16_t *o = out;
+    for (int64_t i = 0; i < n; i++) o[i] = f32_to_bf16(x[i]);
+}
+
+float kernels_softmax_bf16_scalar(const float *x, uint16_t *p, int n) {
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        float e = expf(x[i] - mx);
+        sum += e;
+        p[i] = f32_to_bf16(e);
+    }
+    return (float)(1.0 / sum);
+}
+
+/* One value of a BF16 pair: the low half holds the even index. */
+static float pair_half(uint32_t pair, int odd) { return bf16_to_f32((uint16_t)(pair >> (16 * odd))); }
+
+void kernels_attn_scores_bf16_scalar(const uint16_t *q, size_t qs, int nq, const uint32_t *kp, size_t kps, int n,
+                                     int hd, float scale, float *s, size_t ss) {
+    for (int i = 0; i < nq; i++)
+        for (int j = 0; j < n; j++) {
+            float a = 0;
+            for (int d = 0; d < hd; d++)
+                a += bf16_to_f32(q[(size_t)i * qs + d]) * pair_half(kp[(size_t)(d / 2) * kps + j], d % 2);
+            s[(size_t)i * ss + j] = a * scale;
+        }
+}
+
+void kernels_attn_pv_bf16_scalar(const uint16_t *p, size_t ps, int nq, const uint32_t *vp, size_t vps, int n, int hd,
+                                 float *o, size_t os) {
+    for (int i = 0; i < nq; i++)
+        for (int d = 0; d < hd; d++) {
+            float a = 0;
+            for (int j = 0; j < n; j++)
+                a += bf16_to_f32(p[(size_t)i * ps + j]) * pair_half(vp[(size_t)(j / 2) * vps + d], j % 2);
+            o[(size_t)i * os + d] = a;
+        }
+}
+
 const kernels kernels_scalar = {"scalar", dot_f32_scalar, axpy_f32_scalar, dot_f32_lanes16, quant_dot_ref,
                                  quant_dot_multi_scalar, kernels_exp_poly_scalar, softmax,
-                                 kernels_attn_scores_scalar, kernels_attn_pv_scalar, NULL, NULL, NULL, NULL, NULL, NULL};
+                                 kernels_attn_scores_scalar, kernels_attn_pv_scalar, NULL, NULL, NULL, NULL, NULL, NULL,
+                                 layernorm, kernels_add_gelu_tanh_scalar, vec_add, kernels_add_residual_scalar,
+                                 kernels_round_bf16_scalar, kernels_softmax_bf16_scalar,
+                                 kernels_attn_scores_bf16_scalar, kernels_attn_pv_bf16_scalar};
 
 static const kernels *active;
 

@@ -62,6 +62,33 @@ typedef struct kernels {
     void (*gemm_bf16_pack_x)(const float *x, void *out, int64_t k);
     void (*gemm_bf16_tile)(const void *w, size_t wstride, int nr, const void *xb, int nt, int64_t k, float *y,
                            size_t ystride);
+    /* The vision tower's element work, f32 in any summation order (not
+     * bit-matched to anything). layernorm: as ops.h layernorm (x may equal
+     * y). add_gelu_tanh: x[i] = gelu_tanh(x[i] + b[i]), ops.h's tanh GELU.
+     * vec_add: y[i] += x[i]. add_residual: y[i] += x[i] + b[i]. */
+    void (*layernorm)(float *y, const float *x, const float *w, const float *b, int n, float eps);
+    void (*add_gelu_tanh)(float *x, const float *b, int n);
+    void (*vec_add)(float *y, const float *x, int n);
+    void (*add_residual)(float *y, const float *x, const float *b, int n);
+    /* The vision tower's attention on BF16 operands with f32 sums (any
+     * order), half the instructions of the f32 products above. A "pair" is
+     * a uint32 holding two BF16 values, the lower index in the low half.
+     * round_bf16: out[i] = x[i] rounded to BF16, nearest even (as dtype.h
+     * f32_to_bf16). softmax_bf16: p[j] = exp(x[j] - max over x) rounded to
+     * BF16 for j < n; returns 1 / the sum of those exps (p times it is the
+     * softmax: the caller scales the p v product instead of every p).
+     * attn_scores_bf16: s[i * ss + j] = scale * sum
+     * over d < hd of q[i * qs + d] * k_j[d] for nq BF16 query rows and n keys,
+     * kp[(d / 2) * kps + j] the pair (k_j[d], k_j[d + 1]); hd is even.
+     * attn_pv_bf16: o[i * os + d] = sum over j < n of p[i * ps + j] * v_j[d],
+     * d < hd, for BF16 rows p and vp[(j / 2) * vps + d] the pair (v_j[d],
+     * v_j+1[d]); n is even (pad p and v with a zero key). */
+    void (*round_bf16)(const float *x, void *out, int64_t n);
+    float (*softmax_bf16)(const float *x, uint16_t *p, int n);
+    void (*attn_scores_bf16)(const uint16_t *q, size_t qs, int nq, const uint32_t *kp, size_t kps, int n, int hd,
+                             float scale, float *s, size_t ss);
+    void (*attn_pv_bf16)(const uint16_t *p, size_t ps, int nq, const uint32_t *vp, size_t vps, int n, int hd,
+                         float *o, size_t os);
 } kernels;
 
 #define GEMM_ROWS 16
@@ -80,6 +107,14 @@ void kernels_attn_scores_scalar(const float *q, size_t qs, int nq, const float *
                                 float scale, float *s, size_t ss);
 void kernels_attn_pv_scalar(const float *p, size_t ps, int nq, const float *v, size_t vs, int n, int hd, float *o,
                             size_t os);
+void kernels_add_gelu_tanh_scalar(float *x, const float *b, int n);
+void kernels_add_residual_scalar(float *y, const float *x, const float *b, int n);
+void kernels_round_bf16_scalar(const float *x, void *out, int64_t n);
+float kernels_softmax_bf16_scalar(const float *x, uint16_t *p, int n);
+void kernels_attn_scores_bf16_scalar(const uint16_t *q, size_t qs, int nq, const uint32_t *kp, size_t kps, int n,
+                                     int hd, float scale, float *s, size_t ss);
+void kernels_attn_pv_bf16_scalar(const uint16_t *p, size_t ps, int nq, const uint32_t *vp, size_t vps, int n, int hd,
+                                 float *o, size_t os);
 
 /* The AVX-512 GEMM (gemm_avx512.c), entries of kernels_avx512. */
 size_t gemm_avx512_act_bytes(qvl_dtype w, int64_t n);

@@ -38,4 +38,7 @@ static float dot_lanes16(const float *a, const float *b, int n) {
 
 const kernels kernels_avx2 = {"avx2", dot_lanes16, axpy_f32, dot_lanes16, qs_quant_dot, qs_dot_multi,
                               kernels_exp_poly_scalar, softmax,
-                              kernels_attn_scores_scalar, kernels_attn_pv_scalar, NULL, NULL, NULL, NULL, NULL, NULL};
+                              kernels_attn_scores_scalar, kernels_attn_pv_scalar, NULL, NULL, NULL, NULL, NULL, NULL,
+                              layernorm, kernels_add_gelu_tanh_scalar, vec_add, kernels_add_residual_scalar,
+                              kernels_round_bf16_scalar, kernels_softmax_bf16_scalar,
+                              kernels_attn_scores_bf16_scalar, kernels_attn_pv_bf16_scalar};

@@ -4,8 +4,9 @@
  * the preprocessor (row r is patch (prow, pcol), each 2x2 merge group four
  * consecutive rows), D floats per row. Attention keeps no N x N matrix:
  * each thread takes a block of queries of one head at a time and scores it
- * against all keys with the kernels' register-blocked attention products
- * (q and v read in place from the qkv rows, keys transposed once per layer).
+ * against all keys with the kernels' register-blocked BF16 attention
+ * products (q read from a BF16 copy of the qkv rows, keys and values packed
+ * into pairs once per layer).
  * The element work between matmuls (norms, biases, GELU, residuals,
  * rotary) is split over the pool by rows too.
  */
@@ -40,7 +41,7 @@ typedef enum row_op {
     ROW_BIAS,           /* out += b */
     ROW_BIAS_GELU_TANH, /* out = gelu_tanh(out + b) */
     ROW_BIAS_GELU_ERF,  /* out = gelu_erf(out + b) */
-    ROW_RESIDUAL,       /* out += in + b (in is scratch: it gets the bias) */
+    ROW_RESIDUAL,       /* out += in + b */
 } row_op;
 
 typedef struct row_job {
@@ -54,16 +55,17 @@ typedef struct row_job {
 
 static void row_worker(void *p, int ith, int nth) {
     const row_job *j = p;
+    const kernels *k = kernels_get();
     long lo, hi;
     threadpool_split(j->n, ith, nth, &lo, &hi);
     for (long r = lo; r < hi; r++) {
         float *out = j->out + r * j->width, *in = j->in ? j->in + r * j->width : NULL;
         switch (j->op) {
-        case ROW_LAYERNORM: layernorm(out, in, j->w, j->b, j->width, j->eps); break;
-        case ROW_BIAS: vec_add(out, j->b, j->width); break;
-        case ROW_BIAS_GELU_TANH: vec_add(out, j->b, j->width), gelu_tanh(out, j->width); break;
-        case ROW_BIAS_GELU_ERF: vec_add(out, j->b, j->width), gelu_erf(out, j->width); break;
-        case ROW_RESIDUAL: vec_add(in, j->b, j->width), vec_add(out, in, j->width); break;
+        case ROW_LAYERNORM: k->layernorm(out, in, j->w, j->b, j->width, j->eps); break;
+        case ROW_BIAS: k->vec_add(out, j->b, j->width); break;
+        case ROW_BIAS_GELU_TANH: k->add_gelu_tanh(out, j->b, j->width); break;
+        case ROW_BIAS_GELU_ERF: k->vec_add(out, j->b, j->width), gelu_erf(out, j->width); break;
+        case ROW_RESIDUAL: k->add_residual(out, in, j->b, j->width); break;
         }
     }
 }
@@ -75,7 +77,7 @@ static void rows_run(threadpool *tp, row_op op, float *out, float *in, const flo
 }
 
 /* y = x W^T for n rows, then the row op `epi` with bias b (ROW_RESIDUAL:
- * into res, y as scratch). BF16 weights may take BF16-rounded activations
+ * res += y + b). BF16 weights may take BF16-rounded activations
  * (matmul.h; within the tower's tolerance, twice as fast). */
 static void linear(threadpool *tp, const qvl_tensor *w, const float *b, const float *x, int n, float *y, row_op epi,
                    float *res) {
@@ -156,68 +158,97 @@ static int attn_qblock(int N) {
     return (int)qb;
 }
 
+/* The products run on BF16 operands (kernels.h attn_*_bf16): the tower's
+ * matmuls already round their inputs to BF16, and this halves the work that
+ * dominates big images. Keys and values are packed once per layer into the
+ * kernels' pair layouts; N is even (vision_encode takes even grids only), so
+ * keys pair up without padding. */
+typedef struct attn_bufs {
+    uint16_t *qkvb;   /* (N, 3D) the rotated qkv rows rounded to BF16 */
+    uint32_t *kp;     /* per head (hd/2, N): key pairs of dimensions */
+    uint32_t *vp;     /* per head (N/2, hd): value pairs of keys 2m, 2m+1 */
+    float *scores;    /* (nth, qb * N) score blocks */
+    uint16_t *probs;  /* (nth, qb * N) their BF16 probabilities */
+} attn_bufs;
+
 typedef struct attn_job {
-    const float *qkv;      /* (N, 3D), q and k already rotated */
-    const float *kt;       /* (heads, hd, N) keys transposed */
+    const attn_bufs *ab;
     float *out;            /* (N, D) */
     int N, D, hd, heads;
-    float *scratch;        /* (nth, attn_qblock(N) * N) score blocks */
     atomic_long next;      /* next unclaimed (head, query block) item */
 } attn_job;
 
 static void attn_worker(void *p, int ith, int nth) {
     attn_job *j = p;
     const kernels *k = kernels_get();
-    int N = j->N, D = j->D, hd = j->hd, ld = 3 * D, qb = attn_qblock(N), nqb = (N + qb - 1) / qb;
-    float *s = j->scratch + (size_t)ith * qb * N;
+    const attn_bufs *ab = j->ab;
+    int N = j->N, D = j->D, hd = j->hd, qb = attn_qblock(N), nqb = (N + qb - 1) / qb;
+    float *s = ab->scores + (size_t)ith * qb * N;
+    uint16_t *pb = ab->probs + (size_t)ith * qb * N;
     float scale = 1.0f / sqrtf((float)hd);
     for (;;) {   /* items claimed one by one: a core slowed by other work does not hold the other back */
         long item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
         if (item >= (long)j->heads * nqb) return;
         int h = (int)(item / nqb), q0 = (int)(item % nqb) * qb;
         int nq = N - q0 < qb ? N - q0 : qb;
-        k->attn_scores(j->qkv + (size_t)q0 * ld + (size_t)h * hd, ld, nq, j->kt + (size_t)h * hd * N, N, N, hd, scale,
-                       s, N);
-        for (int i = 0; i < nq; i++) k->softmax(s + (size_t)i * N, N);
-        k->attn_pv(s, N, nq, j->qkv + 2 * D + (size_t)h * hd, ld, N, hd, j->out + (size_t)q0 * D + (size_t)h * hd, D);
+        k->attn_scores_bf16(ab->qkvb + (size_t)q0 * 3 * D + (size_t)h * hd, 3 * (size_t)D, nq,
+                            ab->kp + (size_t)h * hd / 2 * N, N, N, hd, scale, s, N);
+        float inv[ATTN_QMAX];
+        for (int i = 0; i < nq; i++) inv[i] = k->softmax_bf16(s + (size_t)i * N, pb + (size_t)i * N, N);
+        float *o = j->out + (size_t)q0 * D + (size_t)h * hd;
+        k->attn_pv_bf16(pb, N, nq, ab->vp + (size_t)h * N / 2 * hd, hd, N, hd, o, D);
+        for (int i = 0; i < nq; i++)   /* the softmax's normalisation, on hd outputs instead of N inputs */
+            for (int d = 0; d < hd; d++) o[(size_t)i * D + d] *= inv[i];
     }
 }
 
 typedef struct rope_job {
-    float *qkv, *kt;
+    float *qkv;
+    const attn_bufs *ab;
     const float *cs, *sn;
     int N, D, hd;
 } rope_job;
 
-/* Rotates q and k of this thread's rows and copies their keys into kt,
- * 16 rows at a time so each kt row gets a cache line per write. */
+/* Rotates q and k of this thread's rows (whole key pairs 2m, 2m+1), rounds
+ * the rows to BF16 and packs their keys and values; keys 16 rows at a time
+ * so each kp row gets a cache line per write. */
 static void rope_worker(void *p, int ith, int nth) {
     const rope_job *j = p;
-    int N = j->N, D = j->D, hd = j->hd, half = hd / 2;
-    long lo, hi;
-    threadpool_split(N, ith, nth, &lo, &hi);
+    const attn_bufs *ab = j->ab;
+    int N = j->N, D = j->D, hd = j->hd, half = hd / 2, n2 = N / 2;
+    long lo2, hi2;
+    threadpool_split(n2, ith, nth, &lo2, &hi2);
+    long lo = 2 * lo2, hi = 2 * hi2;
     for (long r = lo; r < hi; r++) {
         float *row = j->qkv + (size_t)r * 3 * D;
         for (int h = 0; h < D / hd; h++) {
             rope_apply(row + h * hd, j->cs + (size_t)r * half, j->sn + (size_t)r * half, half);
             rope_apply(row + D + h * hd, j->cs + (size_t)r * half, j->sn + (size_t)r * half, half);
         }
+        kernels_get()->round_bf16(row, ab->qkvb + (size_t)r * 3 * D, 3 * D);
     }
     for (long r0 = lo; r0 < hi; r0 += 16) {
         long r1 = r0 + 16 < hi ? r0 + 16 : hi;
-        for (int c = 0; c < D; c++)   /* column c = head c / hd, dim c % hd */
-            for (long r = r0; r < r1; r++) j->kt[(size_t)c * N + r] = j->qkv[(size_t)r * 3 * D + D + c];
+        for (int c = 0; c < D; c += 2)   /* column c = head c / hd, dimension c % hd */
+            for (long r = r0; r < r1; r++) {
+                const uint16_t *kr = ab->qkvb + (size_t)r * 3 * D + D + c;
+                ab->kp[(size_t)c / 2 * N + r] = kr[0] | (uint32_t)kr[1] << 16;
+            }
+    }
+    for (long m = lo2; m < hi2; m++) {
+        const uint16_t *v0 = ab->qkvb + (size_t)2 * m * 3 * D + 2 * D, *v1 = v0 + 3 * D;
+        for (int c = 0; c < D; c++) ab->vp[((size_t)(c / hd) * n2 + m) * hd + c % hd] = v0[c] | (uint32_t)v1[c] << 16;
     }
 }
 
 /* out = softmax(q k^T / sqrt(hd)) v per head over all N patches. Rotates q
- * and k in qkv first and transposes k into kt. */
-static void attention(const vision_model *vm, float *qkv, int N, const float *cs, const float *sn, float *kt,
-                      float *scratch, threadpool *tp, float *out) {
+ * and k in qkv first. */
+static void attention(const vision_model *vm, float *qkv, int N, const float *cs, const float *sn,
+                      const attn_bufs *ab, threadpool *tp, float *out) {
     int D = vm->cfg.hidden_size, heads = vm->cfg.n_heads, hd = D / heads;
-    rope_job rj = {qkv, kt, cs, sn, N, D, hd};
+    rope_job rj = {qkv, ab, cs, sn, N, D, hd};
     threadpool_run(tp, rope_worker, &rj);
-    attn_job j = {.qkv = qkv, .kt = kt, .out = out, .N = N, .D = D, .hd = hd, .heads = heads, .scratch = scratch};
+    attn_job j = {.ab = ab, .out = out, .N = N, .D = D, .hd = hd, .heads = heads};
     atomic_init(&j.next, 0);
     threadpool_run(tp, attn_worker, &j);
 }
@@ -237,29 +268,34 @@ static void merger_mlp(const vision_merger *mg, const float *z, int M, float *tm
 /* ---- forward ------------------------------------------------------------- */
 
 typedef struct vision_bufs {
-    float *h, *y, *tmp, *qkv, *kt, *mlp, *cs, *sn, *scratch, *merged;
+    float *h, *y, *tmp, *qkv, *mlp, *cs, *sn, *merged;
+    attn_bufs ab;
 } vision_bufs;
 
 static void bufs_free(vision_bufs *b) {
-    free(b->h), free(b->y), free(b->tmp), free(b->qkv), free(b->kt), free(b->mlp);
-    free(b->cs), free(b->sn), free(b->scratch), free(b->merged);
+    free(b->h), free(b->y), free(b->tmp), free(b->qkv), free(b->mlp), free(b->cs), free(b->sn), free(b->merged);
+    free(b->ab.qkvb), free(b->ab.kp), free(b->ab.vp), free(b->ab.scores), free(b->ab.probs);
 }
 
 static int bufs_alloc(vision_bufs *b, const vision_config *c, int N, int nth) {
     size_t D = (size_t)c->hidden_size, F = (size_t)c->intermediate_size, half = D / c->n_heads / 2;
-    size_t chunk = N < MLP_CHUNK ? (size_t)N : MLP_CHUNK;
+    size_t chunk = N < MLP_CHUNK ? (size_t)N : MLP_CHUNK, qb = attn_qblock(N);
     memset(b, 0, sizeof *b);
     b->h = malloc(N * D * sizeof(float));
     b->y = malloc(N * D * sizeof(float));
     b->tmp = malloc(N * D * sizeof(float));
     b->qkv = malloc(N * 3 * D * sizeof(float));
-    b->kt = malloc(N * D * sizeof(float));
     b->mlp = malloc(chunk * F * sizeof(float));
     b->cs = malloc(N * half * sizeof(float));
     b->sn = malloc(N * half * sizeof(float));
-    b->scratch = malloc((size_t)nth * attn_qblock(N) * N * sizeof(float));
     b->merged = malloc((size_t)N / 4 * c->out_hidden_size * sizeof(float));
-    if (b->h && b->y && b->tmp && b->qkv && b->kt && b->mlp && b->cs && b->sn && b->scratch && b->merged)
+    b->ab.qkvb = malloc(N * 3 * D * sizeof(uint16_t));
+    b->ab.kp = malloc(N * D / 2 * sizeof(uint32_t));
+    b->ab.vp = malloc(N / 2 * D * sizeof(uint32_t));
+    b->ab.scores = malloc((size_t)nth * qb * N * sizeof(float));
+    b->ab.probs = malloc((size_t)nth * qb * N * sizeof(uint16_t));
+    if (b->h && b->y && b->tmp && b->qkv && b->mlp && b->cs && b->sn && b->merged && b->ab.qkvb && b->ab.kp &&
+        b->ab.vp && b->ab.scores && b->ab.probs)
         return 0;
     bufs_free(b);
     return -1;
@@ -270,7 +306,7 @@ static void block_forward(const vision_model *vm, const vision_block *blk, int N
     float eps = vm->cfg.layer_norm_eps;
     rows_run(tp, ROW_LAYERNORM, b->y, b->h, blk->ln1_w, blk->ln1_b, D, eps, N);
     linear(tp, &blk->qkv, blk->qkv_b, b->y, N, b->qkv, ROW_BIAS, NULL);
-    attention(vm, b->qkv, N, b->cs, b->sn, b->kt, b->scratch, tp, b->y);
+    attention(vm, b->qkv, N, b->cs, b->sn, &b->ab, tp, b->y);
     linear(tp, &blk->proj, blk->proj_b, b->y, N, b->tmp, ROW_RESIDUAL, b->h);
     for (int r0 = 0; r0 < N; r0 += MLP_CHUNK) {
         int n = N - r0 < MLP_CHUNK ? N - r0 : MLP_CHUNK;

@@ -10,6 +10,7 @@
  *       --threads N    (default 2)   --runs R (default 5)
  *       --quant Q      quantize-on-load type for a Hugging Face directory
  *       --kernels K    force a kernel table (scalar, avx2, avx512) to compare
+ *       --pack no      text matrices as stored, not packed (weight_pack.h), to compare
  *   text:
  *       --decode N     tokens per decode run (default 32)
  *       --prefill P    prompt tokens per prefill run (default 512; 0 = skip)
@@ -209,7 +210,7 @@ static int run_forward(const qvl_model *m, kv_cache *kv, const int32_t *ids, int
 
 static int bench_text(const bench_opts *o) {
     qvl_error err = {0};
-    model_load_opts lo = {.quant = o->quant, .threads = o->threads, .text_only = true};
+    model_load_opts lo = {.quant = o->quant, .threads = o->threads, .text_only = true, .no_pack = o->no_pack};
     double t0 = bench_now_s();
     qvl_model *m = model_load(o->model, &lo, &err);
     if (!m) {
@@ -286,6 +287,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(k, "--max-pixels")) o->max_pixels = atol(val) > 0 ? atol(val) : 0;
         else if (!strcmp(k, "--ctx")) o->ctx = atoi(val) > 64 ? atoi(val) : 64;
         else if (!strcmp(k, "--budget")) o->budget_s = atof(val);
+        else if (!strcmp(k, "--pack")) o->no_pack = !strcmp(val, "no");
         else if (!strcmp(k, "--kernels")) {
             if (kernels_force(val) != 0) {
                 fprintf(stderr, "bench: kernels %s not available on this CPU\n", val);

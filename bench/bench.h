@@ -23,6 +23,7 @@ typedef struct bench_opts {
     long max_pixels;        /* image detail; 0 = model default */
     int ctx;                /* vlm: context of the session */
     double budget_s;        /* vision, vlm: stop after the run that passes this many seconds; 0 = none */
+    bool no_pack;           /* --pack no: text matrices as stored (model_load_opts.no_pack) */
 } bench_opts;
 
 double bench_now_s(void);

@@ -64,7 +64,7 @@ static qvl_model *load_vision_model(const bench_opts *o, image_bytes *b, double 
     }
     if (read_image_bytes(o->image, b) != 0) return NULL;
     qvl_error err = {0};
-    model_load_opts lo = {.mmproj = o->mmproj, .quant = o->quant, .threads = o->threads};
+    model_load_opts lo = {.mmproj = o->mmproj, .quant = o->quant, .threads = o->threads, .no_pack = o->no_pack};
     double t0 = bench_now_s();
     qvl_model *m = model_load(o->model, &lo, &err);
     if (!m) fprintf(stderr, "bench: %s\n", err.msg);

@@ -10,12 +10,14 @@
 #include "model/text_model.h"
 
 static const char *help =
-    "usage: qvl logits --model M --prompt-ids FILE --out FILE.f32 [--image IMG]... [--reference]\n"
+    "usage: qvl logits --model M --prompt-ids FILE --out FILE.f32 [--image IMG]... [--exact | --reference]\n"
     "\n"
     "Runs the prompt given as token ids (whitespace separated, '-' = stdin) and writes the\n"
     "logits of its last position as little-endian float32 (vocabulary-size values).\n"
     "      --image IMG     the image of the prompt's next run of <|image_pad|> ids (repeatable, in\n"
     "                      order; a run's length must equal that image's token count)\n"
+    "      --exact         quantized matrices as stored, not re-laid for the faster kernels:\n"
+    "                      llama.cpp's arithmetic, so its logits bit for bit\n"
     "      --reference     use the plain scalar reference forward pass (slow)\n"
     CLI_MODEL_HELP;
 
@@ -76,6 +78,7 @@ int cli_logits(int argc, char **argv) {
                       {"--prompt-ids", NULL, OPT_STR, &ids_path},
                       {"--out", "-o", OPT_STR, &out_path},
                       {"--reference", NULL, OPT_FLAG, &reference},
+                      {"--exact", NULL, OPT_FLAG, &mo.exact},
                       {"--image", NULL, OPT_LIST, &images},
                       {0}};
     int rc = cli_parse(argc, argv, opts, help, NULL);

@@ -100,7 +100,7 @@ qvl_model *cli_load_model(const char *cmd, cli_model_opts *mo, bool text_only) {
     }
     if (mo->threads < 1) mo->threads = cli_default_threads();
     model_load_opts o = {.mmproj = mo->mmproj, .quant = mo->quant, .threads = mo->threads, .text_only = text_only,
-                         .cache_dir = mo->no_cache ? NULL : quant_cache_default_dir()};
+                         .cache_dir = mo->no_cache ? NULL : quant_cache_default_dir(), .no_pack = mo->exact};
     qvl_error err = {0};
     qvl_model *m = model_load(mo->model, &o, &err);
     if (!m) fprintf(stderr, "%s: %s\n", cmd, err.msg);

@@ -41,6 +41,7 @@ typedef struct cli_model_opts {
     const char *quant;    /* --quant bf16|q8_0|q4_k_m|q4_k */
     int threads;          /* -t/--threads */
     int no_cache;         /* --no-cache: do not keep quantized weights for the next load */
+    int exact;            /* matrices as stored, not packed (model_load_opts.no_pack): `qvl logits --exact` */
 } cli_model_opts;
 
 #define CLI_MODEL_OPTIONS(mo) \

@@ -89,6 +89,12 @@ typedef struct kernels {
                              float scale, float *s, size_t ss);
     void (*attn_pv_bf16)(const uint16_t *p, size_t ps, int nq, const uint32_t *vp, size_t vps, int n, int hd,
                          float *o, size_t os);
+    /* quant_dot_quantize_act, bit for bit. */
+    void (*quantize_act)(qvl_dtype a, const float *x, void *out, int64_t n);
+    /* Packed weight matrices (packed.h: packed_matmul_avx512's contract);
+     * NULL in tables without them: such tables use the unpacked rows. */
+    void (*packed_matmul)(qvl_dtype w, const void *groups, int ng, const void *act, size_t astride, int nt,
+                          float *y, size_t ystride, int64_t cols);
 } kernels;
 
 #define GEMM_ROWS 16
@@ -115,6 +121,9 @@ void kernels_attn_scores_bf16_scalar(const uint16_t *q, size_t qs, int nq, const
                                      int hd, float scale, float *s, size_t ss);
 void kernels_attn_pv_bf16_scalar(const uint16_t *p, size_t ps, int nq, const uint32_t *vp, size_t vps, int n, int hd,
                                  float *o, size_t os);
+
+/* The AVX-512 activation quantizers (quant_act_avx512.c). */
+void quantize_act_avx512(qvl_dtype a, const float *x, void *out, int64_t n);
 
 /* The AVX-512 GEMM (gemm_avx512.c), entries of kernels_avx512. */
 size_t gemm_avx512_act_bytes(qvl_dtype w, int64_t n);

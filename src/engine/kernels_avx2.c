@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "kernels.h"
+#include "quant_dot.h"
 
 #include "engine/ops.h"
 
@@ -41,4 +42,5 @@ const kernels kernels_avx2 = {"avx2", dot_lanes16, axpy_f32, dot_lanes16, qs_qua
                               kernels_attn_scores_scalar, kernels_attn_pv_scalar, NULL, NULL, NULL, NULL, NULL, NULL,
                               layernorm, kernels_add_gelu_tanh_scalar, vec_add, kernels_add_residual_scalar,
                               kernels_round_bf16_scalar, kernels_softmax_bf16_scalar,
-                              kernels_attn_scores_bf16_scalar, kernels_attn_pv_bf16_scalar};
+                              kernels_attn_scores_bf16_scalar, kernels_attn_pv_bf16_scalar,
+                              quant_dot_quantize_act, NULL};

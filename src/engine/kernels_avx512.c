@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "packed.h"
 
 /* VNNI: vpdpbusd / vpdpwssd accumulate the i32 lanes in one instruction. */
 #define QS_DOT_US(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
@@ -472,4 +473,5 @@ const kernels kernels_avx512 = {"avx512", dot_f32, axpy_f32, dot_f32_lanes16, qs
                                  gemm_avx512_act_bytes, gemm_avx512_pack_act, gemm_avx512_tile,
                                  gemm_bf16_supported, gemm_bf16_pack_x, gemm_bf16_tile,
                                  layernorm_fast, add_gelu_tanh, vec_add_fast, add_residual,
-                                 gemm_bf16_pack_x, softmax_bf16, attn_scores_bf16, attn_pv_bf16};
+                                 gemm_bf16_pack_x, softmax_bf16, attn_scores_bf16, attn_pv_bf16,
+                                 quantize_act_avx512, packed_matmul_avx512};

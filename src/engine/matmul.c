@@ -1,5 +1,9 @@
 /* matmul.c - see matmul.h.
  *
+ * Packed weights (tensor.packed, packed.h) take the packed kernels when the
+ * table has them: activations quantized once per call, threads claim groups
+ * of 16 rows, and one kernel call covers a claim for a chunk of tokens. The
+ * paths below serve matrices as stored.
  * Quantized weights meet activations quantized once per call (quant_dot.h,
  * split over the threads for prompts) and are dotted in integer arithmetic.
  * Threads claim tiles of output rows from a shared counter, so a core slowed
@@ -21,9 +25,11 @@
 #include <cblas.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "engine/kernels.h"
+#include "engine/packed.h"
 #include "engine/quant_dot.h"
 
 #define TILE 8
@@ -51,7 +57,8 @@ typedef struct mm_job {
     uint8_t *xp;              /* kernel GEMM: (n, pack_bytes) packed activations, else NULL */
     size_t pack_bytes;
     uint8_t *xb;              /* BF16 GEMM: (n, 2 cols) BF16 activations, else NULL */
-    long tile_rows;           /* quantized dots: smallest claim of rows */
+    bool packed;              /* w->packed with kernels.packed_matmul: xq holds packed_quantize_act rows */
+    long tile_rows;           /* quantized dots: smallest claim of rows (packed: of groups) */
     atomic_long next_tile;    /* next unclaimed tile (quantized dots: row) */
 } mm_job;
 
@@ -66,8 +73,9 @@ static void mm_quantize_worker(void *p, int ith, int nth) {
         return;
     }
     for (long t = lo; t < hi; t++) {
-        if (j->xp) k->gemm_pack_act(j->w->type, j->x + (size_t)t * cols, j->xp + (size_t)t * j->pack_bytes, cols);
-        else quant_dot_quantize_act(j->act, j->x + (size_t)t * cols, j->xq + (size_t)t * j->act_bytes, cols);
+        if (j->packed) packed_quantize_act(j->w->type, j->x + (size_t)t * cols, j->xq + (size_t)t * j->act_bytes, cols);
+        else if (j->xp) k->gemm_pack_act(j->w->type, j->x + (size_t)t * cols, j->xp + (size_t)t * j->pack_bytes, cols);
+        else k->quantize_act(j->act, j->x + (size_t)t * cols, j->xq + (size_t)t * j->act_bytes, cols);
     }
 }
 
@@ -133,6 +141,27 @@ static void mm_worker_quant(mm_job *j, int nth) {
     }
 }
 
+/* Packed weights: claims of whole groups (PACK_ROWS rows), big ones first
+ * as for the dots; per claim, every chunk of tokens whose activations fit L2
+ * is one kernel call, which keeps the tokens of a block in registers. */
+static void mm_worker_packed(mm_job *j, int nth) {
+    const qvl_tensor *w = j->w;
+    int64_t cols = w->ne[0];
+    long rows = (long)w->ne[1], groups = rows / PACK_ROWS, g0, g1;
+    const kernels *k = kernels_get();
+    size_t gb = packed_group_bytes(w->type, cols);
+    long fit = GEMM_CHUNK_BYTES / (long)j->act_bytes;
+    int chunk = fit < 16 ? 16 : fit > 512 ? 512 : (int)fit;
+    while ((g0 = mm_claim_rows(j, groups, nth, &g1)) >= 0) {
+        for (int t0 = 0; t0 < j->n; t0 += chunk) {
+            int nt = j->n - t0 < chunk ? j->n - t0 : chunk;
+            k->packed_matmul(w->type, (const uint8_t *)w->packed + (size_t)g0 * gb, (int)(g1 - g0),
+                             j->xq + (size_t)t0 * j->act_bytes, j->act_bytes, nt,
+                             j->y + (size_t)t0 * rows + g0 * PACK_ROWS, (size_t)rows, cols);
+        }
+    }
+}
+
 /* BF16 weights: tiles of GEMM_BF16_ROWS rows claimed one by one, all
  * tokens per tile. */
 static void mm_worker_bf16(mm_job *j) {
@@ -152,6 +181,10 @@ static void mm_worker_bf16(mm_job *j) {
 
 static void mm_worker(void *p, int ith, int nth) {
     mm_job *j = p;
+    if (j->packed) {
+        mm_worker_packed(j, nth);
+        return;
+    }
     if (j->xp) {
         mm_worker_gemm(j);
         return;
@@ -227,7 +260,15 @@ void matmul_prec(threadpool *tp, const qvl_tensor *w, const float *x, int n, flo
     pthread_once(&blas_once, blas_single_thread);
     mm_job j = {.w = w, .x = x, .n = n, .y = y, .act = quant_dot_act_type(w->type)};
     const kernels *k = kernels_get();
-    if (j.act != DT_F32) {
+    if (w->packed && k->packed_matmul) {
+        j.packed = true;
+        j.tile_rows = 1;   /* groups */
+        atomic_init(&j.next_tile, 0);
+        j.act_bytes = packed_act_bytes(w->type, w->ne[0]);
+        j.xq = malloc(j.act_bytes * (size_t)n);
+        if (n > 1) threadpool_run(tp, mm_quantize_worker, &j);
+        else mm_quantize_worker(&j, 0, 1);
+    } else if (j.act != DT_F32) {
         j.tile_rows = n > 1 ? PREFILL_TILE : DECODE_MIN_ROWS;
         atomic_init(&j.next_tile, 0);
         j.act_bytes = quant_dot_act_bytes(j.act, w->ne[0]);

@@ -5,8 +5,9 @@
  * matmul splits the rows of W over the pool's threads and uses the CPU's best
  * kernels; matmul_ref is the plain scalar reference the fast path is tested
  * against (double accumulation for float weights; for quantized weights the
- * scalar integer dot of quant_dot.h, the same math as llama.cpp). Neither can fail: shapes are checked when
- * the model is loaded.
+ * scalar integer dot of quant_dot.h, the same math as llama.cpp: bit for bit
+ * the fast path's for matrices as stored, to float rounding for packed
+ * ones). Neither can fail: shapes are checked when the model is loaded.
  */
 #ifndef QVL_MATMUL_H
 #define QVL_MATMUL_H

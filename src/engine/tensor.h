@@ -26,6 +26,9 @@ typedef struct qvl_tensor {
     int64_t ne[QVL_MAX_DIMS];  /* unused dims are 1 */
     const void *data;
     size_t nbytes;
+    /* The same matrix in packed.h's layout, or NULL. matmul uses it when the
+     * kernel table can; data stays valid (row lookups, other tables). */
+    const void *packed;
 } qvl_tensor;
 
 static inline int64_t tensor_nelements(const qvl_tensor *t) {

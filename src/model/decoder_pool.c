@@ -33,13 +33,13 @@ struct decoder_pool {
     long passes, steps_run;    /* decoder_pool_stats */
     struct timespec gather_end;   /* the oldest waiting step runs by then at the latest */
     double gather_ms;          /* how long steps wait for the others: a share of the last pass */
-    bool last_was_step, stopping;
+    bool stopping;
 };
 
-/* Runs the decode steps in one pass. If the batch fails (only its checks
- * can), each runs alone so the failing one gets its own error and the
- * others their results. */
-static void run_steps(decoder_pool *p, pool_req *list, int n) {
+/* Runs the requests of list (n of them) in one pass. If the batch fails
+ * (only its checks can), each runs alone so the failing one gets its own
+ * error and the others their results. */
+static void run_pass(decoder_pool *p, pool_req *list, int n) {
     kv_cache **kvs = malloc((size_t)n * sizeof *kvs);
     text_batch *bs = malloc((size_t)n * sizeof *bs);
     float **lg = malloc((size_t)n * sizeof *lg);
@@ -83,6 +83,21 @@ static void mark_done_locked(decoder_pool *p, pool_req *list) {
     if (p->steps) gather_from_now(p);
 }
 
+/* Moves the waiting prompts that fit DECODER_POOL_PROMPT_TOKENS (the
+ * oldest always) onto the front of *list. Returns how many. */
+static int take_prompts_locked(decoder_pool *p, pool_req **list) {
+    int n = 0, tokens = 0;
+    while (p->prompts && (n == 0 || tokens + p->prompts->b->n <= DECODER_POOL_PROMPT_TOKENS)) {
+        pool_req *r = p->prompts;
+        p->prompts = r->next;
+        tokens += r->b->n;
+        r->next = *list;
+        *list = r;
+        n++;
+    }
+    return n;
+}
+
 static void *engine_main(void *arg) {
     decoder_pool *p = arg;
     pthread_mutex_lock(&p->mu);
@@ -90,32 +105,27 @@ static void *engine_main(void *arg) {
         /* Steps wait until every decoding sequence has sent its own, or a
          * prompt is waiting, or the gathering time is over. */
         bool steps_ready = p->steps && (p->n_steps >= p->n_joined || p->prompts || time_passed(&p->gather_end));
-        if (p->prompts && (!p->steps || p->last_was_step)) {
-            pool_req *r = p->prompts;
-            p->prompts = r->next;
-            r->next = NULL;
-            pthread_mutex_unlock(&p->mu);
-            r->rc = text_forward(p->m, r->kv, r->b, r->logits, p->tp, &r->err);
-            pthread_mutex_lock(&p->mu);
-            p->last_was_step = false;
-            mark_done_locked(p, r);
-        } else if (steps_ready) {
+        if (p->prompts || steps_ready) {
             pool_req *list = p->steps;
-            int n = p->n_steps;
+            int n_steps = p->n_steps;
             p->steps = NULL;
             p->n_steps = 0;
+            int n = n_steps + take_prompts_locked(p, &list);
             pthread_mutex_unlock(&p->mu);
             double t0 = now_ms();
-            run_steps(p, list, n);
+            run_pass(p, list, n);
             double pass_ms = now_ms() - t0;
             pthread_mutex_lock(&p->mu);
             /* A step left out costs its sequence a whole pass, so waiting a
              * quarter of one for it (a loaded machine wakes threads late)
-             * is the better deal. */
-            p->gather_ms = pass_ms / 4 > DECODER_POOL_GATHER_MS ? pass_ms / 4 : DECODER_POOL_GATHER_MS;
-            p->last_was_step = true;
-            p->passes++;
-            p->steps_run += n;
+             * is the better deal; a pass with a prompt in it is no measure
+             * of a step's. */
+            if (n == n_steps)
+                p->gather_ms = pass_ms / 4 > DECODER_POOL_GATHER_MS ? pass_ms / 4 : DECODER_POOL_GATHER_MS;
+            if (n_steps) {
+                p->passes++;
+                p->steps_run += n_steps;
+            }
             mark_done_locked(p, list);
         } else if (p->steps) {
             pthread_cond_timedwait(&p->work_cv, &p->mu, &p->gather_end);

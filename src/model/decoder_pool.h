@@ -2,12 +2,12 @@
  * that N users decoding at once read the weights once per step, not N times.
  *
  * The pool owns a thread pool with all compute threads and one engine thread
- * that runs every forward pass submitted to it, one at a time:
- *   - decode steps (batches of one token) of all waiting sequences run
- *     together as one text_forward_multi;
- *   - a prompt (more tokens, or image features) runs alone, between decode
- *     steps: when both are waiting, the engine alternates, so a long prompt
- *     delays the other streams by at most its own length once.
+ * that runs every forward pass submitted to it as one text_forward_multi
+ * over everything waiting: the decode steps (batches of one token) of all
+ * decoding sequences and the prompts (more tokens, or image features) that
+ * fit DECODER_POOL_PROMPT_TOKENS, the oldest always. New users' prompts thus
+ * share a pass with each other and with the running streams, and a long
+ * prompt delays the other streams by its own length once.
  * A sequence that is decoding joins the pool (decoder_pool_join) so the
  * engine knows how many steps to wait for before it runs one; a step waits
  * for the others at most a quarter of the last pass's time (at least
@@ -28,6 +28,7 @@
 #include "model/text_model.h"
 
 #define DECODER_POOL_GATHER_MS 5
+#define DECODER_POOL_PROMPT_TOKENS 1024   /* prompt tokens per pass beyond the first prompt */
 
 typedef struct decoder_pool decoder_pool;
 

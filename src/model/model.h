@@ -34,6 +34,10 @@ typedef struct model_load_opts {
      * kept as GGUF so the next load maps it instead of quantizing; NULL =
      * no cache. */
     const char *cache_dir;
+    /* Keep the text matrices in their stored layout only (no packed copies,
+     * weight_pack.h): logits then equal llama.cpp's bit for bit, at the
+     * speed of the row-by-row kernels. For conformance tests. */
+    bool no_pack;
 } model_load_opts;
 
 typedef struct qvl_model {

@@ -23,6 +23,7 @@
 #include "base/mapped_file.h"
 #include "model/convert.h"
 #include "model/quant_cache.h"
+#include "model/weight_pack.h"
 #include "model/weight_source.h"
 
 
@@ -436,6 +437,7 @@ qvl_model *model_load(const char *path, const model_load_opts *opts, qvl_error *
     } else {
         rc = load_gguf(m, path, o, tp, err);
     }
+    if (rc == 0 && !o->no_pack) weight_pack_text(m, tp);
     threadpool_free(tp);
     if (rc != 0) {
         model_free(m);

@@ -145,7 +145,7 @@ static int load_patch_embedding(const weight_source *src, vision_model *vm, qvl_
                     dequantize_row(k[t]->type, (const uint8_t *)k[t]->data + off, w + d * cols + (ch * 2 + t) * area,
                                    area);
                 }
-        qvl_tensor pe = {"v.patch_embd.weight", DT_F32, 2, {cols, D, 1, 1, 1}, w, (size_t)(D * cols) * sizeof *w};
+        qvl_tensor pe = {"v.patch_embd.weight", DT_F32, 2, {cols, D, 1, 1, 1}, w, (size_t)(D * cols) * sizeof *w, NULL};
         vm->patch_embd = pe;
     }
     return (vm->patch_b = need_vector(src, "model.visual.patch_embed.proj.bias", "v.patch_embd.bias", D, err)) ? 0 : -1;

@@ -254,6 +254,28 @@ static void check_matmul(qvl_dtype w, int rows, int cols, int n) {
     free(data), free(x), free(row), free(y), free(yr);
 }
 
+/* The table's activation quantizer writes the scalar one's bytes, on values
+ * with outliers, ties of magnitude with both signs, and all-zero blocks. */
+static void check_quantize_act(const kernels *k) {
+    enum { N = 1024 };
+    float x[N];
+    uint8_t a[N * 2], b[N * 2];
+    const qvl_dtype acts[] = {DT_Q8_0, DT_Q8_K};
+    for (int trial = 0; trial < 20; trial++) {
+        fill(x, N);
+        if (trial % 4 == 1) x[300] = 9.0f, x[290] = -9.0f;   /* tie: the first of largest magnitude decides */
+        if (trial % 4 == 2) memset(x + 256, 0, 256 * sizeof *x);
+        if (trial % 4 == 3) for (int i = 0; i < N; i++) x[i] = (float)(i % 9) * 0.5f - 2.0f;   /* exact .5 ties */
+        for (int ai = 0; ai < 2; ai++) {
+            size_t nb = quant_dot_act_bytes(acts[ai], N);
+            quant_dot_quantize_act(acts[ai], x, a, N);
+            k->quantize_act(acts[ai], x, b, N);
+            CHECK_MSG(!memcmp(a, b, nb), "%s: quantize_act %s differs from the scalar one (trial %d)", k->name,
+                      dtype_get(acts[ai])->name, trial);
+        }
+    }
+}
+
 int main(void) {
     const char *names[] = {"scalar", "avx2", "avx512"};
     const qvl_dtype types[] = {DT_Q8_0, DT_Q4_0, DT_Q5_0, DT_Q4_1, DT_Q5_1, DT_Q4_K, DT_Q5_K, DT_Q6_K};
@@ -266,6 +288,7 @@ int main(void) {
         check_exp_poly(k);
         check_softmax(k);
         check_attn(k);
+        check_quantize_act(k);
         for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
             check_quant_type(k, types[ti], 256);
             check_quant_type(k, types[ti], 2048);

@@ -1,0 +1,71 @@
+/* weight_pack.c - see weight_pack.h. */
+#include "weight_pack.h"
+
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "engine/kernels.h"
+#include "engine/packed.h"
+#include "model/weight_source.h"
+
+typedef struct pack_job {
+    const qvl_tensor *w;
+    uint8_t *dst;
+} pack_job;
+
+static void pack_worker(void *p, int ith, int nth) {
+    const pack_job *j = p;
+    int64_t cols = j->w->ne[0];
+    size_t rb = dtype_row_bytes(j->w->type, cols), gb = packed_group_bytes(j->w->type, cols);
+    long lo, hi;
+    threadpool_split((long)(j->w->ne[1] / PACK_ROWS), ith, nth, &lo, &hi);
+    for (long g = lo; g < hi; g++)
+        packed_pack_group(j->w->type, (const uint8_t *)j->w->data + (size_t)g * PACK_ROWS * rb, rb,
+                          j->dst + (size_t)g * gb, cols);
+}
+
+/* Drops the pages wholly inside [p, p + n) of a read-only file mapping. */
+static void drop_pages(const mapped_file *mf, const void *p, size_t n) {
+    const uint8_t *b = p, *e = b + n;
+    if (b < mf->data || e > mf->data + mf->size) return;   /* not in this mapping: a malloc'd buffer */
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)b + page - 1) & ~(page - 1), hi = (uintptr_t)e & ~(page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+/* The matrices to pack; the tied output is the embedding's bytes, listed once. */
+static int text_matrices(text_model *tm, qvl_tensor **out) {
+    int n = 0;
+    out[n++] = &tm->output;
+    for (int i = 0; i < tm->cfg.n_layers; i++) {
+        text_layer *L = &tm->layers[i];
+        qvl_tensor *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int k = 0; k < 7; k++) out[n++] = mats[k];
+    }
+    return n;
+}
+
+void weight_pack_text(qvl_model *m, threadpool *tp) {
+    if (!kernels_get()->packed_matmul) return;
+    text_model *tm = &m->text;
+    qvl_tensor **mats = malloc((size_t)(1 + 7 * tm->cfg.n_layers) * sizeof *mats);
+    if (!mats) return;
+    int n = text_matrices(tm, mats);
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        if (packed_supported(mats[i]->type, mats[i]->ne[1], mats[i]->ne[0]))
+            total += packed_group_bytes(mats[i]->type, mats[i]->ne[0]) * (size_t)(mats[i]->ne[1] / PACK_ROWS);
+    uint8_t *buf = total ? weight_adopt(m->storage, aligned_alloc(64, (total + 63) & ~(size_t)63)) : NULL;
+    size_t at = 0;
+    for (int i = 0; buf && i < n; i++) {
+        qvl_tensor *w = mats[i];
+        if (!packed_supported(w->type, w->ne[1], w->ne[0])) continue;
+        pack_job j = {w, buf + at};
+        threadpool_run(tp, pack_worker, &j);
+        w->packed = buf + at;
+        at += packed_group_bytes(w->type, w->ne[0]) * (size_t)(w->ne[1] / PACK_ROWS);
+        if (m->storage->has_gguf) drop_pages(&m->storage->gguf.map, w->data, w->nbytes);
+    }
+    free(mats);
+}

@@ -79,7 +79,7 @@ $(BUILD)/qvl: $(CLI_OBJ) $(WEB_OBJ) $(LIB)
 qvl: $(BUILD)/qvl
 	cp $< $@
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(LIB)
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 

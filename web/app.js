@@ -236,6 +236,8 @@ async function postChat(body, signal) {
   return resp;
 }
 
+const RENDER_MS = 30;
+
 async function ask(question) {
   addMessage("user", question);
   const msg = addMessage("assistant", "");
@@ -268,7 +270,7 @@ async function ask(question) {
     }
     const reader = resp.body.getReader();
     const decoder = new TextDecoder();
-    let buffer = "";
+    let buffer = "", shownAt = 0;
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
@@ -277,8 +279,13 @@ async function ask(question) {
         if (ev.text !== undefined) {
           setStatus(t("thinking"));
           raw += ev.text;
-          renderMarkdown(msg.querySelector(".body"), raw);
-          msg.scrollIntoView({ block: "end" });
+          // Each render redoes the whole answer: at most every RENDER_MS, so a
+          // fast model's long answer does not keep the page busy.
+          if (performance.now() - shownAt >= RENDER_MS) {
+            renderMarkdown(msg.querySelector(".body"), raw);
+            msg.scrollIntoView({ block: "end" });
+            shownAt = performance.now();
+          }
         }
         if (ev.error) {
           addMessage("error", ev.error.message);
@@ -301,7 +308,10 @@ async function ask(question) {
       addMessage("error", t("network") + " " + e.message);
     }
   } finally {
-    if (!finished) finishAnswer(msg, raw, null, null);
+    if (!finished) {
+      renderMarkdown(msg.querySelector(".body"), raw);
+      finishAnswer(msg, raw, null, null);
+    }
     if (finished || $("status").textContent !== t("stopped")) setStatus("");
     state.controller = null;
     setBusy(false);

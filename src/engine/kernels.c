@@ -103,7 +103,7 @@ const kernels kernels_scalar = {"scalar", dot_f32_scalar, axpy_f32_scalar, dot_f
                                  layernorm, kernels_add_gelu_tanh_scalar, vec_add, kernels_add_residual_scalar,
                                  kernels_round_bf16_scalar, kernels_softmax_bf16_scalar,
                                  kernels_attn_scores_bf16_scalar, kernels_attn_pv_bf16_scalar,
-                              quant_dot_quantize_act, NULL};
+                              quant_dot_quantize_act, NULL, NULL, NULL};
 
 static const kernels *active;
 

@@ -91,6 +91,13 @@ typedef struct kernels {
                          float *o, size_t os);
     /* quant_dot_quantize_act, bit for bit. */
     void (*quantize_act)(qvl_dtype a, const float *x, void *out, int64_t n);
+    /* Decode attention of one query head over n cached keys, bit for bit
+     * the per-key loops of the two entries above (NULL in tables without
+     * them: callers loop): attn_scores_rows: s[p] = dot_f32_lanes16(q,
+     * k + p * ks, hd) * scale; attn_pv_rows: o = 0, then for p = 0 .. n-1
+     * in order axpy_f32(o, v + p * vs, w[p], hd). */
+    void (*attn_scores_rows)(const float *q, const float *k, size_t ks, int n, int hd, float scale, float *s);
+    void (*attn_pv_rows)(float *o, const float *v, size_t vs, const float *w, int n, int hd);
     /* Packed weight matrices (packed.h: packed_matmul_avx512's contract);
      * NULL in tables without them: such tables use the unpacked rows. */
     void (*packed_matmul)(qvl_dtype w, const void *groups, int ng, const void *act, size_t astride, int nt,

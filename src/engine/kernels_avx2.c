@@ -43,4 +43,4 @@ const kernels kernels_avx2 = {"avx2", dot_lanes16, axpy_f32, dot_lanes16, qs_qua
                               layernorm, kernels_add_gelu_tanh_scalar, vec_add, kernels_add_residual_scalar,
                               kernels_round_bf16_scalar, kernels_softmax_bf16_scalar,
                               kernels_attn_scores_bf16_scalar, kernels_attn_pv_bf16_scalar,
-                              quant_dot_quantize_act, NULL};
+                              quant_dot_quantize_act, NULL, NULL, NULL};

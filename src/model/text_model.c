@@ -245,8 +245,14 @@ static void attn_pair(const attn_stage *j, int i, int h, float *scores) {
     float scale = 1.0f / sqrtf((float)hd);
     const float *q = j->q + (size_t)i * qdim + (size_t)h * hd;
     float *o = j->out + (size_t)i * qdim + (size_t)h * hd;
-    for (int p = 0; p < len; p++) scores[p] = k->dot_f32_lanes16(q, kc + (size_t)p * kvd, hd) * scale;
+    if (k->attn_scores_rows) k->attn_scores_rows(q, kc, (size_t)kvd, len, hd, scale, scores);
+    else
+        for (int p = 0; p < len; p++) scores[p] = k->dot_f32_lanes16(q, kc + (size_t)p * kvd, hd) * scale;
     softmax_masked(scores, len, start + j->bs[s].n);
+    if (k->attn_pv_rows) {
+        k->attn_pv_rows(o, vc, (size_t)kvd, scores, len, hd);
+        return;
+    }
     memset(o, 0, (size_t)hd * sizeof *o);
     for (int p = 0; p < len; p++) k->axpy_f32(o, vc + (size_t)p * kvd, scores[p], hd);
 }

@@ -57,6 +57,12 @@ int api_parse_params(qvl_server *s, const json_t *body, gen_params *gp, const ch
     if (minpx > 0 && maxpx > 0 && minpx > maxpx)
         return qvl_fail_code(err, QVL_E_BAD_INPUT, "'min_pixels' must not exceed 'max_pixels'");
     if (parse_stop(body, gp, stops, err) != 0) return -1;
+    /* ignore_eos (llama.cpp's and vLLM's extension): exactly max_tokens
+     * tokens, for benchmarks and load tests */
+    const json_t *ie = json_object_get(body, "ignore_eos");
+    if (ie && !json_is_boolean(ie) && !json_is_null(ie))
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "'ignore_eos' must be true or false");
+    if (json_is_true(ie)) gp->ignore_eos = true, gp->detect_loops = false;
     gp->max_tokens = (int)max_tokens;
     sp->temperature = (float)temp;
     sp->top_p = (float)top_p;

@@ -57,6 +57,14 @@ test("max_tokens and max_completion_tokens bound the answer", async () => {
   assert.equal(a.choices[0].message.content, b.choices[0].message.content);
 });
 
+test("ignore_eos generates exactly max_tokens tokens", async () => {
+  const r = await client.chat.completions.create({ ...greedy, max_tokens: 300, ignore_eos: true, messages: user("Hi") });
+  assert.equal(r.usage.completion_tokens, 300);
+  assert.equal(r.choices[0].finish_reason, "length");
+  await assert.rejects(client.chat.completions.create({ ...greedy, ignore_eos: "yes", messages: user("x") }),
+    (e) => e.status === 400 && /ignore_eos/.test(e.message));
+});
+
 test("a streamed greedy answer equals the non-streamed one", async () => {
   const messages = user("Tell me about cats");
   const whole = await client.chat.completions.create({ ...greedy, messages });
@@ -158,7 +166,7 @@ test("a client that disconnects frees its slot at once", async () => {
 test("a queued streamed request is told its position", async () => {
   // Fill both slots with long answers, then ask a third time.
   const ctls = [new AbortController(), new AbortController()];
-  const long = { ...greedy, max_tokens: 3000, messages: user("Keep going"), stream: true };
+  const long = { ...greedy, max_tokens: 3000, messages: user("Keep going"), stream: true, ignore_eos: true };
   const streams = await Promise.all(ctls.map((c) => client.chat.completions.create(long, { signal: c.signal })));
   const resp = await fetch(URL + "/api/v1/chat", { method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ question: "hi", stream: true, max_tokens: 2 }) });

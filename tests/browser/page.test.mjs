@@ -29,10 +29,12 @@ test("the page: image, streamed answers, follow-up, copy, clear, bad file, phone
     const page = await context.newPage();
     // Keep the tiny model's answers short so the test runs in seconds (the
     // page itself asks for the server's default length); the stop test
-    // below needs a long one.
+    // below needs one long enough to click Stop in. ignore_eos: the random model's greedy answer
+    // may end after a token or two, too soon to see it stream.
     await page.route("**/api/v1/chat", (route) => {
       const body = JSON.parse(route.request().postData());
-      if (body.question !== "Tell me everything") body.max_tokens = 24;
+      body.max_tokens = body.question === "Tell me everything" ? 3000 : 200;
+      body.ignore_eos = true;
       route.continue({ postData: JSON.stringify(body) });
     });
     const errors = [];

@@ -7,7 +7,12 @@
 # 2b/image/I1: the image embeddings (main + DeepStack from ViT blocks 5, 11,
 # 17) within 1e-2 and cosine > 0.9999 per row, and the multimodal logits with
 # the text tolerances (this is where DeepStack wiring shows: the tiny model
-# cannot tell decoder layers 0/1/2 from ViT block numbers). Not part of CI.
+# cannot tell decoder layers 0/1/2 from ViT block numbers). Last, T1 on the
+# model quantized on load to Q8_0 and Q4_K_M, packed (the default) and as
+# stored (--exact, llama.cpp's arithmetic): packing reorders float sums,
+# which this random model amplifies, so the check is that it costs no
+# accuracy: its RMS distance to the F16 golden at most 10% above the as-stored
+# one's, and the same argmax. Not part of CI.
 # Environment: QVL_BIN (default ./qvl), QVL_2B_DIR (default models/2b),
 # QVL_TESTDATA (default ../shared/testdata), TEST_2B_THREADS (default 2).
 set -euo pipefail
@@ -49,3 +54,24 @@ echo "2b I1 image embeddings ($rows x $cols, $(echo "$(date +%s.%N) - $start" | 
     --out "$TMP/ilogits.f32"
 echo "2b I1 multimodal logits:"
 "$TMP/compare_logits" "$TMP/ilogits.f32" "$ICASE/logits_last.f32" "$vocab" "$ICASE/generated_logits_top5.txt" 2e-2 5e-3
+
+for q in q8_0 q4_k_m; do
+    for mode in packed exact; do
+        flag=; [ $mode = exact ] && flag=--exact
+        "$QVL" logits --model "$MODEL" --quant $q --no-cache $flag -t "$THREADS" --prompt-ids "$CASE/prompt_ids.txt" \
+            --out "$TMP/$q-$mode.f32" 2>/dev/null
+    done
+    echo "2b T1 $q, packed vs as stored (against the F16 golden; quantization error expected):"
+    # (distances only: Q4_K_M is expected to miss F16's argmax, so compare_logits' verdict is dropped)
+    p=$("$TMP/compare_logits" "$TMP/$q-packed.f32" "$CASE/logits_last.f32" "$vocab" "$CASE/generated_logits_top5.txt" 1 1 |
+        sed -E 's/ +(OK|FAIL)$//' || true)
+    e=$("$TMP/compare_logits" "$TMP/$q-exact.f32" "$CASE/logits_last.f32" "$vocab" "$CASE/generated_logits_top5.txt" 1 1 |
+        sed -E 's/ +(OK|FAIL)$//' || true)
+    echo "  packed:    $p"
+    echo "  as stored: $e"
+    rms() { sed -n 's/.*rms \([0-9.]*\).*/\1/p'; }
+    arg() { sed -n 's/.*argmax \([0-9]*\)\/.*/\1/p'; }
+    [ "$(arg <<< "$p")" = "$(arg <<< "$e")" ] || { echo "  FAIL: packed and as-stored argmax differ"; exit 1; }
+    awk -v p="$(rms <<< "$p")" -v e="$(rms <<< "$e")" 'BEGIN { exit !(p <= 1.1 * e) }' ||
+        { echo "  FAIL: packed is further from the F16 golden than 1.1x the as-stored path"; exit 1; }
+done

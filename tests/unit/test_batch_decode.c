@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "tiny_model.h"
 #include "model/model.h"
-#include "model/test_model.h"
 
 #define NSEQ 3
 
@@ -129,11 +129,9 @@ static void compare(const qvl_model *m, threadpool *tp, bool with_prompt, const 
 }
 
 int main(void) {
-    char dir[] = "/tmp/qvl-batch-XXXXXX", tok[1024], cmd[1200];
+    char dir[64];
     qvl_error err = {0};
-    CHECK(mkdtemp(dir) != NULL);
-    snprintf(tok, sizeof tok, "%s/tokenizer", testdata_dir());
-    CHECK_MSG(test_model_write(TEST_MODEL_TINY, dir, tok, &err) == 0, "%s", err.msg);
+    tiny_model_make(dir, sizeof dir, "batch");
     threadpool *tp = threadpool_create(2);
     const char *quants[] = {"q8_0", "q4_k", "bf16"};
     for (int q = 0; q < 3; q++) {
@@ -148,7 +146,6 @@ int main(void) {
         model_free(m);
     }
     threadpool_free(tp);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0);
+    tiny_model_remove(dir);
     return check_summary();
 }

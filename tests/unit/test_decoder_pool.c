@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "tiny_model.h"
 #include "model/generate.h"
-#include "model/test_model.h"
 
 #define NREQ 5
 
@@ -84,11 +84,9 @@ static void run_all(req *rq, bool concurrent) {
 }
 
 int main(void) {
-    char dir[] = "/tmp/qvl-pool-XXXXXX", tok[1024], cmd[1200];
+    char dir[64];
     qvl_error err = {0};
-    CHECK(mkdtemp(dir) != NULL);
-    snprintf(tok, sizeof tok, "%s/tokenizer", testdata_dir());
-    CHECK_MSG(test_model_write(TEST_MODEL_TINY, dir, tok, &err) == 0, "%s", err.msg);
+    tiny_model_make(dir, sizeof dir, "pool");
     model_load_opts o = {.quant = "q8_0", .threads = 1};
     qvl_model *m = model_load(dir, &o, &err);
     CHECK_MSG(m != NULL, "%s", err.msg);
@@ -159,7 +157,6 @@ int main(void) {
     decoder_pool_free(pool);
     threadpool_free(tp);
     model_free(m);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0);
+    tiny_model_remove(dir);
     return check_summary();
 }

@@ -6,9 +6,9 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "tiny_model.h"
 #include "model/generate.h"
 #include "model/sampler.h"
-#include "model/test_model.h"
 
 #define V 1000
 
@@ -240,18 +240,15 @@ static void prefix_reuse_tests(const qvl_model *m) {
 
 int main(void) {
     sampler_tests();
-    char dir[] = "/tmp/qvl-gen-XXXXXX", tok[1024], cmd[1200];
+    char dir[64];
     qvl_error err = {0};
-    CHECK(mkdtemp(dir) != NULL);
-    snprintf(tok, sizeof tok, "%s/tokenizer", testdata_dir());
-    CHECK(test_model_write(TEST_MODEL_TINY, dir, tok, &err) == 0);
+    tiny_model_make(dir, sizeof dir, "gen");
     model_load_opts o = {.quant = "q8_0", .threads = 1};
     qvl_model *m = model_load(dir, &o, &err);
     CHECK_MSG(m != NULL, "%s", err.msg);
     if (m) generate_tests(m);
     if (m) prefix_reuse_tests(m);
     model_free(m);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0);
+    tiny_model_remove(dir);
     return check_summary();
 }

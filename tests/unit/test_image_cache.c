@@ -7,9 +7,9 @@
 
 #include "base/mapped_file.h"
 #include "check.h"
+#include "tiny_model.h"
 #include "model/chat.h"
 #include "model/image_cache.h"
-#include "model/test_model.h"
 
 static int load_path(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err) {
     size_t len;
@@ -26,13 +26,11 @@ static json_t *ask(const char *img, const char *q) {
 }
 
 int main(void) {
-    char dir[] = "/tmp/qvl-imgcache-XXXXXX", tok[1024], img1[1024], img2[1024], cmd[1200];
+    char dir[64], img1[1024], img2[1024];
     qvl_error err = {0};
-    CHECK(mkdtemp(dir) != NULL);
-    snprintf(tok, sizeof tok, "%s/tokenizer", testdata_dir());
+    tiny_model_make(dir, sizeof dir, "imgcache");
     snprintf(img1, sizeof img1, "%s/images/img_256x256.png", testdata_dir());
     snprintf(img2, sizeof img2, "%s/images/img_320x256.png", testdata_dir());
-    CHECK(test_model_write(TEST_MODEL_TINY, dir, tok, &err) == 0);
     model_load_opts lo = {.quant = "q8_0", .threads = 1};
     qvl_model *m = model_load(dir, &lo, &err);
     CHECK_MSG(m != NULL, "%s", err.msg);
@@ -79,7 +77,6 @@ int main(void) {
     image_cache_free(c);
     json_decref(q1), json_decref(q2), json_decref(q3);
     model_free(m);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0);
+    tiny_model_remove(dir);
     return check_summary();
 }

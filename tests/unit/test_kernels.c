@@ -254,6 +254,28 @@ static void check_matmul(qvl_dtype w, int rows, int cols, int n) {
     free(data), free(x), free(row), free(y), free(yr);
 }
 
+/* The decode-attention entries equal the per-key loops bit for bit. */
+static void check_attn_rows(const kernels *k) {
+    if (!k->attn_scores_rows) return;
+    enum { MAXN = 37, STRIDE = 272 };
+    static const int hds[] = {32, 64, 128, 80, 256};
+    float q[256], kv[MAXN * STRIDE], w[MAXN], s1[MAXN], s2[MAXN], o1[256], o2[256];
+    fill(q, 256), fill(kv, MAXN * STRIDE), fill(w, MAXN);
+    int bad = 0;
+    for (int h = 0; h < 5; h++)
+        for (int n = 1; n <= MAXN; n += n < 9 ? 1 : 28) {
+            int hd = hds[h];
+            k->attn_scores_rows(q, kv, STRIDE, n, hd, 0.125f, s1);
+            for (int p = 0; p < n; p++) s2[p] = k->dot_f32_lanes16(q, kv + (size_t)p * STRIDE, hd) * 0.125f;
+            for (int p = 0; p < n; p++) bad += !same_bits(s1[p], s2[p]);
+            k->attn_pv_rows(o1, kv, STRIDE, w, n, hd);
+            memset(o2, 0, sizeof o2);
+            for (int p = 0; p < n; p++) k->axpy_f32(o2, kv + (size_t)p * STRIDE, w[p], hd);
+            for (int d = 0; d < hd; d++) bad += !same_bits(o1[d], o2[d]);
+        }
+    CHECK_MSG(!bad, "%s: attention rows differ from the per-key loops in %d values", k->name, bad);
+}
+
 /* The table's activation quantizer writes the scalar one's bytes, on values
  * with outliers, ties of magnitude with both signs, and all-zero blocks. */
 static void check_quantize_act(const kernels *k) {
@@ -289,6 +311,7 @@ int main(void) {
         check_softmax(k);
         check_attn(k);
         check_quantize_act(k);
+        check_attn_rows(k);
         for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
             check_quant_type(k, types[ti], 256);
             check_quant_type(k, types[ti], 2048);

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "tiny_model.h"
 #include "model/model.h"
-#include "model/test_model.h"
 
 #define N_PROMPT 13
 #define N_IMG 6
@@ -82,11 +82,9 @@ static void compare(const qvl_model *m, int threads, const char *what, float *se
 }
 
 int main(void) {
-    char dir[] = "/tmp/qvl-fwd-XXXXXX", tok[1024], cmd[1200];
+    char dir[64];
     qvl_error err = {0};
-    CHECK(mkdtemp(dir) != NULL);
-    snprintf(tok, sizeof tok, "%s/tokenizer", testdata_dir());
-    CHECK_MSG(test_model_write(TEST_MODEL_TINY, dir, tok, &err) == 0, "%s", err.msg);
+    tiny_model_make(dir, sizeof dir, "fwd");
     const char *quants[] = {"q8_0", "q4_k"};
     for (int q = 0; q < 2; q++)
         for (int packed = 0; packed < 2; packed++) {
@@ -102,7 +100,6 @@ int main(void) {
             free(seen);
             model_free(m);
         }
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0);
+    tiny_model_remove(dir);
     return check_summary();
 }

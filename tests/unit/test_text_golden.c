@@ -6,15 +6,12 @@
  * own scalar reference. */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "check.h"
+#include "tiny_model.h"
 #include "golden_util.h"
 #include "model/generate.h"
 #include "model/model.h"
-#include "model/test_model.h"
-
-static char model_dir[] = "/tmp/qvl-golden-XXXXXX";
 
 /* Tolerances: the golden README's (max 2e-2 same weights, 3e-2 quantized;
  * RMS 5e-3). With the GGUF files as stored we do the reference's arithmetic
@@ -123,11 +120,9 @@ static void check_fast_vs_reference(const qvl_model *m, threadpool *tp) {
 }
 
 int main(void) {
-    char tok[1024], path[1024];
+    char model_dir[64], path[1024];
     qvl_error err = {0};
-    CHECK(mkdtemp(model_dir) != NULL);
-    snprintf(tok, sizeof tok, "%s/tokenizer", testdata_dir());
-    CHECK_MSG(test_model_write(TEST_MODEL_TINY, model_dir, tok, &err) == 0, "%s", err.msg);
+    tiny_model_make(model_dir, sizeof model_dir, "golden");
     threadpool *tp = threadpool_create(2);
     const char *cases[] = {"T1", "T2", "T3"};
 
@@ -156,13 +151,6 @@ int main(void) {
             model_free(m);
         }
     threadpool_free(tp);
-    /* clean up the generated model */
-    const char *files[] = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                           "preprocessor_config.json", "generation_config.json"};
-    for (int i = 0; i < 6; i++) {
-        snprintf(path, sizeof path, "%s/%s", model_dir, files[i]);
-        unlink(path);
-    }
-    rmdir(model_dir);
+    tiny_model_remove(model_dir);
     return check_summary();
 }

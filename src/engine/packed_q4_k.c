@@ -43,9 +43,10 @@ static void scale_min(const uint8_t *s, int j, uint8_t *sc, uint8_t *m) {
     }
 }
 
+/* Writes every byte of each record (no clearing needed): a model load
+ * packs a gigabyte through here. */
 void packed_q4_k_pack_group(const void *src, size_t src_stride, void *dst, int64_t cols) {
     uint8_t *out = dst;
-    memset(out, 0, packed_q4_k_group_bytes(cols));
     for (int64_t b = 0; b < cols / 256; b++, out += Q4K_SB_BYTES) {
         for (int r = 0; r < PACK_ROWS; r++) {
             const uint8_t *blk = (const uint8_t *)src + r * src_stride + b * 144, *qs = blk + 16;
@@ -54,11 +55,14 @@ void packed_q4_k_pack_group(const void *src, size_t src_stride, void *dst, int64
             for (int j = 0; j < 8; j++) scale_min(blk + 4, j, &out[OFF_SC + 16 * j + r], &out[OFF_M + 16 * j + r]);
             /* the GGUF order: sub-blocks 2g and 2g+1 are the low and high
              * nibbles of the same 32 bytes qs[32g..] */
-            for (int j = 0; j < 8; j++)
-                for (int l = 0; l < 32; l++) {
-                    int q = (qs[32 * (j / 2) + l] >> (4 * (j & 1))) & 0xF, c = l / 8, k = l % 8;
-                    out[OFF_Q + 256 * j + 64 * c + 4 * r + k % 4] |= (uint8_t)(q << (k / 4 * 4));
-                }
+            for (int j = 0; j < 8; j++) {
+                const uint8_t *in = qs + 32 * (j / 2);
+                int sh = 4 * (j & 1);
+                for (int c = 0; c < 4; c++)
+                    for (int k = 0; k < 4; k++)
+                        out[OFF_Q + 256 * j + 64 * c + 4 * r + k] =
+                            (uint8_t)(((in[8 * c + k] >> sh) & 0xF) | ((in[8 * c + 4 + k] >> sh) & 0xF) << 4);
+            }
         }
     }
 }

@@ -91,7 +91,7 @@ typedef struct attn_job {
 } attn_job;
 
 /* Prompts on AVX-512: blocks of ATTN_PROMPT_QB queries of one head share
- * every key and value load (attn_prompt.h, same bits as attn_pair).
+ * every key and value load (attn_prompt.h, same bits as attn_head).
  * Blocks are claimed latest first: their cost grows with their position
  * (causal), so the cheap early ones even out the threads at the end. */
 static void attn_worker_prompt(void *p, int ith, int nth) {
@@ -201,7 +201,7 @@ typedef struct attn_stage {
     const int *seq_first;       /* first token of each sequence */
     const char *per_pair;       /* sequences whose attention runs here */
     int n_seq;
-    long pair_tasks;            /* (token, q head) pairs of those */
+    long pair_tasks;            /* (token, KV head) pairs of those */
     float *out;                 /* (n, qdim) */
     float *scores;              /* (threads, max positions) */
     size_t scores_stride;
@@ -234,7 +234,7 @@ static void attn_prepare(attn_stage *j, long task) {
 
 /* Query head h of token i against its sequence's cache: the order of
  * operations the prompt kernel promises to match (attn_prompt.h). */
-static void attn_pair(const attn_stage *j, int i, int h, float *scores) {
+static void attn_head(const attn_stage *j, int i, int h, float *scores) {
     const text_config *c = j->c;
     int hd = c->head_dim, qdim = c->n_heads * hd, kvd = c->n_kv_heads * hd, g = h / (c->n_heads / c->n_kv_heads);
     int s = j->tok_seq[i], start = j->kvs[s]->n;
@@ -272,14 +272,18 @@ static void attn_pairs_worker(void *p, int ith, int nth) {
     /* pair tasks in sequence order; the cursor only moves forward */
     int s = 0;
     long base = 0, lo, hi;   /* base: first pair task of sequence s */
+    int rep = c->n_heads / c->n_kv_heads;
     while (claim(&j->next, j->pair_tasks, 1, &lo, &hi)) {
         for (;;) {
-            long len = j->per_pair[s] ? (long)j->bs[s].n * c->n_heads : 0;
+            long len = j->per_pair[s] ? (long)j->bs[s].n * c->n_kv_heads : 0;
             if (lo < base + len) break;
             base += len, s++;
         }
+        /* the query heads sharing a KV head run back to back: the second
+         * finds its keys and values in cache */
         long r = lo - base;
-        attn_pair(j, j->seq_first[s] + (int)(r / c->n_heads), (int)(r % c->n_heads), scores);
+        for (int h = (int)(r % c->n_kv_heads) * rep, e = h + rep; h < e; h++)
+            attn_head(j, j->seq_first[s] + (int)(r / c->n_kv_heads), h, scores);
     }
 }
 
@@ -386,7 +390,7 @@ int text_forward_multi(const text_model *m, kv_cache *const *kvs, const text_bat
         const text_batch *b = &bs[s];
         seq_first[s] = i;
         per_pair[s] = !(prompt_kernel && b->n >= ATTN_PROMPT_QB);
-        st.pair_tasks += per_pair[s] ? (long)b->n * c->n_heads : 0;
+        st.pair_tasks += per_pair[s] ? (long)b->n * c->n_kv_heads : 0;
         for (int t = 0, r = 0; t < b->n; t++, i++) {
             tok_seq[i] = s;
             img[i] = b->image_embd && b->ids[t] == b->image_token_id ? b->image_embd + (size_t)r++ * img_w : NULL;

@@ -89,3 +89,11 @@ int make_dirs(const char *dir, qvl_error *err) {
         return qvl_fail_code(err, QVL_E_IO, "cannot create the folder %s: %s", dir, strerror(errno));
     return 0;
 }
+
+void mapped_file_drop(const mapped_file *mf, const void *p, size_t n) {
+    const uint8_t *b = p, *e = b + n;
+    if (!mf->data || b < mf->data || e > mf->data + mf->size) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)b + page - 1) & ~(page - 1), hi = (uintptr_t)e & ~(page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}

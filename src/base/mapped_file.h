@@ -24,6 +24,11 @@ int mapped_file_open(mapped_file *mf, const char *path, qvl_error *err);
 /* Unmaps; safe on a zeroed or already-closed struct. */
 void mapped_file_close(mapped_file *mf);
 
+/* Lets the kernel take back the pages wholly inside [p, p + n) (resident
+ * memory drops; a later read faults them in from the file again). Does
+ * nothing unless the range lies inside mf's mapping. Cannot fail. */
+void mapped_file_drop(const mapped_file *mf, const void *p, size_t n);
+
 /* Creates dir and any missing parents (like mkdir -p). Returns 0, or -1
  * with err set naming the folder. */
 int make_dirs(const char *dir, qvl_error *err);

@@ -2,8 +2,6 @@
 #include "weight_pack.h"
 
 #include <stdlib.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "engine/kernels.h"
 #include "engine/packed.h"
@@ -23,15 +21,6 @@ static void pack_worker(void *p, int ith, int nth) {
     for (long g = lo; g < hi; g++)
         packed_pack_group(j->w->type, (const uint8_t *)j->w->data + (size_t)g * PACK_ROWS * rb, rb,
                           j->dst + (size_t)g * gb, cols);
-}
-
-/* Drops the pages wholly inside [p, p + n) of a read-only file mapping. */
-static void drop_pages(const mapped_file *mf, const void *p, size_t n) {
-    const uint8_t *b = p, *e = b + n;
-    if (b < mf->data || e > mf->data + mf->size) return;   /* not in this mapping: a malloc'd buffer */
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t lo = ((uintptr_t)b + page - 1) & ~(page - 1), hi = (uintptr_t)e & ~(page - 1);
-    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 /* The matrices to pack; the tied output is the embedding's bytes, listed once. */
@@ -65,7 +54,7 @@ void weight_pack_text(qvl_model *m, threadpool *tp) {
         threadpool_run(tp, pack_worker, &j);
         w->packed = buf + at;
         at += packed_group_bytes(w->type, w->ne[0]) * (size_t)(w->ne[1] / PACK_ROWS);
-        if (m->storage->has_gguf) drop_pages(&m->storage->gguf.map, w->data, w->nbytes);
+        if (m->storage->has_gguf) mapped_file_drop(&m->storage->gguf.map, w->data, w->nbytes);
     }
     free(mats);
 }

@@ -260,27 +260,25 @@ void matmul_prec(threadpool *tp, const qvl_tensor *w, const float *x, int n, flo
     pthread_once(&blas_once, blas_single_thread);
     mm_job j = {.w = w, .x = x, .n = n, .y = y, .act = quant_dot_act_type(w->type)};
     const kernels *k = kernels_get();
+    atomic_init(&j.next_tile, 0);
     if (w->packed && k->packed_matmul) {
         j.packed = true;
         j.tile_rows = 1;   /* groups */
-        atomic_init(&j.next_tile, 0);
         j.act_bytes = packed_act_bytes(w->type, w->ne[0]);
         j.xq = malloc(j.act_bytes * (size_t)n);
-        if (n > 1) threadpool_run(tp, mm_quantize_worker, &j);
-        else mm_quantize_worker(&j, 0, 1);
     } else if (j.act != DT_F32) {
         j.tile_rows = n > 1 ? PREFILL_TILE : DECODE_MIN_ROWS;
-        atomic_init(&j.next_tile, 0);
         j.act_bytes = quant_dot_act_bytes(j.act, w->ne[0]);
         j.pack_bytes = n >= GEMM_MIN_TOKENS && k->gemm_act_bytes ? k->gemm_act_bytes(w->type, w->ne[0]) : 0;
         if (j.pack_bytes) j.xp = aligned_alloc(64, j.pack_bytes * (size_t)n);
         if (!j.xp) j.xq = malloc(j.act_bytes * (size_t)n);   /* no GEMM, or no memory for its layout */
-        if (n > 1) threadpool_run(tp, mm_quantize_worker, &j);
-        else mm_quantize_worker(&j, 0, 1);
     } else if (prec == MATMUL_BF16_ACT && w->type == DT_BF16 && n >= GEMM_MIN_TOKENS && k->gemm_bf16_ok && k->gemm_bf16_ok(w->ne[0])) {
         j.xb = malloc((size_t)n * 2 * w->ne[0]);   /* NULL: the f32 path below */
-        atomic_init(&j.next_tile, 0);
-        if (j.xb) threadpool_run(tp, mm_quantize_worker, &j);
+    }
+    /* Inputs converted once per call (quantized, packed or rounded to BF16). */
+    if (j.xq || j.xp || j.xb) {
+        if (n > 1) threadpool_run(tp, mm_quantize_worker, &j);
+        else mm_quantize_worker(&j, 0, 1);
     }
     threadpool_run(tp, mm_worker, &j);
     free(j.xq);

@@ -23,6 +23,12 @@ static void pack_worker(void *p, int ith, int nth) {
                           j->dst + (size_t)g * gb, cols);
 }
 
+/* Bytes of w's packed copy; 0 when it has no packed layout. */
+static size_t packed_matrix_bytes(const qvl_tensor *w) {
+    if (!packed_supported(w->type, w->ne[1], w->ne[0])) return 0;
+    return packed_group_bytes(w->type, w->ne[0]) * (size_t)(w->ne[1] / PACK_ROWS);
+}
+
 /* The matrices to pack; the tied output is the embedding's bytes, listed once. */
 static int text_matrices(text_model *tm, qvl_tensor **out) {
     int n = 0;
@@ -42,18 +48,17 @@ void weight_pack_text(qvl_model *m, threadpool *tp) {
     if (!mats) return;
     int n = text_matrices(tm, mats);
     size_t total = 0;
-    for (int i = 0; i < n; i++)
-        if (packed_supported(mats[i]->type, mats[i]->ne[1], mats[i]->ne[0]))
-            total += packed_group_bytes(mats[i]->type, mats[i]->ne[0]) * (size_t)(mats[i]->ne[1] / PACK_ROWS);
+    for (int i = 0; i < n; i++) total += packed_matrix_bytes(mats[i]);
     uint8_t *buf = total ? weight_adopt(m->storage, aligned_alloc(64, (total + 63) & ~(size_t)63)) : NULL;
     size_t at = 0;
     for (int i = 0; buf && i < n; i++) {
         qvl_tensor *w = mats[i];
-        if (!packed_supported(w->type, w->ne[1], w->ne[0])) continue;
+        size_t bytes = packed_matrix_bytes(w);
+        if (!bytes) continue;
         pack_job j = {w, buf + at};
         threadpool_run(tp, pack_worker, &j);
         w->packed = buf + at;
-        at += packed_group_bytes(w->type, w->ne[0]) * (size_t)(w->ne[1] / PACK_ROWS);
+        at += bytes;
         if (m->storage->has_gguf) mapped_file_drop(&m->storage->gguf.map, w->data, w->nbytes);
     }
     free(mats);

@@ -2,7 +2,7 @@
  * copies (engine/packed.h) when the CPU's kernel table has packed kernels.
  *
  * Runs once after loading. The packed copies live in one buffer owned by
- * the model's storage. Originals that are file mappings (GGUF files, the
+ * the model's storage, on 2 MiB pages where the kernel grants them. Originals that are file mappings (GGUF files, the
  * quantize-on-load cache) are dropped from memory afterwards with
  * MADV_DONTNEED, so resident memory stays about one copy of the weights;
  * they stay readable (a read faults the page back in from the file), which

@@ -72,6 +72,18 @@ KI void group_block(const uint8_t *g, int nsb, const uint8_t *act, size_t astrid
         UNROLL for (int t = 0; t < nt; t++) a[t] = act + t * astride + (size_t)b * ACT_BYTES;
         __m512i isum[TB], msum[TB];
         UNROLL for (int t = 0; t < nt; t++) isum[t] = msum[t] = _mm512_setzero_si512();
+        /* The mins first: the record is then read front to back, which keeps
+         * the hardware prefetcher streaming (1 token out of cache: 29 -> 31
+         * GB/s on one core). Lanes (m_j, m_j) as int16 meet the token's
+         * (bsum_2j, bsum_2j+1). */
+        for (int j = 0; j < 8; j++) {
+            __m512i m = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(g + OFF_M + 16 * j)));
+            m = _mm512_shuffle_epi8(m, dup);
+            UNROLL for (int t = 0; t < nt; t++) {
+                __m512i s = bcast32(a[t] + ACT_BSUMS + 4 * j);
+                msum[t] = _mm512_dpwssd_epi32(msum[t], m, s);
+            }
+        }
         for (int j = 0; j < 8; j++) {
             const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(g + OFF_SC + 16 * j)));
             __m512i acc[TB];
@@ -86,15 +98,6 @@ KI void group_block(const uint8_t *g, int nsb, const uint8_t *act, size_t astrid
                 }
             }
             UNROLL for (int t = 0; t < nt; t++) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(acc[t], sc));
-        }
-        /* lanes (m_j, m_j) as int16 meet the token's (bsum_2j, bsum_2j+1) */
-        for (int j = 0; j < 8; j++) {
-            __m512i m = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(g + OFF_M + 16 * j)));
-            m = _mm512_shuffle_epi8(m, dup);
-            UNROLL for (int t = 0; t < nt; t++) {
-                __m512i s = bcast32(a[t] + ACT_BSUMS + 4 * j);
-                msum[t] = _mm512_dpwssd_epi32(msum[t], m, s);
-            }
         }
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g));
         const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(g + OFF_DMIN)));

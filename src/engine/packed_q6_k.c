@@ -6,17 +6,19 @@
  * f16 d per super-block. A packed group (PACK_ROWS = 16 rows) is its
  * cols / 256 super-blocks back to back, each 3392 bytes (212 per row: Q6_K's
  * 210 plus 32 bytes of padding so that every level vector is 64-byte aligned
- * when the group is), read front to back in one stream:
+ * when the group is). The kernel reads a record in address order, which
+ * keeps the hardware prefetcher streaming: with the scales behind the
+ * levels (the first layout) one core streamed 19 GB/s, now 30. Layout:
  *
- *      0  levels  8 block pairs x 384 bytes (below)
- *   3072  scales  8 block pairs x 32 bytes: byte 2r + e = sc of block 2p + e
+ *      0  scales  8 block pairs x 32 bytes: byte 2r + e = sc of block 2p + e
  *                 of row r (so a sign-extension to int16 gives, in 32-bit
  *                 lane r, the pair of row r's scales: one VPDPWSSD term)
- *   3328  d       16 f16, row r at index r
- *   3360  zero padding
+ *    256  d       16 f16, row r at index r
+ *    288  zero padding
+ *    320  levels  8 block pairs x 384 bytes (below)
  *
  * Block pair p (blocks 2p and 2p + 1, levels 32p .. 32p + 31 of the
- * super-block) is six 64-byte vectors L0 L1 L2 L3 Ha Hb. The kernel turns them
+ * super-block) is six 64-byte vectors Ha Hb L0 L1 L2 L3. The kernel turns them
  * into eight "level vectors", each holding 4 consecutive levels of each row
  * (byte 4r + b = row r, level 4v + b of the block) for VPDPBUSD: E0..E3 for
  * the even block, as q, and O0..O3 for the odd block, as 4q (both fit a
@@ -40,9 +42,11 @@
 
 #include <string.h>
 
-#define SB_BYTES 3392         /* levels 3072, scales 256, d 32, padding 32 */
-#define SB_SCALES 3072
-#define SB_D 3328
+#define SB_BYTES 3392         /* scales 256, d 32, padding 32, levels 3072 */
+#define SB_SCALES 0
+#define SB_D 256
+#define SB_LEVELS 320
+#define PAIR_L 128            /* a pair's L0 (its Ha is at 0, Hb at 64) */
 
 size_t packed_q6_k_group_bytes(int64_t cols) {
     return (size_t)(cols / 256) * SB_BYTES;
@@ -71,11 +75,11 @@ void packed_q6_k_pack_group(const void *src, size_t src_stride, void *dst, int64
             q6_levels(b, q);
             memcpy(sb + SB_D + 2 * r, b + 208, 2);
             for (int p = 0; p < 8; p++) {
-                uint8_t *pv = sb + p * 384;
+                uint8_t *pv = sb + SB_LEVELS + p * 384;
                 sb[SB_SCALES + p * 32 + 2 * r] = b[192 + 2 * p];
                 sb[SB_SCALES + p * 32 + 2 * r + 1] = b[192 + 2 * p + 1];
                 for (int v = 0; v < 4; v++) {
-                    uint8_t *L = pv + 64 * v, *H = pv + 256 + 64 * (v / 2);
+                    uint8_t *L = pv + PAIR_L + 64 * v, *H = pv + 64 * (v / 2);
                     for (int b4 = 0; b4 < 4; b4++) {
                         int i = 4 * r + b4, iprev = 4 * r + (b4 + 3) % 4;
                         int qe = q[32 * p + 4 * v + b4], qo = q[32 * p + 16 + 4 * v + b4];
@@ -101,11 +105,11 @@ void packed_q6_k_get_row(const void *group, int r, float *out, int64_t cols) {
         memcpy(&dh, sb + SB_D + 2 * r, 2);
         float d = fp16_to_f32(dh);
         for (int p = 0; p < 8; p++) {
-            const uint8_t *pv = sb + p * 384;
+            const uint8_t *pv = sb + SB_LEVELS + p * 384;
             float se = (float)(int8_t)sb[SB_SCALES + p * 32 + 2 * r];
             float so = (float)(int8_t)sb[SB_SCALES + p * 32 + 2 * r + 1];
             for (int v = 0; v < 4; v++) {
-                const uint8_t *L = pv + 64 * v, *H = pv + 256 + 64 * (v / 2);
+                const uint8_t *L = pv + PAIR_L + 64 * v, *H = pv + 64 * (v / 2);
                 for (int b4 = 0; b4 < 4; b4++) {
                     int i = 4 * r + b4, iprev = 4 * r + (b4 + 3) % 4;
                     int he = v % 2 == 0 ? H[i] >> 4 & 3 : H[i] & 3;

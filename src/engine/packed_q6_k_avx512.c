@@ -22,8 +22,10 @@
 #include "engine/packed.h"
 
 #define SB_BYTES 3392
-#define SB_SCALES 3072
-#define SB_D 3328
+#define SB_SCALES 0
+#define SB_D 256
+#define SB_LEVELS 320
+#define PAIR_L 128
 #define ACT_BYTES 292   /* one Q8_K block */
 #define TB 8            /* tokens sharing one unpacking */
 
@@ -63,18 +65,19 @@ static inline __attribute__((always_inline)) void group_tokens(const uint8_t *gr
 #pragma GCC unroll 8
         for (int t = 0; t < n; t++) acci[t] = _mm512_setzero_si512();
         for (int p = 0; p < 8; p++) {
-            const uint8_t *pv = sb + p * 384;
+            const uint8_t *pv = sb + SB_LEVELS + p * 384;
             __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const void *)(sb + SB_SCALES + p * 32)));
             __m512i sce = _mm512_srai_epi32(_mm512_slli_epi32(w, 16), 14);   /* 4 sc_even */
             __m512i sco = _mm512_srai_epi32(w, 16);
             __m512i off = _mm512_mullo_epi16(w, neg128);
-            __m512i ha = _mm512_loadu_si512((const void *)(pv + 256));
-            __m512i hb = _mm512_loadu_si512((const void *)(pv + 320));
+            __m512i ha = _mm512_loadu_si512((const void *)pv);
+            __m512i hb = _mm512_loadu_si512((const void *)(pv + 64));
             __m512i h0 = _mm512_and_si512(ha, m3c), h1 = _mm512_and_si512(_mm512_rol_epi32(ha, 4), m3c);
             __m512i h2 = _mm512_and_si512(hb, m3c), h3 = _mm512_and_si512(_mm512_rol_epi32(hb, 4), m3c);
-            __m512i l0 = _mm512_loadu_si512((const void *)pv), l1 = _mm512_loadu_si512((const void *)(pv + 64));
-            __m512i l2 = _mm512_loadu_si512((const void *)(pv + 128));
-            __m512i l3 = _mm512_loadu_si512((const void *)(pv + 192));
+            __m512i l0 = _mm512_loadu_si512((const void *)(pv + PAIR_L));
+            __m512i l1 = _mm512_loadu_si512((const void *)(pv + PAIR_L + 64));
+            __m512i l2 = _mm512_loadu_si512((const void *)(pv + PAIR_L + 128));
+            __m512i l3 = _mm512_loadu_si512((const void *)(pv + PAIR_L + 192));
             __m512i e0 = _mm512_ternarylogic_epi32(l0, h0, m0f, SEL_C_A_B);
             __m512i e1 = _mm512_ternarylogic_epi32(l1, h1, m0f, SEL_C_A_B);
             __m512i e2 = _mm512_ternarylogic_epi32(l2, h2, m0f, SEL_C_A_B);

@@ -23,6 +23,7 @@
  * integer addition keeps that exact.
  */
 #include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "engine/packed.h"
@@ -32,6 +33,12 @@
 #define BLOCK_BYTES (SCALE_BYTES + QK * PACK_ROWS)
 #define ACT_BYTES 40
 #define TILE_T 8   /* tokens per register tile: 16 accumulators; more measured no faster */
+/* From 3 tokens on, blocks are consumed too slowly for the hardware
+ * prefetcher to stay ahead: out of cache, one core, 5 tokens went from 15
+ * to 22 GB/s, 8 tokens from 12 to 21, with blocks fetched ~8 KB ahead into
+ * L2 (2-4 KB ahead gained little). */
+#define PF_MIN_TOKENS 3
+#define PF_AHEAD 8192
 
 static inline int32_t ld32(const uint8_t *p) {
     int32_t v;
@@ -57,6 +64,11 @@ static inline __attribute__((always_inline)) void tile(const uint8_t *blk, int64
     for (int t = 0; t < T; t++) facc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *w = blk + b * BLOCK_BYTES + SCALE_BYTES, *a = act + b * ACT_BYTES;
+        /* as an integer: past the last group it points outside the matrix
+         * (prefetches never fault) */
+        uintptr_t ahead = (uintptr_t)blk + b * BLOCK_BYTES + PF_AHEAD;
+        if (T >= PF_MIN_TOKENS)
+            for (int l = 0; l < BLOCK_BYTES; l += 64) _mm_prefetch((const char *)(ahead + l), _MM_HINT_T1);
         __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(blk + b * BLOCK_BYTES)));
         __m512i acc[TILE_T][MAX_CH];
 #pragma GCC unroll 8

@@ -47,7 +47,7 @@ void tensor_get_row(const qvl_tensor *w, int64_t r, float *out) {
 }
 
 typedef struct mm_job {
-    const qvl_tensor *w;
+    const qvl_tensor *w;      /* the matrix (packed: the first of ws) */
     const float *x;
     int n;
     float *y;
@@ -58,6 +58,12 @@ typedef struct mm_job {
     size_t pack_bytes;
     uint8_t *xb;              /* BF16 GEMM: (n, 2 cols) BF16 activations, else NULL */
     bool packed;              /* w->packed with kernels.packed_matmul: xq holds packed_quantize_act rows */
+    /* packed: nw matrices sharing x; their groups are numbered in one range,
+     * matrix i's ending at group_end[i] */
+    int nw;
+    const qvl_tensor *ws[MATMUL_MANY_MAX];
+    float *ys[MATMUL_MANY_MAX];
+    long group_end[MATMUL_MANY_MAX];
     long tile_rows;           /* quantized dots: smallest claim of rows (packed: of groups) */
     atomic_long next_tile;    /* next unclaimed tile (quantized dots: row) */
 } mm_job;
@@ -141,25 +147,35 @@ static void mm_worker_quant(mm_job *j, int nth) {
     }
 }
 
-/* Packed weights: claims of whole groups (PACK_ROWS rows), big ones first
- * as for the dots; per claim, every chunk of tokens whose activations fit L2
- * is one kernel call, which keeps the tokens of a block in registers. */
-static void mm_worker_packed(mm_job *j, int nth) {
-    const qvl_tensor *w = j->w;
+/* Groups [g0, g1) of packed matrix i: every chunk of tokens whose
+ * activations fit L2 is one kernel call, which keeps the tokens of a block
+ * in registers. */
+static void mm_packed_range(const mm_job *j, int i, long g0, long g1) {
+    const qvl_tensor *w = j->ws[i];
     int64_t cols = w->ne[0];
-    long rows = (long)w->ne[1], groups = rows / PACK_ROWS, g0, g1;
-    const kernels *k = kernels_get();
+    long rows = (long)w->ne[1];
     size_t gb = packed_group_bytes(w->type, cols);
     long fit = GEMM_CHUNK_BYTES / (long)j->act_bytes;
     int chunk = fit < 16 ? 16 : fit > 512 ? 512 : (int)fit;
-    while ((g0 = mm_claim_rows(j, groups, nth, &g1)) >= 0) {
-        for (int t0 = 0; t0 < j->n; t0 += chunk) {
-            int nt = j->n - t0 < chunk ? j->n - t0 : chunk;
-            k->packed_matmul(w->type, (const uint8_t *)w->packed + (size_t)g0 * gb, (int)(g1 - g0),
-                             j->xq + (size_t)t0 * j->act_bytes, j->act_bytes, nt,
-                             j->y + (size_t)t0 * rows + g0 * PACK_ROWS, (size_t)rows, cols);
-        }
+    for (int t0 = 0; t0 < j->n; t0 += chunk) {
+        int nt = j->n - t0 < chunk ? j->n - t0 : chunk;
+        kernels_get()->packed_matmul(w->type, (const uint8_t *)w->packed + (size_t)g0 * gb, (int)(g1 - g0),
+                                     j->xq + (size_t)t0 * j->act_bytes, j->act_bytes, nt,
+                                     j->ys[i] + (size_t)t0 * rows + g0 * PACK_ROWS, (size_t)rows, cols);
     }
+}
+
+/* Packed weights: claims of whole groups, big ones first as for the dots,
+ * over all the job's matrices at once (a claim may span two). */
+static void mm_worker_packed(mm_job *j, int nth) {
+    long g0, g1;
+    while ((g0 = mm_claim_rows(j, j->group_end[j->nw - 1], nth, &g1)) >= 0)
+        for (int i = 0; i < j->nw && g0 < g1; i++) {
+            long first = i ? j->group_end[i - 1] : 0, end = g1 < j->group_end[i] ? g1 : j->group_end[i];
+            if (g0 >= end) continue;
+            mm_packed_range(j, i, g0 - first, end - first);
+            g0 = end;
+        }
 }
 
 /* BF16 weights: tiles of GEMM_BF16_ROWS rows claimed one by one, all
@@ -256,16 +272,43 @@ void matmul(threadpool *tp, const qvl_tensor *w, const float *x, int n, float *y
     matmul_prec(tp, w, x, n, y, MATMUL_EXACT_F32);
 }
 
+/* Converts the inputs once (quantized, packed or rounded to BF16), runs the
+ * job on the pool and frees what it allocated. */
+static void mm_run(threadpool *tp, mm_job *j) {
+    if (j->xq || j->xp || j->xb) {
+        if (j->n > 1) threadpool_run(tp, mm_quantize_worker, j);
+        else mm_quantize_worker(j, 0, 1);
+    }
+    threadpool_run(tp, mm_worker, j);
+    free(j->xq);
+    free(j->xp);
+    free(j->xb);
+}
+
+/* Sets j up for the packed kernels over w[0..nw) (all packed, one
+ * activation format); false, j unchanged, when out of memory. */
+static bool mm_setup_packed(mm_job *j, const qvl_tensor *const *w, int nw, float *const *y) {
+    j->act_bytes = packed_act_bytes(w[0]->type, w[0]->ne[0]);
+    j->xq = malloc(j->act_bytes * (size_t)j->n);
+    if (!j->xq) return false;
+    j->packed = true;
+    j->tile_rows = 1;   /* groups */
+    j->nw = nw;
+    for (int i = 0; i < nw; i++) {
+        j->ws[i] = w[i];
+        j->ys[i] = y[i];
+        j->group_end[i] = (i ? j->group_end[i - 1] : 0) + (long)(w[i]->ne[1] / PACK_ROWS);
+    }
+    return true;
+}
+
 void matmul_prec(threadpool *tp, const qvl_tensor *w, const float *x, int n, float *y, matmul_precision prec) {
     pthread_once(&blas_once, blas_single_thread);
     mm_job j = {.w = w, .x = x, .n = n, .y = y, .act = quant_dot_act_type(w->type)};
     const kernels *k = kernels_get();
     atomic_init(&j.next_tile, 0);
-    if (w->packed && k->packed_matmul) {
-        j.packed = true;
-        j.tile_rows = 1;   /* groups */
-        j.act_bytes = packed_act_bytes(w->type, w->ne[0]);
-        j.xq = malloc(j.act_bytes * (size_t)n);
+    if (w->packed && k->packed_matmul && mm_setup_packed(&j, &w, 1, &y)) {
+        /* set up; out of memory: the matrix as stored below */
     } else if (j.act != DT_F32) {
         j.tile_rows = n > 1 ? PREFILL_TILE : DECODE_MIN_ROWS;
         j.act_bytes = quant_dot_act_bytes(j.act, w->ne[0]);
@@ -275,15 +318,22 @@ void matmul_prec(threadpool *tp, const qvl_tensor *w, const float *x, int n, flo
     } else if (prec == MATMUL_BF16_ACT && w->type == DT_BF16 && n >= GEMM_MIN_TOKENS && k->gemm_bf16_ok && k->gemm_bf16_ok(w->ne[0])) {
         j.xb = malloc((size_t)n * 2 * w->ne[0]);   /* NULL: the f32 path below */
     }
-    /* Inputs converted once per call (quantized, packed or rounded to BF16). */
-    if (j.xq || j.xp || j.xb) {
-        if (n > 1) threadpool_run(tp, mm_quantize_worker, &j);
-        else mm_quantize_worker(&j, 0, 1);
+    mm_run(tp, &j);
+}
+
+void matmul_many(threadpool *tp, const qvl_tensor *const *w, int nw, const float *x, int n, float *const *y) {
+    bool shared = nw <= MATMUL_MANY_MAX && kernels_get()->packed_matmul;
+    for (int i = 0; shared && i < nw; i++)
+        shared = w[i]->packed && w[i]->ne[0] == w[0]->ne[0] &&
+                 quant_dot_act_type(w[i]->type) == quant_dot_act_type(w[0]->type);
+    mm_job j = {.w = w[0], .x = x, .n = n, .act = quant_dot_act_type(w[0]->type)};
+    atomic_init(&j.next_tile, 0);
+    if (!shared || !mm_setup_packed(&j, w, nw, y)) {
+        for (int i = 0; i < nw; i++) matmul(tp, w[i], x, n, y[i]);
+        return;
     }
-    threadpool_run(tp, mm_worker, &j);
-    free(j.xq);
-    free(j.xp);
-    free(j.xb);
+    pthread_once(&blas_once, blas_single_thread);
+    mm_run(tp, &j);
 }
 
 void matmul_ref(const qvl_tensor *w, const float *x, int n, float *y) {

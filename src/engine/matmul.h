@@ -27,6 +27,15 @@ typedef enum matmul_precision { MATMUL_EXACT_F32, MATMUL_BF16_ACT } matmul_preci
 void matmul_prec(threadpool *tp, const qvl_tensor *w, const float *x, int n, float *y, matmul_precision prec);
 void matmul_ref(const qvl_tensor *w, const float *x, int n, float *y);
 
+/* y[i] = x w[i]^T for nw matrices of the same cols that share their input
+ * (a layer's q, k, v; gate and up). When all are packed with one activation
+ * format (Q4_K and Q6_K share Q8_K) the input is quantized once and one
+ * pass of the pool covers every matrix: fewer synchronisations per token.
+ * Otherwise, and for nw > MATMUL_MANY_MAX, it is nw matmul calls. Either
+ * way each y[i] is bit for bit matmul's. */
+#define MATMUL_MANY_MAX 3
+void matmul_many(threadpool *tp, const qvl_tensor *const *w, int nw, const float *x, int n, float *const *y);
+
 /* Dequantizes row r of a 2-D weight into out[cols]. */
 void tensor_get_row(const qvl_tensor *w, int64_t r, float *out);
 

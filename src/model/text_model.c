@@ -413,17 +413,14 @@ int text_forward_multi(const text_model *m, kv_cache *const *kvs, const text_bat
         rj.ds_off = l > 0 && l - 1 < m->n_deepstack ? (long)l * d : 0;
         rj.norm = L->attn_norm;
         resid_step(tp, &rj);
-        matmul(tp, &L->wq, xn, n, q);
-        matmul(tp, &L->wk, xn, n, kk);
-        matmul(tp, &L->wv, xn, n, vv);
+        matmul_many(tp, (const qvl_tensor *[]){&L->wq, &L->wk, &L->wv}, 3, xn, n, (float *[]){q, kk, vv});
         st.L = L;
         if (attention(&st, l, tp, err) != 0) goto done;
         matmul(tp, &L->wo, att, n, xn);
 
         rj.o = xn, rj.ds_off = 0, rj.norm = L->ffn_norm;
         resid_step(tp, &rj);
-        matmul(tp, &L->w_gate, xn, n, gate);
-        matmul(tp, &L->w_up, xn, n, up);
+        matmul_many(tp, (const qvl_tensor *[]){&L->w_gate, &L->w_up}, 2, xn, n, (float *[]){gate, up});
         swiglu_job sj = {.gate = gate, .up = up, .n = (long)n * ffn};
         atomic_init(&sj.next, 0);
         run_step(tp, swiglu_worker, &sj, sj.n);

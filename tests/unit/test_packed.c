@@ -3,13 +3,15 @@
  * the kernel agrees with the scalar reference quant_dot_ref to float
  * rounding on quantizer-made and on raw random levels, for every token count
  * and group range; a token's result is the same bit for bit whatever else
- * the call computes (alone, in a batch, in a sub-range of groups). */
+ * the call computes (alone, in a batch, in a sub-range of groups), and
+ * matmul_many over several packed matrices equals matmul on each. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "engine/kernels.h"
+#include "engine/matmul.h"
 #include "engine/packed.h"
 #include "engine/quant_dot.h"
 
@@ -119,6 +121,65 @@ static void test_supported(void) {
     CHECK(!packed_supported(DT_F16, 2048, 2048));
 }
 
+/* A rows x 512 matrix of type w with random weights, packed when
+ * supported; free data and packed. */
+static qvl_tensor make_matrix(qvl_dtype w, int rows) {
+    enum { COLS = 512 };
+    size_t rb = dtype_row_bytes(w, COLS);
+    qvl_tensor t = {.type = w, .ne = {COLS, rows, 1, 1, 1}};
+    uint8_t *data = malloc(rb * (size_t)rows);
+    float x[COLS];
+    for (int r = 0; r < rows; r++) {
+        fill(x, COLS, 1.0f);
+        quantize_row(w, x, data + (size_t)r * rb, COLS);
+    }
+    t.data = data;
+    if (packed_supported(w, rows, COLS)) {
+        size_t gb = packed_group_bytes(w, COLS);
+        uint8_t *pk = malloc(gb * (size_t)(rows / PACK_ROWS));
+        for (int g = 0; g < rows / PACK_ROWS; g++)
+            packed_pack_group(w, data + (size_t)g * PACK_ROWS * rb, rb, pk + (size_t)g * gb, COLS);
+        t.packed = pk;
+    }
+    return t;
+}
+
+/* matmul_many: one pass over matrices of mixed formats sharing the input
+ * (Q4_K with Q6_K share an activation format; with Q8_0 it falls back to
+ * separate calls) gives each matrix matmul's bits, for any thread count. */
+static void test_matmul_many(void) {
+    enum { N = 20 };
+    static const qvl_dtype sets[][3] = {{DT_Q4_K, DT_Q6_K, DT_Q4_K}, {DT_Q8_0, DT_Q8_0, DT_Q8_0},
+                                        {DT_Q4_K, DT_Q8_0, DT_Q6_K}};
+    static const int rows[3] = {64, 32, 48};
+    float x[N * 512];
+    fill(x, N * 512, 1.0f);
+    for (int s = 0; s < 3; s++) {
+        qvl_tensor t[3];
+        float *y[3], *want[3];
+        for (int i = 0; i < 3; i++) {
+            t[i] = make_matrix(sets[s][i], rows[i]);
+            y[i] = malloc(sizeof(float) * N * rows[i]);
+            want[i] = malloc(sizeof(float) * N * rows[i]);
+        }
+        for (int threads = 1; threads <= 3; threads++) {
+            threadpool *tp = threadpool_create(threads);
+            for (int n = 1; n <= N; n += 4) {
+                for (int i = 0; i < 3; i++) matmul(tp, &t[i], x, n, want[i]);
+                matmul_many(tp, (const qvl_tensor *[]){&t[0], &t[1], &t[2]}, 3, x, n, y);
+                int bad = 0;
+                for (int i = 0; i < 3; i++)
+                    for (int k = 0; k < n * rows[i]; k++) bad += !same_bits(y[i][k], want[i][k]);
+                CHECK_MSG(!bad, "matmul_many %s/%s/%s, %d threads, %d tokens: %d outputs differ from matmul",
+                          dtype_get(sets[s][0])->name, dtype_get(sets[s][1])->name, dtype_get(sets[s][2])->name,
+                          threads, n, bad);
+            }
+            threadpool_free(tp);
+        }
+        for (int i = 0; i < 3; i++) free((void *)t[i].data), free((void *)t[i].packed), free(y[i]), free(want[i]);
+    }
+}
+
 int main(void) {
     test_supported();
     static const qvl_dtype types[] = {DT_Q4_K, DT_Q6_K, DT_Q8_0};
@@ -127,5 +188,6 @@ int main(void) {
         for (int c = 0; c < 3; c++)
             for (int raw = 0; raw < 2; raw++) check_format(types[i], cols[c], raw);
     check_format(DT_Q8_0, 96, 0);
+    test_matmul_many();
     return check_summary();
 }

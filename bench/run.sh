@@ -17,7 +17,8 @@
 # (images of the batch run, 3 questions each, default 100: the issue's
 # catalogue), BENCH_BATCH_SEP_IMAGES (the first images of it asked again one
 # question per run, for the reuse speed-up, default 5), BENCH_STREAM_TOKENS (tokens
-# per stream in the concurrency measurement, default 64).
+# per stream in the concurrency measurement, default 64), BENCH_STREAM_RUNS
+# (alternating 5-stream and 1-stream runs, default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +34,7 @@ BATCH_IMAGES=${BENCH_BATCH_IMAGES:-100}
 SEP_IMAGES=${BENCH_BATCH_SEP_IMAGES:-5}
 [ "$SEP_IMAGES" -le "$BATCH_IMAGES" ] || SEP_IMAGES=$BATCH_IMAGES
 STREAM_TOKENS=${BENCH_STREAM_TOKENS:-64}
+STREAM_RUNS=${BENCH_STREAM_RUNS:-3}
 HF=$MODELS/2b
 Q4=$MODELS/2b-q4_k_m.gguf   # llama.cpp's Q4_K_M mix, tensor for tensor
 MMPROJ=$MODELS/2b-mmproj-f16.gguf
@@ -93,6 +95,19 @@ for ((i = 0; i < BATCH_IMAGES; i++)); do
     if [ "$i" -lt "$SEP_IMAGES" ]; then cp "$TMP/batch/img$(printf %03d $i).png" "$TMP/batch_sep/"; fi
 done
 
+# Median of the numbers given as arguments.
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# Decode once more (Q4_K_M and Q8_0), appending to the q4_/q8_ decode lists:
+# decode is bound by memory bandwidth, which on a shared host changes from
+# one minute to the next, so the figure is the median over runs spread over
+# the whole bench.
+decode_again() {
+    collect d4_ "$BENCH" text "$Q4" --threads "$THREADS" --runs "$RUNS" --decode 32 --prefill 0
+    collect d8_ "$BENCH" text "$MODELS/2b-q8_0.gguf" --threads "$THREADS" --runs "$RUNS" --decode 32 --prefill 0
+    q4_decode_list+=("$d4_decode_tok_s") q8_decode_list+=("$d8_decode_tok_s")
+}
+
 # "key value" lines of a command -> shell variables prefixed by $1.
 collect() {
     local prefix=$1; shift
@@ -113,6 +128,7 @@ collect q4_ "$BENCH" text "$Q4" --threads "$THREADS" --runs "$RUNS" --decode 32 
     --prefill 512 --prefill-runs "$PREFILL_RUNS"
 collect q8_ "$BENCH" text "$MODELS/2b-q8_0.gguf" --threads "$THREADS" --runs "$RUNS" --decode 32 \
     --prefill 512 --prefill-runs "$PREFILL_RUNS"
+q4_decode_list=("$q4_decode_tok_s") q8_decode_list=("$q8_decode_tok_s")
 
 VOPTS=(--mmproj "$MMPROJ" --threads "$THREADS" --runs "$IMAGE_RUNS" --budget "$IMAGE_BUDGET")
 echo "  vision encoder 448x448, 1024x768 ..."
@@ -123,6 +139,8 @@ collect v1024_ "$BENCH" vision "$Q4" "${VOPTS[@]}" --image "$TMP/i1024x768.png" 
 echo "  time to first token: image + question, follow-up (Q4_K_M + F16 vision, 448x448) ..."
 collect vlm_ "$BENCH" vlm "$Q4" "${VOPTS[@]}" --image "$TMP/i448.png" --max-pixels $PX448 --ctx 4096
 
+echo "  text decode again (runs spread over the bench) ..."
+decode_again
 echo "  OCR 1024x768 document ..."
 ocr_json=$($QVL ocr --bench "$OCR_DOC" --lang eng) || die "qvl ocr --bench failed"
 ocr_ms=$(json_get warm_ms_median <<< "$ocr_json")
@@ -144,12 +162,19 @@ stop_server() {
     kill "$SRV_PID" && wait "$SRV_PID" || true
     SRV_PID=
 }
-echo "  5 concurrent streams (qvl serve --parallel 5), single stream, server TTFT ..."
+echo "  5 concurrent streams and a single stream (qvl serve --parallel 5), server TTFT ..."
+# Alternating on one server, so that a slow minute of the host hits both
+# figures alike; medians of STREAM_RUNS each.
 start_server 5
-collect s5_ env QVL_URL="$SRV_URL" node bench/streams.mjs 5 "$STREAM_TOKENS"
+s5_list=() s1_list=()
+for ((r = 0; r < STREAM_RUNS; r++)); do
+    collect s5_ env QVL_URL="$SRV_URL" node bench/streams.mjs 5 "$STREAM_TOKENS"
+    collect s1_ env QVL_URL="$SRV_URL" node bench/streams.mjs 1 "$STREAM_TOKENS"
+    s5_list+=("$s5_tok_s") s1_list+=("$s1_tok_s")
+done
+s5_tok_s=$(median "${s5_list[@]}") s1_tok_s=$(median "${s1_list[@]}")
 stop_server
 start_server 1
-collect s1_ env QVL_URL="$SRV_URL" node bench/streams.mjs 1 "$STREAM_TOKENS"
 ttft_json=$(QVL_URL="$SRV_URL" node tests/api/ttft.mjs 10) || die "tests/api/ttft.mjs failed"
 stop_server
 srv_ttft_client=$(json_get client_ttft_ms_median <<< "$ttft_json")
@@ -211,6 +236,9 @@ read -r reuse_ms reuse_n <<< "$reuse"
 read -r sep_ms sep_n <<< "$sep"
 [ "$reuse_n" = $((3 * SEP_IMAGES)) ] && [ "$sep_n" = "$reuse_n" ] ||
     die "batch wrote $reuse_n and $sep_n records for the reuse comparison, expected $((3 * SEP_IMAGES))"
+echo "  text decode a third time ..."
+decode_again
+q4_decode_tok_s=$(median "${q4_decode_list[@]}") q8_decode_tok_s=$(median "${q8_decode_list[@]}")
 load_end=$(cut -d' ' -f1 /proc/loadavg)
 
 calc() { awk "BEGIN { printf \"%.3f\", $1 }"; }
@@ -228,6 +256,8 @@ json=$(cat <<EOF
 {
   "decode_tok_s_q4_k_m": $q4_decode_tok_s,
   "decode_tok_s_q8_0": $q8_decode_tok_s,
+  "decode_tok_s_q4_k_m_sessions": [$(IFS=,; echo "${q4_decode_list[*]}")],
+  "decode_tok_s_q8_0_sessions": [$(IFS=,; echo "${q8_decode_list[*]}")],
   "prefill_tok_s_q4_k_m": $q4_prefill_tok_s,
   "prefill_tok_s_q8_0": $q8_prefill_tok_s,
   "image_encode_ms_448": $v448_encode_ms,
@@ -247,6 +277,8 @@ json=$(cat <<EOF
   "server_ttft_ms_text_server": $srv_ttft_server,
   "aggregate_decode_tok_s_5_streams": $s5_tok_s,
   "single_stream_tok_s_server": $s1_tok_s,
+  "aggregate_5_streams_runs": [$(IFS=,; echo "${s5_list[*]}")],
+  "single_stream_runs": [$(IFS=,; echo "${s1_list[*]}")],
   "aggregate_5_streams_ratio": $stream_ratio,
   "stream_tokens": $STREAM_TOKENS,
   "peak_rss_mb_q4_k_m": $vlm_peak_rss_mb,
@@ -318,5 +350,8 @@ row "decode bw fraction Q8_0" "$frac_q8" - "-"
 echo
 echo "image encode: median of $v448_runs / $v1024_runs runs; TTFT: $vlm_runs runs (follow-up computed" \
      "$vlm_followup_new_tokens new tokens, image cache hits $vlm_followup_image_cache_hits/$vlm_runs)"
+echo "decode: median of 3 sessions of $RUNS x 32 tokens spread over the bench (Q4_K_M ${q4_decode_list[*]};" \
+    "Q8_0 ${q8_decode_list[*]}); streams: median of $STREAM_RUNS alternating runs" \
+    "(5: ${s5_list[*]}; 1: ${s1_list[*]})"
 echo "batch: $BATCH_IMAGES images x 3 questions (max 16 tokens), wall time incl. loading; reuse speed-up on $SEP_IMAGES images"
 echo "load average: $load_start at the start, $load_end at the end; JSON in $OUT/latest.json"

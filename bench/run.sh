@@ -347,6 +347,10 @@ row "tokenizer MB/s (1 core)" "$tok_tokenizer_mb_s" - "-"
 row "memory bandwidth GB/s" "$bw_bandwidth_gb_s" 38 "-"
 row "decode bw fraction Q4_K_M" "$frac_q4" - ">=0.75"
 row "decode bw fraction Q8_0" "$frac_q8" - "-"
+# Decode per GB/s of this run's probe against llama.cpp's per GB/s of the
+# anchors' (38): a ratio that a slow minute of the host's memory moves less.
+row "decode Q4_K_M tok/s per GB/s" "$(calc "$q4_decode_tok_s / $bw_bandwidth_gb_s")" "$(calc "25.0 / 38")" "-"
+row "decode Q8_0 tok/s per GB/s" "$(calc "$q8_decode_tok_s / $bw_bandwidth_gb_s")" "$(calc "15.2 / 38")" "-"
 echo
 echo "image encode: median of $v448_runs / $v1024_runs runs; TTFT: $vlm_runs runs (follow-up computed" \
      "$vlm_followup_new_tokens new tokens, image cache hits $vlm_followup_image_cache_hits/$vlm_runs)"

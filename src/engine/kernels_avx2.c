@@ -6,6 +6,7 @@
 #include "quant_dot.h"
 
 #include "engine/ops.h"
+#include "engine/packed.h"
 
 /* AVX2 has no int8 dot-product instruction: maddubs to i16 pairs, then madd
  * with ones (or the scales) to i32 lanes. */
@@ -43,4 +44,4 @@ const kernels kernels_avx2 = {"avx2", dot_lanes16, axpy_f32, dot_lanes16, qs_qua
                               layernorm, kernels_add_gelu_tanh_scalar, vec_add, kernels_add_residual_scalar,
                               kernels_round_bf16_scalar, kernels_softmax_bf16_scalar,
                               kernels_attn_scores_bf16_scalar, kernels_attn_pv_bf16_scalar,
-                              quant_dot_quantize_act, NULL, NULL, NULL};
+                              quant_dot_quantize_act, NULL, NULL, packed_matmul_avx2};

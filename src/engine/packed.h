@@ -1,4 +1,5 @@
-/* packed.h - quantized weight matrices re-laid for the AVX-512 VNNI kernels.
+/* packed.h - quantized weight matrices re-laid for the AVX-512 VNNI and the
+ * AVX2 kernels.
  *
  * The llama.cpp-order kernels (quant_dot.h) walk one weight row at a time and
  * spend most of their instructions on unpacking and per-row sums. A packed
@@ -6,6 +7,8 @@
  * levels of each of 16 rows, so a single VPDPBUSD with 4 activation bytes
  * broadcast gives 16 rows' partial dots, block scales are applied to 16 rows
  * at once, and the unpacking of a group is shared by every token of a batch.
+ * AVX2 (no VPDPBUSD) takes a vector as two halves of 8 rows, with maddubs +
+ * madd in place of VPDPBUSD (packed_avx2.h).
  * Each format's layout is documented in its packed_<type>.c.
  *
  * Numerics: per block the integer sums are exact (as in quant_dot_ref); the
@@ -81,5 +84,16 @@ void packed_q8_0_matmul_avx512(const void *groups, int ng, const void *act, size
                                size_t ystride, int64_t cols);
 void packed_matmul_avx512(qvl_dtype w, const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
                           size_t ystride, int64_t cols);
+
+/* The AVX2 + FMA + F16C kernels (packed_<type>_avx2.c), the same contract
+ * and the same results, bit for bit, as the AVX-512 ones above. */
+void packed_q4_k_matmul_avx2(const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
+                             size_t ystride, int64_t cols);
+void packed_q6_k_matmul_avx2(const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
+                             size_t ystride, int64_t cols);
+void packed_q8_0_matmul_avx2(const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
+                             size_t ystride, int64_t cols);
+void packed_matmul_avx2(qvl_dtype w, const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
+                        size_t ystride, int64_t cols);
 
 #endif

@@ -4,7 +4,8 @@
  * rounding on quantizer-made and on raw random levels, for every token count
  * and group range; a token's result is the same bit for bit whatever else
  * the call computes (alone, in a batch, in a sub-range of groups), and
- * matmul_many over several packed matrices equals matmul on each. */
+ * matmul_many over several packed matrices equals matmul on each. The
+ * kernel checks run for every table this CPU has with packed kernels. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,7 @@ static void check_format(qvl_dtype w, int cols, int raw) {
         printf("test_packed: %s table has no packed kernels: packing checked only\n", k->name);
         goto out;
     }
+    const char *kn = k->name;
     float ref[NT][ROWS], all[NT][ROWS], one[ROWS], part[NT][PACK_ROWS];
     float big = 0;
     for (int t = 0; t < NT; t++)
@@ -88,7 +90,7 @@ static void check_format(qvl_dtype w, int cols, int raw) {
             if (!(d <= tol)) bad++;
             if (d / (big + 1e-30) > worst) worst = d / (big + 1e-30);
         }
-    CHECK_MSG(!bad, "%s cols %d%s: %d of %d outputs off the reference (worst %.3g of the largest)",
+    CHECK_MSG(!bad, "%s: %s cols %d%s: %d of %d outputs off the reference (worst %.3g of the largest)", kn,
               dtype_get(w)->name, cols, raw ? " raw levels" : "", bad, NT * ROWS, worst);
     /* every token count alone: a token's result does not depend on the call */
     for (int nt = 1; nt <= NT && !bad; nt++) {
@@ -96,17 +98,26 @@ static void check_format(qvl_dtype w, int cols, int raw) {
         k->packed_matmul(w, pk, NG, act, ab, nt, &got[0][0], ROWS, cols);
         for (int t = 0; t < nt; t++)
             for (int r = 0; r < ROWS; r++) bad += !same_bits(got[t][r], all[t][r]);
-        CHECK_MSG(!bad, "%s cols %d: %d tokens give other bits than %d", dtype_get(w)->name, cols, nt, NT);
+        CHECK_MSG(!bad, "%s: %s cols %d: %d tokens give other bits than %d", kn, dtype_get(w)->name, cols, nt, NT);
     }
     for (int t = 0; t < NT && !bad; t++) {
         k->packed_matmul(w, pk, NG, act + (size_t)t * ab, ab, 1, one, ROWS, cols);
         for (int r = 0; r < ROWS; r++) bad += !same_bits(one[r], all[t][r]);
-        CHECK_MSG(!bad, "%s cols %d: token %d alone gives other bits", dtype_get(w)->name, cols, t);
+        CHECK_MSG(!bad, "%s: %s cols %d: token %d alone gives other bits", kn, dtype_get(w)->name, cols, t);
     }
     k->packed_matmul(w, pk + gb, 1, act, ab, NT, &part[0][0], PACK_ROWS, cols);
     for (int t = 0; t < NT && !bad; t++)
         for (int r = 0; r < PACK_ROWS; r++) bad += !same_bits(part[t][r], all[t][PACK_ROWS + r]);
-    CHECK_MSG(!bad, "%s cols %d: the middle group alone gives other bits", dtype_get(w)->name, cols);
+    CHECK_MSG(!bad, "%s: %s cols %d: the middle group alone gives other bits", kn, dtype_get(w)->name, cols);
+    /* the AVX2 kernels promise the AVX-512 ones' bits (packed.h) */
+    if (!bad && !strcmp(kn, "avx2") && kernels_force("avx512") == 0) {
+        kernels_get()->packed_matmul(w, pk, NG, act, ab, NT, &ref[0][0], ROWS, cols);
+        for (int t = 0; t < NT; t++)
+            for (int r = 0; r < ROWS; r++) bad += !same_bits(ref[t][r], all[t][r]);
+        CHECK_MSG(!bad, "avx2: %s cols %d%s: %d outputs differ from avx512's", dtype_get(w)->name, cols,
+                  raw ? " raw levels" : "", bad);
+        CHECK(kernels_force(kn) == 0);
+    }
 out:
     free(orig), free(pk), free(act), free(qact), free(x), free(a), free(b);
 }
@@ -170,9 +181,9 @@ static void test_matmul_many(void) {
                 int bad = 0;
                 for (int i = 0; i < 3; i++)
                     for (int k = 0; k < n * rows[i]; k++) bad += !same_bits(y[i][k], want[i][k]);
-                CHECK_MSG(!bad, "matmul_many %s/%s/%s, %d threads, %d tokens: %d outputs differ from matmul",
-                          dtype_get(sets[s][0])->name, dtype_get(sets[s][1])->name, dtype_get(sets[s][2])->name,
-                          threads, n, bad);
+                CHECK_MSG(!bad, "%s: matmul_many %s/%s/%s, %d threads, %d tokens: %d outputs differ from matmul",
+                          kernels_get()->name, dtype_get(sets[s][0])->name, dtype_get(sets[s][1])->name,
+                          dtype_get(sets[s][2])->name, threads, n, bad);
             }
             threadpool_free(tp);
         }
@@ -180,8 +191,8 @@ static void test_matmul_many(void) {
     }
 }
 
-int main(void) {
-    test_supported();
+/* Everything that uses the active kernels table. */
+static void test_table(void) {
     static const qvl_dtype types[] = {DT_Q4_K, DT_Q6_K, DT_Q8_0};
     static const int cols[] = {256, 768, 2048};
     for (int i = 0; i < 3; i++)
@@ -189,5 +200,19 @@ int main(void) {
             for (int raw = 0; raw < 2; raw++) check_format(types[i], cols[c], raw);
     check_format(DT_Q8_0, 96, 0);
     test_matmul_many();
+}
+
+int main(void) {
+    test_supported();
+    const kernels *best = kernels_get();
+    static const char *const tables[] = {"avx512", "avx2"};
+    int tested = 0;
+    for (int i = 0; i < 2; i++) {
+        if (kernels_force(tables[i]) != 0 || !kernels_get()->packed_matmul) continue;
+        tested++;
+        test_table();
+    }
+    CHECK(kernels_force(best->name) == 0);
+    if (!tested) test_table();   /* packing and matmul_many without packed kernels */
     return check_summary();
 }

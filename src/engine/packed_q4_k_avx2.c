@@ -1,0 +1,92 @@
+/* packed_q4_k_avx2.c - the AVX2 kernel for packed Q4_K matrices (layout in
+ * packed_q4_k.c, contract in packed.h, shared parts in packed_avx2.h).
+ *
+ * Per super-block and sub-block j: the 4 level chunks are split into nibble
+ * vectors once for the token block; per token and half (8 rows), the 8
+ * maddubs results (per row, two int16 sums of 2 levels times 2 broadcast
+ * activation bytes) are summed in int16, and one madd by the rows'
+ * (sc_j, sc_j) pairs turns them into int32 sc_j * (sub-block dot). The mins sum_j m_j (bsum_2j +
+ * bsum_2j+1) is one madd per j: (m_j, m_j) against the token's int16 pair
+ * of block sums, read straight from the Q8_K row.
+ * No saturation: a maddubs pair is at most 2 * 15 * 128 = 3840 in
+ * magnitude, the 8 of a sub-block 30720 < 2^15; the int32 sums are those of
+ * packed_q4_k_avx512.c (< 2^25 and < 2^22), and so is the float chain per
+ * (row, token) and super-block: v = d*float(isum) - dmin*float(msum)
+ * (fmsub), acc = v*dy + acc (fma) from acc = 0: the same bits as the
+ * AVX-512 kernel.
+ */
+#include "engine/packed_avx2.h"
+
+#define SB_BYTES 2368   /* packed_q4_k.c's record and offsets */
+#define OFF_DMIN 32
+#define OFF_SC 64
+#define OFF_M 192
+#define OFF_Q 320
+#define ACT_BYTES 292   /* Q8_K block: f32 d, i8 q[256], i16 bsums[16] */
+#define ACT_Q 4
+#define ACT_BSUMS 260
+/* Tokens per block. One core, 64 tokens, 512 x 2048 (from L2), us per
+ * token: 1 12.6, 2 11.9, 3 11.3, 4 12.1 (spills); 1 token alone 12.7: the
+ * per-token maddubs work dominates, the shared unpacking is small. */
+#define TB 3
+/* No prefetch: out of cache, one core, 3 tokens went 16 -> 14 GB/s with
+ * records fetched 1, 2 or 4 ahead. */
+#define PF_AHEAD 0
+
+/* Super-block record g against the n tokens at a[]: adds each token's
+ * contribution to rows 8h..8h+7 to facc[h][t]. Both halves go together, so
+ * each activation broadcast serves 16 rows (1 token: 10% faster than a
+ * half at a time). */
+PA_INLINE void record(const uint8_t *g, const uint8_t *const *a, int n, __m256 (*facc)[PA_MAX_TB]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256i msum[2][PA_MAX_TB], isum[2][PA_MAX_TB];
+    PA_UNROLL for (int t = 0; t < n; t++)
+        PA_UNROLL for (int h = 0; h < 2; h++) msum[h][t] = isum[h][t] = _mm256_setzero_si256();
+    /* the mins first: the record is then read in address order */
+    for (int j = 0; j < 8; j++) {
+        __m256i m0 = pa_dup_rows(g + OFF_M + 16 * j, 0), m1 = pa_dup_rows(g + OFF_M + 16 * j, 1);
+        PA_UNROLL for (int t = 0; t < n; t++) {
+            __m256i bs = pa_bcast32(a[t] + ACT_BSUMS + 4 * j);
+            msum[0][t] = _mm256_add_epi32(msum[0][t], _mm256_madd_epi16(m0, bs));
+            msum[1][t] = _mm256_add_epi32(msum[1][t], _mm256_madd_epi16(m1, bs));
+        }
+    }
+    for (int j = 0; j < 8; j++) {
+        __m256i acc[2][PA_MAX_TB];
+        PA_UNROLL for (int c = 0; c < 4; c++) {
+            const uint8_t *q = g + OFF_Q + 256 * j + 64 * c;
+            __m256i v0 = pa_load(q), v1 = pa_load(q + 32);
+            __m256i lo0 = _mm256_and_si256(v0, m4), hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
+            __m256i lo1 = _mm256_and_si256(v1, m4), hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
+            PA_UNROLL for (int t = 0; t < n; t++) {
+                const uint8_t *y = a[t] + ACT_Q + 32 * j + 8 * c;
+                __m256i y0 = pa_bcast32(y), y1 = pa_bcast32(y + 4);
+                __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(lo0, y0), _mm256_maddubs_epi16(hi0, y1));
+                __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(lo1, y0), _mm256_maddubs_epi16(hi1, y1));
+                acc[0][t] = c ? _mm256_add_epi16(acc[0][t], p0) : p0;
+                acc[1][t] = c ? _mm256_add_epi16(acc[1][t], p1) : p1;
+            }
+        }
+        PA_UNROLL for (int h = 0; h < 2; h++) {
+            __m256i sc = pa_dup_rows(g + OFF_SC + 16 * j, h);
+            PA_UNROLL for (int t = 0; t < n; t++)
+                isum[h][t] = _mm256_add_epi32(isum[h][t], _mm256_madd_epi16(acc[h][t], sc));
+        }
+    }
+    PA_UNROLL for (int h = 0; h < 2; h++) {
+        const __m256 d = pa_f16x8(g + 16 * h), dmin = pa_f16x8(g + OFF_DMIN + 16 * h);
+        PA_UNROLL for (int t = 0; t < n; t++) {
+            __m256 mins = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(msum[h][t]));
+            __m256 v = _mm256_fmsub_ps(d, _mm256_cvtepi32_ps(isum[h][t]), mins);
+            facc[h][t] = _mm256_fmadd_ps(v, _mm256_set1_ps(pa_f32(a[t])), facc[h][t]);
+        }
+    }
+}
+
+PA_GROUP_FNS(record, SB_BYTES, ACT_BYTES, PF_AHEAD)
+
+void packed_q4_k_matmul_avx2(const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
+                             size_t ystride, int64_t cols) {
+    int64_t nsb = cols / 256;
+    pa_matmul(pa_group_fns, TB, groups, (size_t)nsb * SB_BYTES, nsb, ng, act, astride, nt, y, ystride);
+}

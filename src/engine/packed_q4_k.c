@@ -6,7 +6,7 @@
  * nibbles; weight i of sub-block j (32 weights) is d*sc_j*q - dmin*m_j.
  *
  * A packed group of PACK_ROWS = 16 rows is cols/256 super-block records of
- * Q4K_SB_BYTES = 2368 bytes (a multiple of 64, so every part below stays
+ * Q4K_REC_BYTES = 2368 bytes (a multiple of 64, so every part below stays
  * 64-byte aligned when the group is), r being the row in the group:
  *   off    0: u16 d[16]         the rows' f16 d
  *   off   32: u16 dmin[16]      the rows' f16 dmin
@@ -23,14 +23,10 @@
 #include <string.h>
 
 #include "engine/packed.h"
+#include "engine/packed_layout.h"
 
-#define Q4K_SB_BYTES 2368
-#define OFF_DMIN 32
-#define OFF_SC 64
-#define OFF_M 192
-#define OFF_Q 320
 
-size_t packed_q4_k_group_bytes(int64_t cols) { return (size_t)(cols / 256) * Q4K_SB_BYTES; }
+size_t packed_q4_k_group_bytes(int64_t cols) { return (size_t)(cols / 256) * Q4K_REC_BYTES; }
 
 /* Sub-block j's 6-bit scale and min from a row's 12 packed bytes. */
 static void scale_min(const uint8_t *s, int j, uint8_t *sc, uint8_t *m) {
@@ -47,12 +43,12 @@ static void scale_min(const uint8_t *s, int j, uint8_t *sc, uint8_t *m) {
  * packs a gigabyte through here. */
 void packed_q4_k_pack_group(const void *src, size_t src_stride, void *dst, int64_t cols) {
     uint8_t *out = dst;
-    for (int64_t b = 0; b < cols / 256; b++, out += Q4K_SB_BYTES) {
+    for (int64_t b = 0; b < cols / 256; b++, out += Q4K_REC_BYTES) {
         for (int r = 0; r < PACK_ROWS; r++) {
             const uint8_t *blk = (const uint8_t *)src + r * src_stride + b * 144, *qs = blk + 16;
             memcpy(out + 2 * r, blk, 2);
-            memcpy(out + OFF_DMIN + 2 * r, blk + 2, 2);
-            for (int j = 0; j < 8; j++) scale_min(blk + 4, j, &out[OFF_SC + 16 * j + r], &out[OFF_M + 16 * j + r]);
+            memcpy(out + Q4K_OFF_DMIN + 2 * r, blk + 2, 2);
+            for (int j = 0; j < 8; j++) scale_min(blk + 4, j, &out[Q4K_OFF_SC + 16 * j + r], &out[Q4K_OFF_M + 16 * j + r]);
             /* the GGUF order: sub-blocks 2g and 2g+1 are the low and high
              * nibbles of the same 32 bytes qs[32g..] */
             for (int j = 0; j < 8; j++) {
@@ -60,7 +56,7 @@ void packed_q4_k_pack_group(const void *src, size_t src_stride, void *dst, int64
                 int sh = 4 * (j & 1);
                 for (int c = 0; c < 4; c++)
                     for (int k = 0; k < 4; k++)
-                        out[OFF_Q + 256 * j + 64 * c + 4 * r + k] =
+                        out[Q4K_OFF_Q + 256 * j + 64 * c + 4 * r + k] =
                             (uint8_t)(((in[8 * c + k] >> sh) & 0xF) | ((in[8 * c + 4 + k] >> sh) & 0xF) << 4);
             }
         }
@@ -69,16 +65,16 @@ void packed_q4_k_pack_group(const void *src, size_t src_stride, void *dst, int64
 
 void packed_q4_k_get_row(const void *group, int r, float *out, int64_t cols) {
     const uint8_t *p = group;
-    for (int64_t b = 0; b < cols / 256; b++, p += Q4K_SB_BYTES) {
+    for (int64_t b = 0; b < cols / 256; b++, p += Q4K_REC_BYTES) {
         uint16_t dh, mh;
         memcpy(&dh, p + 2 * r, 2);
-        memcpy(&mh, p + OFF_DMIN + 2 * r, 2);
+        memcpy(&mh, p + Q4K_OFF_DMIN + 2 * r, 2);
         float d = fp16_to_f32(dh), dmin = fp16_to_f32(mh);
         for (int j = 0; j < 8; j++) {
             /* the same expression as dequantize_row, so the same bits */
-            float dl = d * (float)p[OFF_SC + 16 * j + r], ml = dmin * (float)p[OFF_M + 16 * j + r];
+            float dl = d * (float)p[Q4K_OFF_SC + 16 * j + r], ml = dmin * (float)p[Q4K_OFF_M + 16 * j + r];
             for (int l = 0; l < 32; l++) {
-                int k = l % 8, q = (p[OFF_Q + 256 * j + 64 * (l / 8) + 4 * r + k % 4] >> (k / 4 * 4)) & 0xF;
+                int k = l % 8, q = (p[Q4K_OFF_Q + 256 * j + 64 * (l / 8) + 4 * r + k % 4] >> (k / 4 * 4)) & 0xF;
                 *out++ = dl * (float)q - ml;
             }
         }

@@ -16,15 +16,8 @@
  * AVX-512 kernel.
  */
 #include "engine/packed_avx2.h"
+#include "engine/packed_layout.h"
 
-#define SB_BYTES 2368   /* packed_q4_k.c's record and offsets */
-#define OFF_DMIN 32
-#define OFF_SC 64
-#define OFF_M 192
-#define OFF_Q 320
-#define ACT_BYTES 292   /* Q8_K block: f32 d, i8 q[256], i16 bsums[16] */
-#define ACT_Q 4
-#define ACT_BSUMS 260
 /* Tokens per block. One core, 64 tokens, 512 x 2048 (from L2), us per
  * token: 1 12.6, 2 11.9, 3 11.3, 4 12.1 (spills); 1 token alone 12.7: the
  * per-token maddubs work dominates, the shared unpacking is small. */
@@ -44,9 +37,9 @@ PA_INLINE void record(const uint8_t *g, const uint8_t *const *a, int n, __m256 (
         PA_UNROLL for (int h = 0; h < 2; h++) msum[h][t] = isum[h][t] = _mm256_setzero_si256();
     /* the mins first: the record is then read in address order */
     for (int j = 0; j < 8; j++) {
-        __m256i m0 = pa_dup_rows(g + OFF_M + 16 * j, 0), m1 = pa_dup_rows(g + OFF_M + 16 * j, 1);
+        __m256i m0 = pa_dup_rows(g + Q4K_OFF_M + 16 * j, 0), m1 = pa_dup_rows(g + Q4K_OFF_M + 16 * j, 1);
         PA_UNROLL for (int t = 0; t < n; t++) {
-            __m256i bs = pa_bcast32(a[t] + ACT_BSUMS + 4 * j);
+            __m256i bs = pa_bcast32(a[t] + Q8K_ACT_BSUMS + 4 * j);
             msum[0][t] = _mm256_add_epi32(msum[0][t], _mm256_madd_epi16(m0, bs));
             msum[1][t] = _mm256_add_epi32(msum[1][t], _mm256_madd_epi16(m1, bs));
         }
@@ -54,12 +47,12 @@ PA_INLINE void record(const uint8_t *g, const uint8_t *const *a, int n, __m256 (
     for (int j = 0; j < 8; j++) {
         __m256i acc[2][PA_MAX_TB];
         PA_UNROLL for (int c = 0; c < 4; c++) {
-            const uint8_t *q = g + OFF_Q + 256 * j + 64 * c;
+            const uint8_t *q = g + Q4K_OFF_Q + 256 * j + 64 * c;
             __m256i v0 = pa_load(q), v1 = pa_load(q + 32);
             __m256i lo0 = _mm256_and_si256(v0, m4), hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
             __m256i lo1 = _mm256_and_si256(v1, m4), hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
             PA_UNROLL for (int t = 0; t < n; t++) {
-                const uint8_t *y = a[t] + ACT_Q + 32 * j + 8 * c;
+                const uint8_t *y = a[t] + Q8K_ACT_Q + 32 * j + 8 * c;
                 __m256i y0 = pa_bcast32(y), y1 = pa_bcast32(y + 4);
                 __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(lo0, y0), _mm256_maddubs_epi16(hi0, y1));
                 __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(lo1, y0), _mm256_maddubs_epi16(hi1, y1));
@@ -68,13 +61,13 @@ PA_INLINE void record(const uint8_t *g, const uint8_t *const *a, int n, __m256 (
             }
         }
         PA_UNROLL for (int h = 0; h < 2; h++) {
-            __m256i sc = pa_dup_rows(g + OFF_SC + 16 * j, h);
+            __m256i sc = pa_dup_rows(g + Q4K_OFF_SC + 16 * j, h);
             PA_UNROLL for (int t = 0; t < n; t++)
                 isum[h][t] = _mm256_add_epi32(isum[h][t], _mm256_madd_epi16(acc[h][t], sc));
         }
     }
     PA_UNROLL for (int h = 0; h < 2; h++) {
-        const __m256 d = pa_f16x8(g + 16 * h), dmin = pa_f16x8(g + OFF_DMIN + 16 * h);
+        const __m256 d = pa_f16x8(g + 16 * h), dmin = pa_f16x8(g + Q4K_OFF_DMIN + 16 * h);
         PA_UNROLL for (int t = 0; t < n; t++) {
             __m256 mins = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(msum[h][t]));
             __m256 v = _mm256_fmsub_ps(d, _mm256_cvtepi32_ps(isum[h][t]), mins);
@@ -83,10 +76,10 @@ PA_INLINE void record(const uint8_t *g, const uint8_t *const *a, int n, __m256 (
     }
 }
 
-PA_GROUP_FNS(record, SB_BYTES, ACT_BYTES, PF_AHEAD)
+PA_GROUP_FNS(record, Q4K_REC_BYTES, Q8K_ACT_BYTES, PF_AHEAD)
 
 void packed_q4_k_matmul_avx2(const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
                              size_t ystride, int64_t cols) {
     int64_t nsb = cols / 256;
-    pa_matmul(pa_group_fns, TB, groups, (size_t)nsb * SB_BYTES, nsb, ng, act, astride, nt, y, ystride);
+    pa_matmul(pa_group_fns, TB, groups, (size_t)nsb * Q4K_REC_BYTES, nsb, ng, act, astride, nt, y, ystride);
 }

@@ -24,22 +24,15 @@
 #include <string.h>
 
 #include "engine/packed.h"
+#include "engine/packed_layout.h"
 
-#define SB_BYTES 2368   /* packed_q4_k.c's record and offsets */
-#define OFF_DMIN 32
-#define OFF_SC 64
-#define OFF_M 192
-#define OFF_Q 320
-#define ACT_BYTES 292   /* Q8_K block: f32 d, i8 q[256], i16 bsums[16] */
-#define ACT_Q 4
-#define ACT_BSUMS 260
 #define TB 8            /* tokens per register block */
 /* From 3 tokens on, the kernel consumes weights too slowly for the hardware
  * prefetcher to run ahead on its own: out of cache, 5 tokens took 3x one
  * token's time, 1.7x with records fetched two ahead into L2. With 1-2
  * tokens the prefetches only cost load slots (measured 5-15% slower). */
 #define PF_MIN_TOKENS 3
-#define PF_AHEAD (2 * SB_BYTES)
+#define PF_AHEAD (2 * Q4K_REC_BYTES)
 
 #define KI static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 8")
@@ -62,14 +55,14 @@ KI void group_block(const uint8_t *g, int nsb, const uint8_t *act, size_t astrid
         -128, 3, -128, 3, -128, 2, -128, 2, -128, 1, -128, 1, -128, 0, -128, 0);
     __m512 facc[TB];
     UNROLL for (int t = 0; t < nt; t++) facc[t] = _mm512_setzero_ps();
-    for (int b = 0; b < nsb; b++, g += SB_BYTES) {
+    for (int b = 0; b < nsb; b++, g += Q4K_REC_BYTES) {
         /* as an integer: past the last group it points outside the matrix
          * (prefetches never fault) */
         uintptr_t ahead = (uintptr_t)g + PF_AHEAD;
         if (nt >= PF_MIN_TOKENS)
-            for (int l = 0; l < SB_BYTES; l += 64) _mm_prefetch((const char *)(ahead + l), _MM_HINT_T1);
+            for (int l = 0; l < Q4K_REC_BYTES; l += 64) _mm_prefetch((const char *)(ahead + l), _MM_HINT_T1);
         const uint8_t *a[TB];
-        UNROLL for (int t = 0; t < nt; t++) a[t] = act + t * astride + (size_t)b * ACT_BYTES;
+        UNROLL for (int t = 0; t < nt; t++) a[t] = act + t * astride + (size_t)b * Q8K_ACT_BYTES;
         __m512i isum[TB], msum[TB];
         UNROLL for (int t = 0; t < nt; t++) isum[t] = msum[t] = _mm512_setzero_si512();
         /* The mins first: the record is then read front to back, which keeps
@@ -77,22 +70,22 @@ KI void group_block(const uint8_t *g, int nsb, const uint8_t *act, size_t astrid
          * GB/s on one core). Lanes (m_j, m_j) as int16 meet the token's
          * (bsum_2j, bsum_2j+1). */
         for (int j = 0; j < 8; j++) {
-            __m512i m = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(g + OFF_M + 16 * j)));
+            __m512i m = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(g + Q4K_OFF_M + 16 * j)));
             m = _mm512_shuffle_epi8(m, dup);
             UNROLL for (int t = 0; t < nt; t++) {
-                __m512i s = bcast32(a[t] + ACT_BSUMS + 4 * j);
+                __m512i s = bcast32(a[t] + Q8K_ACT_BSUMS + 4 * j);
                 msum[t] = _mm512_dpwssd_epi32(msum[t], m, s);
             }
         }
         for (int j = 0; j < 8; j++) {
-            const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(g + OFF_SC + 16 * j)));
+            const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(g + Q4K_OFF_SC + 16 * j)));
             __m512i acc[TB];
             UNROLL for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_si512();
             UNROLL for (int c = 0; c < 4; c++) {
-                __m512i v = _mm512_loadu_si512(g + OFF_Q + 256 * j + 64 * c);
+                __m512i v = _mm512_loadu_si512(g + Q4K_OFF_Q + 256 * j + 64 * c);
                 __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
                 UNROLL for (int t = 0; t < nt; t++) {
-                    const uint8_t *q = a[t] + ACT_Q + 32 * j + 8 * c;
+                    const uint8_t *q = a[t] + Q8K_ACT_Q + 32 * j + 8 * c;
                     acc[t] = _mm512_dpbusd_epi32(acc[t], lo, bcast32(q));
                     acc[t] = _mm512_dpbusd_epi32(acc[t], hi, bcast32(q + 4));
                 }
@@ -100,7 +93,7 @@ KI void group_block(const uint8_t *g, int nsb, const uint8_t *act, size_t astrid
             UNROLL for (int t = 0; t < nt; t++) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(acc[t], sc));
         }
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g));
-        const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(g + OFF_DMIN)));
+        const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(g + Q4K_OFF_DMIN)));
         UNROLL for (int t = 0; t < nt; t++) {
             float dy;
             memcpy(&dy, a[t], 4);
@@ -134,7 +127,7 @@ static const block_fn blocks[TB + 1] = {NULL,         group_block1, group_block2
 void packed_q4_k_matmul_avx512(const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
                                size_t ystride, int64_t cols) {
     int nsb = (int)(cols / 256);
-    size_t gb = (size_t)nsb * SB_BYTES;
+    size_t gb = (size_t)nsb * Q4K_REC_BYTES;
     for (int gi = 0; gi < ng; gi++) {
         const uint8_t *g = (const uint8_t *)groups + gi * gb;
         for (int t0 = 0; t0 < nt; t0 += TB) {

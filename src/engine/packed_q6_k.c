@@ -39,17 +39,13 @@
  * H' = H & 0x3C (v even) or rotl32(H, 4) & 0x3C (v odd).
  */
 #include "engine/packed.h"
+#include "engine/packed_layout.h"
 
 #include <string.h>
 
-#define SB_BYTES 3392         /* scales 256, d 32, padding 32, levels 3072 */
-#define SB_SCALES 0
-#define SB_D 256
-#define SB_LEVELS 320
-#define PAIR_L 128            /* a pair's L0 (its Ha is at 0, Hb at 64) */
 
 size_t packed_q6_k_group_bytes(int64_t cols) {
-    return (size_t)(cols / 256) * SB_BYTES;
+    return (size_t)(cols / 256) * Q6K_REC_BYTES;
 }
 
 /* The 256 levels (0..63) of one Q6_K super-block, in order. */
@@ -66,20 +62,20 @@ static void q6_levels(const uint8_t *b, uint8_t *q) {
 
 void packed_q6_k_pack_group(const void *src, size_t src_stride, void *dst, int64_t cols) {
     int64_t nsb = cols / 256;
-    memset(dst, 0, (size_t)nsb * SB_BYTES);
+    memset(dst, 0, (size_t)nsb * Q6K_REC_BYTES);
     for (int r = 0; r < PACK_ROWS; r++) {
         const uint8_t *row = (const uint8_t *)src + (size_t)r * src_stride;
         for (int64_t s = 0; s < nsb; s++) {
             const uint8_t *b = row + s * 210;
-            uint8_t q[256], *sb = (uint8_t *)dst + s * SB_BYTES;
+            uint8_t q[256], *sb = (uint8_t *)dst + s * Q6K_REC_BYTES;
             q6_levels(b, q);
-            memcpy(sb + SB_D + 2 * r, b + 208, 2);
+            memcpy(sb + Q6K_OFF_D + 2 * r, b + 208, 2);
             for (int p = 0; p < 8; p++) {
-                uint8_t *pv = sb + SB_LEVELS + p * 384;
-                sb[SB_SCALES + p * 32 + 2 * r] = b[192 + 2 * p];
-                sb[SB_SCALES + p * 32 + 2 * r + 1] = b[192 + 2 * p + 1];
+                uint8_t *pv = sb + Q6K_OFF_LEVELS + p * 384;
+                sb[Q6K_OFF_SCALES + p * 32 + 2 * r] = b[192 + 2 * p];
+                sb[Q6K_OFF_SCALES + p * 32 + 2 * r + 1] = b[192 + 2 * p + 1];
                 for (int v = 0; v < 4; v++) {
-                    uint8_t *L = pv + PAIR_L + 64 * v, *H = pv + 64 * (v / 2);
+                    uint8_t *L = pv + Q6K_PAIR_L + 64 * v, *H = pv + 64 * (v / 2);
                     for (int b4 = 0; b4 < 4; b4++) {
                         int i = 4 * r + b4, iprev = 4 * r + (b4 + 3) % 4;
                         int qe = q[32 * p + 4 * v + b4], qo = q[32 * p + 16 + 4 * v + b4];
@@ -100,16 +96,16 @@ void packed_q6_k_pack_group(const void *src, size_t src_stride, void *dst, int64
 void packed_q6_k_get_row(const void *group, int r, float *out, int64_t cols) {
     int64_t nsb = cols / 256;
     for (int64_t s = 0; s < nsb; s++, out += 256) {
-        const uint8_t *sb = (const uint8_t *)group + s * SB_BYTES;
+        const uint8_t *sb = (const uint8_t *)group + s * Q6K_REC_BYTES;
         uint16_t dh;
-        memcpy(&dh, sb + SB_D + 2 * r, 2);
+        memcpy(&dh, sb + Q6K_OFF_D + 2 * r, 2);
         float d = fp16_to_f32(dh);
         for (int p = 0; p < 8; p++) {
-            const uint8_t *pv = sb + SB_LEVELS + p * 384;
-            float se = (float)(int8_t)sb[SB_SCALES + p * 32 + 2 * r];
-            float so = (float)(int8_t)sb[SB_SCALES + p * 32 + 2 * r + 1];
+            const uint8_t *pv = sb + Q6K_OFF_LEVELS + p * 384;
+            float se = (float)(int8_t)sb[Q6K_OFF_SCALES + p * 32 + 2 * r];
+            float so = (float)(int8_t)sb[Q6K_OFF_SCALES + p * 32 + 2 * r + 1];
             for (int v = 0; v < 4; v++) {
-                const uint8_t *L = pv + PAIR_L + 64 * v, *H = pv + 64 * (v / 2);
+                const uint8_t *L = pv + Q6K_PAIR_L + 64 * v, *H = pv + 64 * (v / 2);
                 for (int b4 = 0; b4 < 4; b4++) {
                     int i = 4 * r + b4, iprev = 4 * r + (b4 + 3) % 4;
                     int he = v % 2 == 0 ? H[i] >> 4 & 3 : H[i] & 3;

@@ -21,21 +21,15 @@
  * x ^ E = (L & 0xF0) | (H' & 0x0F), which is O.
  */
 #include "engine/packed_avx2.h"
+#include "engine/packed_layout.h"
 
-#define SB_BYTES 3392   /* packed_q6_k.c's record and offsets */
-#define SB_SCALES 0
-#define SB_D 256
-#define SB_LEVELS 320
-#define PAIR_L 128
-#define ACT_BYTES 292   /* one Q8_K block */
-#define ACT_BSUMS 260
 /* Tokens sharing one unpacking, which is most of a token's cost here. One
  * core, 64 tokens, 512 x 2048, us per token: 1 20.3, 2 15.0, 3 13.2, 4 11.8,
  * 6 11.0, 8 10.4. */
 #define TB 8
 /* Out of cache, one core: 3 tokens 16 -> 18 GB/s, 5 tokens 9 -> 12.7, 8
  * tokens 5.9 -> 9.0 with records fetched two ahead; 2 tokens no gain. */
-#define PF_AHEAD (2 * SB_BYTES)
+#define PF_AHEAD (2 * Q6K_REC_BYTES)
 
 PA_INLINE __m256i rotl32_4(__m256i v) { return _mm256_or_si256(_mm256_slli_epi32(v, 4), _mm256_srli_epi32(v, 28)); }
 
@@ -53,19 +47,19 @@ PA_INLINE void half_sb(const uint8_t *sb, int h, const uint8_t *const *a, int n,
     __m256i acc[PA_MAX_TB];
     PA_UNROLL for (int t = 0; t < n; t++) acc[t] = _mm256_setzero_si256();
     for (int p = 0; p < 8; p++) {
-        const uint8_t *pv = sb + SB_LEVELS + p * 384 + 32 * h;
+        const uint8_t *pv = sb + Q6K_OFF_LEVELS + p * 384 + 32 * h;
         /* dword r: row r's (sc_even, sc_odd) as int16 */
-        __m256i w = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(sb + SB_SCALES + p * 32 + 16 * h)));
+        __m256i w = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(sb + Q6K_OFF_SCALES + p * 32 + 16 * h)));
         __m256i sce = _mm256_blend_epi16(w, _mm256_slli_epi32(w, 16), 0xAA);
         __m256i sco = _mm256_blend_epi16(_mm256_srli_epi32(w, 16), w, 0xAA);
         __m256i off = _mm256_mullo_epi16(w, _mm256_set1_epi16(-32));
         PA_UNROLL for (int t = 0; t < n; t++)
-            acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(off, pa_bcast32(a[t] + ACT_BSUMS + 4 * p)));
+            acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(off, pa_bcast32(a[t] + Q8K_ACT_BSUMS + 4 * p)));
         /* level vectors v = 2u, 2u + 1 share the high-bit vector u */
         PA_UNROLL for (int u = 0; u < 2; u++) {
             __m256i hv = pa_load(pv + 64 * u), e0, e1, o0, o1;
-            unpack(pv + PAIR_L + 128 * u, _mm256_and_si256(hv, m3c), &e0, &o0);
-            unpack(pv + PAIR_L + 128 * u + 64, _mm256_and_si256(rotl32_4(hv), m3c), &e1, &o1);
+            unpack(pv + Q6K_PAIR_L + 128 * u, _mm256_and_si256(hv, m3c), &e0, &o0);
+            unpack(pv + Q6K_PAIR_L + 128 * u + 64, _mm256_and_si256(rotl32_4(hv), m3c), &e1, &o1);
             PA_UNROLL for (int t = 0; t < n; t++) {
                 const uint8_t *y = a[t] + 4 + 32 * p + 8 * u;
                 __m256i se = _mm256_add_epi16(pa_dot4(e0, y), pa_dot4(e1, y + 4));
@@ -75,7 +69,7 @@ PA_INLINE void half_sb(const uint8_t *sb, int h, const uint8_t *const *a, int n,
             }
         }
     }
-    const __m256 d = pa_f16x8(sb + SB_D + 16 * h);
+    const __m256 d = pa_f16x8(sb + Q6K_OFF_D + 16 * h);
     PA_UNROLL for (int t = 0; t < n; t++)
         facc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[t]), _mm256_mul_ps(d, _mm256_set1_ps(pa_f32(a[t]))),
                                   facc[t]);
@@ -88,10 +82,10 @@ PA_INLINE void record(const uint8_t *sb, const uint8_t *const *a, int n, __m256 
     half_sb(sb, 1, a, n, facc[1]);
 }
 
-PA_GROUP_FNS(record, SB_BYTES, ACT_BYTES, PF_AHEAD)
+PA_GROUP_FNS(record, Q6K_REC_BYTES, Q8K_ACT_BYTES, PF_AHEAD)
 
 void packed_q6_k_matmul_avx2(const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
                              size_t ystride, int64_t cols) {
     int64_t nsb = cols / 256;
-    pa_matmul(pa_group_fns, TB, groups, (size_t)nsb * SB_BYTES, nsb, ng, act, astride, nt, y, ystride);
+    pa_matmul(pa_group_fns, TB, groups, (size_t)nsb * Q6K_REC_BYTES, nsb, ng, act, astride, nt, y, ystride);
 }

@@ -21,20 +21,15 @@
 #include <string.h>
 
 #include "engine/packed.h"
+#include "engine/packed_layout.h"
 
-#define SB_BYTES 3392
-#define SB_SCALES 0
-#define SB_D 256
-#define SB_LEVELS 320
-#define PAIR_L 128
-#define ACT_BYTES 292   /* one Q8_K block */
 #define TB 8            /* tokens sharing one unpacking */
 /* From 3 tokens on the kernel consumes a record too slowly for the hardware
  * prefetcher to keep ahead: out of cache, one core, 5 tokens went from
  * 12.7 to 18.5 GB/s with records fetched two ahead into L2 (24 from L2).
  * With 1-2 tokens the prefetcher keeps up and the hints only cost slots. */
 #define PF_MIN_TOKENS 3
-#define PF_AHEAD (2 * SB_BYTES)
+#define PF_AHEAD (2 * Q6K_REC_BYTES)
 
 /* VPTERNLOGD immediates: with A, B, C the three operands, "C ? A : B" and
  * "C ? B : A". */
@@ -67,18 +62,18 @@ static inline __attribute__((always_inline)) void group_tokens(const uint8_t *gr
 #pragma GCC unroll 8
     for (int t = 0; t < n; t++) accf[t] = _mm512_setzero_ps();
     for (int64_t s = 0; s < nsb; s++) {
-        const uint8_t *a = act + s * ACT_BYTES, *sb = grp + s * SB_BYTES;
+        const uint8_t *a = act + s * Q8K_ACT_BYTES, *sb = grp + s * Q6K_REC_BYTES;
         /* as an integer: past the last group it points outside the matrix
          * (prefetches never fault) */
         uintptr_t ahead = (uintptr_t)sb + PF_AHEAD;
         if (n >= PF_MIN_TOKENS)
-            for (int l = 0; l < SB_BYTES; l += 64) _mm_prefetch((const char *)(ahead + l), _MM_HINT_T1);
+            for (int l = 0; l < Q6K_REC_BYTES; l += 64) _mm_prefetch((const char *)(ahead + l), _MM_HINT_T1);
         __m512i acci[TB];
 #pragma GCC unroll 8
         for (int t = 0; t < n; t++) acci[t] = _mm512_setzero_si512();
         for (int p = 0; p < 8; p++) {
-            const uint8_t *pv = sb + SB_LEVELS + p * 384;
-            __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const void *)(sb + SB_SCALES + p * 32)));
+            const uint8_t *pv = sb + Q6K_OFF_LEVELS + p * 384;
+            __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const void *)(sb + Q6K_OFF_SCALES + p * 32)));
             __m512i sce = _mm512_srai_epi32(_mm512_slli_epi32(w, 16), 14);   /* 4 sc_even */
             __m512i sco = _mm512_srai_epi32(w, 16);
             __m512i off = _mm512_mullo_epi16(w, neg128);
@@ -86,10 +81,10 @@ static inline __attribute__((always_inline)) void group_tokens(const uint8_t *gr
             __m512i hb = _mm512_loadu_si512((const void *)(pv + 64));
             __m512i h0 = _mm512_and_si512(ha, m3c), h1 = _mm512_and_si512(_mm512_rol_epi32(ha, 4), m3c);
             __m512i h2 = _mm512_and_si512(hb, m3c), h3 = _mm512_and_si512(_mm512_rol_epi32(hb, 4), m3c);
-            __m512i l0 = _mm512_loadu_si512((const void *)(pv + PAIR_L));
-            __m512i l1 = _mm512_loadu_si512((const void *)(pv + PAIR_L + 64));
-            __m512i l2 = _mm512_loadu_si512((const void *)(pv + PAIR_L + 128));
-            __m512i l3 = _mm512_loadu_si512((const void *)(pv + PAIR_L + 192));
+            __m512i l0 = _mm512_loadu_si512((const void *)(pv + Q6K_PAIR_L));
+            __m512i l1 = _mm512_loadu_si512((const void *)(pv + Q6K_PAIR_L + 64));
+            __m512i l2 = _mm512_loadu_si512((const void *)(pv + Q6K_PAIR_L + 128));
+            __m512i l3 = _mm512_loadu_si512((const void *)(pv + Q6K_PAIR_L + 192));
             __m512i e0 = _mm512_ternarylogic_epi32(l0, h0, m0f, SEL_C_A_B);
             __m512i e1 = _mm512_ternarylogic_epi32(l1, h1, m0f, SEL_C_A_B);
             __m512i e2 = _mm512_ternarylogic_epi32(l2, h2, m0f, SEL_C_A_B);
@@ -108,7 +103,7 @@ static inline __attribute__((always_inline)) void group_tokens(const uint8_t *gr
             for (int t = 0; t < n; t++)
                 acci[t] = _mm512_add_epi32(acci[t], block_dot(o0, o1, o2, o3, a + t * astride + 4 + 32 * p + 16, sco));
         }
-        __m512 dq = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const void *)(sb + SB_D))),
+        __m512 dq = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const void *)(sb + Q6K_OFF_D))),
                                   _mm512_set1_ps(0.25f));
 #pragma GCC unroll 8
         for (int t = 0; t < n; t++) {

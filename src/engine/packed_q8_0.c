@@ -24,63 +24,60 @@
 
 #include "engine/kernels.h"
 #include "engine/packed.h"
+#include "engine/packed_layout.h"
 
-#define QK 32
 #define BLOCK_BYTES 34           /* GGUF Q8_0 block: f16 d, i8 q[32] */
-#define SCALE_BYTES (PACK_ROWS * 2)
-#define PBLOCK_BYTES (SCALE_BYTES + QK * PACK_ROWS)
-#define ACT_BYTES 40
 #define QUANT_CHUNK 64           /* blocks quantized per call into the stack buffer */
 
 size_t packed_q8_0_group_bytes(int64_t cols) {
-    return (size_t)(cols / QK) * PBLOCK_BYTES;
+    return (size_t)(cols / Q80_QK) * Q80_PBLOCK_BYTES;
 }
 
 void packed_q8_0_pack_group(const void *src, size_t src_stride, void *dst, int64_t cols) {
-    int64_t nb = cols / QK;
+    int64_t nb = cols / Q80_QK;
     for (int r = 0; r < PACK_ROWS; r++) {
         const uint8_t *row = (const uint8_t *)src + (size_t)r * src_stride;
         for (int64_t b = 0; b < nb; b++) {
             const uint8_t *blk = row + b * BLOCK_BYTES;
-            uint8_t *out = (uint8_t *)dst + b * PBLOCK_BYTES;
+            uint8_t *out = (uint8_t *)dst + b * Q80_PBLOCK_BYTES;
             memcpy(out + 2 * r, blk, 2);
-            out += SCALE_BYTES + 4 * r;
-            for (int j = 0; j < QK; j++) out[(j / 4) * 64 + j % 4] = blk[2 + j] ^ 0x80;
+            out += Q80_SCALE_BYTES + 4 * r;
+            for (int j = 0; j < Q80_QK; j++) out[(j / 4) * 64 + j % 4] = blk[2 + j] ^ 0x80;
         }
     }
 }
 
 void packed_q8_0_get_row(const void *group, int r, float *out, int64_t cols) {
-    int64_t nb = cols / QK;
+    int64_t nb = cols / Q80_QK;
     for (int64_t b = 0; b < nb; b++) {
         uint16_t h;
-        const uint8_t *in = (const uint8_t *)group + b * PBLOCK_BYTES;
+        const uint8_t *in = (const uint8_t *)group + b * Q80_PBLOCK_BYTES;
         memcpy(&h, in + 2 * r, 2);
         float d = fp16_to_f32(h);
-        in += SCALE_BYTES + 4 * r;
-        for (int j = 0; j < QK; j++) out[b * QK + j] = (float)((int)in[(j / 4) * 64 + j % 4] - 128) * d;
+        in += Q80_SCALE_BYTES + 4 * r;
+        for (int j = 0; j < Q80_QK; j++) out[b * Q80_QK + j] = (float)((int)in[(j / 4) * 64 + j % 4] - 128) * d;
     }
 }
 
-size_t packed_q8_0_act_bytes(int64_t cols) { return (size_t)(cols / QK) * ACT_BYTES; }
+size_t packed_q8_0_act_bytes(int64_t cols) { return (size_t)(cols / Q80_QK) * Q80_ACT_BYTES; }
 
 void packed_q8_0_quantize_act(const float *x, void *out, int64_t cols) {
     uint8_t q8[QUANT_CHUNK * BLOCK_BYTES], *o = out;
     const kernels *k = kernels_get();
-    for (int64_t b0 = 0; b0 < cols / QK; b0 += QUANT_CHUNK) {
-        int64_t n = cols / QK - b0 < QUANT_CHUNK ? cols / QK - b0 : QUANT_CHUNK;
-        k->quantize_act(DT_Q8_0, x + b0 * QK, q8, n * QK);
-        for (int64_t b = 0; b < n; b++, o += ACT_BYTES) {
+    for (int64_t b0 = 0; b0 < cols / Q80_QK; b0 += QUANT_CHUNK) {
+        int64_t n = cols / Q80_QK - b0 < QUANT_CHUNK ? cols / Q80_QK - b0 : QUANT_CHUNK;
+        k->quantize_act(DT_Q8_0, x + b0 * Q80_QK, q8, n * Q80_QK);
+        for (int64_t b = 0; b < n; b++, o += Q80_ACT_BYTES) {
             const uint8_t *blk = q8 + b * BLOCK_BYTES;
             uint16_t h;
             memcpy(&h, blk, 2);
             float d = fp16_to_f32(h);
             int32_t sum = 0;
-            for (int j = 0; j < QK; j++) sum += (int8_t)blk[2 + j];
+            for (int j = 0; j < Q80_QK; j++) sum += (int8_t)blk[2 + j];
             sum *= -128;
             memcpy(o, &d, 4);
             memcpy(o + 4, &sum, 4);
-            memcpy(o + 8, blk + 2, QK);
+            memcpy(o + 8, blk + 2, Q80_QK);
         }
     }
 }

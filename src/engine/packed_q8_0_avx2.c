@@ -13,12 +13,8 @@
  * order from 0: the same bits.
  */
 #include "engine/packed_avx2.h"
+#include "engine/packed_layout.h"
 
-#define QK 32
-#define SCALE_BYTES (PACK_ROWS * 2)   /* packed_q8_0.c's block and activation layouts */
-#define BLOCK_BYTES (SCALE_BYTES + QK * PACK_ROWS)
-#define ACT_BYTES 40
-#define ACT_Q 8
 /* Tokens per block. One core, 64 tokens, 512 x 2048, us per token: 1 19.6,
  * 2 17.5, 3 16.9, 4 17.0, 6 17.4; 1 token alone 20.2. */
 #define TB 3
@@ -35,11 +31,11 @@ PA_INLINE void record(const uint8_t *blk, const uint8_t *const *a, int n, __m256
     PA_UNROLL for (int c = 0; c < 8; c++) {
         __m256i w[2], wabs[2];
         PA_UNROLL for (int h = 0; h < 2; h++) {
-            w[h] = _mm256_xor_si256(pa_load(blk + SCALE_BYTES + 64 * c + 32 * h), flip);
+            w[h] = _mm256_xor_si256(pa_load(blk + Q80_SCALE_BYTES + 64 * c + 32 * h), flip);
             wabs[h] = _mm256_abs_epi8(w[h]);
         }
         PA_UNROLL for (int t = 0; t < n; t++) {
-            __m256i y = pa_bcast32(a[t] + ACT_Q + 4 * c);
+            __m256i y = pa_bcast32(a[t] + Q80_ACT_Q + 4 * c);
             PA_UNROLL for (int h = 0; h < 2; h++) {
                 __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs[h], _mm256_sign_epi8(y, w[h])), ones);
                 acc[h][t] = c ? _mm256_add_epi32(acc[h][t], p) : p;
@@ -54,10 +50,10 @@ PA_INLINE void record(const uint8_t *blk, const uint8_t *const *a, int n, __m256
     }
 }
 
-PA_GROUP_FNS(record, BLOCK_BYTES, ACT_BYTES, PF_AHEAD)
+PA_GROUP_FNS(record, Q80_PBLOCK_BYTES, Q80_ACT_BYTES, PF_AHEAD)
 
 void packed_q8_0_matmul_avx2(const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
                              size_t ystride, int64_t cols) {
-    int64_t nb = cols / QK;
-    pa_matmul(pa_group_fns, TB, groups, (size_t)nb * BLOCK_BYTES, nb, ng, act, astride, nt, y, ystride);
+    int64_t nb = cols / Q80_QK;
+    pa_matmul(pa_group_fns, TB, groups, (size_t)nb * Q80_PBLOCK_BYTES, nb, ng, act, astride, nt, y, ystride);
 }

@@ -27,11 +27,8 @@
 #include <string.h>
 
 #include "engine/packed.h"
+#include "engine/packed_layout.h"
 
-#define QK 32
-#define SCALE_BYTES (PACK_ROWS * 2)
-#define BLOCK_BYTES (SCALE_BYTES + QK * PACK_ROWS)
-#define ACT_BYTES 40
 #define TILE_T 8   /* tokens per register tile: 16 accumulators; more measured no faster */
 /* From 3 tokens on, blocks are consumed too slowly for the hardware
  * prefetcher to stay ahead: out of cache, one core, 5 tokens went from 15
@@ -63,13 +60,13 @@ static inline __attribute__((always_inline)) void tile(const uint8_t *blk, int64
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++) facc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *w = blk + b * BLOCK_BYTES + SCALE_BYTES, *a = act + b * ACT_BYTES;
+        const uint8_t *w = blk + b * Q80_PBLOCK_BYTES + Q80_SCALE_BYTES, *a = act + b * Q80_ACT_BYTES;
         /* as an integer: past the last group it points outside the matrix
          * (prefetches never fault) */
-        uintptr_t ahead = (uintptr_t)blk + b * BLOCK_BYTES + PF_AHEAD;
+        uintptr_t ahead = (uintptr_t)blk + b * Q80_PBLOCK_BYTES + PF_AHEAD;
         if (T >= PF_MIN_TOKENS)
-            for (int l = 0; l < BLOCK_BYTES; l += 64) _mm_prefetch((const char *)(ahead + l), _MM_HINT_T1);
-        __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(blk + b * BLOCK_BYTES)));
+            for (int l = 0; l < Q80_PBLOCK_BYTES; l += 64) _mm_prefetch((const char *)(ahead + l), _MM_HINT_T1);
+        __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(blk + b * Q80_PBLOCK_BYTES)));
         __m512i acc[TILE_T][MAX_CH];
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
@@ -100,7 +97,7 @@ static inline __attribute__((always_inline)) void tile(const uint8_t *blk, int64
 
 void packed_q8_0_matmul_avx512(const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
                                size_t ystride, int64_t cols) {
-    int64_t nb = cols / QK;
+    int64_t nb = cols / Q80_QK;
     size_t gb = packed_group_bytes(DT_Q8_0, cols);
     for (int g = 0; g < ng; g++) {
         const uint8_t *blk = (const uint8_t *)groups + g * gb;

@@ -115,7 +115,7 @@ fuzz:
 	$(MAKE) FUZZ=1 fuzz-build
 # Only the parsers of untrusted bytes are linked in (not the SIMD kernels).
 FUZZ_LIBSRC := $(wildcard src/base/*.c src/format/*.c src/image/*.c) src/engine/dtype.c \
-               $(wildcard src/model/tokenizer*.c) src/model/pretokenize.c src/model/chat_template.c
+               $(wildcard src/tokenizer/*.c)
 fuzz-build: $(FUZZ_BIN)
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_LIBSRC)
 	@mkdir -p $(dir $@)

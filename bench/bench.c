@@ -38,6 +38,7 @@
 #include "bench.h"
 #include "engine/kernels.h"
 #include "engine/threadpool.h"
+#include "load/model_load.h"
 
 double bench_now_s(void) {
     struct timespec ts;

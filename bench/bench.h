@@ -9,7 +9,7 @@
 
 #include <stdbool.h>
 
-#include "model/model.h"
+#include "load/model_load.h"
 
 #define BENCH_MAX_RUNS 64
 

@@ -21,8 +21,9 @@
 #include <string.h>
 
 #include "bench.h"
-#include "model/chat.h"
-#include "model/image_cache.h"
+#include "generate/chat.h"
+#include "generate/image_cache.h"
+#include "load/model_load.h"
 
 static const char *question1 = "What is in this picture? Answer in one sentence.";
 static const char *question2 = "What colour is the background?";

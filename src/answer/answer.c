@@ -1,11 +1,11 @@
 /* answer.c - see answer.h. */
-#include "answer.h"
+#include "answer/answer.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "model/chat_template.h"
+#include "tokenizer/chat_template.h"
 
 static const char *or_empty(const char *s) { return s ? s : ""; }
 

@@ -20,8 +20,8 @@
 #include <jansson.h>
 
 #include "base/error.h"
-#include "model/chat.h"
-#include "model/generate.h"
+#include "generate/chat.h"
+#include "generate/generate.h"
 #include "ocr/ocr.h"
 #include "ocr/ocr_router.h"
 

@@ -1,5 +1,5 @@
 /* batch_io.c - see batch_io.h. */
-#include "batch_io.h"
+#include "batch/batch_io.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -8,6 +8,7 @@
 
 #include "answer/answer.h"
 #include "cli/cli_util.h"
+#include "load/model_load.h"
 
 static const char *help =
     "usage: qvl ask --model M [options] \"question\"\n"

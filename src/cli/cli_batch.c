@@ -16,7 +16,8 @@
 #include "answer/answer.h"
 #include "batch/batch_io.h"
 #include "cli/cli_util.h"
-#include "model/image_cache.h"
+#include "generate/image_cache.h"
+#include "load/model_load.h"
 
 static const char *help =
     "usage: qvl batch --model M --images DIR|LIST.txt (--question Q ... | --questions FILE) --out FILE\n"

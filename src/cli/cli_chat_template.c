@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli/cli_util.h"
-#include "model/chat_template.h"
+#include "tokenizer/chat_template.h"
 
 static const char *help =
     "usage: qvl chat-template [--model M] --messages FILE.json [--no-generation-prompt]\n"

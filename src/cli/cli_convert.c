@@ -3,7 +3,7 @@
 #include <time.h>
 
 #include "cli/cli_util.h"
-#include "model/convert.h"
+#include "load/convert.h"
 
 static const char *help =
     "usage: qvl convert --model HF_DIR --out MODEL.gguf [--mmproj-out MMPROJ.gguf]\n"

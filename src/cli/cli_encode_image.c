@@ -12,6 +12,7 @@
 #include "cli/cli_image.h"
 #include "cli/cli_util.h"
 #include "model/vision_model.h"
+#include "load/model_load.h"
 
 static const char *help =
     "usage: qvl encode-image --model M [--mmproj P] --image IMG --out FILE.f32 [options]\n"

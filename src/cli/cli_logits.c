@@ -6,8 +6,9 @@
 
 #include "base/mapped_file.h"
 #include "cli/cli_util.h"
-#include "model/chat.h"
+#include "generate/chat.h"
 #include "model/text_model.h"
+#include "load/model_load.h"
 
 static const char *help =
     "usage: qvl logits --model M --prompt-ids FILE --out FILE.f32 [--image IMG]... [--exact | --reference]\n"

@@ -4,7 +4,7 @@
 #include <time.h>
 
 #include "cli/cli_util.h"
-#include "model/test_model.h"
+#include "load/test_model.h"
 
 static const char *help =
     "usage: qvl make-test-model --config tiny|2b --out DIR [--tokenizer-dir DIR]\n"

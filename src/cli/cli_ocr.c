@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "cli/cli_util.h"
-#include "commands.h"
+#include "cli/commands.h"
 #include "image/image.h"
 #include "ocr/ocr.h"
 #include "ocr/ocr_router.h"

@@ -9,6 +9,7 @@
 
 #include "cli/cli_util.h"
 #include "server/server.h"
+#include "load/model_load.h"
 
 static const char *help =
     "usage: qvl serve --model M [options]\n"

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli_util.h"
+#include "load/model_load.h"
 
 static const char *help =
     "usage: qvl tokenize --model M [TEXT]\n"

@@ -1,8 +1,9 @@
 /* cli_util.c - see cli_util.h. */
-#include "cli_util.h"
+#include "cli/cli_util.h"
 
 #include "base/mapped_file.h"
-#include "model/quant_cache.h"
+#include "load/quant_cache.h"
+#include "load/model_load.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -33,7 +33,7 @@ int cli_default_threads(void);
 #endif
 
 /* ---- model options shared by every command that runs the model ---- */
-#include "model/model.h"
+#include "load/model_load.h"
 
 typedef struct cli_model_opts {
     const char *model;    /* --model DIR|FILE.gguf (default $QVL_MODEL) */

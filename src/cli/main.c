@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "commands.h"
+#include "cli/commands.h"
 
 const cli_command cli_commands[] = {
     {"ask", "answer one question, streamed to stdout", cli_ask},

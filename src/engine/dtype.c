@@ -12,7 +12,7 @@
  * quantizers (ggml-quants.c, *_ref) in their arithmetic, so a file we
  * quantize matches one made by llama-quantize without an importance matrix.
  */
-#include "dtype.h"
+#include "engine/dtype.h"
 
 #include <ctype.h>
 #include <immintrin.h>

@@ -34,7 +34,7 @@
 
 #define QS_DOT_US(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
 #define QS_DOT_I16(acc, p, c) _mm256_dpwssd_epi32((acc), (p), (c))
-#include "quant_simd.h"
+#include "engine/quant_simd.h"
 
 #define GT_R 4           /* weight rows per register tile */
 #define GT_G (GEMM_ROWS / GT_R)   /* register row groups per call */

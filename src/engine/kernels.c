@@ -1,5 +1,5 @@
 /* kernels.c - CPUID dispatch and the scalar reference kernels. */
-#include "kernels.h"
+#include "engine/kernels.h"
 
 #include <math.h>
 #include <string.h>

@@ -2,8 +2,8 @@
 #include <immintrin.h>
 #include <math.h>
 
-#include "kernels.h"
-#include "quant_dot.h"
+#include "engine/kernels.h"
+#include "engine/quant_dot.h"
 
 #include "engine/ops.h"
 #include "engine/packed.h"
@@ -13,7 +13,7 @@
 #define QS_DOT_US(acc, u, s) \
     _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
 #define QS_DOT_I16(acc, p, c) _mm256_add_epi32((acc), _mm256_madd_epi16((p), (c)))
-#include "quant_simd.h"
+#include "engine/quant_simd.h"
 
 static void axpy_f32(float *y, const float *x, float a, int n) {
     __m256 va = _mm256_set1_ps(a);

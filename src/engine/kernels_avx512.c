@@ -3,8 +3,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "kernels.h"
-#include "packed.h"
+#include "engine/kernels.h"
+#include "engine/packed.h"
 
 /* VNNI: vpdpbusd / vpdpwssd accumulate the i32 lanes in one instruction. */
 #define QS_DOT_US(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
@@ -12,7 +12,7 @@
 #define QS_ROWS kz_dot_rows
 static inline __attribute__((always_inline)) void kz_dot_rows(qvl_dtype w, const uint8_t *wr, const uint8_t *ar,
                                                               size_t as, int nt, float *out, int64_t n);
-#include "quant_simd.h"
+#include "engine/quant_simd.h"
 
 /* The K-quant bodies in zmm registers: each 512-bit operation does the work
  * of two of quant_simd.h's 256-bit ones (fewer instructions per byte of

@@ -20,7 +20,7 @@
  * threads already split the rows) for prompts and image patches; BF16
  * weights under MATMUL_BF16_ACT use the kernels' BF16 GEMM instead.
  */
-#include "matmul.h"
+#include "engine/matmul.h"
 
 #include <cblas.h>
 #include <pthread.h>

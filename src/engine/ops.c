@@ -1,7 +1,7 @@
 /* ops.c - see ops.h. Sums are accumulated in double where the row is long
  * and the result feeds a normalisation, to stay close to PyTorch's fp32
  * reductions whatever the summation order. */
-#include "ops.h"
+#include "engine/ops.h"
 
 #include <math.h>
 

@@ -1,5 +1,5 @@
 /* packed.c - see packed.h: the dispatch over the packed formats. */
-#include "packed.h"
+#include "engine/packed.h"
 
 #include "engine/kernels.h"
 #include "engine/quant_dot.h"

@@ -1,6 +1,6 @@
 /* quant_dot.c - see quant_dot.h. The scalar reference kernels; SIMD
  * versions live in kernels_<isa>.c and are tested against these. */
-#include "quant_dot.h"
+#include "engine/quant_dot.h"
 
 #include <math.h>
 #include <string.h>

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dtype.h"
+#include "engine/dtype.h"
 
 /* 5, not 4: the Hugging Face Conv3d patch-embedding weight is 5-D. GGUF
  * tensors have at most 4 dims; unused dims are 1. */

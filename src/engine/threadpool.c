@@ -15,7 +15,7 @@
  * takes the mutex and signals only when one is asleep: a job normally costs
  * a store, not a syscall.
  */
-#include "threadpool.h"
+#include "engine/threadpool.h"
 
 #include <pthread.h>
 #include <sched.h>

@@ -6,7 +6,7 @@
  * has vouched for it. Counts from the file are bounded by the bytes that
  * remain before anything is allocated for them.
  */
-#include "gguf.h"
+#include "format/gguf.h"
 
 #include <ctype.h>
 #include <inttypes.h>

@@ -6,7 +6,7 @@
  * Tensor data is then streamed straight to the file with zero padding to
  * the alignment between tensors.
  */
-#include "gguf.h"
+#include "format/gguf.h"
 
 #include <errno.h>
 #include <inttypes.h>

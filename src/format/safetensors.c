@@ -3,7 +3,7 @@
  * Reader: a bounds-checked walk over the mapped file. Writer: header first
  * (computed from the declared tensors), then the caller streams the data.
  */
-#include "safetensors.h"
+#include "format/safetensors.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -13,7 +13,7 @@
  *   4 bottom/left (flip)      5 left/top (transpose)    6 right/top (90 CW)
  *   7 right/bottom (transverse)                         8 left/bottom (90 CCW)
  */
-#include "image_codec.h"
+#include "image/image_codec.h"
 
 #include <stdlib.h>
 #include <string.h>

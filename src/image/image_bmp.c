@@ -13,7 +13,7 @@
  * fourth byte of 32-bit pixels is ignored, as Pillow does for BI_RGB.
  * Refused: RLE and bit-field compression, 16 bits per pixel.
  */
-#include "image_codec.h"
+#include "image/image_codec.h"
 
 #include <string.h>
 

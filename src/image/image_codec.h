@@ -9,7 +9,7 @@
 #ifndef QVL_IMAGE_CODEC_H
 #define QVL_IMAGE_CODEC_H
 
-#include "image.h"
+#include "image/image.h"
 
 int image_decode_jpeg(const uint8_t *bytes, size_t len, uint64_t max_pixels,
                       image_rgb *out, qvl_error *err);

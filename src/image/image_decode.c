@@ -2,7 +2,7 @@
  * decoders, and the helpers they share (allocation, alpha compositing).
  * See image.h for the contract.
  */
-#include "image_codec.h"
+#include "image/image_codec.h"
 
 #include <limits.h>
 #include <stdlib.h>

@@ -15,7 +15,7 @@
  * A progressive file with an absurd number of scans (a known CPU-exhaustion
  * trick) is refused.
  */
-#include "image_codec.h"
+#include "image/image_codec.h"
 
 #include <setjmp.h>
 #include <stdio.h>

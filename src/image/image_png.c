@@ -11,7 +11,7 @@
  * de-interlaced by libpng. Gamma and colour-profile chunks are ignored,
  * like Pillow. Missing data after the last row (no IEND) is tolerated.
  */
-#include "image_codec.h"
+#include "image/image_codec.h"
 
 #include <errno.h>
 #include <stdio.h>

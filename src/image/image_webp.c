@@ -3,7 +3,7 @@
  * with the same arithmetic as PNG alpha. WebPGetFeatures reads only the
  * headers, so the size limit is checked before any pixel is decoded.
  */
-#include "image_codec.h"
+#include "image/image_codec.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,11 +1,11 @@
 /* preprocess.c - smart_resize, resize, normalise, patchify (see preprocess.h). */
-#include "preprocess.h"
+#include "image/preprocess.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "resize.h"
+#include "image/resize.h"
 
 static int check_resize_args(int height, int width, long min_pixels, long max_pixels,
                              qvl_error *err) {

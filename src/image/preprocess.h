@@ -20,7 +20,7 @@
 #ifndef QVL_IMAGE_PREPROCESS_H
 #define QVL_IMAGE_PREPROCESS_H
 
-#include "image.h"
+#include "image/image.h"
 
 #define IMAGE_PATCH_SIZE    16
 #define IMAGE_MERGE_SIZE    2

@@ -13,7 +13,7 @@
  * Every floating-point expression keeps Pillow's evaluation order, since
  * the result must match to the last bit before rounding.
  */
-#include "resize.h"
+#include "image/resize.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -16,7 +16,7 @@
 #ifndef QVL_IMAGE_RESIZE_H
 #define QVL_IMAGE_RESIZE_H
 
-#include "image.h"
+#include "image/image.h"
 
 /* Resizes in to out_w x out_h (either may be larger or smaller than the
  * input; equal sizes give a copy). Returns 0, or -1 with err set

@@ -1,5 +1,5 @@
 /* config.c - see config.h. */
-#include "config.h"
+#include "model/config.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -356,4 +356,11 @@ int config_hf_tensors(const model_config *cfg, hf_tensor_desc **out) {
     qsort(l.d, (size_t)l.n, sizeof *l.d, cmp_desc);
     *out = l.d;
     return l.n;
+}
+
+sampling_params sampling_defaults(void) {
+    sampling_params p = {.temperature = 0.7f, .top_k = 20, .top_p = 0.8f, .min_p = 0.0f,
+                         .repetition_penalty = 1.0f, .presence_penalty = 0.0f, .frequency_penalty = 0.0f,
+                         .seed = 0};
+    return p;
 }

@@ -83,4 +83,20 @@ typedef struct hf_tensor_desc {
  * cfg->has_vision), sorted by name. Returns the count; *out is malloc'd. */
 int config_hf_tensors(const model_config *cfg, hf_tensor_desc **out);
 
+/* How to pick tokens: the model's defaults come from generation_config.json,
+ * a request may override them (generate/sampler.h applies them). */
+typedef struct sampling_params {
+    float temperature;         /* 0 = greedy (argmax, lowest id on ties) */
+    int top_k;                 /* 0 = off */
+    float top_p;               /* 1 = off */
+    float min_p;               /* 0 = off: drop tokens below min_p * p(best) */
+    float repetition_penalty;  /* 1 = off */
+    float presence_penalty;    /* 0 = off */
+    float frequency_penalty;   /* 0 = off */
+    uint64_t seed;
+} sampling_params;
+
+/* temperature 0.7, top_k 20, top_p 0.8 ... (Qwen3-VL Instruct defaults). */
+sampling_params sampling_defaults(void);
+
 #endif

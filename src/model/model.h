@@ -1,44 +1,21 @@
 /* model.h - a loaded Qwen3-VL model: configuration, tokenizer, weights.
  *
- * model_load accepts what users have:
- *   - a Hugging Face snapshot directory (config.json, model.safetensors or
- *     shards + index, tokenizer.json, generation_config.json); bf16 matrices
- *     are kept as they are (--quant bf16, zero-copy from the mmap) or
- *     quantized on load (q8_0, q4_k_m, q4_k);
- *   - a llama.cpp text GGUF (+ an mmproj GGUF for vision), used as stored.
- * Every tensor the architecture needs is checked for presence, type and shape
- * before anything runs; errors name the file and the tensor.
+ * The loader (load/model_load.h) fills one of these from a Hugging Face
+ * directory or GGUF files and checks every tensor before anything runs; the
+ * generation code (generate/) reads it.
  *
  * A loaded model is read-only: any number of threads may run requests on it.
- * It owns its mappings and buffers; model_free releases everything.
  */
 #ifndef QVL_MODEL_H
 #define QVL_MODEL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
-#include "base/error.h"
-#include "engine/dtype.h"
 #include "model/config.h"
-#include "model/sampler.h"
 #include "model/text_model.h"
-#include "model/tokenizer.h"
 #include "model/vision_model.h"
-
-typedef struct model_load_opts {
-    const char *mmproj;      /* vision GGUF, for GGUF text models; NULL = none */
-    const char *quant;       /* HF directories: "bf16", "q8_0", "q4_k_m", "q4_k"; NULL = default (q8_0) */
-    int threads;             /* for quantize-on-load; < 1 = all cores */
-    bool text_only;          /* skip the vision tower even if present */
-    /* Quantize-on-load cache (quant_cache.h): where a quantized HF model is
-     * kept as GGUF so the next load maps it instead of quantizing; NULL =
-     * no cache. */
-    const char *cache_dir;
-    /* Keep the text matrices in their stored layout only (no packed copies,
-     * weight_pack.h): logits then equal llama.cpp's bit for bit, at the
-     * speed of the row-by-row kernels. For conformance tests. */
-    bool no_pack;
-} model_load_opts;
+#include "tokenizer/tokenizer.h"
 
 typedef struct qvl_model {
     char name[128];          /* for APIs: directory or file base name */
@@ -53,18 +30,14 @@ typedef struct qvl_model {
     int n_vocab_real;        /* ids >= this are padding rows: never sampled */
     const char *weight_type; /* "bf16", "q8_0", "Q4_K_M gguf", ... for messages */
     char cache_note[512];    /* what the quantize-on-load cache did ("" = not used) */
-    struct model_storage *storage;   /* private */
+    struct model_storage *storage;   /* private to the loader (load/) */
 } qvl_model;
 
-/* Loads a model directory or .gguf file. Returns NULL with err set. */
-qvl_model *model_load(const char *path, const model_load_opts *opts, qvl_error *err);
-void model_free(qvl_model *m);
-
-/* Loads only the tokenizer of a model directory or GGUF file (fast: no
- * weights are touched). Returns NULL with err set. */
-tokenizer *model_load_tokenizer(const char *path, qvl_error *err);
-
 /* True when id ends a turn (stop generating). */
-bool model_is_stop_id(const qvl_model *m, int32_t id);
+static inline bool model_is_stop_id(const qvl_model *m, int32_t id) {
+    for (int i = 0; i < m->n_stop_ids; i++)
+        if (m->stop_ids[i] == id) return true;
+    return false;
+}
 
 #endif

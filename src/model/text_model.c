@@ -10,7 +10,7 @@
  * depend on the number of threads. Steps too small to pay for a hand-off
  * (a decode step's single row) run on the calling thread.
  */
-#include "text_model.h"
+#include "model/text_model.h"
 
 #include <math.h>
 #include <stdatomic.h>

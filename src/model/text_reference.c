@@ -8,7 +8,7 @@
 
 #include "engine/matmul.h"
 #include "engine/ops.h"
-#include "text_model.h"
+#include "model/text_model.h"
 
 static void rope_ref(float *v, const text_model *m, const int32_t *pos3) {
     int half = m->cfg.head_dim / 2;

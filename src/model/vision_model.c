@@ -10,7 +10,7 @@
  * The element work between matmuls (norms, biases, GELU, residuals,
  * rotary) is split over the pool by rows too.
  */
-#include "vision_model.h"
+#include "model/vision_model.h"
 
 #include <math.h>
 #include <stdatomic.h>

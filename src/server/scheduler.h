@@ -29,8 +29,8 @@
 #include <stdbool.h>
 
 #include "base/error.h"
-#include "model/chat.h"
-#include "model/generate.h"
+#include "generate/chat.h"
+#include "generate/generate.h"
 #include "model/model.h"
 #include "ocr/ocr_router.h"
 

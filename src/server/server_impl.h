@@ -15,7 +15,7 @@
 #include <stdbool.h>
 
 #include "image/image.h"
-#include "model/image_cache.h"
+#include "generate/image_cache.h"
 #include "model/model.h"
 #include "server/conversations.h"
 #include "server/metrics.h"

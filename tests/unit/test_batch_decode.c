@@ -10,7 +10,7 @@
 
 #include "check.h"
 #include "tiny_model.h"
-#include "model/model.h"
+#include "load/model_load.h"
 
 #define NSEQ 3
 

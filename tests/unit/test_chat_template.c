@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "model/chat_template.h"
+#include "tokenizer/chat_template.h"
 
 static int count_str(const char *s, const char *needle) {
     int n = 0;

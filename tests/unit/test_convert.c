@@ -10,9 +10,9 @@
 
 #include "check.h"
 #include "format/gguf.h"
-#include "model/convert.h"
-#include "model/model.h"
-#include "model/test_model.h"
+#include "load/convert.h"
+#include "load/model_load.h"
+#include "load/test_model.h"
 
 static void compare_files(const char *ours_path, const char *ref_path, int expect_all_equal) {
     gguf_file ours, ref;

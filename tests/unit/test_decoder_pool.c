@@ -11,7 +11,8 @@
 
 #include "check.h"
 #include "tiny_model.h"
-#include "model/generate.h"
+#include "generate/generate.h"
+#include "load/model_load.h"
 
 #define NREQ 5
 

@@ -10,7 +10,7 @@
 
 #include "engine/dtype.h"
 #include "format/gguf.h"
-#include "model/test_weights.h"
+#include "load/test_weights.h"
 
 static uint32_t bits(float f) {
     uint32_t u;

@@ -7,8 +7,9 @@
 
 #include "check.h"
 #include "tiny_model.h"
-#include "model/generate.h"
-#include "model/sampler.h"
+#include "generate/generate.h"
+#include "generate/sampler.h"
+#include "load/model_load.h"
 
 #define V 1000
 

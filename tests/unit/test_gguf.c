@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "format/gguf.h"
-#include "model/test_weights.h"
+#include "load/test_weights.h"
 
 static int open_testdata(gguf_file *g, const char *name) {
     char path[512];

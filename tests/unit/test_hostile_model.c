@@ -10,8 +10,8 @@
 #include "check.h"
 #include "format/safetensors.h"
 #include "model/config.h"
-#include "model/model.h"
-#include "model/test_model.h"
+#include "load/model_load.h"
+#include "load/test_model.h"
 
 static char tmp[] = "/tmp/qvl-hostile-XXXXXX";
 static int n_cases;

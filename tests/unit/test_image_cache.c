@@ -8,8 +8,9 @@
 #include "base/mapped_file.h"
 #include "check.h"
 #include "tiny_model.h"
-#include "model/chat.h"
-#include "model/image_cache.h"
+#include "generate/chat.h"
+#include "generate/image_cache.h"
+#include "load/model_load.h"
 
 static int load_path(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err) {
     size_t len;

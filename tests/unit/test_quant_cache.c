@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "model/model.h"
-#include "model/test_model.h"
+#include "load/model_load.h"
+#include "load/test_model.h"
 
 static float *logits_of(const qvl_model *m) {
     int32_t ids[] = {151644, 872, 198, 9707, 151645};

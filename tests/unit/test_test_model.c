@@ -8,7 +8,7 @@
 #include "check.h"
 #include "format/safetensors.h"
 #include "model/config.h"
-#include "model/test_model.h"
+#include "load/test_model.h"
 
 static void hex(const uint8_t *d, int n, char *out) {
     for (int i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", d[i]);

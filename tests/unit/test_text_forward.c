@@ -18,7 +18,7 @@
 
 #include "check.h"
 #include "tiny_model.h"
-#include "model/model.h"
+#include "load/model_load.h"
 
 #define N_PROMPT 13
 #define N_IMG 6

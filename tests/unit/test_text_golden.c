@@ -10,8 +10,8 @@
 #include "check.h"
 #include "tiny_model.h"
 #include "golden_util.h"
-#include "model/generate.h"
-#include "model/model.h"
+#include "generate/generate.h"
+#include "load/model_load.h"
 
 /* Tolerances: the golden README's (max 2e-2 same weights, 3e-2 quantized;
  * RMS 5e-3). With the GGUF files as stored we do the reference's arithmetic

@@ -15,8 +15,8 @@
 
 #include "base/mapped_file.h"
 #include "check.h"
-#include "model/pretokenize.h"
-#include "model/tokenizer.h"
+#include "tokenizer/pretokenize.h"
+#include "tokenizer/tokenizer.h"
 
 static char path_buf[1024];
 

@@ -22,10 +22,10 @@
 #include "check.h"
 #include "format/gguf.h"
 #include "golden_util.h"
-#include "model/chat.h"
-#include "model/chat_template.h"
-#include "model/model.h"
-#include "model/test_model.h"
+#include "generate/chat.h"
+#include "tokenizer/chat_template.h"
+#include "load/model_load.h"
+#include "load/test_model.h"
 
 static char model_dir[] = "/tmp/qvl-vision-XXXXXX";
 

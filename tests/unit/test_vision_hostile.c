@@ -10,7 +10,7 @@
 
 #include "check.h"
 #include "format/gguf.h"
-#include "model/model.h"
+#include "load/model_load.h"
 
 typedef struct mutation {
     const char *drop_tensor;     /* leave this tensor out */

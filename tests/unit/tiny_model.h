@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "model/test_model.h"
+#include "load/test_model.h"
 
 /* dir (cap >= 64 bytes) receives the directory. Returns 0, or -1 after a
  * failed CHECK saying why. */

@@ -1,12 +1,12 @@
 /* chat.c - see chat.h. */
-#include "chat.h"
+#include "generate/chat.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "model/chat_template.h"
-#include "model/image_cache.h"
+#include "tokenizer/chat_template.h"
+#include "generate/image_cache.h"
 
 typedef struct media_list {
     const json_t **parts;

@@ -1,5 +1,5 @@
 /* test_weights.c - see test_weights.h; the formula is test-model.md's. */
-#include "test_weights.h"
+#include "load/test_weights.h"
 
 #include <math.h>
 #include <string.h>

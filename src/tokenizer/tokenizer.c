@@ -9,7 +9,7 @@
  *   decoding    UTF-8 sanitising, one-shot decode, streaming decode
  *   lookups     token ids, pieces
  */
-#include "tokenizer_impl.h"
+#include "tokenizer/tokenizer_impl.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +17,7 @@
 #include <jansson.h>
 
 #include "base/mapped_file.h"
-#include "pretokenize.h"
+#include "tokenizer/pretokenize.h"
 
 #define TK_MAX_JSON ((size_t)1 << 28)   /* tokenizer.json is ~7 MB */
 

@@ -24,9 +24,9 @@
 
 #include "base/error.h"
 #include "engine/threadpool.h"
-#include "model/decoder_pool.h"
+#include "generate/decoder_pool.h"
 #include "model/model.h"
-#include "model/sampler.h"
+#include "generate/sampler.h"
 #include "model/text_model.h"
 
 typedef enum finish_reason {

@@ -6,7 +6,7 @@
  * for every tensor the config implies, checking shapes and types, converting
  * small vectors to f32 and (HF bf16 only) quantizing matrices on request.
  */
-#include "model.h"
+#include "load/model_load.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -21,10 +21,10 @@
 #include "format/gguf.h"
 #include "format/safetensors.h"
 #include "base/mapped_file.h"
-#include "model/convert.h"
-#include "model/quant_cache.h"
-#include "model/weight_pack.h"
-#include "model/weight_source.h"
+#include "load/convert.h"
+#include "load/quant_cache.h"
+#include "load/weight_pack.h"
+#include "load/weight_source.h"
 
 
 void *weight_adopt(model_storage *s, void *p) {
@@ -470,12 +470,6 @@ tokenizer *model_load_tokenizer(const char *path, qvl_error *err) {
     tokenizer *tk = load_gguf_tokenizer(&g, err);
     gguf_close(&g);
     return tk;
-}
-
-bool model_is_stop_id(const qvl_model *m, int32_t id) {
-    for (int i = 0; i < m->n_stop_ids; i++)
-        if (m->stop_ids[i] == id) return true;
-    return false;
 }
 
 void model_free(qvl_model *m) {

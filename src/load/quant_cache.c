@@ -1,5 +1,5 @@
 /* quant_cache.c - see quant_cache.h. */
-#include "quant_cache.h"
+#include "load/quant_cache.h"
 
 #include <dirent.h>
 #include <stdbool.h>

@@ -3,7 +3,7 @@
  * Callers put a request (on their own stack) on one of two lists and sleep
  * on done_cv until the engine marks it done; one mutex guards the lists and
  * counters and is never held during a forward pass. */
-#include "decoder_pool.h"
+#include "generate/decoder_pool.h"
 
 #include <pthread.h>
 #include <stdbool.h>

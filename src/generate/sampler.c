@@ -1,16 +1,9 @@
 /* sampler.c - see sampler.h. */
-#include "sampler.h"
+#include "generate/sampler.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-sampling_params sampling_defaults(void) {
-    sampling_params p = {.temperature = 0.7f, .top_k = 20, .top_p = 0.8f, .min_p = 0.0f,
-                         .repetition_penalty = 1.0f, .presence_penalty = 0.0f, .frequency_penalty = 0.0f,
-                         .seed = 0};
-    return p;
-}
 
 int sampler_init(sampler *s, const sampling_params *p, int vocab) {
     memset(s, 0, sizeof *s);

@@ -1,6 +1,6 @@
 /* image_cache.c - see image_cache.h. A small array with linear search: a
  * cache of a few hundred MB holds tens of images, not thousands. */
-#include "image_cache.h"
+#include "generate/image_cache.h"
 
 #include <nettle/sha2.h>
 #include <pthread.h>

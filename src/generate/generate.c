@@ -1,5 +1,5 @@
 /* generate.c - see generate.h. */
-#include "generate.h"
+#include "generate/generate.h"
 
 #include <stdlib.h>
 #include <string.h>

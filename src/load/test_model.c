@@ -1,5 +1,5 @@
 /* test_model.c - see test_model.h. */
-#include "test_model.h"
+#include "load/test_model.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -12,7 +12,7 @@
 #include "base/mapped_file.h"
 #include "engine/dtype.h"
 #include "format/safetensors.h"
-#include "model/test_weights.h"
+#include "load/test_weights.h"
 
 #define CHUNK (1 << 20)
 

@@ -13,19 +13,7 @@
 
 #include <stdint.h>
 
-typedef struct sampling_params {
-    float temperature;         /* 0 = greedy (argmax, lowest id on ties) */
-    int top_k;                 /* 0 = off */
-    float top_p;               /* 1 = off */
-    float min_p;               /* 0 = off: drop tokens below min_p * p(best) */
-    float repetition_penalty;  /* 1 = off */
-    float presence_penalty;    /* 0 = off */
-    float frequency_penalty;   /* 0 = off */
-    uint64_t seed;
-} sampling_params;
-
-/* temperature 0.7, top_k 20, top_p 0.8 ... (Qwen3-VL Instruct defaults). */
-sampling_params sampling_defaults(void);
+#include "model/config.h"
 
 typedef struct sampler {
     sampling_params p;

@@ -2,13 +2,13 @@
  * added-token scan, NFC + pre-tokenizer split, per-call word cache, heap
  * BPE. See tokenizer.h for the contract and tokenizer_impl.h for the layout.
  */
-#include "tokenizer_impl.h"
+#include "tokenizer/tokenizer_impl.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "pretokenize.h"
+#include "tokenizer/pretokenize.h"
 
 /* ============================================================== encoding */
 

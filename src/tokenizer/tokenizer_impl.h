@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #define TK_MAX_IDS   (1 << 24)          /* refuse absurd vocabularies */
 #define TK_MAX_TEXT  ((size_t)1 << 30)  /* refuse absurd inputs */

@@ -2,7 +2,7 @@
  * chat_template.h; the Jinja source it mirrors is tokenizer_config.json
  * "chat_template". Each render function below names the template block it
  * reproduces. */
-#include "chat_template.h"
+#include "tokenizer/chat_template.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  * vectors and the position table F32, and the Conv3d patch kernel is split
  * into its two temporal slices, as llama.cpp's converter does.
  */
-#include "convert.h"
+#include "load/convert.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -15,7 +15,7 @@
 
 #include "format/gguf.h"
 #include "format/safetensors.h"
-#include "model/model.h"
+#include "load/model_load.h"
 
 /* llama.cpp's general.file_type values for the mixes we write. */
 enum { FTYPE_F32 = 0, FTYPE_F16 = 1, FTYPE_Q8_0 = 7, FTYPE_Q4_K_S = 14, FTYPE_Q4_K_M = 15, FTYPE_BF16 = 32 };

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "engine/matmul.h"
-#include "model/weight_source.h"
+#include "load/weight_source.h"
 
 static int load_block(const weight_source *src, const vision_config *c, int b, vision_block *blk, qvl_error *err) {
     int64_t D = c->hidden_size, F = c->intermediate_size;

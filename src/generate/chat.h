@@ -24,7 +24,7 @@
 #include "base/error.h"
 #include "engine/threadpool.h"
 #include "image/image.h"
-#include "model/generate.h"
+#include "generate/generate.h"
 #include "model/model.h"
 
 /* Fetches the pixels of an image part. part is the message content part that

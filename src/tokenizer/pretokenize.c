@@ -3,7 +3,7 @@
  *
  * Sections: UTF-8 | character classes | NFC | the split.
  */
-#include "pretokenize.h"
+#include "tokenizer/pretokenize.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

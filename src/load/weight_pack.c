@@ -1,12 +1,12 @@
 /* weight_pack.c - see weight_pack.h. */
-#include "weight_pack.h"
+#include "load/weight_pack.h"
 
 #include <stdlib.h>
 #include <sys/mman.h>
 
 #include "engine/kernels.h"
 #include "engine/packed.h"
-#include "model/weight_source.h"
+#include "load/weight_source.h"
 
 typedef struct pack_job {
     const qvl_tensor *w;

@@ -1,5 +1,6 @@
-/* image_codec.h - private interface between image_decode.c (the dispatcher)
- * and the per-format decoders. Not for use outside src/image.
+/* image_codec.h - private interface of src/image: the per-format decoders
+ * that image_decode.c (the dispatcher) calls, and the helpers of image.c
+ * they share. Not for use outside src/image.
  *
  * Every decoder has the contract of image_decode: the dispatcher has already
  * checked the encoded size and the magic bytes; the decoder must call

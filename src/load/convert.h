@@ -21,10 +21,4 @@ typedef struct convert_opts {
  * output name (the writer renames a finished temporary). */
 int convert_hf_to_gguf(const char *hf_dir, const convert_opts *o, qvl_error *err);
 
-/* Writes the text model m, loaded from the Hugging Face directory dir (its
- * tokenizer files are read again for the metadata), as a GGUF file at out,
- * with the metadata key qvl.cache_key when cache_key is not NULL. Returns 0
- * or -1 with err set; no partial file is left under `out`. */
-int convert_write_text(const qvl_model *m, const char *dir, const char *out, const char *cache_key, qvl_error *err);
-
 #endif

@@ -1,5 +1,5 @@
 /* model_load.c - builds a qvl_model from a Hugging Face directory or a GGUF
- * file. See model.h.
+ * file. See model_load.h; the shared getters are weight_source.c's.
  *
  * Both forms go through one path: a weight_source answers "the tensor with
  * this Hugging Face name / this GGUF name", and load_text_weights asks it
@@ -21,122 +21,13 @@
 #include "format/gguf.h"
 #include "format/safetensors.h"
 #include "base/mapped_file.h"
-#include "load/convert.h"
+#include "load/text_gguf.h"
 #include "load/quant_cache.h"
 #include "load/weight_pack.h"
+#include "load/vision_load.h"
 #include "load/weight_source.h"
 
 
-void *weight_adopt(model_storage *s, void *p) {
-    void **bufs = p ? realloc(s->bufs, (size_t)(s->n_bufs + 1) * sizeof *s->bufs) : NULL;
-    if (!bufs) {
-        free(p);
-        return NULL;
-    }
-    s->bufs = bufs;
-    s->bufs[s->n_bufs++] = p;
-    return p;
-}
-
-void *weight_own(model_storage *s, size_t bytes) {
-    return weight_adopt(s, malloc(bytes ? bytes : 1));
-}
-
-const qvl_tensor *weight_find(const weight_source *src, const char *hf, const char *gg) {
-    if (src->gguf) return gguf_find_tensor(src->gguf, gg);
-    return safetensors_set_find(&src->store->st, hf);
-}
-
-/* Checks shape (ggml order: ne0 = contiguous length, ne1 = rows; ne1 = 0 for
- * a vector) and that the type can be computed with. */
-static const qvl_tensor *need(const weight_source *src, const char *hf, const char *gg, int64_t ne0, int64_t ne1,
-                              qvl_error *err) {
-    const char *name = src->gguf ? gg : hf;
-    const qvl_tensor *t = weight_find(src, hf, gg);
-    if (!t) {
-        qvl_fail(err, "%s: tensor '%s' is missing", src->file, name);
-        return NULL;
-    }
-    const dtype_info *di = dtype_get(t->type);
-    if (!di || !di->can_dequantize) {
-        qvl_fail(err, "%s: tensor '%s' has type %s, which qvl cannot compute with", src->file, name,
-                 di ? di->name : "unknown");
-        return NULL;
-    }
-    int64_t rows = tensor_nrows(t);
-    if (t->ne[0] != ne0 || (ne1 ? rows != ne1 || t->n_dims != 2 : rows != 1)) {
-        qvl_fail(err, "%s: tensor '%s' has shape [%lld, %lld], expected [%lld, %lld] (ggml order)", src->file, name,
-                 (long long)t->ne[0], (long long)rows, (long long)ne0, (long long)(ne1 ? ne1 : 1));
-        return NULL;
-    }
-    return t;
-}
-
-const float *need_vector(const weight_source *src, const char *hf, const char *gg, int64_t n, qvl_error *err) {
-    const qvl_tensor *t = need(src, hf, gg, n, 0, err);
-    if (!t) return NULL;
-    float *v = weight_own(src->store, (size_t)n * sizeof *v);
-    if (!v) {
-        qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
-        return NULL;
-    }
-    dequantize_row(t->type, t->data, v, n);
-    return v;
-}
-
-typedef struct quant_job {
-    const qvl_tensor *from;
-    qvl_tensor *to;
-} quant_job;
-
-static void quant_worker(void *p, int ith, int nth) {
-    const quant_job *j = p;
-    int64_t cols = j->from->ne[0];
-    long lo, hi;
-    threadpool_split((long)j->from->ne[1], ith, nth, &lo, &hi);
-    float *row = malloc((size_t)cols * sizeof *row);
-    size_t rb = dtype_row_bytes(j->to->type, cols);
-    for (long r = lo; r < hi; r++) {
-        tensor_get_row(j->from, r, row);
-        quantize_row(j->to->type, row, (uint8_t *)j->to->data + (size_t)r * rb, cols);
-    }
-    free(row);
-}
-
-/* A matrix, quantized to src->quant when the stored type is a float type
- * (quantized GGUF tensors are used as they are). K-quants need rows that
- * are multiples of 256; narrower rows fall back to Q8_0 like llama.cpp. */
-int need_matrix(const weight_source *src, const char *hf, const char *gg, int64_t cols, int64_t rows,
-                       qvl_dtype want, qvl_tensor *out, qvl_error *err) {
-    const qvl_tensor *t = need(src, hf, gg, cols, rows, err);
-    if (!t) return -1;
-    *out = *t;
-    bool is_float = t->type == DT_BF16 || t->type == DT_F16 || t->type == DT_F32;
-    if (want == DT_COUNT || !is_float || want == t->type) return 0;
-    if (dtype_get(want)->block_size > 1 && cols % dtype_get(want)->block_size) want = DT_Q8_0;
-    size_t bytes = dtype_row_bytes(want, cols) * (size_t)rows;
-    void *buf = weight_own(src->store, bytes);
-    if (!buf) return qvl_fail_code(err, QVL_E_NOMEM, "out of memory quantizing '%s'", hf);
-    out->type = want;
-    out->data = buf;
-    out->nbytes = bytes;
-    quant_job j = {t, out};
-    threadpool_run(src->tp, quant_worker, &j);
-    /* the float original is done with: out of resident memory (a first
-     * quantize-on-load of a 2b model would otherwise hold 3.4 GB of it) */
-    if (!src->gguf)
-        for (int f = 0; f < src->store->st.n_files; f++) mapped_file_drop(&src->store->st.files[f].map, t->data, t->nbytes);
-    return 0;
-}
-
-/* llama.cpp's Q4_K_M type for the text matrix `role` ("token_embd", "output",
- * "attn_v", ... as in GGUF names) of `layer` (llama-quant.cpp,
- * llama_tensor_get_type): Q4_K, but Q6_K for the output matrix (the
- * embedding when tied to it) and for attn_v and ffn_down in the layers
- * use_more_bits picks. llama.cpp counts attn_v / ffn_down tensors in its
- * weight order (layer number first), so its counter is the layer index.
- * Rows that are not a multiple of 256 fall back as there: the output to
- * Q8_0, Q4_K to Q5_0, Q6_K to Q8_0, and to F16 if not even a multiple of 32. */
 static qvl_dtype q4_k_m_type(const char *role, int layer, int n_layers, int64_t cols, bool tied) {
     bool more_bits = layer < n_layers / 8 || layer >= 7 * n_layers / 8 || (layer - n_layers / 8) % 3 == 2;
     if (cols % 32) return DT_F16;
@@ -272,7 +163,7 @@ static int load_hf_text(qvl_model *m, const char *dir, const model_load_opts *o,
     }
     if (load_text_weights(m, src, err) != 0) return -1;
     if (!cacheable) return 0;
-    if (make_dirs(o->cache_dir, &ce) == 0 && convert_write_text(m, dir, path, key, &ce) == 0) {
+    if (make_dirs(o->cache_dir, &ce) == 0 && text_gguf_write(m, dir, path, key, &ce) == 0) {
         snprintf(m->cache_note, sizeof m->cache_note, "%s weights quantized and cached in %s", m->weight_type, path);
         quant_cache_trim(o->cache_dir, 4);
     } else
@@ -306,18 +197,6 @@ static int load_hf_dir(qvl_model *m, const char *dir, const model_load_opts *o, 
 }
 
 /* ---- GGUF files -------------------------------------------------------- */
-
-int gguf_int(const gguf_file *g, const char *key, int lo, int hi, int dflt, int *out, qvl_error *err) {
-    int64_t v;
-    if (!gguf_find_kv(g, key)) {
-        if (dflt < 0) return qvl_fail(err, "%s: metadata key '%s' is missing", g->map.path, key);
-        *out = dflt;
-        return 0;
-    }
-    if (gguf_get_int(g, key, lo, hi, &v, err) != 0) return -1;
-    *out = (int)v;
-    return 0;
-}
 
 static int load_gguf_config(qvl_model *m, const gguf_file *g, qvl_error *err) {
     gguf_str arch;

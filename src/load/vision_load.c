@@ -1,7 +1,7 @@
 /* vision_load.c - fills a vision_model from a Hugging Face directory
  * (tensors model.visual.*, preprocessor_config.json) or from a llama.cpp
  * mmproj GGUF (v.*, mm.0 / mm.2, v.deepstack.{L}.*, clip.vision.* metadata;
- * spec 2.3). See weight_source.h for the two entry points.
+ * spec 2.3). See vision_load.h for the two entry points.
  *
  * Both forms go through the shared weight_source getters, so every tensor is
  * checked for presence, shape and type with the file and tensor named.
@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "engine/matmul.h"
+#include "load/vision_load.h"
 #include "load/weight_source.h"
 
 static int load_block(const weight_source *src, const vision_config *c, int b, vision_block *blk, qvl_error *err) {

@@ -1,6 +1,6 @@
 /* weight_source.h - private to the model loader (model_load.c for the text
  * decoder, vision_load.c for the vision tower): where a model's weights come
- * from and the checked getters both loaders share.
+ * from and the checked getters both loaders share (weight_source.c).
  *
  * A weight_source answers "the tensor with this Hugging Face name / this GGUF
  * name": from the safetensors set of an HF directory (gguf == NULL) or from
@@ -65,16 +65,5 @@ int need_matrix(const weight_source *src, const char *hf, const char *gg, int64_
 /* The integer metadata key of g, within [lo, hi]; a missing key gives dflt,
  * or fails when dflt < 0. Returns 0 or -1 with err naming file and key. */
 int gguf_int(const gguf_file *g, const char *key, int lo, int hi, int dflt, int *out, qvl_error *err);
-
-/* Vision tower of an HF directory (tensors model.visual.* of src, hyper-
- * parameters from m->cfg.vision, image defaults from dir's
- * preprocessor_config.json). Sets m->vision. Returns 0 or -1 with err set. */
-int vision_load_hf(qvl_model *m, const weight_source *src, const char *dir, qvl_error *err);
-
-/* Vision tower from an mmproj GGUF (clip / qwen3vl_merger) for a GGUF text
- * model: opens it into m->storage->mmproj, reads the clip.vision.*
- * hyper-parameters into m->cfg.vision (checked against the text model) and
- * the weights. Sets m->vision. Returns 0 or -1 with err naming the file. */
-int vision_load_mmproj(qvl_model *m, const char *path, threadpool *tp, qvl_error *err);
 
 #endif

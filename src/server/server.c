@@ -1,8 +1,8 @@
 /* server.c - see server.h. libmicrohttpd glue: reading bodies under the
- * limit, routing, the API key, CORS, static files, /health and /metrics.
+ * limit, routing, the API key, static files, /health and /metrics. Replies
+ * and request bodies are request.c's.
  *
- * Divisions: replies -> request bodies and images -> small endpoints ->
- * routing -> start/stop. */
+ * Divisions: small endpoints -> routing -> start/stop. */
 #include "server/server.h"
 
 #include <netdb.h>
@@ -15,145 +15,6 @@
 #include "server/http_util.h"
 #include "server/server_impl.h"
 #include "server/web_assets.h"
-
-/* ---- replies ---------------------------------------------------------------- */
-
-enum MHD_Result srv_reply(srv_req *r, int status, struct MHD_Response *resp) {
-    const server_config *cfg = &r->srv->cfg;
-    if (cfg->cors) {
-        MHD_add_response_header(resp, "Access-Control-Allow-Origin", cfg->cors);
-        MHD_add_response_header(resp, "Vary", "Origin");
-    }
-    metrics_count_response(r->srv->met, status);
-    enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    return rc;
-}
-
-static enum MHD_Result reply_bytes(srv_req *r, int status, const char *type, const void *data, size_t len,
-                                   enum MHD_ResponseMemoryMode mode) {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, mode);
-    if (!resp) return MHD_NO;
-    MHD_add_response_header(resp, "Content-Type", type);
-    return srv_reply(r, status, resp);
-}
-
-enum MHD_Result srv_reply_json(srv_req *r, int status, json_t *body) {
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-    json_decref(body);
-    if (!text) return MHD_NO;
-    size_t n = strlen(text);
-    text[n] = '\n';   /* the NUL becomes a final newline: nicer with curl */
-    enum MHD_Result rc = reply_bytes(r, status, "application/json", text, n + 1, MHD_RESPMEM_MUST_FREE);
-    if (rc == MHD_NO) free(text);
-    return rc;
-}
-
-enum MHD_Result srv_reply_error(srv_req *r, const qvl_error *err) {
-    int status = http_status_for_error(err);
-    const char *msg = err->msg[0] ? err->msg : "internal error";
-    json_t *body = http_error_json(status, msg);
-    if (err->code != SRV_E_QUEUE_FULL) return srv_reply_json(r, status, body);
-    /* Busy: tell well-behaved clients when to come back. */
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    if (!text) return MHD_NO;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Retry-After", "2");
-    return srv_reply(r, status, resp);
-}
-
-static enum MHD_Result reply_fail(srv_req *r, int code, const char *msg) {
-    qvl_error err;
-    qvl_fail_code(&err, code, "%s", msg);
-    return srv_reply_error(r, &err);
-}
-
-/* ---- request bodies and images ------------------------------------------------ */
-
-json_t *srv_parse_json_body(srv_req *r, qvl_error *err) {
-    const char *ct = r->content_type;
-    /* curl -d sends form-urlencoded by default; take it when it is JSON. */
-    bool form = ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33) && r->body_len &&
-                (r->body[0] == '{' || r->body[0] == '[');
-    if (ct && *ct && !strcasestr(ct, "json") && strncasecmp(ct, "text/plain", 10) != 0 && !form) {
-        qvl_fail_code(err, SRV_E_MEDIA_TYPE, "send the request as JSON (Content-Type: application/json), not %.80s", ct);
-        return NULL;
-    }
-    if (r->body_len == 0) {
-        qvl_fail_code(err, QVL_E_BAD_INPUT, "the request body is empty: send a JSON object");
-        return NULL;
-    }
-    json_error_t je;
-    json_t *j = json_loadb(r->body, r->body_len, 0, &je);
-    if (!j) {
-        qvl_fail_code(err, QVL_E_BAD_INPUT, "the body is not valid JSON (line %d, column %d: %s)", je.line, je.column,
-                      je.text);
-        return NULL;
-    }
-    if (!json_is_object(j)) {
-        json_decref(j);
-        qvl_fail_code(err, QVL_E_BAD_INPUT, "the body must be a JSON object");
-        return NULL;
-    }
-    return j;
-}
-
-/* The image reference string of a content part, or NULL. Accepts the
- * OpenAI form {"image_url":{"url":...}}, {"image_url":"..."} and {"image":"..."}. */
-static const char *part_image_ref(const json_t *part) {
-    json_t *iu = json_object_get(part, "image_url");
-    if (json_is_object(iu)) return json_string_value(json_object_get(iu, "url"));
-    if (json_is_string(iu)) return json_string_value(iu);
-    return json_string_value(json_object_get(part, "image"));
-}
-
-static bool part_is_image(const json_t *part) {
-    const char *type = json_string_value(json_object_get(part, "type"));
-    return (type && (!strcmp(type, "image") || !strcmp(type, "image_url"))) || json_object_get(part, "image_url") ||
-           json_object_get(part, "image");
-}
-
-int srv_load_image(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err) {
-    qvl_server *s = ctx;
-    const char *ref = part_image_ref(part);
-    if (!ref) return qvl_fail_code(err, QVL_E_BAD_INPUT, "image %d has no data: give image_url.url as a data URL", index);
-    uint8_t *bytes;
-    size_t len;
-    if (http_image_bytes(ref, NULL, s->img_lim.max_bytes, &bytes, &len, err) != 0)
-        return qvl_error_prefix(err, "image %d", index + 1);
-    int rc = image_decode(bytes, len, &s->img_lim, out, err);
-    free(bytes);
-    if (rc != 0) qvl_error_prefix(err, "image %d", index + 1);
-    return rc;
-}
-
-int srv_check_images(qvl_server *s, const json_t *messages, qvl_error *err) {
-    size_t i, k;
-    json_t *msg, *part;
-    int n = 0;
-    json_array_foreach(messages, i, msg) {
-        json_t *content = json_object_get(msg, "content");
-        if (!json_is_array(content)) continue;
-        json_array_foreach(content, k, part) {
-            if (!json_is_object(part) || !part_is_image(part)) continue;
-            n++;
-            const char *ref = part_image_ref(part);
-            if (!ref) return qvl_fail_code(err, QVL_E_BAD_INPUT, "image %d has no data: give image_url.url", n);
-            uint8_t *bytes;
-            size_t len;
-            if (http_image_bytes(ref, NULL, s->img_lim.max_bytes, &bytes, &len, err) != 0)
-                return qvl_error_prefix(err, "image %d", n);
-            free(bytes);
-        }
-    }
-    return 0;
-}
 
 /* ---- small endpoints ------------------------------------------------------------ */
 
@@ -179,15 +40,15 @@ static enum MHD_Result api_metrics(srv_req *r) {
     int queued = 0, running = 0, slots = 0;
     if (atomic_load(&r->srv->ready)) sched_stats(r->srv->sched, &queued, &running, &slots);
     char *text = metrics_render(r->srv->met, queued, running, slots);
-    if (!text) return reply_fail(r, QVL_E_NOMEM, "out of memory");
-    enum MHD_Result rc = reply_bytes(r, 200, "text/plain; version=0.0.4", text, strlen(text), MHD_RESPMEM_MUST_FREE);
+    if (!text) return srv_reply_fail(r, QVL_E_NOMEM, "out of memory");
+    enum MHD_Result rc = srv_reply_bytes(r, 200, "text/plain; version=0.0.4", text, strlen(text), MHD_RESPMEM_MUST_FREE);
     if (rc == MHD_NO) free(text);
     return rc;
 }
 
 static enum MHD_Result serve_asset(srv_req *r) {
     const web_asset *a = web_asset_find(!strcmp(r->path, "/") ? "/index.html" : r->path);
-    if (!a) return reply_fail(r, SRV_E_NOT_FOUND, "no such page");
+    if (!a) return srv_reply_fail(r, SRV_E_NOT_FOUND, "no such page");
     struct MHD_Response *resp = MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", a->mime);
@@ -246,7 +107,7 @@ static enum MHD_Result dispatch(srv_req *r) {
         char msg[160];
         snprintf(msg, sizeof msg, "the request body is larger than the limit of %zu bytes (images up to %d MB)",
                  r->srv->max_body, r->srv->cfg.max_image_mb);
-        return reply_fail(r, QVL_E_TOO_LARGE, msg);
+        return srv_reply_fail(r, QVL_E_TOO_LARGE, msg);
     }
     bool path_known = false;
     for (const route *rt = routes; rt->path; rt++) {
@@ -254,9 +115,9 @@ static enum MHD_Result dispatch(srv_req *r) {
         path_known = true;
         if (strcmp(rt->method, r->method) != 0) continue;
         if (rt->needs_key && !key_ok(r))
-            return reply_fail(r, SRV_E_AUTH, "missing or wrong API key: send 'Authorization: Bearer <key>'");
+            return srv_reply_fail(r, SRV_E_AUTH, "missing or wrong API key: send 'Authorization: Bearer <key>'");
         if (rt->needs_model && !atomic_load(&r->srv->ready))
-            return reply_fail(r, SRV_E_LOADING, "the model is still loading; retry in a few seconds");
+            return srv_reply_fail(r, SRV_E_LOADING, "the model is still loading; retry in a few seconds");
         return rt->fn(r);
     }
     bool is_get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
@@ -267,12 +128,12 @@ static enum MHD_Result dispatch(srv_req *r) {
     if (path_known) {
         char msg[160];
         snprintf(msg, sizeof msg, "method %.16s is not allowed on %.100s", r->method, r->path);
-        return reply_fail(r, SRV_E_METHOD, msg);
+        return srv_reply_fail(r, SRV_E_METHOD, msg);
     }
     char msg[200];
     snprintf(msg, sizeof msg, "no such endpoint: %.16s %.120s (see /v1/chat/completions, /api/v1/chat)", r->method,
              r->path);
-    return reply_fail(r, SRV_E_NOT_FOUND, msg);
+    return srv_reply_fail(r, SRV_E_NOT_FOUND, msg);
 }
 
 /* Collects the body under the limit; answers once it is complete. */

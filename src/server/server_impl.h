@@ -49,6 +49,15 @@ typedef struct srv_req {
     double t_start;              /* http_now_ms() at arrival */
 } srv_req;
 
+/* ---- request.c: replies and request bodies ---- */
+
+/* Sends len bytes of data with a Content-Type; mode says who frees data. */
+enum MHD_Result srv_reply_bytes(srv_req *r, int status, const char *type, const void *data, size_t len,
+                                enum MHD_ResponseMemoryMode mode);
+
+/* Sends the error body for an error code and message. */
+enum MHD_Result srv_reply_fail(srv_req *r, int code, const char *msg);
+
 /* Sends body (stolen) as JSON with status. Returns the MHD result. */
 enum MHD_Result srv_reply_json(srv_req *r, int status, json_t *body);
 

@@ -17,28 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base64.h"
 #include "ocr/ocr_internal.h"
 #include "ocr/ocr_proc.h"
-
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Encodes src[0..n) as base64 at dst (4 * ceil(n / 3) bytes); returns the
- * length written. */
-static size_t base64_encode(const uint8_t *src, size_t n, char *dst) {
-    size_t w = 0, i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)src[i] << 16 | (uint32_t)src[i + 1] << 8 | src[i + 2];
-        dst[w++] = B64[v >> 18]; dst[w++] = B64[(v >> 12) & 63];
-        dst[w++] = B64[(v >> 6) & 63]; dst[w++] = B64[v & 63];
-    }
-    if (i < n) {
-        uint32_t v = (uint32_t)src[i] << 16 | (i + 1 < n ? (uint32_t)src[i + 1] << 8 : 0);
-        dst[w++] = B64[v >> 18]; dst[w++] = B64[(v >> 12) & 63];
-        dst[w++] = i + 1 < n ? B64[(v >> 6) & 63] : '=';
-        dst[w++] = '=';
-    }
-    return w;
-}
 
 /* The request text; NULL when out of memory. lang was validated by the
  * caller ([a-z0-9_+] only), so it needs no JSON escaping. */
@@ -56,11 +37,12 @@ static char *build_request(const ocr_image *img, const char *lang, size_t *len) 
                      "\"image\": {\"format\": \"ppm\", \"base64\": \"",
                      OCR_API_VERSION, lang, img->width, img->height);
     static const char tail[] = "\"}}\n";
-    size_t cap = (size_t)n + (raw + 2) / 3 * 4 + sizeof tail;
+    size_t cap = (size_t)n + base64_encoded_len(raw) + sizeof tail;
     char *req = malloc(cap);
     if (!req) { free(ppm); return NULL; }
     memcpy(req, head, (size_t)n);
-    size_t w = (size_t)n + base64_encode(ppm, raw, req + n);
+    base64_encode(req + n, ppm, raw);
+    size_t w = (size_t)n + base64_encoded_len(raw);
     memcpy(req + w, tail, sizeof tail);
     *len = w + sizeof tail - 1;
     free(ppm);

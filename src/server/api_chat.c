@@ -31,6 +31,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/base64.h"
 #include "server/http_util.h"
 #include "server/server_impl.h"
 #include "server/sse.h"
@@ -82,21 +83,6 @@ static void form_free(form *fm) {
     for (int i = 0; i < fm->n; i++) free(fm->f[i].data);
 }
 
-static char *base64_encode(const uint8_t *in, size_t n) {
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
-    if (!out) return NULL;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
-        *o++ = tab[v >> 18 & 63];
-        *o++ = tab[v >> 12 & 63];
-        *o++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
-        *o++ = i + 2 < n ? tab[v & 63] : '=';
-    }
-    *o = 0;
-    return out;
-}
-
 /* Turns a multipart body into the JSON object the JSON form would be: the
  * image file becomes a data URL (after checking its bytes against its
  * declared type), numbers and booleans are converted. NULL with err set. */
@@ -125,7 +111,12 @@ static json_t *form_to_json(srv_req *r, qvl_error *err) {
                               r->srv->cfg.max_image_mb);
                 goto fail;
             }
-            char *b64 = base64_encode((const uint8_t *)f->data, f->len);
+            size_t b64_len = base64_encoded_len(f->len);
+            char *b64 = malloc(b64_len + 1);
+            if (b64) {
+                base64_encode(b64, (const uint8_t *)f->data, f->len);
+                b64[b64_len] = 0;
+            }
             const char *kind = image_sniff((const uint8_t *)f->data, f->len);
             json_t *url = b64 ? json_sprintf("data:%s;base64,%s", kind, b64) : NULL;
             free(b64);

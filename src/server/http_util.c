@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "base/base64.h"
+
 int http_status_for_error(const qvl_error *err) {
     switch (err->code) {
     case QVL_E_BAD_INPUT: return 400;
@@ -42,65 +44,7 @@ json_t *http_error_json(int status, const char *msg) {
     return json_pack("{s:{s:s, s:s, s:i}}", "error", "message", msg, "type", http_error_type(status), "code", status);
 }
 
-/* ---- base64 and data URLs ------------------------------------------------- */
-
-static int b64_value(unsigned char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-}
-
-uint8_t *http_base64_decode(const char *s, size_t n, size_t max_bytes, size_t *len_out, qvl_error *err) {
-    /* Upper bound first, so an oversized input costs no allocation. */
-    size_t bound = n / 4 * 3 + 3;
-    size_t payload = 0;
-    for (size_t i = 0; i < n; i++)
-        if (b64_value((unsigned char)s[i]) >= 0) payload++;
-    if (payload / 4 * 3 + (payload % 4 ? payload % 4 - 1 : 0) > max_bytes) {
-        qvl_fail_code(err, QVL_E_TOO_LARGE, "the image is larger than the limit of %zu bytes (%.1f MB)", max_bytes,
-                      max_bytes / 1048576.0);
-        return NULL;
-    }
-    uint8_t *out = malloc(bound ? bound : 1);
-    if (!out) {
-        qvl_fail_code(err, QVL_E_NOMEM, "out of memory decoding base64");
-        return NULL;
-    }
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0, pad = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        int v = b64_value(c);
-        if (v < 0 || pad) {
-            free(out);
-            qvl_fail_code(err, QVL_E_BAD_INPUT, "invalid base64 in the image data (character %zu is '%s')", i,
-                          v < 0 ? (c >= 0x20 && c < 0x7f ? (char[]){(char)c, 0} : "non-ASCII") : "data after '='");
-            return NULL;
-        }
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    if (bits >= 6) {   /* one lone character: 6 bits cannot form a byte */
-        free(out);
-        qvl_fail_code(err, QVL_E_BAD_INPUT, "invalid base64 in the image data (truncated)");
-        return NULL;
-    }
-    *len_out = o;
-    return out;
-}
+/* ---- data URLs ------------------------------------------------- */
 
 int http_check_image_kind(const uint8_t *bytes, size_t len, const char *declared_mime, qvl_error *err) {
     const char *kind = image_sniff(bytes, len);
@@ -141,7 +85,7 @@ int http_image_bytes(const char *ref, const char *declared_mime, size_t max_byte
     }
     size_t n = strlen(b64);
     if (n == 0) return qvl_fail_code(err, QVL_E_BAD_INPUT, "the image data is empty");
-    *bytes = http_base64_decode(b64, n, max_bytes, len, err);
+    *bytes = base64_decode(b64, n, max_bytes, len, err);
     if (!*bytes) return -1;
     if (http_check_image_kind(*bytes, *len, declared_mime, err) != 0) {
         free(*bytes);

@@ -1,6 +1,6 @@
 /* http_util.h - small helpers every API module of the server shares: JSON
  * error bodies, the one place where qvl_error codes become HTTP statuses,
- * base64 and data-URL decoding of untrusted input, request-body checks, and
+ * data-URL decoding of untrusted input (base64 is base/base64.h), request-body checks, and
  * telling whether the client has gone away.
  *
  * Nothing here knows about the model; everything is thread-safe (no state).
@@ -40,12 +40,6 @@ const char *http_error_type(int status);
 
 /* {"error":{"message":msg,"type":...,"code":status}} (new reference). */
 json_t *http_error_json(int status, const char *msg);
-
-/* Decodes standard or URL-safe base64 (whitespace and missing padding are
- * tolerated). Returns a malloc'd buffer of *len_out bytes, or NULL with err
- * set (QVL_E_BAD_INPUT on an invalid character, QVL_E_TOO_LARGE when the
- * decoded size would exceed max_bytes; nothing is allocated then). */
-uint8_t *http_base64_decode(const char *s, size_t n, size_t max_bytes, size_t *len_out, qvl_error *err);
 
 /* Turns an image reference from a request into its bytes: a data URL
  * ("data:image/png;base64,...") or bare base64. http(s):// and file URLs are

@@ -5,27 +5,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "tokenizer/chat_template.h"
-
 static const char *or_empty(const char *s) { return s ? s : ""; }
 
 static double now_ms(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-typedef struct last_image {
-    const json_t *part;
-    int index, count;
-} last_image;
-
-static void note_image(void *ctx, chat_media_kind kind, int index, const json_t *part) {
-    last_image *l = ctx;
-    if (kind != CHAT_MEDIA_IMAGE) return;
-    l->part = part;
-    l->index = index;
-    l->count++;
 }
 
 /* The text of the last user message (its text parts joined), malloc'd. */
@@ -75,25 +60,21 @@ static json_t *with_ocr_context(const json_t *messages, const char *ocr_text) {
     return copy;
 }
 
-static int run_ocr(answer_worker *w, const answer_request *rq, const last_image *img, ocr_result *res,
-                   answer_result *out, qvl_error *err) {
+/* OCR of the conversation's last image (already decoded in *in). */
+static int run_ocr(answer_worker *w, const chat_input *in, ocr_result *res, answer_result *out, qvl_error *err) {
     double t0 = now_ms();
-    image_rgb pix;
-    if (rq->chat.load_image(rq->chat.load_ctx, img->part, img->index, &pix, err) != 0) return -1;
-    int rc = ocr_engine_recognize(w->ocr, &pix, w->ocr_lang ? w->ocr_lang : OCR_DEFAULT_LANG, res, err);
-    image_free(&pix);
+    int rc = ocr_engine_recognize(w->ocr, &in->images[in->n_images - 1], w->ocr_lang ? w->ocr_lang : OCR_DEFAULT_LANG,
+                                  res, err);
     out->ocr_ms = now_ms() - t0;
     out->ocr_confidence = rc == 0 ? res->confidence : 0;
     return rc;
 }
 
-static int run_model(answer_worker *w, const answer_request *rq, const json_t *messages, answer_result *out,
-                     qvl_error *err) {
-    chat_opts co = rq->chat;
-    co.tp = w->tp;
+static int run_model(answer_worker *w, const answer_request *rq, const chat_opts *co, const chat_input *in,
+                     answer_result *out, qvl_error *err) {
     chat_prompt cp;
-    if (chat_prompt_build(w->model, messages, &co, &cp, err) != 0) return -1;
-    out->image_ms = cp.image_ms;
+    if (chat_prompt_from_input(w->model, in, co, &cp, err) != 0) return -1;
+    out->image_ms = in->decode_ms + cp.image_ms;
     out->n_images = cp.n_images;
     out->n_images_cached = cp.n_images_cached;
     gen_prompt gp = chat_prompt_view(&cp);
@@ -102,49 +83,63 @@ static int run_model(answer_worker *w, const answer_request *rq, const json_t *m
     return rc;
 }
 
-int answer_run(answer_worker *w, const answer_request *rq, answer_result *out, qvl_error *err) {
-    memset(out, 0, sizeof *out);
-    last_image img = {0};
-    chat_template_opts to = {.on_media = note_image, .media_ctx = &img};
-    int n_img;
-    char *rendered = chat_template_render(rq->messages, &to, &n_img, err);
-    if (!rendered) return -1;
-    free(rendered);
+/* Which path answers: the mode, or in auto mode the question's wording. */
+static ocr_route choose_route(const answer_worker *w, const answer_request *rq) {
+    if (!w->router)
+        return rq->mode == OCR_MODE_OCR ? OCR_ROUTE_OCR : rq->mode == OCR_MODE_OCR_VLM ? OCR_ROUTE_OCR_VLM : OCR_ROUTE_VLM;
     char *question = last_question(rq->messages);
     ocr_decision why;
-    ocr_route route = w->router ? ocr_router_decide(w->router, question, rq->mode, &why)
-                                : rq->mode == OCR_MODE_OCR ? OCR_ROUTE_OCR
-                                : rq->mode == OCR_MODE_OCR_VLM ? OCR_ROUTE_OCR_VLM : OCR_ROUTE_VLM;
+    ocr_route route = ocr_router_decide(w->router, question ? question : "", rq->mode, &why);
     free(question);
+    return route;
+}
+
+int answer_run(answer_worker *w, const answer_request *rq, answer_result *out, qvl_error *err) {
+    memset(out, 0, sizeof *out);
+    chat_opts co = rq->chat;
+    co.tp = w->tp;
+    chat_input in;
+    /* Rendered and decoded once: the OCR engine and the vision encoder read
+     * the same pixels. */
+    if (chat_input_load(w->model, rq->messages, &co, &in, err) != 0) return -1;
+    ocr_route route = choose_route(w, rq);
     bool forced = rq->mode != OCR_MODE_AUTO;
-    if (route != OCR_ROUTE_VLM && (!img.part || !w->ocr)) {
-        if (forced)
-            return qvl_fail_code(err, QVL_E_BAD_INPUT, "%s", !img.part ? "OCR needs an image in the conversation"
-                                                                      : "OCR is not available in this server");
+    int rc = -1;
+    if (route != OCR_ROUTE_VLM && (!in.n_images || !w->ocr)) {
+        if (forced) {
+            qvl_fail_code(err, QVL_E_BAD_INPUT, "%s", !in.n_images ? "OCR needs an image in the conversation"
+                                                                   : "OCR is not available in this server");
+            goto done;
+        }
         route = OCR_ROUTE_VLM;
     }
     out->route = route;
-    if (route == OCR_ROUTE_VLM) return run_model(w, rq, rq->messages, out, err);
-
+    if (route == OCR_ROUTE_VLM) {
+        rc = run_model(w, rq, &co, &in, out, err);
+        goto done;
+    }
     ocr_result res = {0};
-    if (run_ocr(w, rq, &img, &res, out, err) != 0) return -1;
-    int rc = 0;
+    if (run_ocr(w, &in, &res, out, err) != 0) goto done;
     if (route == OCR_ROUTE_OCR && !forced && w->router && !ocr_router_accepts(w->router, &res)) {
         out->route = OCR_ROUTE_VLM;   /* blurred, handwritten ...: let the model read it */
         out->fell_back = true;
-        rc = run_model(w, rq, rq->messages, out, err);
+        rc = run_model(w, rq, &co, &in, out, err);
     } else if (route == OCR_ROUTE_OCR) {
         const char *text = res.text ? res.text : "";
         out->gen.text = strdup(text);
         out->gen.text_len = strlen(text);
         out->gen.finish = FINISH_STOP;
-        if (rq->on_text && out->gen.text_len) rq->on_text(rq->user, text, out->gen.text_len);
+        rc = out->gen.text ? 0 : qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+        if (rc == 0 && rq->on_text && out->gen.text_len) rq->on_text(rq->user, text, out->gen.text_len);
     } else {
         json_t *aug = with_ocr_context(rq->messages, res.text ? res.text : "");
-        rc = run_model(w, rq, aug, out, err);
+        rc = !aug ? qvl_fail_code(err, QVL_E_NOMEM, "out of memory")
+                  : chat_input_rerender(&in, aug, &co, err) != 0 ? -1 : run_model(w, rq, &co, &in, out, err);
         json_decref(aug);
     }
     ocr_result_free(&res);
+done:
+    chat_input_free(&in);
     return rc;
 }
 

@@ -11,6 +11,7 @@
 typedef struct media_list {
     const json_t **parts;
     int n_images, n_videos;
+    bool nomem;
 } media_list;
 
 static void collect_media(void *ctx, chat_media_kind kind, int index, const json_t *part) {
@@ -19,8 +20,34 @@ static void collect_media(void *ctx, chat_media_kind kind, int index, const json
         l->n_videos++;
         return;
     }
-    l->parts = realloc(l->parts, (size_t)(l->n_images + 1) * sizeof *l->parts);
+    const json_t **p = realloc(l->parts, (size_t)(l->n_images + 1) * sizeof *p);
+    if (!p) {
+        l->nomem = true;
+        return;
+    }
+    l->parts = p;
     l->parts[l->n_images++] = part;
+}
+
+/* The rendered prompt and the content part of each image; NULL with err
+ * set (media->parts freed) on malformed messages, video or out of memory. */
+static char *render(const json_t *messages, const chat_opts *opts, media_list *media, qvl_error *err) {
+    memset(media, 0, sizeof *media);
+    chat_template_opts topts = {.add_generation_prompt = opts->add_generation_prompt,
+                                .on_media = collect_media, .media_ctx = media};
+    int n_img = 0;
+    char *text = chat_template_render(messages, &topts, &n_img, err);
+    if (text && (media->nomem || media->n_videos)) {
+        if (media->nomem) qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+        else qvl_fail_code(err, QVL_E_BAD_INPUT, "video input is not supported; send images");
+        free(text);
+        text = NULL;
+    }
+    if (!text) {
+        free(media->parts);
+        media->parts = NULL;
+    }
+    return text;
 }
 
 static double now_ms(void) {
@@ -63,22 +90,19 @@ int chat_positions(const int32_t *ids, int n, int32_t image_token_id, const visi
     return 0;
 }
 
-/* Loads, preprocesses and encodes image i of the prompt into *v, or takes
- * its encoding from the cache. *cached tells which. */
-static int encode_part(const qvl_model *m, const json_t *part, int i, const chat_opts *opts, vision_image *v,
-                       bool *cached, qvl_error *err) {
-    image_rgb img = {0};
-    if (opts->load_image(opts->load_ctx, part, i, &img, err) != 0) return -1;
+/* Preprocesses and encodes image i of the prompt into *v, or takes its
+ * encoding from the cache. *cached tells which. */
+static int encode_image(const qvl_model *m, const image_rgb *img, int i, const chat_opts *opts, vision_image *v,
+                        bool *cached, qvl_error *err) {
     uint8_t key[32];
-    if (opts->cache) image_cache_key(&img, opts->min_pixels, opts->max_pixels, key);
+    if (opts->cache) image_cache_key(img, opts->min_pixels, opts->max_pixels, key);
     *cached = opts->cache && image_cache_get(opts->cache, key, v);
     int rc = 0;
     if (!*cached) {
         image_preprocess_opts po = {.min_pixels = opts->min_pixels, .max_pixels = opts->max_pixels};
-        rc = vision_encode_image(m->vision, &img, &po, opts->tp, v, err);
+        rc = vision_encode_image(m->vision, img, &po, opts->tp, v, err);
         if (rc == 0 && opts->cache) image_cache_put(opts->cache, key, v, vision_embd_width(m->vision));
     }
-    image_free(&img);
     if (rc != 0) qvl_error_prefix(err, "image %d", i + 1);
     return rc;
 }
@@ -98,20 +122,16 @@ static int append_ids(chat_prompt *out, int *cap, const int32_t *ids, int n, int
 
 /* The rendered text holds one <|image_pad|> per image: tokenize the text
  * between them and put each image's token run in its place. */
-static int build_image_prompt(const qvl_model *m, const char *text, const json_t **parts, int n_images,
+static int build_image_prompt(const qvl_model *m, const char *text, const image_rgb *images, int n_images,
                               const chat_opts *opts, chat_prompt *out, qvl_error *err) {
     static const char pad[] = "<|image_pad|>";
-    if (!m->vision)
-        return qvl_fail_code(err, QVL_E_BAD_INPUT, "the model was loaded without a vision tower: a GGUF model needs "
-                             "--mmproj FILE (the vision GGUF) to read images");
-    if (!opts->load_image) return qvl_fail_code(err, QVL_E_BAD_INPUT, "images are not accepted here");
     int width = vision_embd_width(m->vision), cap = 0, rc = -1;
     vision_image *imgs = calloc((size_t)n_images, sizeof *imgs);
     if (!imgs) return qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
     double t0 = now_ms();
     for (int i = 0; i < n_images; i++) {
         bool cached;
-        if (encode_part(m, parts[i], i, opts, &imgs[i], &cached, err) != 0) goto done;
+        if (encode_image(m, &images[i], i, opts, &imgs[i], &cached, err) != 0) goto done;
         out->n_images_cached += cached;
         out->n_image_rows += imgs[i].n_tokens;
     }
@@ -158,38 +178,94 @@ done:
     return rc;
 }
 
-int chat_prompt_build(const qvl_model *m, const json_t *messages, const chat_opts *opts, chat_prompt *out,
-                      qvl_error *err) {
+int chat_input_load(const qvl_model *m, const json_t *messages, const chat_opts *opts, chat_input *out,
+                    qvl_error *err) {
     memset(out, 0, sizeof *out);
-    media_list media = {0};
-    chat_template_opts topts = {.add_generation_prompt = opts->add_generation_prompt,
-                                .on_media = collect_media, .media_ctx = &media};
-    int n_img = 0;
-    char *text = chat_template_render(messages, &topts, &n_img, err);
-    if (!text) {
-        free(media.parts);
-        return -1;
-    }
+    media_list media;
+    char *text = render(messages, opts, &media, err);
+    if (!text) return -1;
     int rc = -1;
-    if (media.n_videos) {
-        qvl_fail_code(err, QVL_E_BAD_INPUT, "video input is not supported; send images");
+    if (media.n_images && !m->vision) {
+        qvl_fail_code(err, QVL_E_BAD_INPUT, "the model was loaded without a vision tower: a GGUF model needs "
+                      "--mmproj FILE (the vision GGUF) to read images");
         goto done;
     }
-    if (media.n_images) {
-        rc = build_image_prompt(m, text, media.parts, media.n_images, opts, out, err);
+    if (media.n_images && !opts->load_image) {
+        qvl_fail_code(err, QVL_E_BAD_INPUT, "images are not accepted here");
         goto done;
     }
-    size_t n = 0;
-    if (tokenizer_encode(m->tok, text, strlen(text), 0, &out->ids, &n, err) != 0) goto done;
-    out->n = (int)n;
-    out->pos = malloc((n ? n : 1) * 3 * sizeof *out->pos);
-    text_positions_1d(out->pos, out->n, 0);
-    out->next_pos = out->n;
+    out->text = text;
+    text = NULL;
+    if (media.n_images && !(out->images = calloc((size_t)media.n_images, sizeof *out->images))) {
+        qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+        goto done;
+    }
+    double t0 = now_ms();
+    for (; out->n_images < media.n_images; out->n_images++)
+        if (opts->load_image(opts->load_ctx, media.parts[out->n_images], out->n_images, &out->images[out->n_images],
+                             err) != 0)
+            goto done;
+    out->decode_ms = now_ms() - t0;
     rc = 0;
 done:
     free(text);
     free(media.parts);
+    if (rc != 0) chat_input_free(out);
+    return rc;
+}
+
+int chat_input_rerender(chat_input *in, const json_t *messages, const chat_opts *opts, qvl_error *err) {
+    media_list media;
+    char *text = render(messages, opts, &media, err);
+    if (!text) return -1;
+    free(media.parts);
+    if (media.n_images != in->n_images) {
+        free(text);
+        return qvl_fail(err, "the conversation now holds %d images instead of %d", media.n_images, in->n_images);
+    }
+    free(in->text);
+    in->text = text;
+    return 0;
+}
+
+void chat_input_free(chat_input *in) {
+    for (int i = 0; i < in->n_images; i++) image_free(&in->images[i]);
+    free(in->images);
+    free(in->text);
+    memset(in, 0, sizeof *in);
+}
+
+int chat_prompt_from_input(const qvl_model *m, const chat_input *in, const chat_opts *opts, chat_prompt *out,
+                           qvl_error *err) {
+    memset(out, 0, sizeof *out);
+    int rc = -1;
+    if (in->n_images) {
+        rc = build_image_prompt(m, in->text, in->images, in->n_images, opts, out, err);
+        goto done;
+    }
+    size_t n = 0;
+    if (tokenizer_encode(m->tok, in->text, strlen(in->text), 0, &out->ids, &n, err) != 0) goto done;
+    out->n = (int)n;
+    out->pos = malloc((n ? n : 1) * 3 * sizeof *out->pos);
+    if (!out->pos) {
+        qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+        goto done;
+    }
+    text_positions_1d(out->pos, out->n, 0);
+    out->next_pos = out->n;
+    rc = 0;
+done:
     if (rc != 0) chat_prompt_free(out);
+    return rc;
+}
+
+int chat_prompt_build(const qvl_model *m, const json_t *messages, const chat_opts *opts, chat_prompt *out,
+                      qvl_error *err) {
+    chat_input in;
+    memset(out, 0, sizeof *out);
+    if (chat_input_load(m, messages, opts, &in, err) != 0) return -1;
+    int rc = chat_prompt_from_input(m, &in, opts, out, err);
+    chat_input_free(&in);
     return rc;
 }
 

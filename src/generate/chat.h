@@ -50,14 +50,43 @@ typedef struct chat_prompt {
     float *image_embd;       /* (n_image_rows, d * (1 + n_deepstack)) or NULL */
     int n_image_rows;
     int n_images;
-    double image_ms;         /* decode + preprocess + vision encoder time */
+    double image_ms;         /* preprocess + vision encoder time (decoding is chat_input's) */
     int n_images_cached;     /* images whose encoding came from opts->cache */
 } chat_prompt;
 
-/* Builds the prompt. Fails (-1, err) on malformed messages (QVL_E_BAD_INPUT),
- * images the model cannot take (no vision tower: QVL_E_BAD_INPUT), or an
- * image that cannot be loaded (the callback's error). *out is zeroed on
- * failure. */
+/* A conversation made ready for the model, step one: its prompt text and
+ * its images, each fetched and decoded exactly once, so that the OCR path
+ * and the vision encoder of one request read the same pixels. */
+typedef struct chat_input {
+    char *text;              /* rendered prompt, one <|image_pad|> per image */
+    int n_images;
+    image_rgb *images;       /* (n_images) in prompt order */
+    double decode_ms;        /* fetching and decoding the images */
+} chat_input;
+
+/* Renders messages and decodes every image through opts->load_image. Fails
+ * (-1, err, *out zeroed) on malformed messages (QVL_E_BAD_INPUT), video,
+ * images the model cannot take (no vision tower, no loader:
+ * QVL_E_BAD_INPUT), an image that cannot be loaded (the callback's error),
+ * or out of memory. */
+int chat_input_load(const qvl_model *m, const json_t *messages, const chat_opts *opts, chat_input *out,
+                    qvl_error *err);
+
+/* Renders other messages over in's images (the same conversation with text
+ * added, e.g. OCR context): they must hold as many images, in the same
+ * order; the decoded pixels are kept. Returns 0, or -1 with err set and in
+ * unchanged. */
+int chat_input_rerender(chat_input *in, const json_t *messages, const chat_opts *opts, qvl_error *err);
+void chat_input_free(chat_input *in);
+
+/* Step two: preprocesses and encodes in's images (or takes them from
+ * opts->cache), tokenizes the text and computes the positions. Fails (-1,
+ * err, *out zeroed) when the text holds stray <|image_pad|> markers, or on
+ * a vision error or out of memory. */
+int chat_prompt_from_input(const qvl_model *m, const chat_input *in, const chat_opts *opts, chat_prompt *out,
+                           qvl_error *err);
+
+/* Both steps for callers that need the prompt only. */
 int chat_prompt_build(const qvl_model *m, const json_t *messages, const chat_opts *opts, chat_prompt *out,
                       qvl_error *err);
 void chat_prompt_free(chat_prompt *p);

@@ -233,7 +233,7 @@ enum MHD_Result api_simple_chat(srv_req *r) {
     qvl_error err = {0};
     bool multipart = r->content_type && !strncasecmp(r->content_type, "multipart/form-data", 19);
     json_t *body = multipart ? form_to_json(r, &err) : srv_parse_json_body(r, &err);
-    sched_request req = {.load_image = srv_load_image, .load_ctx = s};
+    sched_request req = {.load_image = srv_load_image, .load_free = srv_images_free};
     const char *stops[API_MAX_STOP];
     json_t *cid = body ? json_object_get(body, "conversation_id") : NULL;
     if (body && cid && !json_is_null(cid) && (!json_is_string(cid) || json_string_length(cid) > 64)) {
@@ -245,13 +245,14 @@ enum MHD_Result api_simple_chat(srv_req *r) {
     json_t *msgs = NULL;
     if (!body || api_parse_mode(body, &req.mode, &err) ||
         api_parse_params(s, body, &req.params, stops, &req.min_pixels, &req.max_pixels, &err) ||
-        !(msgs = build_messages(s, body, conv_id, &err)) || srv_check_images(s, msgs, &err)) {
+        !(msgs = build_messages(s, body, conv_id, &err)) || !(req.load_ctx = srv_check_images(s, msgs, &err))) {
         json_decref(msgs);
         json_decref(body);
         return srv_reply_error(r, &err);
     }
     chat_ctx *c = calloc(1, sizeof *c);
     if (!c) {
+        srv_images_free(req.load_ctx);
         json_decref(msgs);
         json_decref(body);
         return MHD_NO;

@@ -132,13 +132,13 @@ enum MHD_Result api_chat_completions(srv_req *r) {
     qvl_server *s = r->srv;
     qvl_error err = {0};
     json_t *body = srv_parse_json_body(r, &err);
-    sched_request req = {.load_image = srv_load_image, .load_ctx = s};
+    sched_request req = {.load_image = srv_load_image, .load_free = srv_images_free};
     const char *stops[API_MAX_STOP];
     json_t *msgs = body ? json_object_get(body, "messages") : NULL;
     if (!body || check_unsupported(body, &err) || check_messages(msgs, &err) ||
         api_parse_params(s, body, &req.params, stops, &req.min_pixels, &req.max_pixels, &err) ||
         api_parse_mode(body, &req.mode, &err) ||
-        srv_check_images(s, msgs, &err)) {
+        !(req.load_ctx = srv_check_images(s, msgs, &err))) {
         json_decref(body);
         return srv_reply_error(r, &err);
     }

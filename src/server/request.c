@@ -113,38 +113,77 @@ static bool part_is_image(const json_t *part) {
            json_object_get(part, "image");
 }
 
-int srv_load_image(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err) {
-    qvl_server *s = ctx;
-    const char *ref = part_image_ref(part);
-    if (!ref) return qvl_fail_code(err, QVL_E_BAD_INPUT, "image %d has no data: give image_url.url as a data URL", index);
+/* One image of a request, base64-decoded once on the HTTP thread. */
+typedef struct srv_image {
+    const json_t *part;      /* the content part it came from (the job keeps the messages) */
     uint8_t *bytes;
     size_t len;
-    if (http_image_bytes(ref, NULL, s->img_lim.max_bytes, &bytes, &len, err) != 0)
-        return qvl_error_prefix(err, "image %d", index + 1);
-    int rc = image_decode(bytes, len, &s->img_lim, out, err);
-    free(bytes);
-    if (rc != 0) qvl_error_prefix(err, "image %d", index + 1);
-    return rc;
+} srv_image;
+
+struct srv_images {
+    qvl_server *srv;
+    srv_image *img;
+    int n;
+};
+
+void srv_images_free(void *p) {
+    srv_images *si = p;
+    if (!si) return;
+    for (int i = 0; i < si->n; i++) free(si->img[i].bytes);
+    free(si->img);
+    free(si);
 }
 
-int srv_check_images(qvl_server *s, const json_t *messages, qvl_error *err) {
+int srv_load_image(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err) {
+    srv_images *si = ctx;
+    for (int i = 0; i < si->n; i++)
+        if (si->img[i].part == part) {
+            int rc = image_decode(si->img[i].bytes, si->img[i].len, &si->srv->img_lim, out, err);
+            if (rc != 0) qvl_error_prefix(err, "image %d", index + 1);
+            return rc;
+        }
+    /* Every part the chat template takes for an image was checked; this is
+     * a part the two disagree on. Refuse rather than fetch unchecked data. */
+    return qvl_fail_code(err, QVL_E_BAD_INPUT, "image %d: not a recognised image part", index + 1);
+}
+
+srv_images *srv_check_images(qvl_server *s, const json_t *messages, qvl_error *err) {
+    srv_images *si = calloc(1, sizeof *si);
+    if (!si) {
+        qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    si->srv = s;
     size_t i, k;
     json_t *msg, *part;
-    int n = 0;
     json_array_foreach(messages, i, msg) {
         json_t *content = json_object_get(msg, "content");
         if (!json_is_array(content)) continue;
         json_array_foreach(content, k, part) {
             if (!json_is_object(part) || !part_is_image(part)) continue;
-            n++;
+            int n = si->n + 1;
             const char *ref = part_image_ref(part);
-            if (!ref) return qvl_fail_code(err, QVL_E_BAD_INPUT, "image %d has no data: give image_url.url", n);
-            uint8_t *bytes;
-            size_t len;
-            if (http_image_bytes(ref, NULL, s->img_lim.max_bytes, &bytes, &len, err) != 0)
-                return qvl_error_prefix(err, "image %d", n);
-            free(bytes);
+            srv_image *grown = realloc(si->img, (size_t)n * sizeof *grown);
+            if (!grown) {
+                qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+                goto fail;
+            }
+            si->img = grown;
+            srv_image *im = &si->img[si->n];
+            *im = (srv_image){.part = part};
+            if (!ref) {
+                qvl_fail_code(err, QVL_E_BAD_INPUT, "image %d has no data: give image_url.url", n);
+                goto fail;
+            }
+            if (http_image_bytes(ref, NULL, s->img_lim.max_bytes, &im->bytes, &im->len, err) != 0) {
+                qvl_error_prefix(err, "image %d", n);
+                goto fail;
+            }
+            si->n = n;
         }
     }
-    return 0;
+    return si;
+fail:
+    srv_images_free(si);
+    return NULL;
 }

@@ -64,6 +64,7 @@ struct scheduler {
 static void job_unref_locked(sched_job *j) {
     if (--j->refs > 0) return;
     json_decref(j->req.messages);
+    if (j->req.load_free) j->req.load_free(j->req.load_ctx);
     for (int i = 0; i < j->req.params.n_stop; i++) free(j->stop[i]);
     free(j->stop);
     if (j->has_result) gen_result_free(&j->result);
@@ -105,6 +106,7 @@ sched_job *sched_submit(scheduler *s, sched_request *req, qvl_error *err) {
     sched_job *j = calloc(1, sizeof *j);
     if (!j) {
         json_decref(req->messages);
+        if (req->load_free) req->load_free(req->load_ctx);
         qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
         return NULL;
     }

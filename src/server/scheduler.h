@@ -20,7 +20,8 @@
  *
  * Memory: a job is reference counted between the scheduler and its
  * submitter; the submitter calls sched_job_release exactly once. The
- * messages passed to sched_submit are owned by the job from then on.
+ * messages (and a load_ctx with load_free) passed to sched_submit are owned
+ * by the job from then on.
  */
 #ifndef QVL_SCHEDULER_H
 #define QVL_SCHEDULER_H
@@ -73,12 +74,13 @@ typedef struct sched_request {
     long min_pixels, max_pixels;    /* 0 = model defaults */
     ocr_mode mode;                  /* auto (default), ocr, vlm, ocr+vlm */
     chat_load_image_fn load_image;  /* see chat.h */
-    void *load_ctx;                 /* must outlive the job */
+    void *load_ctx;                 /* must outlive the job, unless load_free is set */
+    void (*load_free)(void *load_ctx);   /* NULL, or frees load_ctx with the job */
 } sched_request;
 
 /* Queues a request. Returns the job (refcount held by the caller), or NULL
  * with err set: SRV_E_QUEUE_FULL, SRV_E_SHUTDOWN, QVL_E_NOMEM. The messages
- * are released on failure too. */
+ * (and load_ctx, with load_free) are released on failure too. */
 sched_job *sched_submit(scheduler *s, sched_request *req, qvl_error *err);
 
 typedef enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE } sched_state;

@@ -73,15 +73,22 @@ enum MHD_Result srv_reply(srv_req *r, int status, struct MHD_Response *resp);
  * Content-Type is given and is not JSON). */
 json_t *srv_parse_json_body(srv_req *r, qvl_error *err);
 
-/* The chat_load_image_fn the server uses: the part's data URL or base64 is
- * decoded under the server's limits; URLs are refused. ctx = qvl_server. */
-int srv_load_image(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err);
+/* The images of one request: checked and base64-decoded once, before
+ * queueing, so a bad image fails fast with 400/413/415 without waiting for a
+ * slot; their pixels are decoded once, on the slot thread, by
+ * srv_load_image. */
+typedef struct srv_images srv_images;
 
-/* Checks every image part of messages before queueing (data URL form,
- * base64, size, sniffed type agreeing with the declared one), so a bad image
- * fails fast with 400/413/415 without waiting for a slot. Returns 0 or -1
- * with err set. */
-int srv_check_images(qvl_server *s, const json_t *messages, qvl_error *err);
+/* Checks every image part of messages (data URL form, base64, size, sniffed
+ * type agreeing with the declared one) and keeps its bytes. Returns the set
+ * (free with srv_images_free, or hand it to a job as load_ctx with
+ * load_free = srv_images_free), or NULL with err set. */
+srv_images *srv_check_images(qvl_server *s, const json_t *messages, qvl_error *err);
+void srv_images_free(void *si);
+
+/* The chat_load_image_fn for a request: decodes the kept bytes of part
+ * under the server's image limits. ctx = the request's srv_images. */
+int srv_load_image(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err);
 
 /* ---- api_common.c: what both chat APIs share ---- */
 

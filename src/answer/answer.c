@@ -3,15 +3,10 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "base/clock.h"
 
 static const char *or_empty(const char *s) { return s ? s : ""; }
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
 
 /* The text of the last user message (its text parts joined), malloc'd. */
 static char *last_question(const json_t *messages) {
@@ -62,10 +57,10 @@ static json_t *with_ocr_context(const json_t *messages, const char *ocr_text) {
 
 /* OCR of the conversation's last image (already decoded in *in). */
 static int run_ocr(answer_worker *w, const chat_input *in, ocr_result *res, answer_result *out, qvl_error *err) {
-    double t0 = now_ms();
+    double t0 = clock_ms();
     int rc = ocr_engine_recognize(w->ocr, &in->images[in->n_images - 1], w->ocr_lang ? w->ocr_lang : OCR_DEFAULT_LANG,
                                   res, err);
-    out->ocr_ms = now_ms() - t0;
+    out->ocr_ms = clock_ms() - t0;
     out->ocr_confidence = rc == 0 ? res->confidence : 0;
     return rc;
 }

@@ -3,8 +3,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "tokenizer/chat_template.h"
 #include "generate/image_cache.h"
 
@@ -48,12 +48,6 @@ static char *render(const json_t *messages, const chat_opts *opts, media_list *m
         media->parts = NULL;
     }
     return text;
-}
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 int chat_positions(const int32_t *ids, int n, int32_t image_token_id, const vision_image *images, int n_images,
@@ -128,14 +122,14 @@ static int build_image_prompt(const qvl_model *m, const char *text, const image_
     int width = vision_embd_width(m->vision), cap = 0, rc = -1;
     vision_image *imgs = calloc((size_t)n_images, sizeof *imgs);
     if (!imgs) return qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
-    double t0 = now_ms();
+    double t0 = clock_ms();
     for (int i = 0; i < n_images; i++) {
         bool cached;
         if (encode_image(m, &images[i], i, opts, &imgs[i], &cached, err) != 0) goto done;
         out->n_images_cached += cached;
         out->n_image_rows += imgs[i].n_tokens;
     }
-    out->image_ms = now_ms() - t0;
+    out->image_ms = clock_ms() - t0;
     out->n_images = n_images;
     out->image_embd = malloc((size_t)out->n_image_rows * width * sizeof *out->image_embd);
     if (!out->image_embd) {
@@ -200,12 +194,12 @@ int chat_input_load(const qvl_model *m, const json_t *messages, const chat_opts 
         qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
         goto done;
     }
-    double t0 = now_ms();
+    double t0 = clock_ms();
     for (; out->n_images < media.n_images; out->n_images++)
         if (opts->load_image(opts->load_ctx, media.parts[out->n_images], out->n_images, &out->images[out->n_images],
                              err) != 0)
             goto done;
-    out->decode_ms = now_ms() - t0;
+    out->decode_ms = clock_ms() - t0;
     rc = 0;
 done:
     free(text);

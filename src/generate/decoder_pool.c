@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "base/clock.h"
+
 typedef struct pool_req {
     kv_cache *kv;
     const text_batch *b;
@@ -53,12 +55,6 @@ static void run_pass(decoder_pool *p, pool_req *list, int n) {
     for (pool_req *r = list; r; r = r->next)
         r->rc = rc == 0 ? 0 : text_forward(p->m, r->kv, r->b, r->logits, p->tp, &r->err);
     free(kvs), free(bs), free(lg);
-}
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
 static bool time_passed(const struct timespec *t) {
@@ -112,9 +108,9 @@ static void *engine_main(void *arg) {
             p->n_steps = 0;
             int n = n_steps + take_prompts_locked(p, &list);
             pthread_mutex_unlock(&p->mu);
-            double t0 = now_ms();
+            double t0 = clock_ms();
             run_pass(p, list, n);
-            double pass_ms = now_ms() - t0;
+            double pass_ms = clock_ms() - t0;
             pthread_mutex_lock(&p->mu);
             /* A step left out costs its sequence a whole pass, so waiting a
              * quarter of one for it (a loaded machine wakes threads late)

@@ -3,7 +3,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "base/clock.h"
 
 const char *finish_reason_name(finish_reason f) {
     switch (f) {
@@ -59,12 +60,6 @@ static void session_record(gen_session *s, int at, int32_t id, const int32_t *po
     s->ids[at] = id;
     memcpy(s->pos + 3 * at, pos3, 3 * sizeof *pos3);
     s->feature_hash[at] = hash;
-}
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
 /* ---- output text with stop strings -------------------------------------- */
@@ -200,7 +195,7 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
     out_text o = {0};
     out_append(&o, "", 0);
 
-    double t0 = now_ms();
+    double t0 = clock_ms();
     text_batch b = {prompt->n - keep, prompt->ids + keep, ppos + 3 * keep,
                     prompt->image_embd ? prompt->image_embd + (size_t)img_before * d_img : NULL,
                     prompt->n_image_rows - img_before, m->cfg.image_token_id};
@@ -211,7 +206,7 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
     for (int i = keep; i < prompt->n; i++) session_record(s, i, prompt->ids[i], ppos + 3 * i, hashes[i]);
     s->next_pos = next_pos;
     out->n_cached = keep;
-    double t1 = now_ms();
+    double t1 = clock_ms();
     out->prompt_ms = t1 - t0;
     joined = s->pool != NULL;   /* decoding from here: the pool waits for our steps */
     if (joined) decoder_pool_join(s->pool);
@@ -258,7 +253,7 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
     out->finish = fin;
     out->n_prompt = prompt->n;
     out->n_generated = n_gen;
-    out->gen_ms = now_ms() - t1;
+    out->gen_ms = clock_ms() - t1;
     out->text = o.buf;
     out->text_len = o.len;
     o.buf = NULL;

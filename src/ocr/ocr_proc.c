@@ -17,13 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STDERR_TAIL 400
+#include "base/clock.h"
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#define STDERR_TAIL 400
 
 typedef struct {
     char *buf;
@@ -134,9 +130,9 @@ char *ocr_proc_run(const ocr_proc_spec *spec, size_t *out_len, qvl_error *err) {
     int in_fd = spec->in_len ? pin[1] : -1;
     if (in_fd < 0) close(pin[1]);
     int out_open = 1, err_open = 1, timed_out = 0;
-    int64_t deadline = now_ms() + spec->timeout_ms;
+    double deadline = clock_ms() + spec->timeout_ms;
     while ((out_open || err_open) && !outs.overflow) {
-        int64_t left = deadline - now_ms();
+        int64_t left = (int64_t)(deadline - clock_ms());
         if (left <= 0) { timed_out = 1; break; }
         struct pollfd pf[3];
         int n = 0, iw = -1, io = -1, ie = -1;
@@ -171,7 +167,7 @@ char *ocr_proc_run(const ocr_proc_spec *spec, size_t *out_len, qvl_error *err) {
     int status = 0;
     pid_t w = 0;
     while (!timed_out && !outs.overflow && (w = waitpid(pid, &status, WNOHANG)) == 0) {
-        if (now_ms() >= deadline) { timed_out = 1; break; }
+        if (clock_ms() >= deadline) { timed_out = 1; break; }
         struct timespec nap = {0, 2 * 1000 * 1000};
         nanosleep(&nap, NULL);
     }

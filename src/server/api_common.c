@@ -6,6 +6,7 @@
 #include <sys/random.h>
 
 #include "server/http_util.h"
+#include "base/clock.h"
 #include "server/server_impl.h"
 
 enum { DEFAULT_MAX_TOKENS = 1024 };
@@ -75,7 +76,7 @@ int api_parse_params(qvl_server *s, const json_t *body, gen_params *gp, const ch
         sp->seed = (uint64_t)seed;
     } else if (seed < -0.5) {   /* no seed: a different draw per request */
         uint64_t r = 0;
-        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) r = (uint64_t)(size_t)gp ^ (uint64_t)http_now_ms();
+        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) r = (uint64_t)(size_t)gp ^ (uint64_t)clock_ms();
         sp->seed = r;
     }
     *min_px = (long)minpx;

@@ -115,12 +115,6 @@ void http_iso_time(char *buf, size_t size) {
     snprintf(buf, size, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
 }
 
-double http_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 int http_get_number(const json_t *obj, const char *key, double lo, double hi, double *out, qvl_error *err) {
     json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v)) return 0;

@@ -64,9 +64,6 @@ bool http_peer_closed(int fd);
  * bytes). Cannot fail. */
 void http_iso_time(char *buf, size_t size);
 
-/* Monotonic milliseconds, for timings. */
-double http_now_ms(void);
-
 /* Reads an optional number field of obj into *out, checking its range.
  * Returns 0 when absent or valid, -1 with err (QVL_E_BAD_INPUT naming the
  * field) when it has the wrong type or is out of [lo, hi]. */

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "answer/answer.h"
+#include "base/clock.h"
 #include "server/http_util.h"
 
 struct sched_job {
@@ -123,7 +124,7 @@ sched_job *sched_submit(scheduler *s, sched_request *req, qvl_error *err) {
         }
         j->req.params.stop = (const char *const *)j->stop;
     }
-    j->t_submit = http_now_ms();
+    j->t_submit = clock_ms();
     j->t_first = -1;
     pthread_cond_init(&j->cv, NULL);
     pthread_mutex_lock(&s->mu);
@@ -167,7 +168,7 @@ static void add_ms(struct timespec *ts, int ms) {
 /* Cancels a job for its deadline (caller holds mu). */
 static void enforce_deadline_locked(scheduler *s, sched_job *j) {
     if (s->cfg.timeout_s <= 0 || j->timed_out || j->state == JOB_DONE) return;
-    if (http_now_ms() - j->t_submit < s->cfg.timeout_s * 1e3) return;
+    if (clock_ms() - j->t_submit < s->cfg.timeout_s * 1e3) return;
     j->timed_out = true;
     atomic_store(&j->cancel, true);
     if (j->state == JOB_QUEUED) queue_fail_locked(s, j, SRV_E_TIMEOUT, "");
@@ -213,7 +214,7 @@ void sched_job_poll(sched_job *j, int wait_ms, sched_poll *out) {
         out->ocr_ms = j->ocr_ms;
         out->route = j->route;
         out->ocr_fell_back = j->fell_back;
-        out->queue_ms = (j->t_start > 0 ? j->t_start : http_now_ms()) - j->t_submit;
+        out->queue_ms = (j->t_start > 0 ? j->t_start : clock_ms()) - j->t_submit;
         out->first_text_ms = j->t_first < 0 ? -1 : j->t_first - j->t_submit;
     }
     pthread_mutex_unlock(&s->mu);
@@ -261,7 +262,7 @@ static int on_text(void *user, const char *text, size_t len) {
     }
     memcpy(j->buf + j->len, text, len);
     j->len += len;
-    if (j->t_first < 0) j->t_first = http_now_ms();
+    if (j->t_first < 0) j->t_first = clock_ms();
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&s->mu);
     return atomic_load(&j->cancel) ? 1 : 0;
@@ -308,7 +309,7 @@ static void *slot_main(void *arg) {
         sched_job *j = s->head;
         queue_remove_locked(s, j);
         j->state = JOB_RUNNING;
-        j->t_start = http_now_ms();
+        j->t_start = clock_ms();
         pthread_cond_broadcast(&j->cv);
         s->n_running++;
         sl->job = j;

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "server/http_util.h"
 #include "server/server_impl.h"
 #include "server/web_assets.h"
@@ -149,7 +150,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->method = method;
         r->path = url;
         r->content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-        r->t_start = http_now_ms();
+        r->t_start = clock_ms();
         *con_cls = r;
         atomic_fetch_add(&s->in_flight, 1);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 
 #include "image/image.h"
+#include "base/clock.h"
 #include "generate/image_cache.h"
 #include "model/model.h"
 #include "server/conversations.h"
@@ -46,7 +47,7 @@ typedef struct srv_req {
     size_t body_len;
     bool too_large;
     size_t discarded;            /* body bytes thrown away after too_large */
-    double t_start;              /* http_now_ms() at arrival */
+    double t_start;              /* clock_ms() at arrival */
 } srv_req;
 
 /* ---- request.c: replies and request bodies ---- */

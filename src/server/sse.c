@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "server/http_util.h"
 
 enum { POLL_MS = 50, QUEUE_NOTE_MS = 1000, QUEUED_GRACE_MS = 100 };
@@ -42,11 +43,11 @@ char *sse_event(json_t *obj) {
 
 int sse_wait_first(srv_req *r, sched_job *job, sched_poll *first) {
     int fd = conn_fd(r->conn);
-    double t0 = http_now_ms();
+    double t0 = clock_ms();
     for (;;) {
         sched_job_poll(job, POLL_MS, first);
         if (first->text || first->state == JOB_DONE) return 0;
-        if (first->state == JOB_QUEUED && http_now_ms() - t0 > QUEUED_GRACE_MS) return 0;
+        if (first->state == JOB_QUEUED && clock_ms() - t0 > QUEUED_GRACE_MS) return 0;
         if (http_peer_closed(fd)) {
             sched_job_cancel(job);
             return -1;
@@ -86,7 +87,7 @@ static void stream_absorb(sse_stream *st, sched_poll *p) {
     if (p->text) pend_add(st, st->fmt->text(st->ctx, p->text, p->text_len));
     free(p->text);
     p->text = NULL;
-    double now = http_now_ms();
+    double now = clock_ms();
     if (p->state == JOB_QUEUED && (p->queue_pos != st->last_pos || now - st->last_note >= QUEUE_NOTE_MS)) {
         pend_add(st, st->fmt->queued(st->ctx, p->queue_pos));
         st->last_pos = p->queue_pos;

@@ -83,9 +83,18 @@ $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-# Runs every unit test binary of this build, then the script tests against
-# this build's qvl binary.
+# The allocation-failure test sees every allocation of the library through
+# the linker's --wrap (tests/unit/fail_alloc.h); no other binary is wrapped.
+FAIL_ALLOC_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup \
+                      -Wl,--wrap=posix_memalign,--wrap=aligned_alloc
+$(BUILD)/tests/test_alloc_failure: tests/unit/test_alloc_failure.c tests/unit/fail_alloc.c $(wildcard tests/unit/*.h) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) $(FAIL_ALLOC_LDFLAGS) -o $@ $(filter %.c,$^) $(LIB) $(LDLIBS)
+
+# Checks the layering of src/ (from this build's objects), runs every unit
+# test binary of this build, then the script tests against its qvl binary.
 test-run: $(UNIT_BIN) $(BUILD)/qvl
+	@tests/check_layers.py $(BUILD)
 	@QVL_BIN=$(BUILD)/qvl tests/run_all.sh $(UNIT_BIN)
 
 test: qvl

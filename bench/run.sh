@@ -175,7 +175,7 @@ done
 s5_tok_s=$(median "${s5_list[@]}") s1_tok_s=$(median "${s1_list[@]}")
 stop_server
 start_server 1
-ttft_json=$(QVL_URL="$SRV_URL" node tests/api/ttft.mjs 10) || die "tests/api/ttft.mjs failed"
+ttft_json=$(QVL_URL="$SRV_URL" node bench/ttft.mjs 10) || die "bench/ttft.mjs failed"
 stop_server
 srv_ttft_client=$(json_get client_ttft_ms_median <<< "$ttft_json")
 srv_ttft_server=$(json_get server_first_token_ms_median <<< "$ttft_json")
@@ -183,7 +183,7 @@ srv_ttft_server=$(json_get server_first_token_ms_median <<< "$ttft_json")
 # where the model's compute is negligible.
 $QVL make-test-model --config tiny --out "$TMP/tiny" 2>/dev/null
 start_server 1 "$TMP/tiny"
-tiny_json=$(QVL_URL="$SRV_URL" node tests/api/ttft.mjs 20) || die "tests/api/ttft.mjs failed on the tiny model"
+tiny_json=$(QVL_URL="$SRV_URL" node bench/ttft.mjs 20) || die "bench/ttft.mjs failed on the tiny model"
 stop_server
 srv_ttft_tiny=$(json_get client_ttft_ms_median <<< "$tiny_json")
 

@@ -2,7 +2,7 @@
 // event, as a client sees it, against a running `qvl serve` (QVL_URL).
 // Prints one JSON line (median and p90 over N runs, and the server's own
 // share: its reported first_token_ms). For bench/run.sh; asserts nothing.
-//   QVL_URL=http://127.0.0.1:8080 node tests/api/ttft.mjs [N]
+//   QVL_URL=http://127.0.0.1:8080 node bench/ttft.mjs [N]
 const URL = process.env.QVL_URL;
 const runs = Number(process.argv[2] || 20);
 

@@ -1,7 +1,9 @@
 #!/bin/bash
 # Runs the unit-test binaries given as arguments, then every tests/cli/*.sh
-# script (which use $QVL_BIN). Prints one line per test; exits non-zero if any
-# failed, after running them all.
+# script (which use $QVL_BIN). Prints one line per test, plus the lines a
+# passing test printed starting with "SKIP" (checks it could not run here,
+# e.g. AVX-512 kernels on an AVX2 CPU), so nothing is skipped silently; exits
+# non-zero if any failed, after running them all.
 set -u
 cd "$(dirname "$0")/.."
 # The quantize-on-load cache of the tests' throwaway models goes to a
@@ -15,6 +17,7 @@ for t in "$@" tests/cli/*.sh; do
     start=$(date +%s.%N)
     if out=$("$t" 2>&1); then
         printf 'PASS %-40s %6.2fs\n' "$(basename "$t")" "$(echo "$(date +%s.%N) - $start" | bc)"
+        grep '^SKIP' <<< "$out" | sed 's/^/     /'
     else
         fail=$((fail+1))
         printf 'FAIL %s\n%s\n' "$(basename "$t")" "$out" | tail -n 60

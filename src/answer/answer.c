@@ -8,7 +8,8 @@
 
 static const char *or_empty(const char *s) { return s ? s : ""; }
 
-/* The text of the last user message (its text parts joined), malloc'd. */
+/* The text of the last user message (its text parts joined), malloc'd;
+ * NULL when out of memory. */
 static char *last_question(const json_t *messages) {
     for (size_t i = json_array_size(messages); i-- > 0;) {
         const json_t *m = json_array_get(messages, i);
@@ -20,7 +21,7 @@ static char *last_question(const json_t *messages) {
         for (size_t k = 0; k < json_array_size(c); k++)
             len += strlen(or_empty(json_string_value(json_object_get(json_array_get(c, k), "text")))) + 1;
         char *q = calloc(len + 1, 1);
-        for (size_t k = 0; k < json_array_size(c); k++) {
+        for (size_t k = 0; q && k < json_array_size(c); k++) {
             const char *t = json_string_value(json_object_get(json_array_get(c, k), "text"));
             if (t) strcat(strcat(q, *q ? " " : ""), t);
         }
@@ -29,30 +30,37 @@ static char *last_question(const json_t *messages) {
     return strdup("");
 }
 
-/* The conversation with the OCR text put in front of the last question. */
+/* The conversation with the OCR text put in front of the last question;
+ * NULL when out of memory. (jansson's *_new calls take their value's
+ * reference even when they fail, and fail on a NULL value.) */
 static json_t *with_ocr_context(const json_t *messages, const char *ocr_text) {
     json_t *copy = json_deep_copy(messages);
+    bool bad = !copy;
     for (size_t i = json_array_size(copy); i-- > 0;) {
         json_t *m = json_array_get(copy, i);
         if (strcmp(or_empty(json_string_value(json_object_get(m, "role"))), "user")) continue;
         char *ctx = malloc(strlen(ocr_text) + 96);
-        sprintf(ctx, "Text in the image, read by OCR (may contain errors):\n%s\n\n", ocr_text);
-        json_t *c = json_object_get(m, "content"), *part = json_pack("{s:s, s:s}", "type", "text", "text", ctx);
+        if (ctx) sprintf(ctx, "Text in the image, read by OCR (may contain errors):\n%s\n\n", ocr_text);
+        json_t *c = json_object_get(m, "content");
+        json_t *part = ctx ? json_pack("{s:s, s:s}", "type", "text", "text", ctx) : NULL;
         free(ctx);
         if (json_is_string(c)) {
             json_t *arr = json_array();
-            json_array_append_new(arr, part);
-            json_array_append_new(arr, json_pack("{s:s, s:s}", "type", "text", "text", json_string_value(c)));
-            json_object_set_new(m, "content", arr);
+            bad = json_array_append_new(arr, part) != 0;
+            json_t *question = json_pack("{s:s, s:s}", "type", "text", "text", json_string_value(c));
+            bad |= json_array_append_new(arr, question) != 0;
+            bad |= json_object_set_new(m, "content", arr) != 0;
         } else {
             /* after the images, before the question text */
             size_t at = 0;
             while (at < json_array_size(c) && !json_object_get(json_array_get(c, at), "text")) at++;
-            json_array_insert_new(c, at, part);
+            bad = json_array_insert_new(c, at, part) != 0;
         }
         break;
     }
-    return copy;
+    if (!bad) return copy;
+    json_decref(copy);
+    return NULL;
 }
 
 /* OCR of the conversation's last image (already decoded in *in). */
@@ -78,15 +86,21 @@ static int run_model(answer_worker *w, const answer_request *rq, const chat_opts
     return rc;
 }
 
-/* Which path answers: the mode, or in auto mode the question's wording. */
-static ocr_route choose_route(const answer_worker *w, const answer_request *rq) {
-    if (!w->router)
-        return rq->mode == OCR_MODE_OCR ? OCR_ROUTE_OCR : rq->mode == OCR_MODE_OCR_VLM ? OCR_ROUTE_OCR_VLM : OCR_ROUTE_VLM;
+/* Which path answers: the mode, or in auto mode the question's wording.
+ * Fails (-1, err) only for lack of memory. */
+static int choose_route(const answer_worker *w, const answer_request *rq, ocr_route *route, qvl_error *err) {
+    if (!w->router) {
+        *route = rq->mode == OCR_MODE_OCR       ? OCR_ROUTE_OCR
+                 : rq->mode == OCR_MODE_OCR_VLM ? OCR_ROUTE_OCR_VLM
+                                                : OCR_ROUTE_VLM;
+        return 0;
+    }
     char *question = last_question(rq->messages);
+    if (!question) return qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
     ocr_decision why;
-    ocr_route route = ocr_router_decide(w->router, question ? question : "", rq->mode, &why);
+    *route = ocr_router_decide(w->router, question, rq->mode, &why);
     free(question);
-    return route;
+    return 0;
 }
 
 int answer_run(answer_worker *w, const answer_request *rq, answer_result *out, qvl_error *err) {
@@ -97,9 +111,10 @@ int answer_run(answer_worker *w, const answer_request *rq, answer_result *out, q
     /* Rendered and decoded once: the OCR engine and the vision encoder read
      * the same pixels. */
     if (chat_input_load(w->model, rq->messages, &co, &in, err) != 0) return -1;
-    ocr_route route = choose_route(w, rq);
+    ocr_route route = OCR_ROUTE_VLM;
     bool forced = rq->mode != OCR_MODE_AUTO;
     int rc = -1;
+    if (choose_route(w, rq, &route, err) != 0) goto done;
     if (route != OCR_ROUTE_VLM && (!in.n_images || !w->ocr)) {
         if (forced) {
             qvl_fail_code(err, QVL_E_BAD_INPUT, "%s", !in.n_images ? "OCR needs an image in the conversation"

@@ -31,7 +31,10 @@ int mapped_file_open(mapped_file *mf, const char *path, qvl_error *err) {
     close(fd);
     mf->data = p;
     mf->size = (size_t)st.st_size;
-    mf->path = strdup(path);
+    if (!(mf->path = strdup(path))) {
+        mapped_file_close(mf);
+        return qvl_fail_code(err, QVL_E_NOMEM, "%s: out of memory", path);
+    }
     return 0;
 }
 
@@ -49,16 +52,23 @@ char *read_file_text(const char *path, size_t max_bytes, size_t *len_out, qvl_er
     }
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
+    if (!buf) {
+        fclose(f);
+        qvl_fail_code(err, QVL_E_NOMEM, "%s: out of memory", path);
+        return NULL;
+    }
     for (;;) {
         if (len + 1 >= cap) {
-            if (cap > max_bytes) {
+            char *more = cap > max_bytes ? NULL : realloc(buf, cap * 2);
+            if (!more) {
                 free(buf);
                 fclose(f);
-                qvl_fail_code(err, QVL_E_TOO_LARGE, "%s: larger than %zu bytes", path, max_bytes);
+                if (cap > max_bytes) qvl_fail_code(err, QVL_E_TOO_LARGE, "%s: larger than %zu bytes", path, max_bytes);
+                else qvl_fail_code(err, QVL_E_NOMEM, "%s: out of memory", path);
                 return NULL;
             }
+            buf = more;
             cap *= 2;
-            buf = realloc(buf, cap);
         }
         size_t n = fread(buf + len, 1, cap - len - 1, f);
         if (n == 0) break;

@@ -1,5 +1,6 @@
 /* attn_prompt.h - blocked causal attention for prompts (AVX-512 machines;
- * attn_prompt_avx512.c, called only when kernels_get() is kernels_avx512).
+ * attn_prompt_avx512.c, entries attn_prompt_* of kernels_avx512: callers go
+ * through kernels_get(), whose entries are NULL where this cannot run).
  *
  * Promise: bit for bit the per-pair kernels the decode path uses, so prompt
  * logits stay identical to llama.cpp's: every score is ops.h

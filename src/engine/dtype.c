@@ -15,7 +15,6 @@
 #include "engine/dtype.h"
 
 #include <ctype.h>
-#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
@@ -90,28 +89,13 @@ uint16_t f32_to_bf16(float f) {
 }
 
 /* F16 -> BF16 without rounding: a value is exact when its f32 form has
- * zero low 16 bits. The AVX-512 version (chosen at run time: this file is
- * built for the baseline ISA) turns 16 halves into f32 per instruction; the
- * row loops stop at the first inexact value, since the caller then keeps
- * the F16 weights and discards dst. */
-__attribute__((target("avx512f"))) static bool f16_to_bf16_avx512(const uint8_t *s, uint8_t *d, int64_t n,
-                                                                   int64_t *done) {
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512i f = _mm512_castps_si512(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(s + 2 * i))));
-        if (_mm512_test_epi32_mask(f, _mm512_set1_epi32(0xffff))) return false;
-        _mm256_storeu_si256((__m256i *)(d + 2 * i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(f, 16)));
-    }
-    *done = i;
-    return true;
-}
-
+ * zero low 16 bits. The loop stops at the first inexact value, since the
+ * caller then keeps the F16 weights and discards dst. This is the scalar
+ * reference; kernels.h f16_to_bf16_exact is the fast one. */
 bool f16_to_bf16_exact(const void *src, void *dst, int64_t n) {
     const uint8_t *s = src;
     uint8_t *d = dst;
-    int64_t i = 0;
-    if (__builtin_cpu_supports("avx512f") && !f16_to_bf16_avx512(s, d, n, &i)) return false;
-    for (; i < n; i++) {
+    for (int64_t i = 0; i < n; i++) {
         uint32_t f = f32_bits(fp16_to_f32(rd16(s + 2 * i)));
         if (f & 0xffffu) return false;
         wr16(d + 2 * i, (uint16_t)(f >> 16));

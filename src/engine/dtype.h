@@ -70,7 +70,8 @@ uint16_t f32_to_bf16(float f);
 /* Converts n F16 values at src into BF16 at dst (2n bytes each) when every
  * one is exactly representable in BF16 (F16 files converted from BF16
  * checkpoints are). Returns true when all were; false at the first that is
- * not, with dst partly written: discard it and keep the F16 values. */
+ * not, with dst partly written: discard it and keep the F16 values. Plain
+ * C; kernels.h has the fast version. */
 bool f16_to_bf16_exact(const void *src, void *dst, int64_t n);
 
 #endif

@@ -1,10 +1,15 @@
 /* kernels.h - the innermost loops, one implementation per instruction set.
  *
  * kernels_get() returns the best table this CPU supports (chosen once from
- * CPUID); kernels_scalar is the plain-C reference every SIMD version is tested
- * against. Adding an ISA = adding a file with a table and one line in
- * kernels.c. Optional entries (the GEMMs) are NULL where an ISA has none;
- * callers fall back to the per-row kernels. None allocate or fail.
+ * CPUID, or the one the environment variable QVL_KERNELS names: "scalar",
+ * "avx2", "avx512"); kernels_scalar is the plain-C reference every SIMD
+ * version is tested against (ops.h's functions and kernels.c's, none of
+ * which dispatch). Code that wants speed calls through the table; code
+ * outside src/engine never names a table: what a table offers shows in its
+ * entries.
+ * Adding an ISA = adding a file with a table and one line in kernels.c.
+ * Optional entries (the GEMMs, blocked attention) are NULL where an ISA has
+ * none; callers fall back to the per-row kernels. None allocate or fail.
  */
 #ifndef QVL_KERNELS_H
 #define QVL_KERNELS_H
@@ -33,6 +38,10 @@ typedef struct kernels {
     /* In-place softmax of n >= 1 values in any summation order (not
      * bit-matched to anything): for the vision tower's attention. */
     void (*softmax)(float *x, int n);
+    /* ops.h softmax_masked and swiglu, bit for bit (the text decoder's
+     * attention rows and feed-forward gate). */
+    void (*softmax_masked)(float *x, int n, int n_row);
+    void (*swiglu)(float *gate, const float *up, int n);
     /* Vision attention blocks, f32 in any summation order. attn_scores:
      * s[i * ss + j] = scale * sum over d < hd of q[i * qs + d] * kt[d * kts + j]
      * for nq queries and n keys (kt: the head's keys transposed). attn_pv:
@@ -98,10 +107,21 @@ typedef struct kernels {
      * in order axpy_f32(o, v + p * vs, w[p], hd). */
     void (*attn_scores_rows)(const float *q, const float *k, size_t ks, int n, int hd, float scale, float *s);
     void (*attn_pv_rows)(float *o, const float *v, size_t vs, const float *w, int n, int hd);
+    /* Blocked causal attention for prompts (attn_prompt.h's contract: bit
+     * for bit the per-pair kernels); NULL in tables without it.
+     * attn_prompt_ok says whether head dimension hd is handled. */
+    int (*attn_prompt_ok)(int hd);
+    void (*attn_prompt_scores)(const float *q, size_t qs, int nq, const float *k, size_t ks, int nk, int hd,
+                               float scale, float *s, size_t ss);
+    void (*attn_prompt_pv)(const float *p, size_t ps, const int *len, int nq, const float *v, size_t vs, int hd,
+                           float *o, size_t os);
     /* Packed weight matrices (packed.h: packed_matmul_avx512's contract);
      * NULL in tables without them: such tables use the unpacked rows. */
     void (*packed_matmul)(qvl_dtype w, const void *groups, int ng, const void *act, size_t astride, int nt,
                           float *y, size_t ystride, int64_t cols);
+    /* dtype.h f16_to_bf16_exact: the same result and the same dst for
+     * every value up to the first inexact one. */
+    bool (*f16_to_bf16_exact)(const void *src, void *dst, int64_t n);
 } kernels;
 
 #define GEMM_ROWS 16
@@ -114,8 +134,7 @@ void gemm_bf16_pack_x(const float *x, void *out, int64_t k);
 void gemm_bf16_tile(const void *w, size_t wstride, int nr, const void *xb, int nt, int64_t k, float *y,
                     size_t ystride);
 
-/* Scalar entries shared by tables without SIMD versions. */
-void kernels_exp_poly_scalar(float *x, int n);
+/* Scalar entries shared by tables without SIMD versions (besides ops.h's). */
 void kernels_attn_scores_scalar(const float *q, size_t qs, int nq, const float *kt, size_t kts, int n, int hd,
                                 float scale, float *s, size_t ss);
 void kernels_attn_pv_scalar(const float *p, size_t ps, int nq, const float *v, size_t vs, int n, int hd, float *o,
@@ -128,6 +147,23 @@ void kernels_attn_scores_bf16_scalar(const uint16_t *q, size_t qs, int nq, const
                                      int hd, float scale, float *s, size_t ss);
 void kernels_attn_pv_bf16_scalar(const uint16_t *p, size_t ps, int nq, const uint32_t *vp, size_t vps, int n, int hd,
                                  float *o, size_t os);
+
+/* The scalar entries of the tables that have no SIMD versions of them, as
+ * designated initialisers; expanded where ops.h and quant_dot.h are
+ * included. KERNELS_SCALAR_EXACT: the bit-matched text and loading entries
+ * (the scalar table and AVX2's); KERNELS_SCALAR_SHARED: those and the
+ * vision tower's (the scalar table). An ISA that gains one of these moves
+ * it out into the tables' own lists. */
+#define KERNELS_SCALAR_EXACT                                                                                      \
+    .exp_poly = expf_poly_row, .softmax_masked = softmax_masked, .swiglu = swiglu,                               \
+    .quantize_act = quant_dot_quantize_act, .f16_to_bf16_exact = f16_to_bf16_exact
+#define KERNELS_SCALAR_SHARED                                                                                     \
+    KERNELS_SCALAR_EXACT, .softmax = softmax,                                                                     \
+    .attn_scores = kernels_attn_scores_scalar, .attn_pv = kernels_attn_pv_scalar,                                \
+    .layernorm = layernorm, .add_gelu_tanh = kernels_add_gelu_tanh_scalar, .vec_add = vec_add,                   \
+    .add_residual = kernels_add_residual_scalar,                                                                  \
+    .round_bf16 = kernels_round_bf16_scalar, .softmax_bf16 = kernels_softmax_bf16_scalar,                        \
+    .attn_scores_bf16 = kernels_attn_scores_bf16_scalar, .attn_pv_bf16 = kernels_attn_pv_bf16_scalar
 
 /* The AVX-512 activation quantizers (quant_act_avx512.c). */
 void quantize_act_avx512(qvl_dtype a, const float *x, void *out, int64_t n);
@@ -142,6 +178,8 @@ extern const kernels kernels_scalar;
 extern const kernels kernels_avx2;
 extern const kernels kernels_avx512;
 
+/* The active table: on first use the one QVL_KERNELS names (a name this CPU
+ * cannot run gets a warning on stderr), else the best this CPU supports. */
 const kernels *kernels_get(void);
 
 /* Forces a table by name ("scalar", "avx2", "avx512") for tests/benchmarks;

@@ -3,16 +3,9 @@
 #include <math.h>
 
 #include "engine/kernels.h"
-#include "engine/quant_dot.h"
-
 #include "engine/ops.h"
 #include "engine/packed.h"
-
-/* AVX2 has no int8 dot-product instruction: maddubs to i16 pairs, then madd
- * with ones (or the scales) to i32 lanes. */
-#define QS_DOT_US(acc, u, s) \
-    _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
-#define QS_DOT_I16(acc, p, c) _mm256_add_epi32((acc), _mm256_madd_epi16((p), (c)))
+#include "engine/quant_dot.h"
 #include "engine/quant_simd.h"
 
 static void axpy_f32(float *y, const float *x, float a, int n) {
@@ -38,10 +31,10 @@ static float dot_lanes16(const float *a, const float *b, int n) {
     return s;
 }
 
-const kernels kernels_avx2 = {"avx2", dot_lanes16, axpy_f32, dot_lanes16, qs_quant_dot, qs_dot_multi,
-                              kernels_exp_poly_scalar, softmax,
-                              kernels_attn_scores_scalar, kernels_attn_pv_scalar, NULL, NULL, NULL, NULL, NULL, NULL,
-                              layernorm, kernels_add_gelu_tanh_scalar, vec_add, kernels_add_residual_scalar,
-                              kernels_round_bf16_scalar, kernels_softmax_bf16_scalar,
-                              kernels_attn_scores_bf16_scalar, kernels_attn_pv_bf16_scalar,
-                              quant_dot_quantize_act, NULL, NULL, packed_matmul_avx2};
+const kernels kernels_avx2 = {
+    .name = "avx2",
+    .dot_f32 = dot_lanes16, .axpy_f32 = axpy_f32, .dot_f32_lanes16 = dot_lanes16,
+    .quant_dot = qs_quant_dot, .quant_dot_multi = qs_dot_multi,
+    .packed_matmul = packed_matmul_avx2,
+    KERNELS_SCALAR_SHARED,
+};

@@ -3,7 +3,9 @@
 #include <math.h>
 #include <string.h>
 
+#include "engine/attn_prompt.h"
 #include "engine/kernels.h"
+#include "engine/ops.h"
 #include "engine/packed.h"
 
 /* VNNI: vpdpbusd / vpdpwssd accumulate the i32 lanes in one instruction. */
@@ -212,7 +214,7 @@ static void axpy_f32(float *y, const float *x, float a, int n) {
     }
 }
 
-static float dot_f32_lanes16(const float *a, const float *b, int n) {
+static float dot_lanes16(const float *a, const float *b, int n) {
     __m512 s = _mm512_setzero_ps();
     int i = 0;
     for (; i + 16 <= n; i += 16) s = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s);
@@ -223,7 +225,7 @@ static float dot_f32_lanes16(const float *a, const float *b, int n) {
 }
 
 /* Four keys at a time: four independent FMA chains instead of one, each
- * key's the same operations as dot_f32_lanes16's. */
+ * key's the same operations as dot_lanes16's. */
 static void attn_scores_rows(const float *q, const float *k, size_t ks, int n, int hd, float scale, float *s) {
     int p = 0;
     if (hd % 16 == 0)
@@ -242,7 +244,7 @@ static void attn_scores_rows(const float *q, const float *k, size_t ks, int n, i
                 s[p + r] = qs_hsum8(_mm256_add_ps(_mm512_castps512_ps256(acc[r]), _mm512_extractf32x8_ps(acc[r], 1))) *
                            scale;
         }
-    for (; p < n; p++) s[p] = dot_f32_lanes16(q, k + (size_t)p * ks, hd) * scale;
+    for (; p < n; p++) s[p] = dot_lanes16(q, k + (size_t)p * ks, hd) * scale;
 }
 
 /* The output row stays in registers over all keys (up to 256 values). */
@@ -316,6 +318,11 @@ static void softmax_fast(float *x, int n) {
         _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
     }
 }
+
+/* ops.h's reference code with exp_poly for its polynomial exps, which
+ * gives their bits. */
+static void softmax_masked_fast(float *x, int n, int n_row) { softmax_masked_exp(x, n, n_row, exp_poly); }
+static void swiglu_fast(float *gate, const float *up, int n) { swiglu_exp(gate, up, n, exp_poly); }
 
 /* Scores for AQ queries x 32 keys at a time: 16 accumulators, per head
  * dimension (BF16: pair of dimensions) two key loads and AQ broadcasts feed
@@ -509,10 +516,37 @@ static void add_residual(float *y, const float *x, const float *b, int n) {
     }
 }
 
-const kernels kernels_avx512 = {"avx512", dot_f32, axpy_f32, dot_f32_lanes16, qs_quant_dot, qs_dot_multi, exp_poly, softmax_fast,
-                                 attn_scores, attn_pv,
-                                 gemm_avx512_act_bytes, gemm_avx512_pack_act, gemm_avx512_tile,
-                                 gemm_bf16_supported, gemm_bf16_pack_x, gemm_bf16_tile,
-                                 layernorm_fast, add_gelu_tanh, vec_add_fast, add_residual,
-                                 gemm_bf16_pack_x, softmax_bf16, attn_scores_bf16, attn_pv_bf16,
-                                 quantize_act_avx512, attn_scores_rows, attn_pv_rows, packed_matmul_avx512};
+/* F16 -> BF16 without rounding (dtype.h f16_to_bf16_exact), 16 halves per
+ * instruction; the row stops at the first inexact value, since the caller
+ * then keeps the F16 weights and discards dst. */
+static bool f16_to_bf16_exact_fast(const void *src, void *dst, int64_t n) {
+    const uint8_t *s = src;
+    uint8_t *d = dst;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i f = _mm512_castps_si512(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(s + 2 * i))));
+        if (_mm512_test_epi32_mask(f, _mm512_set1_epi32(0xffff))) return false;
+        _mm256_storeu_si256((__m256i *)(d + 2 * i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(f, 16)));
+    }
+    return f16_to_bf16_exact(s + 2 * i, d + 2 * i, n - i);
+}
+
+const kernels kernels_avx512 = {
+    .name = "avx512",
+    .dot_f32 = dot_f32, .axpy_f32 = axpy_f32, .dot_f32_lanes16 = dot_lanes16,
+    .quant_dot = qs_quant_dot, .quant_dot_multi = qs_dot_multi,
+    .exp_poly = exp_poly, .softmax = softmax_fast, .softmax_masked = softmax_masked_fast, .swiglu = swiglu_fast,
+    .attn_scores = attn_scores, .attn_pv = attn_pv,
+    .gemm_act_bytes = gemm_avx512_act_bytes, .gemm_pack_act = gemm_avx512_pack_act, .gemm_tile = gemm_avx512_tile,
+    .gemm_bf16_ok = gemm_bf16_supported, .gemm_bf16_pack_x = gemm_bf16_pack_x, .gemm_bf16_tile = gemm_bf16_tile,
+    .layernorm = layernorm_fast, .add_gelu_tanh = add_gelu_tanh, .vec_add = vec_add_fast,
+    .add_residual = add_residual,
+    .round_bf16 = gemm_bf16_pack_x, .softmax_bf16 = softmax_bf16, .attn_scores_bf16 = attn_scores_bf16,
+    .attn_pv_bf16 = attn_pv_bf16,
+    .quantize_act = quantize_act_avx512,
+    .attn_scores_rows = attn_scores_rows, .attn_pv_rows = attn_pv_rows,
+    .attn_prompt_ok = attn_prompt_supported, .attn_prompt_scores = attn_prompt_scores,
+    .attn_prompt_pv = attn_prompt_pv,
+    .packed_matmul = packed_matmul_avx512,
+    .f16_to_bf16_exact = f16_to_bf16_exact_fast,
+};

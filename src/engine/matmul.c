@@ -57,6 +57,8 @@ typedef struct mm_job {
     uint8_t *xp;              /* kernel GEMM: (n, pack_bytes) packed activations, else NULL */
     size_t pack_bytes;
     uint8_t *xb;              /* BF16 GEMM: (n, 2 cols) BF16 activations, else NULL */
+    float *tiles;             /* float weights not stored as f32: (threads, tile_floats) dequantized rows */
+    size_t tile_floats;
     bool packed;              /* w->packed with kernels.packed_matmul: xq holds packed_quantize_act rows */
     /* packed: nw matrices sharing x; their groups are numbered in one range,
      * matrix i's ending at group_end[i] */
@@ -79,7 +81,8 @@ static void mm_quantize_worker(void *p, int ith, int nth) {
         return;
     }
     for (long t = lo; t < hi; t++) {
-        if (j->packed) packed_quantize_act(j->w->type, j->x + (size_t)t * cols, j->xq + (size_t)t * j->act_bytes, cols);
+        if (j->packed) packed_quantize_act(j->w->type, j->x + (size_t)t * cols, j->xq + (size_t)t * j->act_bytes, cols,
+                                          k->quantize_act);
         else if (j->xp) k->gemm_pack_act(j->w->type, j->x + (size_t)t * cols, j->xp + (size_t)t * j->pack_bytes, cols);
         else k->quantize_act(j->act, j->x + (size_t)t * cols, j->xq + (size_t)t * j->act_bytes, cols);
     }
@@ -232,7 +235,7 @@ static void mm_worker(void *p, int ith, int nth) {
     }
     const kernels *k = kernels_get();
     size_t rb = dtype_row_bytes(w->type, cols);
-    float *buf = w->type == DT_F32 ? NULL : malloc((size_t)tr * cols * sizeof *buf);
+    float *buf = j->tiles ? j->tiles + (size_t)ith * j->tile_floats : NULL;
     for (long r0 = lo; r0 < hi; r0 += tr) {
         int nr = (int)(hi - r0 < tr ? hi - r0 : tr);
         const float *tile;
@@ -254,43 +257,57 @@ static void mm_worker(void *p, int ith, int nth) {
             for (int i = 0; i < nr; i++) yt[i] = k->dot_f32(tile + (size_t)i * cols, xt, cols);
         }
     }
-    free(buf);
-}
-
-static uint8_t *quantize_inputs(qvl_dtype act, const float *x, int n, int64_t cols, size_t *act_bytes) {
-    *act_bytes = quant_dot_act_bytes(act, cols);
-    uint8_t *xq = malloc(*act_bytes * (size_t)n);
-    for (int t = 0; t < n; t++) quant_dot_quantize_act(act, x + (size_t)t * cols, xq + (size_t)t * *act_bytes, cols);
-    return xq;
 }
 
 /* Our pool splits the rows; OpenBLAS threads on top would oversubscribe. */
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static void blas_single_thread(void) { openblas_set_num_threads(1); }
 
-void matmul(threadpool *tp, const qvl_tensor *w, const float *x, int n, float *y) {
-    matmul_prec(tp, w, x, n, y, MATMUL_EXACT_F32);
+int matmul(threadpool *tp, const qvl_tensor *w, const float *x, int n, float *y, qvl_error *err) {
+    return matmul_prec(tp, w, x, n, y, MATMUL_EXACT_F32, err);
+}
+
+/* Rows of dequantized weights a thread of mm_worker's float path holds at
+ * once: a TILE, or for prompts up to GEMM_TILE_FLOATS worth of its band. */
+static size_t mm_tile_floats(const qvl_tensor *w, int n, int nth) {
+    long cols = (long)w->ne[0], rows = (long)w->ne[1];
+    long band = ((rows + TILE - 1) / TILE + nth - 1) / nth * TILE;
+    long cap = n >= GEMM_MIN_TOKENS && GEMM_TILE_FLOATS / cols > TILE ? GEMM_TILE_FLOATS / cols : TILE;
+    return (size_t)(band < cap ? band : cap) * (size_t)cols;
+}
+
+static void mm_free(mm_job *j) {
+    free(j->xq);
+    free(j->xp);
+    free(j->xb);
+    free(j->tiles);
+}
+
+/* Every buffer a job needs is allocated before it starts, on the calling
+ * thread: the workers cannot fail. */
+static int mm_nomem(mm_job *j, qvl_error *err) {
+    mm_free(j);
+    return qvl_fail_code(err, QVL_E_NOMEM, "out of memory for the inputs of a %lldx%lld matmul over %d tokens",
+                         (long long)j->w->ne[1], (long long)j->w->ne[0], j->n);
 }
 
 /* Converts the inputs once (quantized, packed or rounded to BF16), runs the
- * job on the pool and frees what it allocated. */
-static void mm_run(threadpool *tp, mm_job *j) {
+ * job on the pool and frees its buffers. */
+static int mm_run(threadpool *tp, mm_job *j) {
     if (j->xq || j->xp || j->xb) {
         if (j->n > 1) threadpool_run(tp, mm_quantize_worker, j);
         else mm_quantize_worker(j, 0, 1);
     }
     threadpool_run(tp, mm_worker, j);
-    free(j->xq);
-    free(j->xp);
-    free(j->xb);
+    mm_free(j);
+    return 0;
 }
 
 /* Sets j up for the packed kernels over w[0..nw) (all packed, one
- * activation format); false, j unchanged, when out of memory. */
+ * activation format); false when out of memory. */
 static bool mm_setup_packed(mm_job *j, const qvl_tensor *const *w, int nw, float *const *y) {
     j->act_bytes = packed_act_bytes(w[0]->type, w[0]->ne[0]);
     j->xq = malloc(j->act_bytes * (size_t)j->n);
-    if (!j->xq) return false;
     j->packed = true;
     j->tile_rows = 1;   /* groups */
     j->nw = nw;
@@ -299,59 +316,71 @@ static bool mm_setup_packed(mm_job *j, const qvl_tensor *const *w, int nw, float
         j->ys[i] = y[i];
         j->group_end[i] = (i ? j->group_end[i - 1] : 0) + (long)(w[i]->ne[1] / PACK_ROWS);
     }
-    return true;
+    return j->xq != NULL;
 }
 
-void matmul_prec(threadpool *tp, const qvl_tensor *w, const float *x, int n, float *y, matmul_precision prec) {
+int matmul_prec(threadpool *tp, const qvl_tensor *w, const float *x, int n, float *y, matmul_precision prec,
+                qvl_error *err) {
     pthread_once(&blas_once, blas_single_thread);
     mm_job j = {.w = w, .x = x, .n = n, .y = y, .act = quant_dot_act_type(w->type)};
     const kernels *k = kernels_get();
     atomic_init(&j.next_tile, 0);
-    if (w->packed && k->packed_matmul && mm_setup_packed(&j, &w, 1, &y)) {
-        /* set up; out of memory: the matrix as stored below */
+    bool ok;
+    if (w->packed && k->packed_matmul) {
+        ok = mm_setup_packed(&j, &w, 1, &y);
     } else if (j.act != DT_F32) {
         j.tile_rows = n > 1 ? PREFILL_TILE : DECODE_MIN_ROWS;
         j.act_bytes = quant_dot_act_bytes(j.act, w->ne[0]);
         j.pack_bytes = n >= GEMM_MIN_TOKENS && k->gemm_act_bytes ? k->gemm_act_bytes(w->type, w->ne[0]) : 0;
-        if (j.pack_bytes) j.xp = aligned_alloc(64, j.pack_bytes * (size_t)n);
-        if (!j.xp) j.xq = malloc(j.act_bytes * (size_t)n);   /* no GEMM, or no memory for its layout */
+        if (j.pack_bytes) ok = (j.xp = aligned_alloc(64, j.pack_bytes * (size_t)n)) != NULL;
+        else ok = (j.xq = malloc(j.act_bytes * (size_t)n)) != NULL;
     } else if (prec == MATMUL_BF16_ACT && w->type == DT_BF16 && n >= GEMM_MIN_TOKENS && k->gemm_bf16_ok && k->gemm_bf16_ok(w->ne[0])) {
-        j.xb = malloc((size_t)n * 2 * w->ne[0]);   /* NULL: the f32 path below */
+        ok = (j.xb = malloc((size_t)n * 2 * w->ne[0])) != NULL;
+    } else if (w->type != DT_F32) {
+        j.tile_floats = mm_tile_floats(w, n, threadpool_size(tp));
+        ok = (j.tiles = malloc((size_t)threadpool_size(tp) * j.tile_floats * sizeof *j.tiles)) != NULL;
+    } else {
+        ok = true;   /* f32 weights are multiplied where they lie */
     }
-    mm_run(tp, &j);
+    return ok ? mm_run(tp, &j) : mm_nomem(&j, err);
 }
 
-void matmul_many(threadpool *tp, const qvl_tensor *const *w, int nw, const float *x, int n, float *const *y) {
+int matmul_many(threadpool *tp, const qvl_tensor *const *w, int nw, const float *x, int n, float *const *y,
+                qvl_error *err) {
     bool shared = nw <= MATMUL_MANY_MAX && kernels_get()->packed_matmul;
     for (int i = 0; shared && i < nw; i++)
         shared = w[i]->packed && w[i]->ne[0] == w[0]->ne[0] &&
                  quant_dot_act_type(w[i]->type) == quant_dot_act_type(w[0]->type);
+    if (!shared) {
+        for (int i = 0; i < nw; i++)
+            if (matmul(tp, w[i], x, n, y[i], err) != 0) return -1;
+        return 0;
+    }
     mm_job j = {.w = w[0], .x = x, .n = n, .act = quant_dot_act_type(w[0]->type)};
     atomic_init(&j.next_tile, 0);
-    if (!shared || !mm_setup_packed(&j, w, nw, y)) {
-        for (int i = 0; i < nw; i++) matmul(tp, w[i], x, n, y[i]);
-        return;
-    }
+    if (!mm_setup_packed(&j, w, nw, y)) return mm_nomem(&j, err);
     pthread_once(&blas_once, blas_single_thread);
-    mm_run(tp, &j);
+    return mm_run(tp, &j);
 }
 
-void matmul_ref(const qvl_tensor *w, const float *x, int n, float *y) {
+int matmul_ref(const qvl_tensor *w, const float *x, int n, float *y, qvl_error *err) {
     int cols = (int)w->ne[0];
     long rows = (long)w->ne[1];
     qvl_dtype act = quant_dot_act_type(w->type);
     if (act != DT_F32) {
-        size_t ab;
-        uint8_t *xq = quantize_inputs(act, x, n, cols, &ab);
-        size_t rb = dtype_row_bytes(w->type, cols);
+        size_t ab = quant_dot_act_bytes(act, cols), rb = dtype_row_bytes(w->type, cols);
+        uint8_t *xq = malloc(ab * (size_t)n);
+        if (!xq) return qvl_fail_code(err, QVL_E_NOMEM, "out of memory for the inputs of a reference matmul");
+        for (int t = 0; t < n; t++) quant_dot_quantize_act(act, x + (size_t)t * cols, xq + (size_t)t * ab, cols);
         for (long r = 0; r < rows; r++)
             for (int t = 0; t < n; t++)
                 y[(size_t)t * rows + r] = quant_dot_ref(w->type, (const uint8_t *)w->data + (size_t)r * rb,
                                                         xq + (size_t)t * ab, cols);
         free(xq);
-        return;
+        return 0;
     }
     float *row = malloc((size_t)cols * sizeof *row);
+    if (!row) return qvl_fail_code(err, QVL_E_NOMEM, "out of memory for a row of a reference matmul");
     for (long r = 0; r < rows; r++) {
         tensor_get_row(w, r, row);
         for (int t = 0; t < n; t++) {
@@ -361,4 +390,5 @@ void matmul_ref(const qvl_tensor *w, const float *x, int n, float *y) {
         }
     }
     free(row);
+    return 0;
 }

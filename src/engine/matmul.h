@@ -7,15 +7,19 @@
  * against (double accumulation for float weights; for quantized weights the
  * scalar integer dot of quant_dot.h, the same math as llama.cpp: bit for bit
  * the fast path's for matrices as stored, to float rounding for packed
- * ones). Neither can fail: shapes are checked when the model is loaded.
+ * ones). Shapes are checked when the model is loaded, so the only failure
+ * is memory for the converted inputs (quantized, packed or BF16 rows,
+ * dequantized tiles): every function here returns 0, or -1 with err set
+ * (QVL_E_NOMEM) and y undefined.
  */
 #ifndef QVL_MATMUL_H
 #define QVL_MATMUL_H
 
+#include "base/error.h"
 #include "engine/tensor.h"
 #include "engine/threadpool.h"
 
-void matmul(threadpool *tp, const qvl_tensor *w, const float *x, int n, float *y);
+int matmul(threadpool *tp, const qvl_tensor *w, const float *x, int n, float *y, qvl_error *err);
 
 /* How float weights may be multiplied. MATMUL_EXACT_F32 is matmul's: f32
  * activations. MATMUL_BF16_ACT lets BF16 weights meet activations rounded to
@@ -24,8 +28,9 @@ void matmul(threadpool *tp, const qvl_tensor *w, const float *x, int n, float *y
  * for the vision tower, whose tolerance allows it. Quantized weights ignore
  * it. */
 typedef enum matmul_precision { MATMUL_EXACT_F32, MATMUL_BF16_ACT } matmul_precision;
-void matmul_prec(threadpool *tp, const qvl_tensor *w, const float *x, int n, float *y, matmul_precision prec);
-void matmul_ref(const qvl_tensor *w, const float *x, int n, float *y);
+int matmul_prec(threadpool *tp, const qvl_tensor *w, const float *x, int n, float *y, matmul_precision prec,
+                qvl_error *err);
+int matmul_ref(const qvl_tensor *w, const float *x, int n, float *y, qvl_error *err);
 
 /* y[i] = x w[i]^T for nw matrices of the same cols that share their input
  * (a layer's q, k, v; gate and up). When all are packed with one activation
@@ -34,9 +39,10 @@ void matmul_ref(const qvl_tensor *w, const float *x, int n, float *y);
  * Otherwise, and for nw > MATMUL_MANY_MAX, it is nw matmul calls. Either
  * way each y[i] is bit for bit matmul's. */
 #define MATMUL_MANY_MAX 3
-void matmul_many(threadpool *tp, const qvl_tensor *const *w, int nw, const float *x, int n, float *const *y);
+int matmul_many(threadpool *tp, const qvl_tensor *const *w, int nw, const float *x, int n, float *const *y,
+                qvl_error *err);
 
-/* Dequantizes row r of a 2-D weight into out[cols]. */
+/* Dequantizes row r of a 2-D weight into out[cols]. Cannot fail. */
 void tensor_get_row(const qvl_tensor *w, int64_t r, float *out);
 
 #endif

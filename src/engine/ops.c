@@ -5,8 +5,6 @@
 
 #include <math.h>
 
-#include "engine/kernels.h"
-
 void rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
     double ss = 0;
     for (int i = 0; i < n; i++) ss += (double)(x[i] * x[i]);
@@ -44,6 +42,10 @@ float expf_poly(float x) {
     return ldexpf(j, (int)n);
 }
 
+void expf_poly_row(float *x, int n) {
+    for (int i = 0; i < n; i++) x[i] = expf_poly(x[i]);
+}
+
 /* Sum of 16 floats in the order of a 512-bit horizontal add. */
 static float sum16_tree(const float *v) {
     float t6[4];
@@ -60,7 +62,9 @@ float dot_f32_lanes16(const float *a, const float *b, int n) {
     return s;
 }
 
-void softmax_masked(float *x, int n, int n_row) {
+void softmax_masked(float *x, int n, int n_row) { softmax_masked_exp(x, n, n_row, expf_poly_row); }
+
+void softmax_masked_exp(float *x, int n, int n_row, ops_exp_fn exp_n) {
     /* Entries n..n_row-1 are masked (-inf): they contribute zeros. Chunks of
      * 16 over the whole row use the polynomial, the tail uses expf, like the
      * reference implementation whose outputs we compare against. */
@@ -68,11 +72,10 @@ void softmax_masked(float *x, int n, int n_row) {
     for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
     double sum = 0;
     int i = 0;
-    const kernels *kern = kernels_get();
     for (; i + 16 <= n_row && i < n; i += 16) {
         float v[16];
         for (int k = 0; k < 16; k++) v[k] = i + k < n ? x[i + k] - mx : 0.0f;
-        kern->exp_poly(v, 16);
+        exp_n(v, 16);
         for (int k = 0; k < 16; k++) v[k] = i + k < n ? v[k] : 0.0f;
         for (int k = 0; k < 16 && i + k < n; k++) x[i + k] = v[k];
         sum += (double)sum16_tree(v);
@@ -97,22 +100,13 @@ void softmax(float *x, int n) {
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
-
-
 void gelu_tanh(float *x, int n) {
-    /* 0.5 x (1 + tanh y) = x / (1 + exp(-2y)): the exp through the SIMD
+    /* 0.5 x (1 + tanh y) = x / (1 + exp(-2y)): the exp by the SIMD kernels'
      * polynomial (within 1.5 ulp), no cancellation near y = 0 */
     const float k2 = 2.0f * 0.7978845608028654f;   /* 2 sqrt(2/pi) */
-    const kernels *k = kernels_get();
-    float e[256];
-    for (int i0 = 0; i0 < n; i0 += 256) {
-        int m = n - i0 < 256 ? n - i0 : 256;
-        for (int i = 0; i < m; i++) {
-            float v = x[i0 + i];
-            e[i] = -k2 * (v + 0.044715f * v * v * v);
-        }
-        k->exp_poly(e, m);
-        for (int i = 0; i < m; i++) x[i0 + i] = x[i0 + i] / (1.0f + e[i]);
+    for (int i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = v / (1.0f + expf_poly(-k2 * (v + 0.044715f * v * v * v)));
     }
 }
 
@@ -124,16 +118,17 @@ void vec_add(float *y, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] += x[i];
 }
 
-void swiglu(float *gate, const float *up, int n) {
+void swiglu(float *gate, const float *up, int n) { swiglu_exp(gate, up, n, expf_poly_row); }
+
+void swiglu_exp(float *gate, const float *up, int n, ops_exp_fn exp_n) {
     /* chunks of 16 through the polynomial exp, the tail through expf: the
      * reference implementation's split (see softmax_masked) */
-    const kernels *k = kernels_get();
     int body = n / 16 * 16;
     float e[256];
     for (int i0 = 0; i0 < body; i0 += 256) {
         int m = body - i0 < 256 ? body - i0 : 256;
         for (int i = 0; i < m; i++) e[i] = -gate[i0 + i];
-        k->exp_poly(e, m);
+        exp_n(e, m);
         for (int i = 0; i < m; i++) gate[i0 + i] = gate[i0 + i] / (1.0f + e[i]) * up[i0 + i];
     }
     for (int i = body; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];

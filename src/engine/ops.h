@@ -2,7 +2,9 @@
  *
  * All work in place or from src to dst on contiguous float rows; none
  * allocate or fail. They are the same for every model: the model code names
- * the math, these do it.
+ * the math, these do it. This is the plain-C reference: nothing here
+ * dispatches to SIMD (kernels.h holds the fast versions, tested against
+ * these); the *_exp variants only take a vector exp as a parameter.
  */
 #ifndef QVL_OPS_H
 #define QVL_OPS_H
@@ -20,17 +22,27 @@ void softmax(float *x, int n);
  * horizontal add: the order llama.cpp's f32 GEMM uses for attention scores. */
 float dot_f32_lanes16(const float *a, const float *b, int n);
 
-/* Softmax over the first n of a row of n_row entries whose entries n.. are
- * masked out (causal attention). Numerically the same as llama.cpp's CPU
- * softmax for such a row (see ops.c). */
-void softmax_masked(float *x, int n, int n_row);
-
-/* exp(x) by llama.cpp's AVX-512 polynomial (see ops.c); the scalar
- * reference of kernels.h exp_poly. */
+/* exp(x) by llama.cpp's AVX-512 polynomial (see ops.c). */
 float expf_poly(float x);
 
-/* gate[i] = silu(gate[i]) * up[i] */
+/* In place x[i] = expf_poly(x[i]) for i < n: the scalar reference of
+ * kernels.h exp_poly. */
+void expf_poly_row(float *x, int n);
+
+/* A row exp with expf_poly_row's contract and bits (expf_poly_row or a
+ * kernels.h exp_poly entry). */
+typedef void (*ops_exp_fn)(float *x, int n);
+
+/* Softmax over the first n of a row of n_row entries whose entries n.. are
+ * masked out (causal attention). Numerically the same as llama.cpp's CPU
+ * softmax for such a row (see ops.c). softmax_masked_exp takes its
+ * polynomial exps from exp_n, which gives the same bits. */
+void softmax_masked(float *x, int n, int n_row);
+void softmax_masked_exp(float *x, int n, int n_row, ops_exp_fn exp_n);
+
+/* gate[i] = silu(gate[i]) * up[i]; swiglu_exp as softmax_masked_exp. */
 void swiglu(float *gate, const float *up, int n);
+void swiglu_exp(float *gate, const float *up, int n, ops_exp_fn exp_n);
 
 /* In place: GELU with the tanh approximation (PyTorch "gelu_pytorch_tanh"). */
 void gelu_tanh(float *x, int n);

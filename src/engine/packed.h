@@ -8,7 +8,7 @@
  * broadcast gives 16 rows' partial dots, block scales are applied to 16 rows
  * at once, and the unpacking of a group is shared by every token of a batch.
  * AVX2 (no VPDPBUSD) takes a vector as two halves of 8 rows, with maddubs +
- * madd in place of VPDPBUSD (packed_avx2.h).
+ * madd in place of VPDPBUSD (quant_simd.h).
  * Each format's layout is documented in its packed_<type>.c.
  *
  * Numerics: per block the integer sums are exact (as in quant_dot_ref); the
@@ -55,20 +55,22 @@ void packed_get_row(qvl_dtype w, const void *group, int r, float *out, int64_t c
  * quant_dot_act_type(w) (so results are comparable to quant_dot_ref); a
  * format may append what its kernel needs (block sums). */
 size_t packed_act_bytes(qvl_dtype w, int64_t cols);
-void packed_quantize_act(qvl_dtype w, const float *x, void *out, int64_t cols);
 
-/* The per-format parts behind the dispatch above (packed_<type>.c). */
-size_t packed_q4_k_group_bytes(int64_t cols);
+/* A quant_dot_quantize_act: the caller passes its kernel table's
+ * (kernels.h quantize_act), so this layer below the tables stays free of
+ * dispatch. */
+typedef void (*packed_quantizer)(qvl_dtype a, const float *x, void *out, int64_t n);
+void packed_quantize_act(qvl_dtype w, const float *x, void *out, int64_t cols, packed_quantizer q);
+
+/* The per-format parts (packed_<type>.c), rows of packed.c's format table;
+ * the record and activation sizes are there too (from packed_layout.h). */
 void packed_q4_k_pack_group(const void *src, size_t src_stride, void *dst, int64_t cols);
 void packed_q4_k_get_row(const void *group, int r, float *out, int64_t cols);
-size_t packed_q6_k_group_bytes(int64_t cols);
 void packed_q6_k_pack_group(const void *src, size_t src_stride, void *dst, int64_t cols);
 void packed_q6_k_get_row(const void *group, int r, float *out, int64_t cols);
-size_t packed_q8_0_group_bytes(int64_t cols);
 void packed_q8_0_pack_group(const void *src, size_t src_stride, void *dst, int64_t cols);
 void packed_q8_0_get_row(const void *group, int r, float *out, int64_t cols);
-size_t packed_q8_0_act_bytes(int64_t cols);
-void packed_q8_0_quantize_act(const float *x, void *out, int64_t cols);
+void packed_q8_0_quantize_act(const float *x, void *out, int64_t cols, packed_quantizer q);
 
 /* The AVX-512 VNNI kernels (packed_<type>_avx512.c), behind
  * kernels.packed_matmul: for the ng groups at groups (group g at

@@ -25,9 +25,6 @@
 #include "engine/packed.h"
 #include "engine/packed_layout.h"
 
-
-size_t packed_q4_k_group_bytes(int64_t cols) { return (size_t)(cols / 256) * Q4K_REC_BYTES; }
-
 /* Sub-block j's 6-bit scale and min from a row's 12 packed bytes. */
 static void scale_min(const uint8_t *s, int j, uint8_t *sc, uint8_t *m) {
     if (j < 4) {

@@ -43,11 +43,6 @@
 
 #include <string.h>
 
-
-size_t packed_q6_k_group_bytes(int64_t cols) {
-    return (size_t)(cols / 256) * Q6K_REC_BYTES;
-}
-
 /* The 256 levels (0..63) of one Q6_K super-block, in order. */
 static void q6_levels(const uint8_t *b, uint8_t *q) {
     const uint8_t *ql = b, *qh = b + 128;

@@ -1,5 +1,5 @@
 /* packed_q6_k_avx2.c - the AVX2 kernel for packed Q6_K matrices (layout in
- * packed_q6_k.c, contract in packed.h, shared parts in packed_avx2.h)
+ * packed_q6_k.c, contract in packed.h, shared parts in quant_simd.h)
  * against Q8_K activations (f32 d, int8 q[256], int16 bsums[16]).
  *
  * Per super-block, half (8 rows) and block pair p, with E/O the even/odd
@@ -20,7 +20,7 @@
  * x = L ^ H': E = L ^ (x & 0xF0) (q & 15 from L, q >> 4 from H'), and
  * x ^ E = (L & 0xF0) | (H' & 0x0F), which is O.
  */
-#include "engine/packed_avx2.h"
+#include "engine/quant_simd.h"
 #include "engine/packed_layout.h"
 
 /* Tokens sharing one unpacking, which is most of a token's cost here. One
@@ -31,21 +31,21 @@
  * tokens 5.9 -> 9.0 with records fetched two ahead; 2 tokens no gain. */
 #define PF_AHEAD (2 * Q6K_REC_BYTES)
 
-PA_INLINE __m256i rotl32_4(__m256i v) { return _mm256_or_si256(_mm256_slli_epi32(v, 4), _mm256_srli_epi32(v, 28)); }
+QS_INLINE __m256i rotl32_4(__m256i v) { return _mm256_or_si256(_mm256_slli_epi32(v, 4), _mm256_srli_epi32(v, 28)); }
 
 /* The even and odd level vectors (q, 0..63) of one L vector and its H'. */
-PA_INLINE void unpack(const uint8_t *l, __m256i hq, __m256i *e, __m256i *o) {
-    __m256i lv = pa_load(l), x = _mm256_xor_si256(lv, hq);
+QS_INLINE void unpack(const uint8_t *l, __m256i hq, __m256i *e, __m256i *o) {
+    __m256i lv = qs_load(l), x = _mm256_xor_si256(lv, hq);
     *e = _mm256_xor_si256(lv, _mm256_and_si256(x, _mm256_set1_epi8((char)0xF0)));
     *o = _mm256_srli_epi16(_mm256_xor_si256(x, *e), 2);
 }
 
 /* Rows 8h..8h+7 of the super-block record sb against the n tokens at a[]:
  * adds each token's float contribution to facc[t]. */
-PA_INLINE void half_sb(const uint8_t *sb, int h, const uint8_t *const *a, int n, __m256 *facc) {
+QS_INLINE void half_sb(const uint8_t *sb, int h, const uint8_t *const *a, int n, __m256 *facc) {
     const __m256i m3c = _mm256_set1_epi8(0x3C);
-    __m256i acc[PA_MAX_TB];
-    PA_UNROLL for (int t = 0; t < n; t++) acc[t] = _mm256_setzero_si256();
+    __m256i acc[QS_MAX_TB];
+    QS_UNROLL for (int t = 0; t < n; t++) acc[t] = _mm256_setzero_si256();
     for (int p = 0; p < 8; p++) {
         const uint8_t *pv = sb + Q6K_OFF_LEVELS + p * 384 + 32 * h;
         /* dword r: row r's (sc_even, sc_odd) as int16 */
@@ -53,39 +53,39 @@ PA_INLINE void half_sb(const uint8_t *sb, int h, const uint8_t *const *a, int n,
         __m256i sce = _mm256_blend_epi16(w, _mm256_slli_epi32(w, 16), 0xAA);
         __m256i sco = _mm256_blend_epi16(_mm256_srli_epi32(w, 16), w, 0xAA);
         __m256i off = _mm256_mullo_epi16(w, _mm256_set1_epi16(-32));
-        PA_UNROLL for (int t = 0; t < n; t++)
-            acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(off, pa_bcast32(a[t] + Q8K_ACT_BSUMS + 4 * p)));
+        QS_UNROLL for (int t = 0; t < n; t++)
+            acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(off, qs_bcast32(a[t] + Q8K_ACT_BSUMS + 4 * p)));
         /* level vectors v = 2u, 2u + 1 share the high-bit vector u */
-        PA_UNROLL for (int u = 0; u < 2; u++) {
-            __m256i hv = pa_load(pv + 64 * u), e0, e1, o0, o1;
+        QS_UNROLL for (int u = 0; u < 2; u++) {
+            __m256i hv = qs_load(pv + 64 * u), e0, e1, o0, o1;
             unpack(pv + Q6K_PAIR_L + 128 * u, _mm256_and_si256(hv, m3c), &e0, &o0);
             unpack(pv + Q6K_PAIR_L + 128 * u + 64, _mm256_and_si256(rotl32_4(hv), m3c), &e1, &o1);
-            PA_UNROLL for (int t = 0; t < n; t++) {
+            QS_UNROLL for (int t = 0; t < n; t++) {
                 const uint8_t *y = a[t] + 4 + 32 * p + 8 * u;
-                __m256i se = _mm256_add_epi16(pa_dot4(e0, y), pa_dot4(e1, y + 4));
-                __m256i so = _mm256_add_epi16(pa_dot4(o0, y + 16), pa_dot4(o1, y + 20));
+                __m256i se = _mm256_add_epi16(qs_dot4(e0, y), qs_dot4(e1, y + 4));
+                __m256i so = _mm256_add_epi16(qs_dot4(o0, y + 16), qs_dot4(o1, y + 20));
                 acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(se, sce));
                 acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(so, sco));
             }
         }
     }
-    const __m256 d = pa_f16x8(sb + Q6K_OFF_D + 16 * h);
-    PA_UNROLL for (int t = 0; t < n; t++)
-        facc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[t]), _mm256_mul_ps(d, _mm256_set1_ps(pa_f32(a[t]))),
+    const __m256 d = qs_f16x8(sb + Q6K_OFF_D + 16 * h);
+    QS_UNROLL for (int t = 0; t < n; t++)
+        facc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[t]), _mm256_mul_ps(d, _mm256_set1_ps(qs_f32(a[t]))),
                                   facc[t]);
 }
 
 /* Half by half: the unpacked level vectors of both halves would not fit the
  * 16 registers. */
-PA_INLINE void record(const uint8_t *sb, const uint8_t *const *a, int n, __m256 (*facc)[PA_MAX_TB]) {
+QS_INLINE void record(const uint8_t *sb, const uint8_t *const *a, int n, __m256 (*facc)[QS_MAX_TB]) {
     half_sb(sb, 0, a, n, facc[0]);
     half_sb(sb, 1, a, n, facc[1]);
 }
 
-PA_GROUP_FNS(record, Q6K_REC_BYTES, Q8K_ACT_BYTES, PF_AHEAD)
+QS_GROUP_FNS(record, Q6K_REC_BYTES, Q8K_ACT_BYTES, PF_AHEAD)
 
 void packed_q6_k_matmul_avx2(const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
                              size_t ystride, int64_t cols) {
     int64_t nsb = cols / 256;
-    pa_matmul(pa_group_fns, TB, groups, (size_t)nsb * Q6K_REC_BYTES, nsb, ng, act, astride, nt, y, ystride);
+    qs_packed_matmul(qs_group_fns, TB, groups, (size_t)nsb * Q6K_REC_BYTES, nsb, ng, act, astride, nt, y, ystride);
 }

@@ -119,7 +119,7 @@ static inline __attribute__((always_inline)) void group_tokens(const uint8_t *gr
 void packed_q6_k_matmul_avx512(const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
                                size_t ystride, int64_t cols) {
     int64_t nsb = cols / 256;
-    size_t gb = packed_q6_k_group_bytes(cols);
+    size_t gb = (size_t)nsb * Q6K_REC_BYTES;
     for (int g = 0; g < ng; g++) {
         const uint8_t *grp = (const uint8_t *)groups + g * gb;
         for (int t0 = 0; t0 < nt; t0 += TB) {

@@ -22,16 +22,11 @@
  */
 #include <string.h>
 
-#include "engine/kernels.h"
 #include "engine/packed.h"
 #include "engine/packed_layout.h"
 
 #define BLOCK_BYTES 34           /* GGUF Q8_0 block: f16 d, i8 q[32] */
 #define QUANT_CHUNK 64           /* blocks quantized per call into the stack buffer */
-
-size_t packed_q8_0_group_bytes(int64_t cols) {
-    return (size_t)(cols / Q80_QK) * Q80_PBLOCK_BYTES;
-}
 
 void packed_q8_0_pack_group(const void *src, size_t src_stride, void *dst, int64_t cols) {
     int64_t nb = cols / Q80_QK;
@@ -59,14 +54,11 @@ void packed_q8_0_get_row(const void *group, int r, float *out, int64_t cols) {
     }
 }
 
-size_t packed_q8_0_act_bytes(int64_t cols) { return (size_t)(cols / Q80_QK) * Q80_ACT_BYTES; }
-
-void packed_q8_0_quantize_act(const float *x, void *out, int64_t cols) {
+void packed_q8_0_quantize_act(const float *x, void *out, int64_t cols, packed_quantizer q) {
     uint8_t q8[QUANT_CHUNK * BLOCK_BYTES], *o = out;
-    const kernels *k = kernels_get();
     for (int64_t b0 = 0; b0 < cols / Q80_QK; b0 += QUANT_CHUNK) {
         int64_t n = cols / Q80_QK - b0 < QUANT_CHUNK ? cols / Q80_QK - b0 : QUANT_CHUNK;
-        k->quantize_act(DT_Q8_0, x + b0 * Q80_QK, q8, n * Q80_QK);
+        q(DT_Q8_0, x + b0 * Q80_QK, q8, n * Q80_QK);
         for (int64_t b = 0; b < n; b++, o += Q80_ACT_BYTES) {
             const uint8_t *blk = q8 + b * BLOCK_BYTES;
             uint16_t h;

@@ -1,5 +1,5 @@
 /* packed_q8_0_avx2.c - the AVX2 kernel for packed Q8_0 matrices (layouts in
- * packed_q8_0.c, contract in packed.h, shared parts in packed_avx2.h).
+ * packed_q8_0.c, contract in packed.h, shared parts in quant_simd.h).
  *
  * The stored levels w + 128 (up to 255) against activations up to 127 would
  * saturate maddubs (a pair up to 64770), so the kernel goes back to the
@@ -12,7 +12,7 @@
  * token): acc = fma(float(block sum), d_w * d_y, acc) over the blocks in
  * order from 0: the same bits.
  */
-#include "engine/packed_avx2.h"
+#include "engine/quant_simd.h"
 #include "engine/packed_layout.h"
 
 /* Tokens per block. One core, 64 tokens, 512 x 2048, us per token: 1 19.6,
@@ -25,35 +25,35 @@
 /* The packed block at blk against the n tokens at a[], rows 8h..8h+7 into
  * facc[h][t]. Both halves go together: one activation broadcast serves 16
  * rows (1 token: 5% faster than a half at a time). */
-PA_INLINE void record(const uint8_t *blk, const uint8_t *const *a, int n, __m256 (*facc)[PA_MAX_TB]) {
+QS_INLINE void record(const uint8_t *blk, const uint8_t *const *a, int n, __m256 (*facc)[QS_MAX_TB]) {
     const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
-    __m256i acc[2][PA_MAX_TB];
-    PA_UNROLL for (int c = 0; c < 8; c++) {
+    __m256i acc[2][QS_MAX_TB];
+    QS_UNROLL for (int c = 0; c < 8; c++) {
         __m256i w[2], wabs[2];
-        PA_UNROLL for (int h = 0; h < 2; h++) {
-            w[h] = _mm256_xor_si256(pa_load(blk + Q80_SCALE_BYTES + 64 * c + 32 * h), flip);
+        QS_UNROLL for (int h = 0; h < 2; h++) {
+            w[h] = _mm256_xor_si256(qs_load(blk + Q80_SCALE_BYTES + 64 * c + 32 * h), flip);
             wabs[h] = _mm256_abs_epi8(w[h]);
         }
-        PA_UNROLL for (int t = 0; t < n; t++) {
-            __m256i y = pa_bcast32(a[t] + Q80_ACT_Q + 4 * c);
-            PA_UNROLL for (int h = 0; h < 2; h++) {
+        QS_UNROLL for (int t = 0; t < n; t++) {
+            __m256i y = qs_bcast32(a[t] + Q80_ACT_Q + 4 * c);
+            QS_UNROLL for (int h = 0; h < 2; h++) {
                 __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs[h], _mm256_sign_epi8(y, w[h])), ones);
                 acc[h][t] = c ? _mm256_add_epi32(acc[h][t], p) : p;
             }
         }
     }
-    PA_UNROLL for (int h = 0; h < 2; h++) {
-        const __m256 dw = pa_f16x8(blk + 16 * h);
-        PA_UNROLL for (int t = 0; t < n; t++)
+    QS_UNROLL for (int h = 0; h < 2; h++) {
+        const __m256 dw = qs_f16x8(blk + 16 * h);
+        QS_UNROLL for (int t = 0; t < n; t++)
             facc[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[h][t]),
-                                         _mm256_mul_ps(dw, _mm256_set1_ps(pa_f32(a[t]))), facc[h][t]);
+                                         _mm256_mul_ps(dw, _mm256_set1_ps(qs_f32(a[t]))), facc[h][t]);
     }
 }
 
-PA_GROUP_FNS(record, Q80_PBLOCK_BYTES, Q80_ACT_BYTES, PF_AHEAD)
+QS_GROUP_FNS(record, Q80_PBLOCK_BYTES, Q80_ACT_BYTES, PF_AHEAD)
 
 void packed_q8_0_matmul_avx2(const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
                              size_t ystride, int64_t cols) {
     int64_t nb = cols / Q80_QK;
-    pa_matmul(pa_group_fns, TB, groups, (size_t)nb * Q80_PBLOCK_BYTES, nb, ng, act, astride, nt, y, ystride);
+    qs_packed_matmul(qs_group_fns, TB, groups, (size_t)nb * Q80_PBLOCK_BYTES, nb, ng, act, astride, nt, y, ystride);
 }

@@ -98,7 +98,7 @@ static inline __attribute__((always_inline)) void tile(const uint8_t *blk, int64
 void packed_q8_0_matmul_avx512(const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
                                size_t ystride, int64_t cols) {
     int64_t nb = cols / Q80_QK;
-    size_t gb = packed_group_bytes(DT_Q8_0, cols);
+    size_t gb = (size_t)nb * Q80_PBLOCK_BYTES;
     for (int g = 0; g < ng; g++) {
         const uint8_t *blk = (const uint8_t *)groups + g * gb;
         for (int t0 = 0; t0 < nt; t0 += TILE_T) {

@@ -1,14 +1,19 @@
-/* quant_simd.h - the 256-bit SIMD bodies of the quantized dot products,
- * shared by kernels_avx2.c and kernels_avx512.c (included only there).
+/* quant_simd.h - the 256-bit SIMD kit of the quantized kernels: the bodies
+ * of the row-order quantized dot products (kernels_avx2.c, kernels_avx512.c,
+ * gemm_avx512.c) and the parts the AVX2 kernels of packed matrices share
+ * (packed_<type>_avx2.c). Include only from files built with the AVX2 or
+ * AVX-512 flags; everything here is static inline, so each includer gets
+ * the code of what it uses, compiled for its own instruction set.
  *
- * Promise: every function returns exactly what quant_dot_ref returns, bit for
- * bit. That holds because each 32-element chunk is reduced to 8 int32 lanes of
- * 4 consecutive products (integer sums are exact), and the float part - one
- * fused multiply-add per lane per block, then the same horizontal-add order -
- * is the reference's, lane for lane. maddubs never saturates here: weight
- * levels are <= 63 (K-quants) or |w| <= 128 times |a| <= 127 activations.
+ * Row-order dot products. Promise: every function returns exactly what
+ * quant_dot_ref returns, bit for bit. That holds because each 32-element
+ * chunk is reduced to 8 int32 lanes of 4 consecutive products (integer sums
+ * are exact), and the float part - one fused multiply-add per lane per
+ * block, then the same horizontal-add order - is the reference's, lane for
+ * lane. maddubs never saturates here: weight levels are <= 63 (K-quants) or
+ * |w| <= 128 times |a| <= 127 activations.
  *
- * The includer defines, for its instruction set:
+ * The includer may define, for its instruction set (the defaults are AVX2's):
  *   QS_DOT_US(acc, u, s)  acc (8 x i32) += 4-groups of u8 u times i8 s
  *   QS_DOT_I16(acc, p, c) acc (8 x i32) += pairs of i16 p times i16 c
  * Each kernel handles nt activation rows (any of 1..QS_MAXT) per weight row,
@@ -18,6 +23,15 @@
  * per-token accumulators in registers.
  * The includer may also define QS_ROWS, with qs_dot_rows's signature, to put
  * wider bodies of its own (declared before the include) in qs_dot_multi.
+ *
+ * Packed matrices (packed.h). A packed 64-byte level vector is, for AVX2,
+ * two 32-byte halves: rows 0-7 and rows 8-15 (byte 4r + b = row r, level
+ * b). Without VPDPBUSD a dot of 4 levels is maddubs (u8 weights x s8
+ * activations, int16 pair sums, saturating) then madd (int16 pairs to
+ * int32); each kernel bounds its pair sums so that nothing saturates and
+ * every integer stays exact. A token's operations never depend on the other
+ * tokens of its block, so the block size (QS_MAX_TB at most) changes speed,
+ * never bits.
  */
 #ifndef QVL_QUANT_SIMD_H
 #define QVL_QUANT_SIMD_H
@@ -27,11 +41,20 @@
 #include <string.h>
 
 #include "engine/dtype.h"
+#include "engine/packed.h"
 #include "engine/quant_dot.h"
 
 #define QS_MAXT 8
 #define QS_INLINE static inline __attribute__((always_inline))
 #define QS_UNROLL _Pragma("GCC unroll 8")
+
+/* AVX2 has no int8 dot-product instruction: maddubs to i16 pairs, then madd
+ * with ones (or the scales) to i32 lanes. */
+#ifndef QS_DOT_US
+#define QS_DOT_US(acc, u, s) \
+    _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
+#define QS_DOT_I16(acc, p, c) _mm256_add_epi32((acc), _mm256_madd_epi16((p), (c)))
+#endif
 
 QS_INLINE float qs_f16(const uint8_t *p) {
     uint16_t h;
@@ -46,6 +69,15 @@ QS_INLINE float qs_f32(const uint8_t *p) {
 }
 
 QS_INLINE __m256i qs_load(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+QS_INLINE __m256i qs_bcast32(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/* 8 f16 values (one half's rows) widened to f32. */
+QS_INLINE __m256 qs_f16x8(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
 /* The reference's hsum8 order: (a0+a4 + a2+a6) + (a1+a5 + a3+a7). */
 QS_INLINE float qs_hsum8(__m256 v) {
@@ -71,6 +103,8 @@ QS_INLINE __m256i qs_bits32(const uint8_t *p) {
     __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), pick);
     return _mm256_cmpeq_epi8(_mm256_and_si256(v, mask), mask);
 }
+
+/* ---- row-order dot products (quant_dot.h) ------------------------------- */
 
 /* Signed levels of one 32-weight block of Q8_0 / Q5_0 / Q4_0, in element order. */
 QS_INLINE __m256i qs_legacy_levels(qvl_dtype w, const uint8_t *b) {
@@ -282,6 +316,84 @@ static inline float qs_quant_dot(qvl_dtype w, const void *wrow, const void *arow
     float r;
     qs_dot_multi(w, wrow, arow, 0, 1, &r, n);
     return r;
+}
+
+/* ---- packed matrices (packed.h) ---------------------------------------- */
+
+#define QS_MAX_TB 8
+
+/* The 8 bytes x[8h .. 8h+7] of a 16-byte per-row array as int16 pairs
+ * (x_r, x_r), one dword per row: a madd operand that multiplies both int16
+ * halves of a row's maddubs result by the row's byte. */
+QS_INLINE __m256i qs_dup_rows(const uint8_t *x, int h) {
+    const __m256i idx = _mm256_setr_epi8(0, -1, 0, -1, 1, -1, 1, -1, 2, -1, 2, -1, 3, -1, 3, -1,
+                                         4, -1, 4, -1, 5, -1, 5, -1, 6, -1, 6, -1, 7, -1, 7, -1);
+    /* +8 in each index byte; the -1 bytes (0xFF, "zero") stay negative */
+    const __m256i sel = h ? _mm256_add_epi16(idx, _mm256_set1_epi16(8)) : idx;
+    return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x)), sel);
+}
+
+/* u8 weights w (any values the caller allows) x 4 s8 activation bytes at
+ * y broadcast: int16 pair sums per row. */
+QS_INLINE __m256i qs_dot4(__m256i w, const uint8_t *y) { return _mm256_maddubs_epi16(w, qs_bcast32(y)); }
+
+/* One group (pointer g) against n tokens (act, act + astride, ...), the 16
+ * rows' results of token t into y + t * ystride. */
+typedef void (*qs_group_fn)(const uint8_t *g, int64_t nblk, const uint8_t *act, size_t astride, float *y,
+                            size_t ystride);
+
+/* Defines qs_group_fns[n], n = 1..QS_MAX_TB, for a format whose group is
+ * nblk records of rec_bytes, each meeting an activation block of act_bytes:
+ * rec(record, a, n, facc) adds to facc[h][t] the record's contribution to
+ * rows 8h..8h+7 for the token whose block is at a[t]. One function per n, a
+ * constant in it, so that each keeps its per-token state in registers; the
+ * float accumulators start at 0 per group. With pf_ahead > 0, blocks of
+ * QS_PF_MIN_TOKENS or more tokens fetch the record pf_ahead bytes ahead
+ * into L2 (as the AVX-512 kernels: a kernel that consumes a record slowly
+ * falls behind the hardware prefetcher; each format says what it measured). */
+#define QS_PF_MIN_TOKENS 3
+#define QS_GROUP_FNS(rec, rec_bytes, act_bytes, pf_ahead)                                                         \
+    QS_INLINE void qs_group(const uint8_t *g, int64_t nblk, const uint8_t *act, size_t astride, float *y,        \
+                            size_t ystride, const int n) {                                                       \
+        __m256 facc[2][QS_MAX_TB];                                                                               \
+        QS_UNROLL for (int t = 0; t < n; t++) facc[0][t] = facc[1][t] = _mm256_setzero_ps();                     \
+        for (int64_t b = 0; b < nblk; b++, g += (rec_bytes)) {                                                   \
+            const uint8_t *a[QS_MAX_TB];                                                                         \
+            /* as an integer: past the last group it points outside the matrix (prefetches never fault) */     \
+            uintptr_t ahead = (uintptr_t)g + (pf_ahead);                                                         \
+            if ((pf_ahead) > 0 && n >= QS_PF_MIN_TOKENS)                                                         \
+                for (int l = 0; l < (rec_bytes); l += 64) _mm_prefetch((const char *)(ahead + l), _MM_HINT_T1);  \
+            QS_UNROLL for (int t = 0; t < n; t++) a[t] = act + t * astride + (size_t)b * (act_bytes);            \
+            rec(g, a, n, facc);                                                                                  \
+        }                                                                                                        \
+        QS_UNROLL for (int t = 0; t < n; t++) {                                                                  \
+            _mm256_storeu_ps(y + t * ystride, facc[0][t]);                                                       \
+            _mm256_storeu_ps(y + t * ystride + 8, facc[1][t]);                                                   \
+        }                                                                                                        \
+    }                                                                                                            \
+    QS_GROUP_N(1) QS_GROUP_N(2) QS_GROUP_N(3) QS_GROUP_N(4) QS_GROUP_N(5) QS_GROUP_N(6) QS_GROUP_N(7)           \
+    QS_GROUP_N(8)                                                                                                \
+    static const qs_group_fn qs_group_fns[QS_MAX_TB + 1] = {NULL,       qs_group_1, qs_group_2, qs_group_3,      \
+                                                            qs_group_4, qs_group_5, qs_group_6, qs_group_7,      \
+                                                            qs_group_8};
+
+#define QS_GROUP_N(n)                                                                                             \
+    static void qs_group_##n(const uint8_t *g, int64_t nb, const uint8_t *a, size_t as, float *y, size_t ys) {   \
+        qs_group(g, nb, a, as, y, ys, n);                                                                        \
+    }
+
+/* packed.h's matmul contract over per-token-count group functions: each
+ * group of gb bytes (nblk records) against the tokens in blocks of up to tb. */
+QS_INLINE void qs_packed_matmul(const qs_group_fn *fns, int tb, const void *groups, size_t gb, int64_t nblk,
+                                int ng, const void *act, size_t astride, int nt, float *y, size_t ystride) {
+    for (int gi = 0; gi < ng; gi++) {
+        const uint8_t *g = (const uint8_t *)groups + (size_t)gi * gb;
+        for (int t0 = 0; t0 < nt; t0 += tb) {
+            int n = nt - t0 < tb ? nt - t0 : tb;
+            fns[n](g, nblk, (const uint8_t *)act + (size_t)t0 * astride, astride,
+                   y + (size_t)t0 * ystride + (size_t)gi * PACK_ROWS, ystride);
+        }
+    }
 }
 
 #endif

@@ -119,6 +119,10 @@ int safetensors_open(safetensors_file *st, const char *path, qvl_error *err) {
     json_object_foreach(root, key, v) name_bytes += strlen(key) + 1;
     st->tensors = calloc(n ? n : 1, sizeof *st->tensors);
     st->names = malloc(name_bytes + 1);
+    if (!st->tensors || !st->names) {
+        qvl_fail_code(err, QVL_E_NOMEM, "%s: out of memory for %zu tensors", path, n);
+        goto fail;
+    }
     const uint8_t *data = p + 8 + hlen;
     uint64_t data_size = size - 8 - hlen;
     char *np = st->names;
@@ -136,6 +140,10 @@ int safetensors_open(safetensors_file *st, const char *path, qvl_error *err) {
     root = NULL;
     /* Overlap check on a copy sorted by position. */
     qvl_tensor *by_pos = malloc((size_t)(st->n_tensors ? st->n_tensors : 1) * sizeof *by_pos);
+    if (!by_pos) {
+        qvl_fail_code(err, QVL_E_NOMEM, "%s: out of memory", path);
+        goto fail;
+    }
     memcpy(by_pos, st->tensors, (size_t)st->n_tensors * sizeof *by_pos);
     qsort(by_pos, (size_t)st->n_tensors, sizeof *by_pos, cmp_tensor_data);
     for (int i = 1; i < st->n_tensors; i++) {
@@ -178,7 +186,9 @@ static int add_shard(safetensors_set *set, const char *dir, const char *file, qv
         return qvl_fail(err, "%s/model.safetensors.index.json: refusing shard name '%s'", dir, file);
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, file);
-    set->files = realloc(set->files, (size_t)(set->n_files + 1) * sizeof *set->files);
+    safetensors_file *files = realloc(set->files, (size_t)(set->n_files + 1) * sizeof *set->files);
+    if (!files) return qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+    set->files = files;
     if (safetensors_open(&set->files[set->n_files], path, err) != 0) return -1;
     set->n_files++;
     return 0;
@@ -253,8 +263,12 @@ struct safetensors_writer {
 
 safetensors_writer *safetensors_writer_open(const char *path, qvl_error *err) {
     safetensors_writer *w = calloc(1, sizeof *w);
-    w->path = strdup(path);
-    w->tmp = malloc(strlen(path) + 5);
+    if (!w || !(w->path = strdup(path)) || !(w->tmp = malloc(strlen(path) + 5))) {
+        if (w) free(w->path);
+        free(w);
+        qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+        return NULL;
+    }
     sprintf(w->tmp, "%s.tmp", path);
     w->f = fopen(w->tmp, "wb");
     if (!w->f) {
@@ -274,11 +288,15 @@ int safetensors_writer_add(safetensors_writer *w, const char *name, qvl_dtype ty
     if (!dtype_to_st(type) || n_dims < 1 || n_dims > QVL_MAX_DIMS)
         return qvl_fail(err, "safetensors writer: tensor '%s': unsupported type or rank", name);
     if (w->n == w->cap) {
-        w->cap = w->cap ? 2 * w->cap : 64;
-        w->t = realloc(w->t, (size_t)w->cap * sizeof *w->t);
+        int cap = w->cap ? 2 * w->cap : 64;
+        pending *t = realloc(w->t, (size_t)cap * sizeof *t);
+        if (!t) return qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+        w->t = t;
+        w->cap = cap;
     }
-    pending *p = &w->t[w->n++];
-    p->name = strdup(name);
+    pending *p = &w->t[w->n];
+    if (!(p->name = strdup(name))) return qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+    w->n++;
     p->type = type;
     p->n_dims = n_dims;
     p->nbytes = elem_size(type);
@@ -306,6 +324,7 @@ static int write_header(safetensors_writer *w, qvl_error *err) {
     json_object_set_new(root, "__metadata__", json_pack("{s:s}", "format", "pt"));
     char *text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(root);
+    if (!text) return qvl_fail_code(err, QVL_E_NOMEM, "%s: out of memory for the header", w->tmp);
     size_t len = strlen(text), padded = (len + 7) / 8 * 8;   /* keeps data 8-byte aligned */
     uint8_t lenbuf[8];
     for (int i = 0; i < 8; i++) lenbuf[i] = (uint8_t)(padded >> (8 * i));

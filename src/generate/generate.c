@@ -70,14 +70,19 @@ typedef struct out_text {
     size_t emitted;            /* bytes already given to on_text */
 } out_text;
 
-static void out_append(out_text *o, const char *s, size_t n) {
+/* Returns 0, or -1 when out of memory (o unchanged). */
+static int out_append(out_text *o, const char *s, size_t n) {
     if (o->len + n + 1 > o->cap) {
-        o->cap = (o->len + n + 1) * 2;
-        o->buf = realloc(o->buf, o->cap);
+        size_t cap = (o->len + n + 1) * 2;
+        char *buf = realloc(o->buf, cap);
+        if (!buf) return -1;
+        o->buf = buf;
+        o->cap = cap;
     }
     memcpy(o->buf + o->len, s, n);
     o->len += n;
     o->buf[o->len] = 0;
+    return 0;
 }
 
 /* Cuts the text at the first stop string; returns true if one was found. */
@@ -164,42 +169,42 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
     if (prompt->n >= s->kv.n_ctx)
         return qvl_fail_code(err, QVL_E_TOO_LARGE, "the prompt (%d tokens) does not fit the context (%d tokens)",
                              prompt->n, s->kv.n_ctx);
-    int32_t *pos = NULL;
+    int cap = 256, n_gen = 0, rc = -1;
+    bool joined = false;
+    int32_t *pos = prompt->pos ? NULL : malloc((size_t)prompt->n * 3 * sizeof *pos);
+    uint64_t *hashes = calloc((size_t)prompt->n, sizeof *hashes);
+    float *logits = malloc((size_t)c->vocab_size * sizeof *logits);
+    int32_t *gen = malloc((size_t)cap * sizeof *gen);
+    sampler smp = {0};
+    tokenizer_stream *ts = NULL;
+    out_text o = {0};
+    if ((!prompt->pos && !pos) || !hashes || !logits || !gen || sampler_init(&smp, &p->sampling, m->n_vocab_real) ||
+        out_append(&o, "", 0)) {
+        qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+        goto done;
+    }
+    if (!(ts = tokenizer_stream_new(m->tok, TOKENIZER_DECODE_SKIP_SPECIAL, err))) goto done;
     const int32_t *ppos = prompt->pos;
     int next_pos = prompt->next_pos;
     if (!ppos) {
-        pos = malloc((size_t)prompt->n * 3 * sizeof *pos);
         text_positions_1d(pos, prompt->n, 0);
         ppos = pos;
         next_pos = prompt->n;
     }
     /* Feature hashes of the prompt's image tokens, then the reusable prefix. */
     int d_img = m->cfg.text.hidden_size * (1 + m->text.n_deepstack);
-    uint64_t *hashes = calloc((size_t)prompt->n, sizeof *hashes);
     for (int i = 0, r = 0; i < prompt->n; i++)
         if (prompt->image_embd && prompt->ids[i] == m->cfg.image_token_id && r < prompt->n_image_rows)
             hashes[i] = hash_floats(prompt->image_embd + (size_t)r++ * d_img, d_img);
     int img_before = 0, keep = reusable_prefix(s, prompt, ppos, hashes, &img_before);
     s->kv.n = keep;
-    float *logits = malloc((size_t)c->vocab_size * sizeof *logits);
-    sampler smp;
-    if (!logits || sampler_init(&smp, &p->sampling, m->n_vocab_real) != 0) {
-        free(pos), free(logits), free(hashes);
-        return qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
-    }
     sampler_add_prompt(&smp, prompt->ids, prompt->n);
-    tokenizer_stream *ts = tokenizer_stream_new(m->tok, TOKENIZER_DECODE_SKIP_SPECIAL, err);
-    int cap = 256, n_gen = 0, rc = -1;
-    bool joined = false;
-    int32_t *gen = malloc((size_t)cap * sizeof *gen);
-    out_text o = {0};
-    out_append(&o, "", 0);
 
     double t0 = clock_ms();
     text_batch b = {prompt->n - keep, prompt->ids + keep, ppos + 3 * keep,
                     prompt->image_embd ? prompt->image_embd + (size_t)img_before * d_img : NULL,
                     prompt->n_image_rows - img_before, m->cfg.image_token_id};
-    if (!ts || session_forward(m, s, &b, logits, tp, err) != 0) {
+    if (session_forward(m, s, &b, logits, tp, err) != 0) {
         s->kv.n = 0;   /* the cache may hold a partial batch: forget it */
         goto done;
     }
@@ -222,12 +227,23 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
             fin = FINISH_STOP;
             break;
         }
-        if (n_gen == cap) gen = realloc(gen, (size_t)(cap *= 2) * sizeof *gen);
+        if (n_gen == cap) {
+            int32_t *more = realloc(gen, (size_t)cap * 2 * sizeof *gen);
+            if (!more) {
+                qvl_fail_code(err, QVL_E_NOMEM, "out of memory after %d tokens", n_gen);
+                goto done;
+            }
+            gen = more;
+            cap *= 2;
+        }
         gen[n_gen++] = id;
         size_t len;
         const char *piece = tokenizer_stream_push(ts, id, &len, err);
         if (!piece) goto done;
-        out_append(&o, piece, len);
+        if (out_append(&o, piece, len) != 0) {
+            qvl_fail_code(err, QVL_E_NOMEM, "out of memory after %d tokens", n_gen);
+            goto done;
+        }
         if (cut_at_stop(&o, p)) fin = FINISH_STOP;
         if (emit(&o, fin ? o.len : o.len - held_back(&o, p), on_text, user) != 0 && !fin) fin = FINISH_CANCELLED;
         if (fin) break;
@@ -247,7 +263,10 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
     if (fin != FINISH_STOP || !p->n_stop) {
         size_t len;
         const char *rest = tokenizer_stream_flush(ts, &len);
-        out_append(&o, rest, len);
+        if (out_append(&o, rest, len) != 0) {
+            qvl_fail_code(err, QVL_E_NOMEM, "out of memory after %d tokens", n_gen);
+            goto done;
+        }
     }
     emit(&o, o.len, fin == FINISH_CANCELLED ? NULL : on_text, user);
     out->finish = fin;

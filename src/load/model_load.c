@@ -64,6 +64,7 @@ static int load_text_weights(qvl_model *m, const weight_source *src, qvl_error *
     snprintf(hf, sizeof hf, "%s.norm.weight", P);
     if (!(tm->output_norm = need_vector(src, hf, "output_norm.weight", d, err))) return -1;
     tm->layers = weight_own(src->store, (size_t)c->n_layers * sizeof *tm->layers);
+    if (!tm->layers) return qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
     for (int i = 0; i < c->n_layers; i++) {
         text_layer *L = &tm->layers[i];
         struct {
@@ -101,8 +102,7 @@ static int load_text_weights(qvl_model *m, const weight_source *src, qvl_error *
             if (need_matrix(src, hf, gg, mats[k].cols, mats[k].rows, want, mats[k].dst, err)) return -1;
         }
     }
-    text_model_init_rope(tm);
-    return 0;
+    return text_model_init_rope(tm, err);
 }
 
 /* ---- Hugging Face directories ----------------------------------------- */
@@ -258,10 +258,14 @@ static tokenizer *load_gguf_tokenizer(const gguf_file *g, qvl_error *err) {
     size_t bytes = 0;
     for (size_t i = 0; i < n_tok; i++) bytes += toks[i].len + 1;
     for (size_t i = 0; i < n_merge; i++) bytes += merges[i].len + 1;
-    char *pool = malloc(bytes), *p = pool;
+    char *pool = malloc(bytes ? bytes : 1), *p = pool;
     const char **tv = malloc((n_tok + 1) * sizeof *tv), **mv = malloc((n_merge + 1) * sizeof *mv);
     int32_t *tt = malloc((n_tok + 1) * sizeof *tt);
     tokenizer *tk = NULL;
+    if (!pool || !tv || !mv || !tt) {
+        qvl_fail_code(err, QVL_E_NOMEM, "%s: out of memory for the tokenizer", g->map.path);
+        goto done;
+    }
     for (size_t i = 0; i < n_tok; i++) {
         int64_t t;
         if (gguf_kv_int(g, types, i, 0, 100, &t, err) != 0) goto done;
@@ -305,7 +309,10 @@ qvl_model *model_load(const char *path, const model_load_opts *opts, qvl_error *
     if (stat(path, &st) != 0)
         return qvl_fail_code(err, QVL_E_IO, "%s: no such model directory or file", path), NULL;
     qvl_model *m = calloc(1, sizeof *m);
-    m->storage = calloc(1, sizeof *m->storage);
+    if (!m || !(m->storage = calloc(1, sizeof *m->storage))) {
+        free(m);
+        return qvl_fail_code(err, QVL_E_NOMEM, "out of memory"), NULL;
+    }
     m->gen_defaults = sampling_defaults();
     snprintf(m->source, sizeof m->source, "%s", path);
     const char *base = path + strlen(path);

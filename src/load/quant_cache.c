@@ -46,16 +46,24 @@ int quant_cache_locate(const char *cache_dir, const char *dir, const char *quant
     if (!d) return qvl_fail_code(err, QVL_E_IO, "%s: %s", dir, strerror(errno));
     char **names = NULL;
     int n = 0;
+    bool oom = false;
     struct dirent *e;
-    while ((e = readdir(d))) {
+    while (!oom && (e = readdir(d))) {
         size_t l = strlen(e->d_name);
         if (l > 12 && !strcmp(e->d_name + l - 12, ".safetensors")) {
-            names = realloc(names, (size_t)(n + 1) * sizeof *names);
-            names[n++] = strdup(e->d_name);
+            char **more = realloc(names, (size_t)(n + 1) * sizeof *names);
+            if (more) names = more;
+            oom = !more || !(names[n] = strdup(e->d_name));
+            n += !oom;
         }
     }
     closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    if (oom) {
+        for (int i = 0; i < n; i++) free(names[i]);
+        free(names);
+        return qvl_fail_code(err, QVL_E_NOMEM, "%s: out of memory", dir);
+    }
+    if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_str);
     for (int i = 0; i < n; i++) {
         struct stat st;
         snprintf(p, sizeof p, "%s/%s", dir, names[i]);
@@ -108,14 +116,19 @@ void quant_cache_trim(const char *cache_dir, int keep) {
         if (!is_cache_name(e->d_name)) continue;
         snprintf(p, sizeof p, "%s/%s", cache_dir, e->d_name);
         if (stat(p, &st) != 0) continue;
-        f = realloc(f, (size_t)(n + 1) * sizeof *f);
+        cached_file *more = realloc(f, (size_t)(n + 1) * sizeof *f);
+        if (!more) {   /* out of memory: delete nothing rather than guess */
+            n = 0;
+            break;
+        }
+        f = more;
         snprintf(f[n].name, sizeof f[n].name, "%s", e->d_name);
         /* a load maps the file, which updates its access time only with
          * some mount options: the newer of access and modification time */
         f[n++].used = st.st_atime > st.st_mtime ? st.st_atime : st.st_mtime;
     }
     closedir(d);
-    qsort(f, (size_t)n, sizeof *f, newest_first);
+    if (n > 1) qsort(f, (size_t)n, sizeof *f, newest_first);
     for (int i = keep; i < n; i++) {
         snprintf(p, sizeof p, "%s/%s", cache_dir, f[i].name);
         unlink(p);

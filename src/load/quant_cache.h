@@ -20,14 +20,14 @@ const char *quant_cache_default_dir(void);
 
 /* Fills path (cap bytes) with the cache file for dir at quant ("q8_0",
  * "q4_k_m", "q4_k") and key (65 bytes: hex SHA-256). Returns 0, or -1 with err set
- * when dir cannot be read. */
+ * when dir cannot be read or memory runs out. */
 int quant_cache_locate(const char *cache_dir, const char *dir, const char *quant, char *path, size_t cap,
                        char key[65], qvl_error *err);
 
 /* Deletes the least recently used cache files beyond the newest `keep`
  * (a quantized 2B model is 1-2 GB: the cache must not grow without bound).
  * Only files this module names (<24 hex digits>-<quant>.gguf) are touched.
- * Cannot fail (what cannot be deleted stays). */
+ * Cannot fail (what cannot be deleted stays; out of memory, all stays). */
 void quant_cache_trim(const char *cache_dir, int keep);
 
 #endif

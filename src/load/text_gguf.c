@@ -50,53 +50,57 @@ static int read_vocab(const char *dir, int n_rows, vocab_arrays *v, qvl_error *e
         json_decref(root);
         return qvl_fail(err, "%s: no model.vocab / model.merges%s%s", path, root ? "" : ": ", root ? "" : je.text);
     }
-    v->n = n_rows;
+    /* A token left NULL would become a [PAD] entry: every copy is checked
+     * (oom), and the caller's vocab_free frees what was made. */
     v->tokens = calloc((size_t)n_rows, sizeof *v->tokens);
     v->types = calloc((size_t)n_rows, sizeof *v->types);
+    bool oom = !v->tokens || !v->types;
+    if (!oom) v->n = n_rows;
     const char *piece;
     json_t *idv;
     json_object_foreach(vocab, piece, idv) {
         json_int_t id = json_integer_value(idv);
-        if (id >= 0 && id < n_rows && !v->tokens[id]) {
-            v->tokens[id] = strdup(piece);
+        if (!oom && id >= 0 && id < n_rows && !v->tokens[id]) {
+            oom = !(v->tokens[id] = strdup(piece));
             v->types[id] = TOK_NORMAL;
         }
     }
-    for (size_t i = 0; json_is_array(added) && i < json_array_size(added); i++) {
+    for (size_t i = 0; !oom && json_is_array(added) && i < json_array_size(added); i++) {
         json_t *t = json_array_get(added, i);
         json_int_t id = json_integer_value(json_object_get(t, "id"));
         const char *content = json_string_value(json_object_get(t, "content"));
         if (!content || id < 0 || id >= n_rows) continue;
         free(v->tokens[id]);
-        v->tokens[id] = strdup(content);
+        oom = !(v->tokens[id] = strdup(content));
         v->types[id] = json_is_true(json_object_get(t, "special")) || looks_special(content) ? TOK_CONTROL : TOK_USER;
     }
-    for (int i = 0; i < n_rows; i++)
+    for (int i = 0; !oom && i < n_rows; i++)
         if (!v->tokens[i]) {
             char pad[32];
             snprintf(pad, sizeof pad, "[PAD%d]", i);
-            v->tokens[i] = strdup(pad);
+            oom = !(v->tokens[i] = strdup(pad));
             v->types[i] = TOK_UNUSED;
         }
-    v->n_merges = (int)json_array_size(merges);
-    v->merges = calloc((size_t)v->n_merges + 1, sizeof *v->merges);
-    for (int i = 0; i < v->n_merges; i++) {
-        json_t *m = json_array_get(merges, (size_t)i);
+    int n_merges = (int)json_array_size(merges);
+    if (!oom) oom = !(v->merges = calloc((size_t)n_merges + 1, sizeof *v->merges));
+    for (; !oom && v->n_merges < n_merges; v->n_merges++) {
+        json_t *m = json_array_get(merges, (size_t)v->n_merges);
+        char **dst = &v->merges[v->n_merges];
         if (json_is_string(m)) {
-            v->merges[i] = strdup(json_string_value(m));
+            oom = !(*dst = strdup(json_string_value(m)));
         } else {
             const char *a = json_string_value(json_array_get(m, 0)), *b = json_string_value(json_array_get(m, 1));
-            v->merges[i] = malloc(strlen(a ? a : "") + strlen(b ? b : "") + 2);
-            sprintf(v->merges[i], "%s %s", a ? a : "", b ? b : "");
+            oom = !(*dst = malloc(strlen(a ? a : "") + strlen(b ? b : "") + 2));
+            if (!oom) sprintf(*dst, "%s %s", a ? a : "", b ? b : "");
         }
     }
     json_decref(root);
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-    root = json_load_file(path, 0, NULL);
+    root = !oom ? json_load_file(path, 0, NULL) : NULL;
     const char *tmpl = json_string_value(json_object_get(root, "chat_template"));
-    if (tmpl) v->chat_template = strdup(tmpl);
+    if (tmpl) oom = !(v->chat_template = strdup(tmpl));
     json_decref(root);
-    return 0;
+    return oom ? qvl_fail_code(err, QVL_E_NOMEM, "%s: out of memory reading the vocabulary", dir) : 0;
 }
 
 /* ---- text model ------------------------------------------------------------ */
@@ -108,10 +112,12 @@ typedef struct named_tensor {
     int64_t n;
 } named_tensor;
 
+/* Returns how many tensors *out lists, or -1 when out of memory. */
 static int collect_text_tensors(const qvl_model *m, named_tensor **out) {
     const text_config *c = &m->cfg.text;
     int cap = 3 + c->n_layers * 11, n = 0;
     named_tensor *l = calloc((size_t)cap, sizeof *l);
+    if (!(*out = l)) return -1;
     snprintf(l[n].name, sizeof l[n].name, "token_embd.weight"), l[n++].t = m->text.tok_embd;
     if (m->text.output.data != m->text.tok_embd.data)
         snprintf(l[n].name, sizeof l[n].name, "output.weight"), l[n++].t = m->text.output;
@@ -132,7 +138,6 @@ static int collect_text_tensors(const qvl_model *m, named_tensor **out) {
             l[n++].n = e[k].n;
         }
     }
-    *out = l;
     return n;
 }
 
@@ -189,6 +194,10 @@ int text_gguf_write(const qvl_model *m, const char *dir, const char *out, const 
     int n = collect_text_tensors(m, &ts), rc = -1;
     int ftype = text_file_type(m->weight_type);
     gguf_writer *w = NULL;
+    if (n < 0) {
+        qvl_fail_code(err, QVL_E_NOMEM, "%s: out of memory", out);
+        goto done;
+    }
     if (read_vocab(dir, m->cfg.text.vocab_size, &v, err) != 0) goto done;
     if (!(w = gguf_writer_open(out, err)) || add_text_metadata(w, m, &v, ftype, err) != 0) goto done;
     if (cache_key && gguf_writer_add_str(w, "qvl.cache_key", cache_key, err) != 0) goto done;

@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "engine/kernels.h"
 #include "engine/matmul.h"
 #include "load/vision_load.h"
 #include "load/weight_source.h"
@@ -172,7 +173,8 @@ static void bf16_worker(void *p, int ith, int nth) {
     long lo, hi;
     threadpool_split((long)tensor_nrows(j->w), ith, nth, &lo, &hi);
     size_t rb = dtype_row_bytes(DT_F16, j->w->ne[0]);
-    if (!f16_to_bf16_exact((const uint8_t *)j->w->data + lo * rb, j->dst + lo * rb, (hi - lo) * j->w->ne[0]))
+    if (!kernels_get()->f16_to_bf16_exact((const uint8_t *)j->w->data + lo * rb, j->dst + lo * rb,
+                                          (hi - lo) * j->w->ne[0]))
         atomic_store(&j->inexact, true);
 }
 

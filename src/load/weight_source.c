@@ -70,6 +70,7 @@ const float *need_vector(const weight_source *src, const char *hf, const char *g
 typedef struct quant_job {
     const qvl_tensor *from;
     qvl_tensor *to;
+    float *rows;   /* (threads, cols) one float row per thread */
 } quant_job;
 
 static void quant_worker(void *p, int ith, int nth) {
@@ -77,13 +78,12 @@ static void quant_worker(void *p, int ith, int nth) {
     int64_t cols = j->from->ne[0];
     long lo, hi;
     threadpool_split((long)j->from->ne[1], ith, nth, &lo, &hi);
-    float *row = malloc((size_t)cols * sizeof *row);
+    float *row = j->rows + (size_t)ith * cols;
     size_t rb = dtype_row_bytes(j->to->type, cols);
     for (long r = lo; r < hi; r++) {
         tensor_get_row(j->from, r, row);
         quantize_row(j->to->type, row, (uint8_t *)j->to->data + (size_t)r * rb, cols);
     }
-    free(row);
 }
 
 /* A matrix, quantized to src->quant when the stored type is a float type
@@ -99,12 +99,16 @@ int need_matrix(const weight_source *src, const char *hf, const char *gg, int64_
     if (dtype_get(want)->block_size > 1 && cols % dtype_get(want)->block_size) want = DT_Q8_0;
     size_t bytes = dtype_row_bytes(want, cols) * (size_t)rows;
     void *buf = weight_own(src->store, bytes);
-    if (!buf) return qvl_fail_code(err, QVL_E_NOMEM, "out of memory quantizing '%s'", hf);
+    quant_job j = {t, out, malloc((size_t)threadpool_size(src->tp) * cols * sizeof *j.rows)};
+    if (!buf || !j.rows) {
+        free(j.rows);
+        return qvl_fail_code(err, QVL_E_NOMEM, "out of memory quantizing '%s'", hf);
+    }
     out->type = want;
     out->data = buf;
     out->nbytes = bytes;
-    quant_job j = {t, out};
     threadpool_run(src->tp, quant_worker, &j);
+    free(j.rows);
     /* the float original is done with: out of resident memory (a first
      * quantize-on-load of a 2b model would otherwise hold 3.4 GB of it) */
     if (!src->gguf)

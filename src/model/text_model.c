@@ -9,6 +9,10 @@
  * operations in the same order as in the serial loops: the bits do not
  * depend on the number of threads. Steps too small to pay for a hand-off
  * (a decode step's single row) run on the calling thread.
+ *
+ * Memory: a pass's buffers are carved from one block, the leading cache's
+ * scratch (kv_cache.scratch), so a decode step allocates nothing but what
+ * matmul converts its inputs into.
  */
 #include "model/text_model.h"
 
@@ -22,11 +26,16 @@
 #include "engine/matmul.h"
 #include "engine/ops.h"
 
-void text_model_init_rope(text_model *m) {
+int text_model_init_rope(text_model *m, qvl_error *err) {
     const text_config *c = &m->cfg;
     int half = c->head_dim / 2;
     m->inv_freq = malloc((size_t)half * sizeof *m->inv_freq);
     m->rope_axis = malloc((size_t)half);
+    if (!m->inv_freq || !m->rope_axis) {
+        free(m->inv_freq), free(m->rope_axis);
+        m->inv_freq = NULL, m->rope_axis = NULL;
+        return qvl_fail_code(err, QVL_E_NOMEM, "out of memory for the rotary tables");
+    }
     for (int j = 0; j < half; j++) {
         m->inv_freq[j] = (float)(1.0 / pow((double)c->rope_theta, (double)(2 * j) / c->head_dim));
         /* Interleaved M-RoPE: frequency j follows the row axis when j%3 == 1,
@@ -40,6 +49,7 @@ void text_model_init_rope(text_model *m) {
         }
         m->rope_axis[j] = axis;
     }
+    return 0;
 }
 
 int kv_cache_init(kv_cache *kv, const text_config *cfg, int n_ctx, qvl_error *err) {
@@ -61,6 +71,7 @@ int kv_cache_init(kv_cache *kv, const text_config *cfg, int n_ctx, qvl_error *er
 void kv_cache_free(kv_cache *kv) {
     free(kv->k);
     free(kv->v);
+    free(kv->scratch);
     memset(kv, 0, sizeof *kv);
 }
 
@@ -96,6 +107,7 @@ typedef struct attn_job {
  * (causal), so the cheap early ones even out the threads at the end. */
 static void attn_worker_prompt(void *p, int ith, int nth) {
     attn_job *j = p;
+    const kernels *k = kernels_get();
     const text_config *c = j->c;
     int hd = c->head_dim, qdim = c->n_heads * hd, kvd = c->n_kv_heads * hd, group = c->n_heads / c->n_kv_heads;
     float scale = 1.0f / sqrtf((float)hd);
@@ -108,11 +120,11 @@ static void attn_worker_prompt(void *p, int ith, int nth) {
         int t0 = (int)(nblk - 1 - task / c->n_heads) * ATTN_PROMPT_QB, h = (int)(task % c->n_heads), g = h / group;
         int nq = j->n - t0 < ATTN_PROMPT_QB ? j->n - t0 : ATTN_PROMPT_QB, len[ATTN_PROMPT_QB];
         for (int i = 0; i < nq; i++) len[i] = j->start + t0 + i + 1;   /* causal: positions 0 .. own */
-        attn_prompt_scores(j->q + (size_t)t0 * qdim + (size_t)h * hd, (size_t)qdim, nq, j->kc + (size_t)g * hd,
-                           (size_t)kvd, len[nq - 1], hd, scale, scores, row);
-        for (int i = 0; i < nq; i++) softmax_masked(scores + i * row, len[i], (int)row);
-        attn_prompt_pv(scores, row, len, nq, j->vc + (size_t)g * hd, (size_t)kvd, hd,
-                       j->out + (size_t)t0 * qdim + (size_t)h * hd, (size_t)qdim);
+        k->attn_prompt_scores(j->q + (size_t)t0 * qdim + (size_t)h * hd, (size_t)qdim, nq, j->kc + (size_t)g * hd,
+                              (size_t)kvd, len[nq - 1], hd, scale, scores, row);
+        for (int i = 0; i < nq; i++) k->softmax_masked(scores + i * row, len[i], (int)row);
+        k->attn_prompt_pv(scores, row, len, nq, j->vc + (size_t)g * hd, (size_t)kvd, hd,
+                          j->out + (size_t)t0 * qdim + (size_t)h * hd, (size_t)qdim);
     }
 }
 
@@ -142,7 +154,8 @@ static void run_step(threadpool *tp, threadpool_fn fn, void *job, long floats) {
  * image rows, then xn = rmsnorm(x). Each step optional; the same operations
  * per element as doing each over all rows in turn. */
 typedef struct resid_job {
-    float *x, *o;           /* o: NULL = nothing to add; may equal xn */
+    float *x;
+    const float *o;         /* NULL = nothing to add; may equal xn */
     const float *const *img;   /* image feature row per token, or NULL */
     long ds_off;            /* offset of the DeepStack slice in an image row, 0 = none */
     float *xn;
@@ -163,7 +176,14 @@ static void resid_worker(void *p, int ith, int nth) {
     }
 }
 
-static void resid_step(threadpool *tp, resid_job *j) {
+/* A block's residual add fused with the RMSNorm that opens the next block
+ * (one pass over x instead of two): x += o, x += DeepStack slice `level`
+ * (1-based; 0 = none) at image tokens, then xn = rmsnorm(x) * norm. o and
+ * norm may be NULL for none. */
+static void residual_add_norm(threadpool *tp, resid_job *j, const float *o, int level, const float *norm) {
+    j->o = o;
+    j->ds_off = (long)level * j->d;
+    j->norm = norm;
     atomic_init(&j->next, 0);
     run_step(tp, resid_worker, j, j->n > 1 ? (long)j->n * j->d : 0);   /* one row cannot be split */
 }
@@ -179,8 +199,9 @@ typedef struct swiglu_job {
  * polynomial blocks and an expf tail falls where it does for the whole. */
 static void swiglu_worker(void *p, int ith, int nth) {
     swiglu_job *j = p;
+    const kernels *k = kernels_get();
     long lo, hi;
-    while (claim(&j->next, j->n, SWIGLU_CHUNK, &lo, &hi)) swiglu(j->gate + lo, j->up + lo, (int)(hi - lo));
+    while (claim(&j->next, j->n, SWIGLU_CHUNK, &lo, &hi)) k->swiglu(j->gate + lo, j->up + lo, (int)(hi - lo));
 }
 
 /* Attention of every sequence in two jobs. First, per (token, head): q
@@ -203,8 +224,9 @@ typedef struct attn_stage {
     int n_seq;
     long pair_tasks;            /* (token, KV head) pairs of those */
     float *out;                 /* (n, qdim) */
-    float *scores;              /* (threads, max positions) */
-    size_t scores_stride;
+    float *scores;              /* (threads, scores_stride) */
+    size_t scores_stride;       /* the largest n_ctx of the caches */
+    float *prompt_scores;       /* (threads, ATTN_PROMPT_QB, scores_stride) for the prompt kernel */
     atomic_long next;
 } attn_stage;
 
@@ -248,7 +270,7 @@ static void attn_head(const attn_stage *j, int i, int h, float *scores) {
     if (k->attn_scores_rows) k->attn_scores_rows(q, kc, (size_t)kvd, len, hd, scale, scores);
     else
         for (int p = 0; p < len; p++) scores[p] = k->dot_f32_lanes16(q, kc + (size_t)p * kvd, hd) * scale;
-    softmax_masked(scores, len, start + j->bs[s].n);
+    k->softmax_masked(scores, len, start + j->bs[s].n);
     if (k->attn_pv_rows) {
         k->attn_pv_rows(o, vc, (size_t)kvd, scores, len, hd);
         return;
@@ -287,6 +309,81 @@ static void attn_pairs_worker(void *p, int ith, int nth) {
     }
 }
 
+/* ---- the pass's working memory ------------------------------------------ */
+
+/* Every buffer of a pass over n tokens of n_seq sequences, carved from one
+ * block by fwd_layout. */
+typedef struct fwd_bufs {
+    float *x;               /* (n, d) residual stream, all sequences' tokens in order */
+    float *xn;              /* (n, d) normalised input of a block, then its output */
+    float *q, *att;         /* (n, qdim) queries; attention output */
+    float *kk, *vv;         /* (n, kvd) new keys and values, before they go to the caches */
+    float *gate, *up;       /* (n, ffn) */
+    float *cosv, *sinv;     /* (n, half) rotary cos/sin per token, shared by every layer and head */
+    float *scores;          /* (threads, max_ctx) per-pair attention */
+    float *prompt_scores;   /* (threads, ATTN_PROMPT_QB, max_ctx) if a sequence takes the prompt kernel */
+    float *lg;              /* (n_out, vocab) if several sequences want logits: one matmul, then to their owners */
+    const float **img;      /* (n) image feature row of each token, or NULL */
+    int *tok_seq;           /* (n) sequence of each token */
+    int *seq_first;         /* (n_seq) first token of each sequence */
+    char *per_pair;         /* (n_seq) whether a sequence's attention runs per (token, head) */
+} fwd_bufs;
+
+typedef struct fwd_shape {
+    int n, n_seq, n_out, threads;
+    int max_ctx;            /* the largest n_ctx of the caches: score rows fit any position */
+    bool prompt_kernel;     /* a sequence takes the prompt kernel */
+} fwd_shape;
+
+/* Takes bytes at *at of base, rounded up to a cache line so that no two
+ * buffers share one; base NULL only measures. */
+static void *carve(char *base, size_t *at, size_t bytes) {
+    void *p = base ? base + *at : NULL;
+    *at += (bytes + 63) & ~(size_t)63;
+    return p;
+}
+
+/* Points b's buffers into base (NULL: only measures); returns the bytes
+ * they take, a multiple of 64. */
+static size_t fwd_layout(fwd_bufs *b, char *base, const text_config *c, const fwd_shape *sh) {
+    size_t n = (size_t)sh->n, d = (size_t)c->hidden_size, qdim = (size_t)c->n_heads * c->head_dim;
+    size_t kvd = (size_t)c->n_kv_heads * c->head_dim, ffn = (size_t)c->intermediate_size, half = c->head_dim / 2;
+    size_t row = (size_t)sh->threads * sh->max_ctx * sizeof(float), f = sizeof(float), at = 0;
+    b->x = carve(base, &at, n * d * f);
+    b->xn = carve(base, &at, n * d * f);
+    b->q = carve(base, &at, n * qdim * f);
+    b->att = carve(base, &at, n * qdim * f);
+    b->kk = carve(base, &at, n * kvd * f);
+    b->vv = carve(base, &at, n * kvd * f);
+    b->gate = carve(base, &at, n * ffn * f);
+    b->up = carve(base, &at, n * ffn * f);
+    b->cosv = carve(base, &at, n * half * f);
+    b->sinv = carve(base, &at, n * half * f);
+    b->scores = carve(base, &at, row);
+    b->prompt_scores = carve(base, &at, sh->prompt_kernel ? ATTN_PROMPT_QB * row : 0);
+    b->lg = carve(base, &at, sh->n_out > 1 ? (size_t)sh->n_out * c->vocab_size * f : 0);
+    b->img = carve(base, &at, n * sizeof *b->img);
+    b->tok_seq = carve(base, &at, n * sizeof *b->tok_seq);
+    b->seq_first = carve(base, &at, (size_t)sh->n_seq * sizeof *b->seq_first);
+    b->per_pair = carve(base, &at, (size_t)sh->n_seq);
+    return at;
+}
+
+/* The block for a pass of n tokens: the leading cache's scratch if it is
+ * big enough, or made big enough for a pass of up to
+ * TEXT_SCRATCH_KEEP_TOKENS tokens; for a longer one a block of its own,
+ * also returned in *own for the caller to free. NULL when out of memory
+ * (the cache's scratch then freed, to be allocated again by a later pass). */
+static char *fwd_memory(kv_cache *lead, size_t bytes, int n, char **own) {
+    *own = NULL;
+    if (bytes <= lead->scratch_bytes) return lead->scratch;
+    if (n > TEXT_SCRATCH_KEEP_TOKENS) return *own = aligned_alloc(64, bytes);
+    free(lead->scratch);
+    lead->scratch = aligned_alloc(64, bytes);
+    lead->scratch_bytes = lead->scratch ? bytes : 0;
+    return lead->scratch;
+}
+
 /* ---- the forward pass -------------------------------------------------- */
 
 static int check_batch(const text_model *m, const kv_cache *kv, const text_batch *b, qvl_error *err) {
@@ -322,8 +419,8 @@ static int check_batches(const text_model *m, kv_cache *const *kvs, const text_b
 
 /* Attention of layer l for every sequence: the norms, rotations and cache
  * writes, the per-pair attention of short sequences, then the prompt kernel
- * for each sequence long enough for it. Fails only for lack of memory. */
-static int attention(attn_stage *st, int l, threadpool *tp, qvl_error *err) {
+ * for each sequence long enough for it. */
+static void attention(attn_stage *st, int l, threadpool *tp) {
     const text_config *c = st->c;
     int hd = c->head_dim, qdim = c->n_heads * hd, kvd = c->n_kv_heads * hd;
     st->l = l;
@@ -336,101 +433,91 @@ static int attention(attn_stage *st, int l, threadpool *tp, qvl_error *err) {
         int i = st->seq_first[s], n = st->bs[s].n;
         attn_job aj = {.c = c, .q = st->q + (size_t)i * qdim, .kc = kv->k + (size_t)l * kv->n_ctx * kvd,
                        .vc = kv->v + (size_t)l * kv->n_ctx * kvd, .out = st->out + (size_t)i * qdim, .n = n,
-                       .start = kv->n};
+                       .start = kv->n, .scores = st->prompt_scores};
         atomic_init(&aj.next, 0);
-        aj.scores = malloc((size_t)threadpool_size(tp) * ATTN_PROMPT_QB * (kv->n + n) * sizeof(float));
-        if (!aj.scores)
-            return qvl_fail_code(err, QVL_E_NOMEM, "out of memory for the attention of %d tokens", n);
         threadpool_run(tp, attn_worker_prompt, &aj);
-        free(aj.scores);
     }
-    return 0;
 }
 
 int text_forward_multi(const text_model *m, kv_cache *const *kvs, const text_batch *bs, int n_seq,
                        float *const *logits, threadpool *tp, qvl_error *err) {
     if (check_batches(m, kvs, bs, n_seq, err) != 0) return -1;
     const text_config *c = &m->cfg;
-    int n = 0, n_out = 0, d = c->hidden_size, hd = c->head_dim, half = hd / 2, max_len = 0;
+    int d = c->hidden_size, hd = c->head_dim, half = hd / 2, ffn = c->intermediate_size, vocab = c->vocab_size;
+    int img_w = d * (1 + m->n_deepstack), rc = -1;
+    int prompt_kernel = kernels_get()->attn_prompt_ok && kernels_get()->attn_prompt_ok(hd);
+    fwd_shape sh = {.n_seq = n_seq, .threads = threadpool_size(tp)};
     for (int s = 0; s < n_seq; s++) {
-        n += bs[s].n;
-        n_out += logits && logits[s];
-        max_len = kvs[s]->n + bs[s].n > max_len ? kvs[s]->n + bs[s].n : max_len;
+        sh.n += bs[s].n;
+        sh.n_out += logits && logits[s];
+        sh.max_ctx = kvs[s]->n_ctx > sh.max_ctx ? kvs[s]->n_ctx : sh.max_ctx;
+        sh.prompt_kernel |= prompt_kernel && bs[s].n >= ATTN_PROMPT_QB;
     }
-    int qdim = c->n_heads * hd, kvd = c->n_kv_heads * hd, ffn = c->intermediate_size, vocab = c->vocab_size;
-    int img_w = d * (1 + m->n_deepstack), rc = -1, nth = threadpool_size(tp);
-    float *x = malloc((size_t)n * d * sizeof *x);          /* residual stream, all sequences' tokens in order */
-    float *xn = malloc((size_t)n * d * sizeof *xn);        /* normalised input of a block, then its output */
-    float *q = malloc((size_t)n * qdim * sizeof *q);
-    float *kk = malloc((size_t)n * kvd * sizeof *kk);
-    float *vv = malloc((size_t)n * kvd * sizeof *vv);
-    float *att = malloc((size_t)n * qdim * sizeof *att);
-    float *gate = malloc((size_t)n * ffn * sizeof *gate);
-    float *up = malloc((size_t)n * ffn * sizeof *up);
-    float *cosv = malloc((size_t)n * half * sizeof *cosv), *sinv = malloc((size_t)n * half * sizeof *sinv);
-    const float **img = malloc((size_t)n * sizeof *img);   /* image feature row of token i, or NULL */
-    int *tok_seq = malloc((size_t)n * sizeof *tok_seq), *seq_first = malloc((size_t)n_seq * sizeof *seq_first);
-    char *per_pair = malloc((size_t)n_seq);
-    float *scores = malloc((size_t)nth * max_len * sizeof *scores);
-    /* Several logits rows come out of one matmul, then go to their owners. */
-    float *lg = n_out > 1 ? malloc((size_t)n_out * vocab * sizeof *lg) : NULL;
-    if (!x || !xn || !q || !kk || !vv || !att || !gate || !up || !cosv || !sinv || !img || !tok_seq || !seq_first ||
-        !per_pair || !scores || (n_out > 1 && !lg)) {
-        qvl_fail_code(err, QVL_E_NOMEM, "out of memory for a forward pass of %d tokens", n);
-        goto done;
-    }
+    int n = sh.n, n_out = sh.n_out;
+    fwd_bufs b;
+    char *own, *mem = fwd_memory(kvs[0], fwd_layout(&b, NULL, c, &sh), n, &own);
+    if (!mem) return qvl_fail_code(err, QVL_E_NOMEM, "out of memory for a forward pass of %d tokens", n);
+    fwd_layout(&b, mem, c, &sh);
+    float *x = b.x, *xn = b.xn;
 
     /* Embeddings, with image tokens replaced by their sequence's image
-     * features; rotary angles per token, shared by every layer and head. */
-    int prompt_kernel = kernels_get() == &kernels_avx512 && attn_prompt_supported(hd);
-    attn_stage st = {.c = c, .n = n, .half = half, .q = q, .kk = kk, .vv = vv, .cosv = cosv, .sinv = sinv,
-                     .kvs = kvs, .bs = bs, .tok_seq = tok_seq, .seq_first = seq_first, .per_pair = per_pair,
-                     .n_seq = n_seq, .out = att, .scores = scores, .scores_stride = (size_t)max_len};
+     * features; rotary angles per token. */
+    attn_stage st = {.c = c, .n = n, .half = half, .q = b.q, .kk = b.kk, .vv = b.vv, .cosv = b.cosv,
+                     .sinv = b.sinv, .kvs = kvs, .bs = bs, .tok_seq = b.tok_seq, .seq_first = b.seq_first,
+                     .per_pair = b.per_pair, .n_seq = n_seq, .out = b.att, .scores = b.scores,
+                     .scores_stride = (size_t)sh.max_ctx, .prompt_scores = b.prompt_scores};
     for (int s = 0, i = 0; s < n_seq; s++) {
-        const text_batch *b = &bs[s];
-        seq_first[s] = i;
-        per_pair[s] = !(prompt_kernel && b->n >= ATTN_PROMPT_QB);
-        st.pair_tasks += per_pair[s] ? (long)b->n * c->n_kv_heads : 0;
-        for (int t = 0, r = 0; t < b->n; t++, i++) {
-            tok_seq[i] = s;
-            img[i] = b->image_embd && b->ids[t] == b->image_token_id ? b->image_embd + (size_t)r++ * img_w : NULL;
-            if (img[i]) memcpy(x + (size_t)i * d, img[i], (size_t)d * sizeof *x);
-            else tensor_get_row(&m->tok_embd, b->ids[t], x + (size_t)i * d);
+        const text_batch *bt = &bs[s];
+        b.seq_first[s] = i;
+        b.per_pair[s] = !(prompt_kernel && bt->n >= ATTN_PROMPT_QB);
+        st.pair_tasks += b.per_pair[s] ? (long)bt->n * c->n_kv_heads : 0;
+        for (int t = 0, r = 0; t < bt->n; t++, i++) {
+            b.tok_seq[i] = s;
+            b.img[i] = bt->image_embd && bt->ids[t] == bt->image_token_id ? bt->image_embd + (size_t)r++ * img_w
+                                                                          : NULL;
+            if (b.img[i]) memcpy(x + (size_t)i * d, b.img[i], (size_t)d * sizeof *x);
+            else tensor_get_row(&m->tok_embd, bt->ids[t], x + (size_t)i * d);
             for (int j = 0; j < half; j++) {
-                float ang = (float)b->pos[3 * t + m->rope_axis[j]] * m->inv_freq[j];
-                cosv[(size_t)i * half + j] = cosf(ang);
-                sinv[(size_t)i * half + j] = sinf(ang);
+                float ang = (float)bt->pos[3 * t + m->rope_axis[j]] * m->inv_freq[j];
+                b.cosv[(size_t)i * half + j] = cosf(ang);
+                b.sinv[(size_t)i * half + j] = sinf(ang);
             }
         }
     }
 
-    /* Each residual step adds the block output left in xn (and after layer
-     * l < n_deepstack the DeepStack slice l+1) and normalises for the next. */
-    resid_job rj = {.x = x, .img = img, .xn = xn, .n = n, .d = d, .eps = c->rms_norm_eps};
+    /* Each layer: x += attention(rmsnorm(x)), then x += mlp(rmsnorm(x)).
+     * A block leaves its output in xn; its residual add is fused into the
+     * RMSNorm that follows it (residual_add_norm), so each add is written
+     * where that norm runs. */
+    resid_job rj = {.x = x, .img = b.img, .xn = xn, .n = n, .d = d, .eps = c->rms_norm_eps};
+    residual_add_norm(tp, &rj, NULL, 0, m->layers[0].attn_norm);   /* xn = rmsnorm(embeddings) */
     for (int l = 0; l < c->n_layers; l++) {
         const text_layer *L = &m->layers[l];
-        rj.o = l > 0 ? xn : NULL;
-        rj.ds_off = l > 0 && l - 1 < m->n_deepstack ? (long)l * d : 0;
-        rj.norm = L->attn_norm;
-        resid_step(tp, &rj);
-        matmul_many(tp, (const qvl_tensor *[]){&L->wq, &L->wk, &L->wv}, 3, xn, n, (float *[]){q, kk, vv});
+        /* attention block: xn = o_proj(attention(q, k, v of xn)) */
+        if (matmul_many(tp, (const qvl_tensor *[]){&L->wq, &L->wk, &L->wv}, 3, xn, n,
+                        (float *[]){b.q, b.kk, b.vv}, err) != 0)
+            goto done;
         st.L = L;
-        if (attention(&st, l, tp, err) != 0) goto done;
-        matmul(tp, &L->wo, att, n, xn);
+        attention(&st, l, tp);
+        if (matmul(tp, &L->wo, b.att, n, xn, err) != 0) goto done;
+        /* x += attn_out, fused into the MLP's rmsnorm */
+        residual_add_norm(tp, &rj, xn, 0, L->ffn_norm);
 
-        rj.o = xn, rj.ds_off = 0, rj.norm = L->ffn_norm;
-        resid_step(tp, &rj);
-        matmul_many(tp, (const qvl_tensor *[]){&L->w_gate, &L->w_up}, 2, xn, n, (float *[]){gate, up});
-        swiglu_job sj = {.gate = gate, .up = up, .n = (long)n * ffn};
+        /* MLP block: xn = w_down(silu(w_gate xn) * w_up xn) */
+        if (matmul_many(tp, (const qvl_tensor *[]){&L->w_gate, &L->w_up}, 2, xn, n, (float *[]){b.gate, b.up},
+                        err) != 0)
+            goto done;
+        swiglu_job sj = {.gate = b.gate, .up = b.up, .n = (long)n * ffn};
         atomic_init(&sj.next, 0);
         run_step(tp, swiglu_worker, &sj, sj.n);
-        matmul(tp, &L->w_down, gate, n, xn);
+        if (matmul(tp, &L->w_down, b.gate, n, xn, err) != 0) goto done;
+        /* x += mlp_out, and after the first n_deepstack layers their
+         * DeepStack slice at image tokens; fused into the next layer's
+         * rmsnorm (the last layer has none: the output norm below is
+         * applied to the last tokens only) */
+        residual_add_norm(tp, &rj, xn, l < m->n_deepstack ? l + 1 : 0,
+                          l + 1 < c->n_layers ? m->layers[l + 1].attn_norm : NULL);
     }
-    rj.o = xn;
-    rj.ds_off = c->n_layers - 1 < m->n_deepstack ? (long)c->n_layers * d : 0;
-    rj.norm = NULL;
-    resid_step(tp, &rj);
-    for (int s = 0; s < n_seq; s++) kvs[s]->n += bs[s].n;
     if (n_out) {
         /* The last token of each sequence that wants logits, in order. */
         for (int s = 0, i = 0, o = 0; s < n_seq; i += bs[s++].n)
@@ -438,17 +525,17 @@ int text_forward_multi(const text_model *m, kv_cache *const *kvs, const text_bat
                                    c->rms_norm_eps);
         if (n_out == 1) {
             for (int s = 0; s < n_seq; s++)
-                if (logits[s]) matmul(tp, &m->output, xn, 1, logits[s]);
+                if (logits[s] && matmul(tp, &m->output, xn, 1, logits[s], err) != 0) goto done;
         } else {
-            matmul(tp, &m->output, xn, n_out, lg);
+            if (matmul(tp, &m->output, xn, n_out, b.lg, err) != 0) goto done;
             for (int s = 0, o = 0; s < n_seq; s++)
-                if (logits[s]) memcpy(logits[s], lg + (size_t)o++ * vocab, (size_t)vocab * sizeof *lg);
+                if (logits[s]) memcpy(logits[s], b.lg + (size_t)o++ * vocab, (size_t)vocab * sizeof *b.lg);
         }
     }
+    for (int s = 0; s < n_seq; s++) kvs[s]->n += bs[s].n;   /* only now: a failed pass appends nothing */
     rc = 0;
 done:
-    free(x), free(xn), free(q), free(kk), free(vv), free(att), free(gate), free(up), free(cosv), free(sinv);
-    free(img), free(tok_seq), free(seq_first), free(per_pair), free(scores), free(lg);
+    free(own);
     return rc;
 }
 

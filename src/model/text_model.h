@@ -44,14 +44,30 @@ typedef struct text_model {
     uint8_t *rope_axis;        /* (head_dim/2) 0 = t, 1 = h (row), 2 = w (column) */
 } text_model;
 
-/* Sets up the rotary tables from m->cfg (call once after filling cfg). */
-void text_model_init_rope(text_model *m);
+/* Sets up the rotary tables from m->cfg (call once after filling cfg; the
+ * model's owner frees inv_freq and rope_axis). Returns 0, or -1 with err
+ * set (QVL_E_NOMEM) and both left NULL. */
+int text_model_init_rope(text_model *m, qvl_error *err);
 
-/* Keys and values of one sequence, f32, layout [layer][position][kv_dim]. */
+/* Passes of at most this many tokens (decode steps of up to this many
+ * sequences, short follow-ups) keep their working memory in the cache for
+ * the next pass; a longer prompt's is allocated for that pass alone, so a
+ * session does not hold a long prompt's activations (hundreds of MB for
+ * the 2B model) for its lifetime. */
+#define TEXT_SCRATCH_KEEP_TOKENS 64
+
+/* One sequence's state: keys and values, f32, layout
+ * [layer][position][kv_dim], and the working memory of the forward passes
+ * it leads (the first sequence of text_forward_multi): allocated by the
+ * first pass, grown when a larger one (up to TEXT_SCRATCH_KEEP_TOKENS
+ * tokens) comes, reused by every pass that fits, so decode steps allocate
+ * nothing here. */
 typedef struct kv_cache {
     int n_layers, n_ctx, kv_dim;
     int n;                     /* positions filled */
-    float *k, *v;
+    float *k, *v;              /* (n_layers, n_ctx, kv_dim) */
+    void *scratch;             /* (scratch_bytes), or NULL before the first pass */
+    size_t scratch_bytes;
 } kv_cache;
 
 /* Allocates room for n_ctx positions. Returns 0 or -1 (out of memory). */
@@ -72,9 +88,10 @@ typedef struct text_batch {
 } text_batch;
 
 /* Runs the batch, appends its keys/values to kv, and writes the logits of
- * the last token (vocab floats) into logits (if not NULL). Fails (-1, err)
- * if the cache is full, an id is out of range or image rows do not match
- * the image tokens. */
+ * the last token (vocab floats) into logits (if not NULL). Fails (-1, err,
+ * nothing appended) if the cache is full, an id is out of range, image rows
+ * do not match the image tokens, or memory for the pass's activations
+ * runs out (QVL_E_NOMEM). */
 int text_forward(const text_model *m, kv_cache *kv, const text_batch *b, float *logits, threadpool *tp,
                  qvl_error *err);
 

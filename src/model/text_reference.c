@@ -30,7 +30,11 @@ int text_forward_ref(const text_model *m, kv_cache *kv, const text_batch *b, flo
     float *q = malloc((size_t)qdim * sizeof *q), *att = malloc((size_t)qdim * sizeof *att);
     float *gate = malloc((size_t)ffn * sizeof *gate), *up = malloc((size_t)ffn * sizeof *up);
     float *scores = malloc((size_t)kv->n_ctx * sizeof *scores);
-    int img = 0;
+    int img = 0, n0 = kv->n, rc = -1;
+    if (!x || !xn || !q || !att || !gate || !up || !scores) {
+        qvl_fail_code(err, QVL_E_NOMEM, "reference: out of memory");
+        goto done;
+    }
     for (int t = 0; t < b->n; t++) {
         int p = kv->n;   /* this token's cache position */
         const float *img_rowp = NULL;
@@ -41,9 +45,9 @@ int text_forward_ref(const text_model *m, kv_cache *kv, const text_batch *b, flo
             const text_layer *L = &m->layers[l];
             float *kc = kv->k + (size_t)l * kv->n_ctx * kvd, *vc = kv->v + (size_t)l * kv->n_ctx * kvd;
             rmsnorm(xn, x, L->attn_norm, d, c->rms_norm_eps);
-            matmul_ref(&L->wq, xn, 1, q);
-            matmul_ref(&L->wk, xn, 1, kc + (size_t)p * kvd);
-            matmul_ref(&L->wv, xn, 1, vc + (size_t)p * kvd);
+            if (matmul_ref(&L->wq, xn, 1, q, err) || matmul_ref(&L->wk, xn, 1, kc + (size_t)p * kvd, err) ||
+                matmul_ref(&L->wv, xn, 1, vc + (size_t)p * kvd, err))
+                goto done;
             for (int h = 0; h < c->n_heads; h++) {
                 rmsnorm(q + h * hd, q + h * hd, L->q_norm, hd, c->rms_norm_eps);
                 rope_ref(q + h * hd, m, b->pos + 3 * t);
@@ -67,22 +71,24 @@ int text_forward_ref(const text_model *m, kv_cache *kv, const text_batch *b, flo
                     att[h * hd + i] = (float)acc;
                 }
             }
-            matmul_ref(&L->wo, att, 1, xn);
+            if (matmul_ref(&L->wo, att, 1, xn, err)) goto done;
             vec_add(x, xn, d);
             rmsnorm(xn, x, L->ffn_norm, d, c->rms_norm_eps);
-            matmul_ref(&L->w_gate, xn, 1, gate);
-            matmul_ref(&L->w_up, xn, 1, up);
+            if (matmul_ref(&L->w_gate, xn, 1, gate, err) || matmul_ref(&L->w_up, xn, 1, up, err)) goto done;
             for (int i = 0; i < ffn; i++) gate[i] = (float)(gate[i] / (1.0 + exp(-(double)gate[i]))) * up[i];
-            matmul_ref(&L->w_down, gate, 1, xn);
+            if (matmul_ref(&L->w_down, gate, 1, xn, err)) goto done;
             vec_add(x, xn, d);
             if (img_rowp && l < m->n_deepstack) vec_add(x, img_rowp + (size_t)(l + 1) * d, d);
         }
         kv->n++;
         if (logits && t == b->n - 1) {
             rmsnorm(xn, x, m->output_norm, d, c->rms_norm_eps);
-            matmul_ref(&m->output, xn, 1, logits);
+            if (matmul_ref(&m->output, xn, 1, logits, err)) goto done;
         }
     }
+    rc = 0;
+done:
+    if (rc != 0) kv->n = n0;   /* a failed batch appends nothing */
     free(x), free(xn), free(q), free(att), free(gate), free(up), free(scores);
-    return 0;
+    return rc;
 }

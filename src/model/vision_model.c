@@ -78,12 +78,14 @@ static void rows_run(threadpool *tp, row_op op, float *out, float *in, const flo
 
 /* y = x W^T for n rows, then the row op `epi` with bias b (ROW_RESIDUAL:
  * res += y + b). BF16 weights may take BF16-rounded activations
- * (matmul.h; within the tower's tolerance, twice as fast). */
-static void linear(threadpool *tp, const qvl_tensor *w, const float *b, const float *x, int n, float *y, row_op epi,
-                   float *res) {
-    matmul_prec(tp, w, x, n, y, MATMUL_BF16_ACT);
+ * (matmul.h; within the tower's tolerance, twice as fast). Fails like
+ * matmul. */
+static int linear(threadpool *tp, const qvl_tensor *w, const float *b, const float *x, int n, float *y, row_op epi,
+                  float *res, qvl_error *err) {
+    if (matmul_prec(tp, w, x, n, y, MATMUL_BF16_ACT, err) != 0) return -1;
     if (epi == ROW_RESIDUAL) rows_run(tp, epi, res, y, NULL, b, (int)w->ne[1], 0, n);
     else rows_run(tp, epi, y, NULL, NULL, b, (int)w->ne[1], 0, n);
+    return 0;
 }
 
 /* ---- positions: learned table and 2-D rotary ---------------------------- */
@@ -257,12 +259,14 @@ static void attention(const vision_model *vm, float *qkv, int N, const float *cs
 
 /* out rows (stride out_stride) = fc2(gelu_erf(fc1(z))) for M rows of 4D
  * normalised features. tmp holds (M, 4D), y (M, out_hidden_size). */
-static void merger_mlp(const vision_merger *mg, const float *z, int M, float *tmp, float *y, threadpool *tp,
-                       float *out, int out_stride) {
+static int merger_mlp(const vision_merger *mg, const float *z, int M, float *tmp, float *y, threadpool *tp,
+                      float *out, int out_stride, qvl_error *err) {
     int O = (int)mg->fc2.ne[1];
-    linear(tp, &mg->fc1, mg->fc1_b, z, M, tmp, ROW_BIAS_GELU_ERF, NULL);
-    linear(tp, &mg->fc2, mg->fc2_b, tmp, M, y, ROW_BIAS, NULL);
+    if (linear(tp, &mg->fc1, mg->fc1_b, z, M, tmp, ROW_BIAS_GELU_ERF, NULL, err) != 0 ||
+        linear(tp, &mg->fc2, mg->fc2_b, tmp, M, y, ROW_BIAS, NULL, err) != 0)
+        return -1;
     for (int m = 0; m < M; m++) memcpy(out + (size_t)m * out_stride, y + (size_t)m * O, (size_t)O * sizeof *y);
+    return 0;
 }
 
 /* ---- forward ------------------------------------------------------------- */
@@ -301,20 +305,23 @@ static int bufs_alloc(vision_bufs *b, const vision_config *c, int N, int nth) {
     return -1;
 }
 
-static void block_forward(const vision_model *vm, const vision_block *blk, int N, vision_bufs *b, threadpool *tp) {
+static int block_forward(const vision_model *vm, const vision_block *blk, int N, vision_bufs *b, threadpool *tp,
+                         qvl_error *err) {
     int D = vm->cfg.hidden_size;
     float eps = vm->cfg.layer_norm_eps;
     rows_run(tp, ROW_LAYERNORM, b->y, b->h, blk->ln1_w, blk->ln1_b, D, eps, N);
-    linear(tp, &blk->qkv, blk->qkv_b, b->y, N, b->qkv, ROW_BIAS, NULL);
+    if (linear(tp, &blk->qkv, blk->qkv_b, b->y, N, b->qkv, ROW_BIAS, NULL, err) != 0) return -1;
     attention(vm, b->qkv, N, b->cs, b->sn, &b->ab, tp, b->y);
-    linear(tp, &blk->proj, blk->proj_b, b->y, N, b->tmp, ROW_RESIDUAL, b->h);
+    if (linear(tp, &blk->proj, blk->proj_b, b->y, N, b->tmp, ROW_RESIDUAL, b->h, err) != 0) return -1;
     for (int r0 = 0; r0 < N; r0 += MLP_CHUNK) {
         int n = N - r0 < MLP_CHUNK ? N - r0 : MLP_CHUNK;
         float *h = b->h + (size_t)r0 * D;
         rows_run(tp, ROW_LAYERNORM, b->y, h, blk->ln2_w, blk->ln2_b, D, eps, n);
-        linear(tp, &blk->fc1, blk->fc1_b, b->y, n, b->mlp, ROW_BIAS_GELU_TANH, NULL);
-        linear(tp, &blk->fc2, blk->fc2_b, b->mlp, n, b->tmp, ROW_RESIDUAL, h);
+        if (linear(tp, &blk->fc1, blk->fc1_b, b->y, n, b->mlp, ROW_BIAS_GELU_TANH, NULL, err) != 0 ||
+            linear(tp, &blk->fc2, blk->fc2_b, b->mlp, n, b->tmp, ROW_RESIDUAL, h, err) != 0)
+            return -1;
     }
+    return 0;
 }
 
 int vision_encode(const vision_model *vm, const image_patches *p, threadpool *tp, float *out, qvl_error *err) {
@@ -329,23 +336,25 @@ int vision_encode(const vision_model *vm, const image_patches *p, threadpool *tp
     if (bufs_alloc(&b, c, N, threadpool_size(tp)) != 0)
         return qvl_fail_code(err, QVL_E_NOMEM, "out of memory encoding a %dx%d-patch image", gw, gh);
 
-    linear(tp, &vm->patch_embd, vm->patch_b, p->values, N, b.h, ROW_BIAS, NULL);
+    int rc = -1;
+    if (linear(tp, &vm->patch_embd, vm->patch_b, p->values, N, b.h, ROW_BIAS, NULL, err) != 0) goto done;
     add_position_embedding(vm, gh, gw, b.h);
     rope_tables(vm, gw, N, b.cs, b.sn);
     /* The merger scratch (M, 4D) = (N, D) fits in b.tmp; its input in b.y. */
     for (int L = 0; L < c->depth; L++) {
-        block_forward(vm, &vm->blocks[L], N, &b, tp);
+        if (block_forward(vm, &vm->blocks[L], N, &b, tp, err) != 0) goto done;
         for (int k = 0; k < c->n_deepstack; k++) {
             if (c->deepstack_indexes[k] != L) continue;
             const vision_merger *ds = &vm->deepstack[k];
             rows_run(tp, ROW_LAYERNORM, b.y, b.h, ds->norm_w, ds->norm_b, 4 * D, c->layer_norm_eps, M);
-            merger_mlp(ds, b.y, M, b.tmp, b.merged, tp, out + (size_t)(k + 1) * O, W);
+            if (merger_mlp(ds, b.y, M, b.tmp, b.merged, tp, out + (size_t)(k + 1) * O, W, err) != 0) goto done;
         }
     }
     rows_run(tp, ROW_LAYERNORM, b.y, b.h, vm->merger.norm_w, vm->merger.norm_b, D, c->layer_norm_eps, N);
-    merger_mlp(&vm->merger, b.y, M, b.tmp, b.merged, tp, out, W);
+    rc = merger_mlp(&vm->merger, b.y, M, b.tmp, b.merged, tp, out, W, err);
+done:
     bufs_free(&b);
-    return 0;
+    return rc;
 }
 
 int vision_encode_image(const vision_model *vm, const image_rgb *img, const image_preprocess_opts *opts,

@@ -48,7 +48,7 @@ json_t *http_error_json(int status, const char *msg);
  * must agree with the sniffed bytes. On success returns 0 and a malloc'd
  * buffer in *bytes. Fails with -1 and err: QVL_E_BAD_INPUT (refused URL, bad
  * base64, empty), QVL_E_TOO_LARGE (over max_bytes), QVL_E_BAD_MEDIA (not a
- * JPEG/PNG/WebP/BMP, or the declared type disagrees). */
+ * format image_decode reads, or the declared type disagrees). */
 int http_image_bytes(const char *ref, const char *declared_mime, size_t max_bytes, uint8_t **bytes, size_t *len,
                      qvl_error *err);
 

@@ -3,6 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { checkDecodeTimings } from "./check_timings.mjs";
 
 const URL = process.env.QVL_URL;
 const TD = process.env.QVL_TESTDATA || "../shared/testdata";
@@ -13,6 +15,23 @@ async function post(path, body) {
   const r = await fetch(URL + path, { method: "POST", headers: { "Content-Type": "application/json" },
                                       body: JSON.stringify(body) });
   return { status: r.status, json: await r.json() };
+}
+
+// A w x h 24-bit BMP of random pixels, base64: an image no earlier request
+// has sent, so the first question about it is an image-cache miss.
+function freshBmp(w = 256, h = 256) {
+  const row = (w * 3 + 3) & ~3, b = Buffer.alloc(54 + row * h);
+  b.write("BM", 0);
+  b.writeUInt32LE(b.length, 2);
+  b.writeUInt32LE(54, 10);
+  b.writeUInt32LE(40, 14);
+  b.writeInt32LE(w, 18);
+  b.writeInt32LE(h, 22);
+  b.writeUInt16LE(1, 26);
+  b.writeUInt16LE(24, 28);
+  b.writeUInt32LE(row * h, 34);
+  randomBytes(row * h).copy(b, 54);
+  return b.toString("base64");
 }
 
 async function events(body) {
@@ -36,8 +55,9 @@ test("an answer has response, ISO timestamp, model and a conversation id", async
   assert.ok(json.usage.completion_tokens <= 4);
 });
 
-test("a follow-up with conversation_id keeps the image and the history", async () => {
-  const first = (await post("/api/v1/chat", { image: png, question: "What is this?", max_tokens: 4,
+test("a follow-up with conversation_id keeps the image and the history, and reuses its encoding", async () => {
+  const img = freshBmp();
+  const first = (await post("/api/v1/chat", { image: img, question: "What is this?", max_tokens: 4,
                                               temperature: 0 })).json;
   const alone = (await post("/api/v1/chat", { question: "And the colour?", max_tokens: 4, temperature: 0 })).json;
   const follow = await post("/api/v1/chat", { conversation_id: first.conversation_id, question: "And the colour?",
@@ -47,17 +67,31 @@ test("a follow-up with conversation_id keeps the image and the history", async (
   // The follow-up prompt holds the first turn (image included) plus the new question.
   assert.ok(follow.json.usage.prompt_tokens > first.usage.prompt_tokens + alone.usage.prompt_tokens / 2,
             `${follow.json.usage.prompt_tokens} vs ${first.usage.prompt_tokens}`);
-  assert.ok(follow.json.timings.image_ms > 0, "the image was encoded again for the follow-up");
+  // The image cache (src/generate/image_cache.h): the follow-up sends the same pixels at the same
+  // detail, so its embeddings come from the cache instead of the vision encoder. image_ms still
+  // counts decoding the image and the lookup, which cost a few percent of an encode (tiny model,
+  // 256x256: ~250 ms encoding vs 5-15 ms). With the cache off (--image-cache-mb 0) both encode
+  // and this fails.
+  const f = follow.json.timings.image_ms, e = first.timings.image_ms;
+  assert.ok(e > 0, "the first question encoded the image");
+  assert.ok(f < e / 4, `follow-up image_ms ${f} vs ${e} for the first: the image was encoded again`);
+  // The same image in another conversation comes from the cache too.
+  const again = (await post("/api/v1/chat", { image: img, question: "Describe it", max_tokens: 2, temperature: 0 })).json;
+  assert.ok(again.timings.image_ms < e / 4, `image_ms ${again.timings.image_ms} vs ${e}: not taken from the cache`);
 });
 
 test("streamed events add up to the final response", async () => {
-  const evs = await events({ question: "Say something", max_tokens: 8, temperature: 0 });
+  const req = { question: "Say something", max_tokens: 8, temperature: 0, ignore_eos: true };
+  const t0 = performance.now();
+  const evs = await events(req);
+  const wall = performance.now() - t0;
   const pieces = evs.filter((e) => e.text !== undefined).map((e) => e.text).join("");
   const done = evs.at(-1);
   assert.equal(done.done, true);
   assert.equal(pieces, done.response);
-  assert.ok(done.timings.predicted_per_second >= 0 && done.usage.completion_tokens >= 1);
-  const whole = (await post("/api/v1/chat", { question: "Say something", max_tokens: 8, temperature: 0 })).json;
+  assert.equal(done.usage.completion_tokens, 8);
+  checkDecodeTimings(done.timings, done.usage, wall);
+  const whole = (await post("/api/v1/chat", req)).json;
   assert.equal(whole.response, done.response);
 });
 

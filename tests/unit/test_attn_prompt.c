@@ -1,9 +1,21 @@
-/* The blocked prompt attention (attn_prompt.h) against the per-pair
- * kernels it must equal bit for bit: ops.h dot_f32_lanes16 times the scale
- * for scores, memset + the AVX-512 table's axpy_f32 (the one the decode
- * path uses) in key order for the weighted sums. Every query count of a block, key counts around the key
- * tile, head sizes 16..192, strided rows. Skipped (and said so) on CPUs
- * without AVX-512, where the path is never taken. */
+/* test_attn_prompt.c - causal prompt attention, in two parts.
+ *
+ * 1. On every CPU, for every kernel table it runs (scalar, avx2, avx512):
+ *    the per-pair path the text model takes for prompts without AVX-512
+ *    (text_model.c attn_head: the table's dot_f32_lanes16, or its
+ *    attn_scores_rows, times the scale; softmax_masked; memset + axpy_f32
+ *    over the keys in order, or attn_pv_rows) against a naive attention in
+ *    double precision (within float rounding), and the table's
+ *    dot_f32_lanes16 against ops.h dot_f32_lanes16 bit for bit (kernels.h
+ *    promise). This is also the reference part 2 must equal.
+ * 2. With AVX-512 only: the blocked prompt attention (attn_prompt.h)
+ *    against those per-pair kernels bit for bit - every query count of a
+ *    block, key counts around the key tile, head sizes 16..192, strided
+ *    rows. On a CPU without AVX-512 the blocked path is never taken and
+ *    cannot run; the test then prints a SKIP line saying so (shown by
+ *    tests/run_all.sh) instead of passing as if it had checked it.
+ */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,14 +71,81 @@ static void check_case(int hd, int nq, int nk) {
     free(q), free(k), free(v), free(s), free(o), free(ref);
 }
 
+/* ---- part 1: the per-pair path against a naive attention ------------------ */
+
+/* Causal attention of nq queries over len[i] keys as attn_head computes it
+ * with the active table, against softmax(q.k * scale) . v in double. */
+static void check_pairs_naive(const kernels *kt, int hd, int nq, int nk) {
+    size_t qs = (size_t)hd + 16, ks = (size_t)hd + 48;
+    float *q = malloc((size_t)nq * qs * sizeof *q), *k = malloc((size_t)nk * ks * sizeof *k);
+    float *v = malloc((size_t)nk * ks * sizeof *v), *s = malloc((size_t)(nk + 16) * sizeof *s);
+    float *o = malloc((size_t)hd * sizeof *o);
+    double *sd = malloc((size_t)nk * sizeof *sd);
+    for (size_t i = 0; i < (size_t)nq * qs; i++) q[i] = rndf() * 3.0f;
+    for (size_t i = 0; i < (size_t)nk * ks; i++) k[i] = rndf(), v[i] = rndf() * 2.0f;
+    float scale = 1.0f / sqrtf((float)hd);
+    int bad_dot = 0, bad_out = 0;
+    double worst = 0;
+    for (int i = 0; i < nq; i++) {
+        int len = nk - (nq - 1 - i) > 0 ? nk - (nq - 1 - i) : 1;   /* causal rows */
+        const float *qi = q + i * qs;
+        /* the table's per-pair scores, as attn_head takes them */
+        if (kt->attn_scores_rows) kt->attn_scores_rows(qi, k, ks, len, hd, scale, s);
+        else
+            for (int j = 0; j < len; j++) s[j] = kt->dot_f32_lanes16(qi, k + j * ks, hd) * scale;
+        for (int j = 0; j < len; j++) bad_dot += !same_bits(kt->dot_f32_lanes16(qi, k + j * ks, hd),
+                                                             dot_f32_lanes16(qi, k + j * ks, hd));
+        softmax_masked(s, len, nk);
+        if (kt->attn_pv_rows) kt->attn_pv_rows(o, v, ks, s, len, hd);
+        else {
+            memset(o, 0, (size_t)hd * sizeof *o);
+            for (int j = 0; j < len; j++) kt->axpy_f32(o, v + j * ks, s[j], hd);
+        }
+        /* naive, in double */
+        double mx = -INFINITY, sum = 0;
+        for (int j = 0; j < len; j++) {
+            double d = 0;
+            for (int c = 0; c < hd; c++) d += (double)qi[c] * k[j * ks + c];
+            sd[j] = d * scale;
+            mx = sd[j] > mx ? sd[j] : mx;
+        }
+        for (int j = 0; j < len; j++) sum += sd[j] = exp(sd[j] - mx);
+        for (int c = 0; c < hd; c++) {
+            double want = 0;
+            for (int j = 0; j < len; j++) want += sd[j] / sum * v[j * ks + c];
+            double diff = fabs(o[c] - want);
+            worst = diff > worst ? diff : worst;
+            bad_out += !(diff <= 2e-5 + 2e-5 * fabs(want));   /* NaN fails too */
+        }
+    }
+    CHECK_MSG(!bad_dot, "%s: dot_f32_lanes16 differs from ops.h in %d scores (hd=%d nk=%d)", kt->name, bad_dot, hd, nk);
+    CHECK_MSG(!bad_out, "%s: attention hd=%d nq=%d nk=%d differs from the naive one in %d values (worst %.3g)",
+              kt->name, hd, nq, nk, bad_out, worst);
+    free(q), free(k), free(v), free(s), free(o), free(sd);
+}
+
 int main(void) {
     CHECK(!attn_prompt_supported(40) && !attn_prompt_supported(0) && attn_prompt_supported(128));
+    CHECK(attn_prompt_supported(16) && attn_prompt_supported(192) && !attn_prompt_supported(8));
+    const int hds[] = {16, 32, 48, 64, 80, 128, 192};
+    const int nhd = (int)(sizeof hds / sizeof *hds);
+    /* the per-pair path takes any head size: also ones with a tail after the 16-lane blocks */
+    const int pair_hds[] = {16, 40, 64, 72, 128, 192};
+    const char *tables[] = {"scalar", "avx2", "avx512"};
+    int tested = 0;
+    for (int t = 0; t < 3; t++) {
+        if (kernels_force(tables[t]) != 0) continue;
+        tested++;
+        for (size_t h = 0; h < sizeof pair_hds / sizeof *pair_hds; h++)
+            for (int nk = 1; nk <= 37; nk += nk < 9 ? 1 : 7) check_pairs_naive(kernels_get(), pair_hds[h], 4, nk);
+    }
+    CHECK_MSG(tested >= 1 && kernels_force("scalar") == 0, "the scalar table must run everywhere");
     if (kernels_force("avx512") != 0) {
-        printf("test_attn_prompt: no AVX-512 on this CPU, blocked attention not used; kernel checks skipped\n");
+        printf("SKIP test_attn_prompt: no AVX-512 on this CPU: the blocked prompt attention (attn_prompt_avx512.c, "
+               "used only on AVX-512 CPUs) was NOT checked; the per-pair path was (%d kernel tables)\n", tested);
         return check_summary();
     }
-    const int hds[] = {16, 32, 48, 64, 80, 128, 192};
-    for (size_t h = 0; h < sizeof hds / sizeof *hds; h++)
+    for (int h = 0; h < nhd; h++)
         for (int nq = 1; nq <= ATTN_PROMPT_QB; nq++)
             for (int nk = 1; nk <= 37; nk += nk < 9 ? 1 : 7) check_case(hds[h], nq, nk);
     return check_summary();

@@ -1,9 +1,9 @@
 /* test_f16_bf16.c - the two pieces that let F16 vision weights run on the
  * BF16 GEMM:
- *   1. f16_to_bf16_exact (dtype.h) over every F16 value: which ones BF16
- *      holds (counted from the formats' definitions), the values it writes,
- *      and that one inexact value anywhere (vector body or tail) refuses
- *      the row;
+ *   1. f16_to_bf16_exact (dtype.h, and each kernel table's entry) over
+ *      every F16 value: which ones BF16 holds (counted from the formats'
+ *      definitions), the values it writes, and that one inexact value
+ *      anywhere (vector body or tail) refuses the row;
  *   2. gemm_bf16_tile (kernels.h) on small integers, whose sums f32 holds
  *      exactly, against an integer reference: full and partial tiles, row
  *      lengths with and without a tail after the 16-pair blocks, strided
@@ -24,13 +24,13 @@ static int bf16_holds(uint16_t h) {
     return bf16_to_f32(f32_to_bf16(f)) == f;
 }
 
-static void check_all_halves(void) {
+static void check_all_halves(const char *name, bool (*f16_to_bf16)(const void *, void *, int64_t)) {
     uint16_t *exact = malloc(65536 * sizeof *exact), *out = malloc(65536 * sizeof *out);
     int n_exact = 0, n_nan_exact = 0, wrong = 0;
     for (uint32_t h = 0; h < 65536; h++) {
         uint16_t v = (uint16_t)h, b;
         int holds = bf16_holds(v);
-        bool got = f16_to_bf16_exact(&v, &b, 1);
+        bool got = f16_to_bf16(&v, &b, 1);
         if (holds < 0) {   /* NaN: exact when the payload's 3 low bits (dropped by BF16) are zero */
             wrong += got != !(h & 7);
             n_nan_exact += got;
@@ -39,7 +39,7 @@ static void check_all_halves(void) {
         wrong += got != (holds == 1) || (got && bf16_to_f32(b) != fp16_to_f32(v));
         if (got) exact[n_exact++] = v;
     }
-    CHECK_MSG(wrong == 0, "%d halves converted or judged wrongly", wrong);
+    CHECK_MSG(wrong == 0, "%s: %d halves converted or judged wrongly", name, wrong);
     /* Normals: 2 signs x 30 exponents x 2^7 mantissas with 3 zero low bits;
      * subnormals m * 2^-24 with at most 8 significant bits: m < 256, even
      * m < 512, m % 4 == 0 below 1024 (255 + 128 + 128 per sign); zeros and
@@ -50,17 +50,17 @@ static void check_all_halves(void) {
     /* The whole row at once (vector body and a 0..15 tail), and the same
      * row made inexact by one value at several places. */
     memset(out, 0, 65536 * sizeof *out);
-    CHECK(f16_to_bf16_exact(exact, out, n_exact));
+    CHECK_MSG(f16_to_bf16(exact, out, n_exact), "%s: exact row refused", name);
     int same = 1;
     for (int i = 0; i < n_exact; i++) same &= bf16_to_f32(out[i]) == fp16_to_f32(exact[i]);
-    CHECK_MSG(same, "row conversion differs from the one-by-one conversion");
+    CHECK_MSG(same, "%s: row conversion differs from the one-by-one conversion", name);
     const uint16_t inexact = 0x3c01;   /* 1 + 2^-10: needs 10 mantissa bits */
     CHECK(bf16_holds(inexact) == 0);
     int places[] = {0, 5, 15, 16, 31, 1000, n_exact - 17, n_exact - 1};
     for (size_t k = 0; k < sizeof places / sizeof *places; k++) {
         uint16_t keep = exact[places[k]];
         exact[places[k]] = inexact;
-        CHECK_MSG(!f16_to_bf16_exact(exact, out, n_exact), "inexact value at %d not seen", places[k]);
+        CHECK_MSG(!f16_to_bf16(exact, out, n_exact), "%s: inexact value at %d not seen", name, places[k]);
         exact[places[k]] = keep;
     }
     free(exact), free(out);
@@ -100,7 +100,12 @@ static void check_bf16_tile(const kernels *k, int nr, int64_t kk, int nt, size_t
 }
 
 int main(void) {
-    check_all_halves();
+    check_all_halves("dtype.h", f16_to_bf16_exact);
+    const char *names[] = {"scalar", "avx2", "avx512"};
+    for (int i = 0; i < 3; i++) {
+        if (kernels_force(names[i]) == 0) check_all_halves(names[i], kernels_get()->f16_to_bf16_exact);
+        else fprintf(stderr, "this CPU cannot run the %s table: its f16_to_bf16_exact not tested\n", names[i]);
+    }
     if (kernels_force("avx512") == 0 && kernels_get()->gemm_bf16_ok) {
         const kernels *k = kernels_get();
         int nrs[] = {32, 31, 17, 16, 15, 1};

@@ -164,6 +164,27 @@ static void check_exp_poly(const kernels *k) {
     }
 }
 
+/* softmax_masked and swiglu against ops.h's, bit for bit: row lengths
+ * around the 16-wide polynomial blocks, masked tails of several lengths. */
+static void check_text_ops(const kernels *k) {
+    enum { N = 600 };
+    float x[N], up[N], a[N], b[N];
+    for (int i = 0; i < N; i++) x[i] = rndf() * 12.0f, up[i] = rndf();
+    for (int n = 1; n <= N; n += n < 40 ? 1 : 113) {
+        for (int n_row = n; n_row <= n + 17 && n_row <= N; n_row += 5) {
+            memcpy(a, x, sizeof a), memcpy(b, x, sizeof b);
+            k->softmax_masked(a, n, n_row);
+            softmax_masked(b, n, n_row);
+            CHECK_MSG(!memcmp(a, b, (size_t)n * sizeof *a), "%s softmax_masked n=%d n_row=%d differs from ops.h's",
+                      k->name, n, n_row);
+        }
+        memcpy(a, x, sizeof a), memcpy(b, x, sizeof b);
+        k->swiglu(a, up, n);
+        swiglu(b, up, n);
+        CHECK_MSG(!memcmp(a, b, (size_t)n * sizeof *a), "%s swiglu n=%d differs from ops.h's", k->name, n);
+    }
+}
+
 /* softmax against a double-precision softmax: within a few ulp. */
 static void check_softmax(const kernels *k) {
     enum { N = 801 };
@@ -232,14 +253,14 @@ static void check_matmul(qvl_dtype w, int rows, int cols, int n) {
     t.data = data;
     float *y = malloc((size_t)n * rows * sizeof *y), *yr = malloc((size_t)n * rows * sizeof *yr);
     threadpool *tp = threadpool_create(2);
-    matmul(tp, &t, x, n, y);
-    matmul_ref(&t, x, n, yr);
+    CHECK(matmul(tp, &t, x, n, y, NULL) == 0);
+    CHECK(matmul_ref(&t, x, n, yr, NULL) == 0);
     int quant = quant_dot_act_type(w) != DT_F32, ok = 1;
     for (size_t i = 0; i < (size_t)n * rows && ok; i++)
         ok = quant ? same_bits(y[i], yr[i]) : fabsf(y[i] - yr[i]) <= 1e-4f * (fabsf(yr[i]) + 1);
     CHECK_MSG(ok, "matmul %s %dx%d n=%d differs from matmul_ref", dtype_get(w)->name, rows, cols, n);
     /* BF16-rounded activations: each product off by at most 2^-8 relative */
-    matmul_prec(tp, &t, x, n, y, MATMUL_BF16_ACT);
+    CHECK(matmul_prec(tp, &t, x, n, y, MATMUL_BF16_ACT, NULL) == 0);
     for (int r = 0; r < rows && ok; r++) {
         tensor_get_row(&t, r, row);
         for (int tk = 0; tk < n && ok; tk++) {
@@ -308,6 +329,7 @@ int main(void) {
         tested++;
         check_float(k);
         check_exp_poly(k);
+        check_text_ops(k);
         check_softmax(k);
         check_attn(k);
         check_quantize_act(k);

@@ -10,15 +10,10 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "test_time.h"
 #include "ocr/ocr.h"
 
 static char tmpdir[] = "/tmp/qvl_ocr_plugXXXXXX";
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* Builds so_plugin.c with the given -D flag into tmpdir/name; NULL if cc fails. */
 static const char *build_so(const char *name, const char *define) {

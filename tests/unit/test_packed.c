@@ -66,7 +66,7 @@ static void check_format(qvl_dtype w, int cols, int raw) {
 
     for (int t = 0; t < NT; t++) {
         fill(x, cols, t == 3 ? 100.0f : 1.0f);
-        packed_quantize_act(w, x, act + (size_t)t * ab, cols);
+        packed_quantize_act(w, x, act + (size_t)t * ab, cols, kernels_get()->quantize_act);
         quant_dot_quantize_act(quant_dot_act_type(w), x, qact + (size_t)t * qb, cols);
     }
     const kernels *k = kernels_get();
@@ -176,8 +176,8 @@ static void test_matmul_many(void) {
         for (int threads = 1; threads <= 3; threads++) {
             threadpool *tp = threadpool_create(threads);
             for (int n = 1; n <= N; n += 4) {
-                for (int i = 0; i < 3; i++) matmul(tp, &t[i], x, n, want[i]);
-                matmul_many(tp, (const qvl_tensor *[]){&t[0], &t[1], &t[2]}, 3, x, n, y);
+                for (int i = 0; i < 3; i++) CHECK(matmul(tp, &t[i], x, n, want[i], NULL) == 0);
+                CHECK(matmul_many(tp, (const qvl_tensor *[]){&t[0], &t[1], &t[2]}, 3, x, n, y, NULL) == 0);
                 int bad = 0;
                 for (int i = 0; i < 3; i++)
                     for (int k = 0; k < n * rows[i]; k++) bad += !same_bits(y[i][k], want[i][k]);

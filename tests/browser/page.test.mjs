@@ -30,10 +30,11 @@ test("the page: image, streamed answers, follow-up, copy, clear, bad file, phone
     // Keep the tiny model's answers short so the test runs in seconds (the
     // page itself asks for the server's default length); the stop test
     // below needs one long enough to click Stop in. ignore_eos: the random model's greedy answer
-    // may end after a token or two, too soon to see it stream.
+    // may end after a token or two, too soon to see it stream; 600 tokens outlast several of the
+    // page's 30 ms redraws even on a fast, idle machine (200 sometimes fit in three).
     await page.route("**/api/v1/chat", (route) => {
       const body = JSON.parse(route.request().postData());
-      body.max_tokens = body.question === "Tell me everything" ? 3000 : 200;
+      body.max_tokens = body.question === "Tell me everything" ? 3000 : 600;
       body.ignore_eos = true;
       route.continue({ postData: JSON.stringify(body) });
     });

@@ -5,6 +5,7 @@ set -euo pipefail
 PKGS="build-essential pkg-config bc curl
       libjansson-dev libutf8proc-dev libmicrohttpd-dev
       libjpeg62-turbo-dev libpng-dev libwebp-dev libexif-dev nettle-dev
+      libheif-dev libtiff-dev libgif-dev
       libtesseract-dev libleptonica-dev tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-chi-tra
       libopenblas-dev
       imagemagick fonts-noto-cjk fonts-dejavu-core python3 chromium"

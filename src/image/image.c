@@ -1,7 +1,8 @@
 /* image.c - the image_rgb buffer and the helpers every decoder shares:
- * allocation, the size check before it, alpha compositing. See image.h and
- * image_codec.h. Depends on nothing but the standard library, so the
- * decoders and the dispatcher above them never call each other back.
+ * allocation, the size check before it, alpha compositing, the HEIF brand
+ * test. See image.h and image_codec.h. Depends on nothing but the standard
+ * library, so the decoders and the dispatcher above them never call each
+ * other back.
  */
 #include "image/image_codec.h"
 
@@ -63,4 +64,48 @@ void image_rgba_over_white(const uint8_t *rgba, size_t n, uint8_t *rgb) {
             d[2] = over_white(b, a);
         }
     }
+}
+
+void image_premultiplied_over_white(const uint8_t *rgba, size_t n, uint8_t *rgb) {
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *s = rgba + i * 4;
+        uint8_t *d = rgb + i * 3;
+        /* c + (255 - a) is exact for valid data (c <= a); corrupt data
+         * (c > a) would overflow, so it saturates. */
+        for (int c = 0; c < 3; c++) {
+            unsigned v = (unsigned)s[c] + 255u - s[3];
+            d[c] = (uint8_t)(v > 255 ? 255 : v);
+        }
+    }
+}
+
+/* ---- HEIF brands ---------------------------------------------------------- */
+
+static int brand_in(const uint8_t *brand, const char *const *list) {
+    for (; *list; list++)
+        if (memcmp(brand, *list, 4) == 0) return 1;
+    return 0;
+}
+
+const char *image_heif_kind(const uint8_t *b, size_t len) {
+    static const char *const av1[] = {"avif", "avis", NULL};
+    static const char *const hevc[] = {"heic", "heix", "heim", "heis", "hevc", "hevx", "hevm",
+                                       "hevs", NULL};
+    static const char *const generic[] = {"mif1", "msf1", "mif2", NULL};
+    if (!b || len < 16 || memcmp(b + 4, "ftyp", 4) != 0) return NULL;
+    size_t size = (size_t)b[0] << 24 | (size_t)b[1] << 16 | (size_t)b[2] << 8 | b[3];
+    if (size < 16) return NULL;
+    if (size > len) size = len;
+    /* The major brand decides; a generic one (mif1: "some image codec")
+     * defers to the codec brands in the compatible list, which follows the
+     * 4-byte minor version. */
+    if (brand_in(b + 8, av1)) return "image/avif";
+    if (brand_in(b + 8, hevc)) return "image/heic";
+    int any_av1 = 0, any_hevc = 0, any_generic = brand_in(b + 8, generic);
+    for (size_t at = 16; at + 4 <= size; at += 4) {
+        any_av1 |= brand_in(b + at, av1);
+        any_hevc |= brand_in(b + at, hevc);
+        any_generic |= brand_in(b + at, generic);
+    }
+    return any_av1 ? "image/avif" : any_hevc ? "image/heic" : any_generic ? "image/heif" : NULL;
 }

@@ -2,24 +2,45 @@
  * writing a PNG.
  *
  * What it promises:
- *   - image_decode turns JPEG, PNG, WebP or BMP bytes into 8-bit RGB. The
- *     format is taken from the magic bytes only, never from a file name or a
- *     declared MIME type (image_sniff lets a caller compare the two).
- *   - Untrusted input never crashes, hangs or aborts: corrupt or truncated
- *     data gives -1 and a message. Size limits are checked from the header,
- *     before any pixel buffer exists, so a small "decompression bomb" file
- *     costs no memory.
+ *   - image_decode turns JPEG, PNG, WebP, BMP, GIF, TIFF, HEIC/HEIF or AVIF
+ *     bytes into 8-bit RGB. The format is taken from the magic bytes only
+ *     (HEIF and AVIF: the brands of the leading ISO-BMFF 'ftyp' box), never
+ *     from a file name or a declared MIME type (image_sniff lets a caller
+ *     compare the two).
+ *   - Untrusted input never crashes, hangs or aborts, and the libraries
+ *     print nothing: corrupt or truncated data gives -1 and a message naming
+ *     the format. Size limits are checked from the header, before any pixel
+ *     buffer exists, so a small "decompression bomb" file costs no memory.
  *   - The result is what Hugging Face's processor sees after PIL's
  *     convert_to_rgb: grayscale is replicated to R=G=B, alpha is composited
  *     onto white with Pillow's integer formula (Image.alpha_composite), CMYK
- *     JPEGs are converted like Pillow does, 16-bit samples keep the high byte.
- *   - JPEG EXIF orientation (all 8 values) is applied, so a phone photo comes
- *     out upright: this matches transformers' load_image (exif_transpose),
- *     not a bare PIL Image.open. Orientation in PNG/WebP files is ignored.
+ *     JPEGs are converted like Pillow does, 16-bit PNG samples keep the high
+ *     byte. TIFF and HEIF go through their libraries' RGBA conversions
+ *     (libtiff scales 16-bit samples to 8 and premultiplies alpha, so TIFF
+ *     alpha may differ from Pillow by 1).
+ *   - Orientation comes out upright, as transformers' load_image
+ *     (exif_transpose) gives it: the JPEG EXIF orientation and the TIFF
+ *     Orientation tag (all 8 values) are applied; HEIF/AVIF are turned by
+ *     their own irot/imir boxes (libheif applies them, with the clean
+ *     aperture crop), and the EXIF orientation they also carry is ignored, as
+ *     the HEIF standard says, so nothing is turned twice. Orientation in
+ *     PNG/WebP files is ignored.
+ *   - GIF: the first frame, on a canvas that is the logical screen grown to
+ *     hold the frame (as Pillow does); canvas outside the frame is the
+ *     transparent colour (white) when the frame has one, else palette
+ *     colour 0. HEIF/AVIF: the primary image (not thumbnails or the other
+ *     images of a collection); 10/12-bit images are reduced to 8 bits.
+ *   - Pages: image_decode gives the first page of a multi-page TIFF;
+ *     image_page_count and image_decode_page reach the others. Every other
+ *     format has exactly one page.
  *
- * Not handled: GIF (recognised by image_sniff, refused by image_decode: it
- * would need an LZW decoder), animated WebP, RLE-compressed BMP, colour
- * profiles (ICC data is ignored, as Pillow does by default), PNG gamma.
+ * Not handled: animation (a GIF gives its first frame, a HEIF/AVIF sequence
+ * its primary still image and fails without one; animated WebP is
+ * refused), RLE-compressed BMP, colour
+ * profiles (ICC data is ignored, as Pillow does by default), PNG gamma,
+ * TIFFs libtiff's RGBA interface cannot read (floating-point or over
+ * 16-bit samples, some exotic photometrics). HEIF grid tiles are bounded
+ * per side by libheif only (32768), not by max_pixels.
  *
  * Memory: image_rgb.pixels is malloc'd by the decoder and owned by the
  * caller, who releases it with image_free.
@@ -49,17 +70,31 @@ typedef struct image_limits {
     uint64_t max_pixels;   /* largest width*height accepted; 0 = default */
 } image_limits;
 
-/* Returns "image/jpeg", "image/png", "image/webp", "image/bmp" or
- * "image/gif" from the first bytes, or NULL when none matches (also for
- * len too short). Cannot fail otherwise; the string is static. */
+/* Returns "image/jpeg", "image/png", "image/webp", "image/gif",
+ * "image/tiff", "image/heic" (HEVC brands), "image/avif" (AV1 brands),
+ * "image/heif" (only the generic mif1/msf1 brands) or "image/bmp" from the
+ * first bytes, or NULL when none matches (also for len too short). Cannot
+ * fail otherwise; the string is static. */
 const char *image_sniff(const uint8_t *bytes, size_t len);
 
 /* Decodes bytes[0..len) into *out (see the promises above); lim may be NULL.
  * Returns 0, or -1 with err set and *out left zeroed. Error codes:
  * QVL_E_TOO_LARGE (over a limit), QVL_E_BAD_MEDIA (unknown or unsupported
- * format), QVL_E_BAD_INPUT (corrupt or truncated data), QVL_E_NOMEM. */
+ * format or feature), QVL_E_BAD_INPUT (corrupt or truncated data),
+ * QVL_E_NOMEM. Same as image_decode_page(bytes, len, 0, lim, out, err). */
 int image_decode(const uint8_t *bytes, size_t len, const image_limits *lim,
                  image_rgb *out, qvl_error *err);
+
+/* The number of pages of an image: the directories of a TIFF, 1 for every
+ * other format. Reads the headers only, not the pixels. Returns >= 1, or
+ * -1 with err set (the codes of image_decode). */
+int image_page_count(const uint8_t *bytes, size_t len, const image_limits *lim, qvl_error *err);
+
+/* Decodes page `page` (0-based, below image_page_count) like image_decode,
+ * with the same limits, orientation and errors; a page out of range is
+ * QVL_E_BAD_INPUT. */
+int image_decode_page(const uint8_t *bytes, size_t len, int page, const image_limits *lim,
+                      image_rgb *out, qvl_error *err);
 
 /* Allocates a width x height image with undefined pixels. Returns 0, or -1
  * with err set (QVL_E_NOMEM, or QVL_E_BAD_INPUT for a non-positive or

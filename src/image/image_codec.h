@@ -20,6 +20,20 @@ int image_decode_webp(const uint8_t *bytes, size_t len, uint64_t max_pixels,
                       image_rgb *out, qvl_error *err);
 int image_decode_bmp(const uint8_t *bytes, size_t len, uint64_t max_pixels,
                      image_rgb *out, qvl_error *err);
+int image_decode_gif(const uint8_t *bytes, size_t len, uint64_t max_pixels,
+                     image_rgb *out, qvl_error *err);
+/* HEIC, HEIF and AVIF: one container, one library. */
+int image_decode_heif(const uint8_t *bytes, size_t len, uint64_t max_pixels,
+                      image_rgb *out, qvl_error *err);
+
+/* TIFF is the one format with pages: image_decode_tiff decodes page
+ * (0-based; QVL_E_BAD_INPUT when out of range), image_tiff_page_count
+ * returns the number of pages (>= 1) or -1 with err set. max_pixels also
+ * bounds libtiff's own allocations. */
+int image_decode_tiff(const uint8_t *bytes, size_t len, int page, uint64_t max_pixels,
+                      image_rgb *out, qvl_error *err);
+int image_tiff_page_count(const uint8_t *bytes, size_t len, uint64_t max_pixels,
+                          qvl_error *err);
 
 /* Refuses a zero side, a side above INT_MAX/4, or width*height above
  * max_pixels, naming the format in the message (QVL_E_TOO_LARGE or
@@ -33,6 +47,17 @@ int image_check_size(const char *format, uint64_t width, uint64_t height,
  * may not overlap unless rgb == rgba (in-place compaction is allowed).
  * Cannot fail. */
 void image_rgba_over_white(const uint8_t *rgba, size_t n, uint8_t *rgb);
+
+/* The same for premultiplied (associated) alpha, as libtiff's RGBA reader
+ * and HEIF files with a 'prem' reference deliver it: c + (255 - a),
+ * saturating where corrupt data has c > a. Same aliasing rule. Cannot fail. */
+void image_premultiplied_over_white(const uint8_t *rgba, size_t n, uint8_t *rgb);
+
+/* "image/avif", "image/heic" or "image/heif" when bytes start with an
+ * ISO-BMFF 'ftyp' box naming a HEIF brand (the major brand first, then the
+ * compatible ones), else NULL. Never reads outside bytes[0..len) nor past
+ * the box. Cannot fail. */
+const char *image_heif_kind(const uint8_t *bytes, size_t len);
 
 /* Reads the orientation tag (0x0112) from a TIFF-structured EXIF block
  * (starting at the "II"/"MM" byte order mark). Returns 1..8, or 1 when the

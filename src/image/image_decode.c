@@ -6,6 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef int (*image_decoder)(const uint8_t *bytes, size_t len, uint64_t max_pixels,
+                             image_rgb *out, qvl_error *err);
+
+/* One row per single-image type image_sniff can return; TIFF, the format
+ * with pages, is dispatched by image_decode_page itself. */
+static const struct {
+    const char *mime;
+    image_decoder decode;
+} decoders[] = {
+    {"image/jpeg", image_decode_jpeg}, {"image/png", image_decode_png},
+    {"image/webp", image_decode_webp}, {"image/bmp", image_decode_bmp},
+    {"image/gif", image_decode_gif},   {"image/heic", image_decode_heif},
+    {"image/heif", image_decode_heif}, {"image/avif", image_decode_heif},
+};
+
 static int bmp_header_plausible(const uint8_t *b, size_t len) {
     if (len < 18) return 0;
     uint32_t dib = (uint32_t)b[14] | (uint32_t)b[15] << 8 | (uint32_t)b[16] << 16 |
@@ -25,33 +40,69 @@ const char *image_sniff(const uint8_t *b, size_t len) {
         return "image/webp";
     if (len >= 6 && (memcmp(b, "GIF87a", 6) == 0 || memcmp(b, "GIF89a", 6) == 0))
         return "image/gif";
+    /* Classic TIFF (42) and BigTIFF (43), either byte order. */
+    if (len >= 4 && (memcmp(b, "II*\0", 4) == 0 || memcmp(b, "MM\0*", 4) == 0 ||
+                     memcmp(b, "II+\0", 4) == 0 || memcmp(b, "MM\0+", 4) == 0))
+        return "image/tiff";
+    const char *heif = image_heif_kind(b, len);
+    if (heif) return heif;
     if (len >= 2 && b[0] == 'B' && b[1] == 'M' && bmp_header_plausible(b, len))
         return "image/bmp";
     return NULL;
 }
 
-int image_decode(const uint8_t *bytes, size_t len, const image_limits *lim,
-                 image_rgb *out, qvl_error *err) {
+/* The checks every entry point shares: data present, within max_bytes, a
+ * known format. Returns 0 with *type set, or -1 with err set. */
+static int check_input(const uint8_t *bytes, size_t len, const image_limits *lim,
+                       const char **type, qvl_error *err) {
     size_t max_bytes = lim && lim->max_bytes ? lim->max_bytes : IMAGE_DEFAULT_MAX_BYTES;
-    uint64_t max_pixels = lim && lim->max_pixels ? lim->max_pixels : IMAGE_DEFAULT_MAX_PIXELS;
-    memset(out, 0, sizeof *out);
     if (!bytes || len == 0)
         return qvl_fail_code(err, QVL_E_BAD_INPUT, "image data is empty");
     if (len > max_bytes)
         return qvl_fail_code(err, QVL_E_TOO_LARGE,
                              "image file is %zu bytes, over the limit of %zu bytes", len, max_bytes);
-    const char *type = image_sniff(bytes, len);
-    if (!type)
+    *type = image_sniff(bytes, len);
+    if (!*type)
         return qvl_fail_code(err, QVL_E_BAD_MEDIA,
-                             "not a supported image: the data is not JPEG, PNG, WebP or BMP");
-    int rc;
-    if (strcmp(type, "image/jpeg") == 0) rc = image_decode_jpeg(bytes, len, max_pixels, out, err);
-    else if (strcmp(type, "image/png") == 0) rc = image_decode_png(bytes, len, max_pixels, out, err);
-    else if (strcmp(type, "image/webp") == 0) rc = image_decode_webp(bytes, len, max_pixels, out, err);
-    else if (strcmp(type, "image/bmp") == 0) rc = image_decode_bmp(bytes, len, max_pixels, out, err);
-    else
-        return qvl_fail_code(err, QVL_E_BAD_MEDIA,
-                             "GIF images are not supported; convert to PNG or JPEG");
+                             "not a supported image: the data is not JPEG, PNG, WebP, HEIC, AVIF, "
+                             "TIFF, GIF or BMP");
+    return 0;
+}
+
+static uint64_t max_pixels_of(const image_limits *lim) {
+    return lim && lim->max_pixels ? lim->max_pixels : IMAGE_DEFAULT_MAX_PIXELS;
+}
+
+int image_page_count(const uint8_t *bytes, size_t len, const image_limits *lim, qvl_error *err) {
+    const char *type;
+    if (check_input(bytes, len, lim, &type, err) != 0) return -1;
+    if (strcmp(type, "image/tiff") == 0)
+        return image_tiff_page_count(bytes, len, max_pixels_of(lim), err);
+    return 1;
+}
+
+int image_decode_page(const uint8_t *bytes, size_t len, int page, const image_limits *lim,
+                      image_rgb *out, qvl_error *err) {
+    const char *type;
+    memset(out, 0, sizeof *out);
+    if (check_input(bytes, len, lim, &type, err) != 0) return -1;
+    int rc = -1;
+    if (strcmp(type, "image/tiff") == 0) {
+        rc = image_decode_tiff(bytes, len, page, max_pixels_of(lim), out, err);
+    } else if (page != 0) {
+        return qvl_fail_code(err, QVL_E_BAD_INPUT,
+                             "page %d does not exist: only a TIFF has more than page 0 (this is %s)",
+                             page, type);
+    } else {
+        for (size_t i = 0; i < sizeof decoders / sizeof decoders[0]; i++)
+            if (strcmp(type, decoders[i].mime) == 0)
+                rc = decoders[i].decode(bytes, len, max_pixels_of(lim), out, err);
+    }
     if (rc != 0) image_free(out);
     return rc;
+}
+
+int image_decode(const uint8_t *bytes, size_t len, const image_limits *lim,
+                 image_rgb *out, qvl_error *err) {
+    return image_decode_page(bytes, len, 0, lim, out, err);
 }

@@ -46,17 +46,31 @@ json_t *http_error_json(int status, const char *msg) {
 
 /* ---- data URLs ------------------------------------------------- */
 
+/* Names a client may declare for a sniffed kind besides the kind itself:
+ * image/jpg, a common misspelling, and HEIF, the container's family name,
+ * which clients use for its HEVC (heic) and AV1 (avif) flavours alike. */
+static const struct { const char *kind, *alias; } mime_aliases[] = {
+    {"image/jpeg", "image/jpg"}, {"image/heic", "image/heif"},
+    {"image/heif", "image/heic"}, {"image/avif", "image/heif"},
+};
+
+static bool declared_matches(const char *declared, const char *kind) {
+    /* A prefix match also takes parameters and suffixes ("image/heic-sequence"). */
+    if (!strncasecmp(declared, kind, strlen(kind))) return true;
+    for (size_t i = 0; i < sizeof mime_aliases / sizeof mime_aliases[0]; i++)
+        if (!strcmp(kind, mime_aliases[i].kind) &&
+            !strncasecmp(declared, mime_aliases[i].alias, strlen(mime_aliases[i].alias)))
+            return true;
+    return false;
+}
+
 int http_check_image_kind(const uint8_t *bytes, size_t len, const char *declared_mime, qvl_error *err) {
     const char *kind = image_sniff(bytes, len);
-    if (!kind || !strcmp(kind, "image/gif"))
-        return qvl_fail_code(err, QVL_E_BAD_MEDIA, "the %s is not a supported image: send a JPEG, PNG or WebP",
-                             kind ? "GIF" : "uploaded data");
+    if (!kind)
+        return qvl_fail_code(err, QVL_E_BAD_MEDIA, "the uploaded data is not a supported image: send a JPEG, "
+                             "PNG, WebP, HEIC, AVIF, TIFF, GIF or BMP");
     if (declared_mime && *declared_mime && strcasecmp(declared_mime, "application/octet-stream") != 0) {
-        const char *d = declared_mime;
-        /* image/jpg is a common misspelling of image/jpeg. */
-        bool same = !strncasecmp(d, kind, strlen(kind)) ||
-                    (!strcmp(kind, "image/jpeg") && !strncasecmp(d, "image/jpg", 9));
-        if (!same)
+        if (!declared_matches(declared_mime, kind))
             return qvl_fail_code(err, QVL_E_BAD_MEDIA, "the image is declared as %.64s but its bytes are %s",
                                  declared_mime, kind);
     }

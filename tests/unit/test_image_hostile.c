@@ -1,7 +1,7 @@
 /* test_image_hostile.c - image_decode on hostile input: decompression bombs,
  * size limits, truncated and corrupt files, garbage. Every case must end
  * in a clean error (or, for bit flips, possibly a clean success) - never a
- * crash, hang or sanitizer report. */
+ * crash, hang, sanitizer report or library message on stderr. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +15,7 @@
 #include "check.h"
 #include "image/image.h"
 #include "image/preprocess.h"
+#include "image_files.h"
 
 static uint32_t crc32_png(const uint8_t *p, size_t n) {
     uint32_t c = 0xffffffffu;
@@ -150,16 +151,17 @@ static void truncations(const uint8_t *b, size_t n, const char *name) {
     }
 }
 
-/* Flips bytes through the file: any outcome but a crash is acceptable, and
- * the output must match the return code. */
-static void corruptions(const uint8_t *b, size_t n, const char *name) {
+/* Flips bytes in b[from..to) (from past the signature): any outcome but a
+ * crash is acceptable, and the output must match the return code. */
+static void corruptions(const uint8_t *b, size_t n, size_t from, size_t to, const char *name) {
     uint8_t *c = malloc(n);
     unsigned seed = 12345;
+    if (to > n) to = n;
     for (int round = 0; round < 12; round++) {
         memcpy(c, b, n);
         for (int k = 0; k < 8; k++) {
             seed = seed * 1103515245u + 12345u;
-            size_t at = 8 + (seed >> 8) % (n - 8);  /* keep the signature */
+            size_t at = from + (seed >> 8) % (to - from);
             c[at] ^= (uint8_t)(1 + (seed >> 3) % 255);
         }
         image_rgb img = {0};
@@ -181,13 +183,13 @@ static void test_files(void) {
         CHECK_MSG(mapped_file_open(&mf, path, NULL) == 0, "%s", path);
         if (!mf.data) continue;
         truncations(mf.data, mf.size, names[i]);
-        corruptions(mf.data, mf.size, names[i]);
+        corruptions(mf.data, mf.size, 8, mf.size, names[i]);
         mapped_file_close(&mf);
     }
     size_t n;
     uint8_t *prog = small_jpeg(96, 64, 1, &n);
     truncations(prog, n, "progressive JPEG");
-    corruptions(prog, n, "progressive JPEG");
+    corruptions(prog, n, 8, n, "progressive JPEG");
     free(prog);
 
     uint8_t rgb[48 * 40 * 3];
@@ -195,11 +197,163 @@ static void test_files(void) {
     uint8_t *webp = NULL;
     n = WebPEncodeRGB(rgb, 48, 40, 48 * 3, 80, &webp);
     truncations(webp, n, "lossy WebP");
-    corruptions(webp, n, "lossy WebP");
+    corruptions(webp, n, 8, n, "lossy WebP");
     WebPFree(webp);
     n = WebPEncodeLosslessRGB(rgb, 48, 40, 48 * 3, &webp);
     truncations(webp, n, "lossless WebP");
     WebPFree(webp);
+}
+
+/* ---- HEIC, AVIF, TIFF, GIF ------------------------------------------------ */
+
+static void le16(uint8_t *p, unsigned v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void le32(uint8_t *p, uint32_t v) { le16(p, v & 0xffff); le16(p + 2, v >> 16); }
+
+/* A little-endian TIFF claiming w x h 8-bit gray in one uncompressed strip
+ * of 16 bytes: header, 9-entry IFD at 8, the strip at 122. */
+static void bomb_tiff(uint8_t f[138], uint32_t w, uint32_t h) {
+    static const uint16_t tags[9] = {256, 257, 258, 259, 262, 273, 277, 278, 279};
+    const uint32_t values[9] = {w, h, 8, 1, 1, 122, 1, h, 16};
+    memset(f, 0, 138);
+    memcpy(f, "II*\0", 4);
+    le32(f + 4, 8);
+    le16(f + 8, 9);
+    for (int i = 0; i < 9; i++) {
+        uint8_t *e = f + 10 + i * 12;
+        int is_short = tags[i] == 258 || tags[i] == 259 || tags[i] == 262 || tags[i] == 277;
+        le16(e, tags[i]);
+        le16(e + 2, is_short ? 3 : 4);
+        le32(e + 4, 1);
+        if (is_short) le16(e + 8, values[i]);
+        else le32(e + 8, values[i]);
+    }
+}
+
+/* Sets every 'ispe' (image spatial extent) box of a HEIF file to w x h. */
+static void patch_ispe(uint8_t *b, size_t n, uint32_t w, uint32_t h) {
+    for (size_t i = 0; i + 16 <= n; i++)
+        if (memcmp(b + i, "ispe", 4) == 0) {
+            be32(b + i + 8, w);
+            be32(b + i + 12, h);
+        }
+}
+
+static void test_new_format_bombs(void) {
+    uint8_t tiff[138];
+    bomb_tiff(tiff, 100000, 100000);
+    double t0 = now();
+    expect_fail(tiff, sizeof tiff, NULL, QVL_E_TOO_LARGE, "TIFF 100000x100000");
+    CHECK_EQ_INT(image_page_count(tiff, sizeof tiff, NULL, NULL), 1);   /* headers only */
+    bomb_tiff(tiff, 4, 4);
+    image_rgb img = {0};
+    qvl_error err = {0};
+    CHECK_MSG(image_decode(tiff, sizeof tiff, NULL, &img, &err) == 0, "TIFF 4x4: %s", err.msg);
+    image_free(&img);
+    image_limits small = {.max_pixels = 15};
+    expect_fail(tiff, sizeof tiff, &small, QVL_E_TOO_LARGE, "TIFF over max_pixels");
+
+    /* GIF sides are 16-bit: a 65535 x 65535 screen, then frames reaching
+     * far past a tiny screen (the canvas would grow to hold them). */
+    static const uint8_t gif_screen[] = "GIF89a\xff\xff\xff\xff\0\0\0"
+                                        ",\0\0\0\0\x01\0\x01\0\0" "\x02\x02\x44\x01\0;";
+    expect_fail(gif_screen, sizeof gif_screen - 1, NULL, QVL_E_TOO_LARGE, "GIF 65535x65535 screen");
+    static const uint8_t gif_frame[] = "GIF89a\x0a\0\x0a\0\0\0\0"
+                                       ",\xff\xff\xff\xff\xff\xff\xff\xff\0" "\x02\x02\x44\x01\0;";
+    expect_fail(gif_frame, sizeof gif_frame - 1, NULL, QVL_E_TOO_LARGE, "GIF frame past the screen");
+    static const uint8_t gif_far[] = "GIF89a\x01\0\x01\0\0\0\0"
+                                     ",\x60\xea\x60\xea\x01\0\x01\0\0" "\x02\x02\x44\x01\0;";
+    expect_fail(gif_far, sizeof gif_far - 1, NULL, QVL_E_TOO_LARGE, "GIF 1x1 frame at 60000,60000");
+
+    /* HEIF/AVIF: a real file whose 'ispe' claims 100000 x 100000 (over
+     * libheif's own side limit) or 30000 x 30000 (under it, over ours). */
+    image_rgb src = {0};
+    CHECK(image_alloc(&src, 32, 32, NULL) == 0);
+    memset(src.pixels, 90, 32 * 32 * 3);
+    const char *exts[] = {"heic", "avif"};
+    for (int i = 0; i < 2; i++) {
+        size_t n = 0;
+        uint8_t *b = magick_convert(&src, 1, "", exts[i], &n);
+        CHECK_MSG(b != NULL, "%s", exts[i]);
+        if (!b) continue;
+        image_limits tiny = {.max_pixels = 32 * 32 - 1};
+        expect_fail(b, n, &tiny, QVL_E_TOO_LARGE, exts[i]);
+        patch_ispe(b, n, 100000, 100000);
+        expect_fail(b, n, NULL, QVL_E_TOO_LARGE, exts[i]);
+        patch_ispe(b, n, 30000, 30000);
+        expect_fail(b, n, NULL, QVL_E_TOO_LARGE, exts[i]);
+        free(b);
+    }
+    image_free(&src);
+    CHECK_MSG(now() - t0 < 1.0, "new-format bombs took %.3f s", now() - t0);
+}
+
+/* Files in the new formats, made from one picture by ImageMagick. */
+typedef struct hostile_file {
+    const char *name, *ext, *opts;
+    size_t header;    /* how far the header reaches, for header corruption */
+    size_t tail;      /* optional metadata at the end, which a cut may lose
+                       * while the picture still decodes (ImageMagick ends a
+                       * TIFF with colorimetry tags, as libtiff and Pillow
+                       * both skip when they are missing) */
+    uint8_t *bytes;
+    size_t len;
+} hostile_file;
+
+static hostile_file new_format_files[] = {
+    {"TIFF LZW", "tif", "-compress lzw", 64, 64, NULL, 0},
+    {"TIFF big-endian JPEG", "tif", "-define tiff:endian=msb -compress jpeg", 64, 64, NULL, 0},
+    {"GIF", "gif", "", 64, 0, NULL, 0},
+    {"HEIC", "heic", "", 400, 0, NULL, 0},
+    {"AVIF", "avif", "", 300, 0, NULL, 0},
+};
+enum { N_NEW_FORMAT_FILES = sizeof new_format_files / sizeof new_format_files[0] };
+
+static void hostile_new_format_files(void) {
+    for (int i = 0; i < N_NEW_FORMAT_FILES; i++) {
+        const hostile_file *f = &new_format_files[i];
+        if (!f->bytes) continue;
+        truncations(f->bytes, f->len - f->tail, f->name);
+        corruptions(f->bytes, f->len, 4, f->header, f->name);
+        corruptions(f->bytes, f->len, 4, f->len, f->name);
+    }
+}
+
+/* Runs fn with stderr sent to a temporary file; returns what was written
+ * there (malloc'd, "" when fn was silent). */
+static char *stderr_of(void (*fn)(void)) {
+    fflush(stderr);
+    FILE *tmp = tmpfile();
+    int saved = dup(2);
+    dup2(fileno(tmp), 2);
+    fn();
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    long n = ftell(tmp);
+    char *text = calloc(1, (size_t)(n > 0 ? n : 0) + 1);
+    rewind(tmp);
+    if (n > 0 && fread(text, 1, (size_t)n, tmp) != (size_t)n) text[0] = 0;
+    fclose(tmp);
+    return text;
+}
+
+static void test_new_format_files(void) {
+    image_rgb src = {0};
+    CHECK(image_alloc(&src, 48, 40, NULL) == 0);
+    for (size_t k = 0; k < (size_t)48 * 40 * 3; k++) src.pixels[k] = (uint8_t)(k * 7 + k / 100);
+    for (int i = 0; i < N_NEW_FORMAT_FILES; i++) {
+        hostile_file *f = &new_format_files[i];
+        f->bytes = magick_convert(&src, 1, f->opts, f->ext, &f->len);
+        CHECK_MSG(f->bytes != NULL, "%s", f->name);
+    }
+    image_free(&src);
+    /* First with stderr as it is (a sanitizer report stays visible), then
+     * again to prove the libraries print nothing. */
+    hostile_new_format_files();
+    char *noise = stderr_of(hostile_new_format_files);
+    CHECK_MSG(noise[0] == 0, "decoding hostile files wrote to stderr:\n%s", noise);
+    free(noise);
+    for (int i = 0; i < N_NEW_FORMAT_FILES; i++) free(new_format_files[i].bytes);
 }
 
 static void test_garbage(void) {
@@ -215,13 +369,18 @@ static void test_garbage(void) {
     expect_fail((const uint8_t *)"<html><body>not an image</body></html>", 38, NULL,
                 QVL_E_BAD_MEDIA, "HTML");
     /* Right magic, garbage body. */
-    static const uint8_t magics[][12] = {
+    static const uint8_t magics[][24] = {
         {0xff, 0xd8, 0xff, 0xe0}, {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a},
         {'R', 'I', 'F', 'F', 0xf0, 0x0f, 0, 0, 'W', 'E', 'B', 'P'},
+        {'I', 'I', '*', 0}, {'M', 'M', 0, '*'}, {'G', 'I', 'F', '8', '9', 'a'},
+        {0, 0, 0, 24, 'f', 't', 'y', 'p', 'h', 'e', 'i', 'c', 0, 0, 0, 0, 'm', 'i', 'f', '1', 'h', 'e', 'i', 'c'},
+        {0, 0, 0, 24, 'f', 't', 'y', 'p', 'a', 'v', 'i', 'f', 0, 0, 0, 0, 'm', 'i', 'f', '1', 'a', 'v', 'i', 'f'},
     };
-    static const size_t magic_len[] = {4, 8, 12};
-    const char *what[] = {"JPEG magic + junk", "PNG magic + junk", "WebP magic + junk"};
-    for (int m = 0; m < 3; m++) {
+    static const size_t magic_len[] = {4, 8, 12, 4, 4, 6, 24, 24};
+    const char *what[] = {"JPEG magic + junk", "PNG magic + junk", "WebP magic + junk",
+                          "TIFF II magic + junk", "TIFF MM magic + junk", "GIF magic + junk",
+                          "HEIC ftyp + junk", "AVIF ftyp + junk"};
+    for (int m = 0; m < 8; m++) {
         uint8_t f[4096];
         memcpy(f, junk, sizeof f);
         memcpy(f, magics[m], magic_len[m]);
@@ -276,6 +435,8 @@ int main(void) {
     test_odd_shapes();
     test_limits();
     test_files();
+    test_new_format_bombs();
+    test_new_format_files();
     test_garbage();
     return check_summary();
 }

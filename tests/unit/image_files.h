@@ -1,0 +1,67 @@
+/* image_files.h - test images in the formats image_decode reads, made the
+ * way users make them: PNGs of known pixels (our writer) converted by
+ * ImageMagick's `convert` in a temporary directory that is removed again.
+ * Nothing is committed; every file is generated when the test runs.
+ */
+#ifndef QVL_TEST_IMAGE_FILES_H
+#define QVL_TEST_IMAGE_FILES_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "image/image.h"
+
+/* The whole file at path, malloc'd, or NULL. */
+static inline uint8_t *read_whole_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    uint8_t *buf = NULL;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long n = ftell(f);
+        rewind(f);
+        buf = n > 0 ? malloc((size_t)n) : NULL;
+        if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            free(buf);
+            buf = NULL;
+        }
+        *len = buf ? (size_t)n : 0;
+    }
+    fclose(f);
+    return buf;
+}
+
+/* `convert in0.png ... in<n-1>.png <opts> out.<ext>` on the n images (n
+ * pages for a multi-page format); returns the output's bytes (malloc'd), or
+ * NULL with the reason on stderr. */
+static inline uint8_t *magick_convert(const image_rgb *imgs, int n, const char *opts,
+                                      const char *ext, size_t *len) {
+    char dir[] = "/tmp/qvl-test-image-XXXXXX", cmd[1024], path[64];
+    if (!mkdtemp(dir)) return NULL;
+    int k = snprintf(cmd, sizeof cmd, "convert");
+    uint8_t *bytes = NULL;
+    int written = 0;
+    for (; written < n; written++) {
+        snprintf(path, sizeof path, "%s/in%d.png", dir, written);
+        qvl_error err = {0};
+        if (image_write_png(&imgs[written], path, &err) != 0) {
+            fprintf(stderr, "magick_convert: %s\n", err.msg);
+            break;
+        }
+        k += snprintf(cmd + k, sizeof cmd - (size_t)k, " %s", path);
+    }
+    snprintf(path, sizeof path, "%s/out.%s", dir, ext);
+    snprintf(cmd + k, sizeof cmd - (size_t)k, " %s %s", opts, path);
+    if (written == n && system(cmd) == 0) bytes = read_whole_file(path, len);
+    if (!bytes) fprintf(stderr, "magick_convert: `%s` made nothing\n", cmd);
+    unlink(path);
+    for (int i = 0; i < written; i++) {
+        snprintf(path, sizeof path, "%s/in%d.png", dir, i);
+        unlink(path);
+    }
+    rmdir(dir);
+    return bytes;
+}
+
+#endif

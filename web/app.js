@@ -15,7 +15,8 @@ const TEXT = {
     placeholder: "Ask about the image… (Enter to send, Shift+Enter for a new line)",
     send: "Send", stop: "Stop", clear: "Clear", copy: "Copy", copied: "Copied",
     thinking: "Working on it…", queued: (n) => `Waiting for the model: position ${n} in the queue`,
-    stopped: "Stopped.", badType: "Not a supported image: choose a JPG, PNG or WebP file.",
+    stopped: "Stopped.", badType: "Not a supported image: choose a JPG, PNG, WebP, HEIC, AVIF, TIFF, GIF or BMP file.",
+    noPreview: "no preview in this browser; the server reads it",
     tooBig: (mb) => `The image is larger than ${mb} MB.`, noQuestion: "Type a question first.",
     stats: (n, tps, s) => `${n} tokens · ${tps} tokens/s · ${s} s`, keyPrompt: "This server needs an API key:",
     ocrStats: (s) => `read by OCR · ${s} s`, ocrHelped: "OCR text given to the model",
@@ -27,7 +28,8 @@ const TEXT = {
     placeholder: "询问这张图片…（回车发送，Shift+回车换行）",
     send: "发送", stop: "停止", clear: "清空", copy: "复制", copied: "已复制",
     thinking: "正在生成…", queued: (n) => `等待模型：排队第 ${n} 位`,
-    stopped: "已停止。", badType: "不支持的图片：请选择 JPG、PNG 或 WebP 文件。",
+    stopped: "已停止。", badType: "不支持的图片：请选择 JPG、PNG、WebP、HEIC、AVIF、TIFF、GIF 或 BMP 文件。",
+    noPreview: "此浏览器无法预览；服务器可以读取",
     tooBig: (mb) => `图片超过 ${mb} MB。`, noQuestion: "请先输入问题。",
     stats: (n, tps, s) => `${n} 个词元 · ${tps} 词元/秒 · ${s} 秒`, keyPrompt: "此服务器需要 API 密钥：",
     ocrStats: (s) => `由 OCR 识别 · ${s} 秒`, ocrHelped: "已将 OCR 文字提供给模型",
@@ -178,13 +180,26 @@ function showImageError(text) {
   addMessage("error", text);
 }
 
+// The formats the server decodes; browsers often give HEIC or TIFF files no type, so the name
+// decides then.
+const IMAGE_TYPES = { jpg: "image/jpeg", jpeg: "image/jpeg", png: "image/png", webp: "image/webp", gif: "image/gif",
+                      bmp: "image/bmp", tif: "image/tiff", tiff: "image/tiff", heic: "image/heic", heif: "image/heif",
+                      avif: "image/avif" };
+
+function imageType(file) {
+  if (Object.values(IMAGE_TYPES).includes(file.type)) return file.type;
+  const ext = (file.name || "").split(".").pop().toLowerCase();
+  return file.type ? null : IMAGE_TYPES[ext] || null;
+}
+
 function takeFile(file) {
   if (!file) return;
-  if (!["image/jpeg", "image/png", "image/webp"].includes(file.type)) return showImageError(t("badType"));
+  const type = imageType(file);
+  if (!type) return showImageError(t("badType"));
   if (file.size > state.maxMB * 1024 * 1024) return showImageError(t("tooBig")(state.maxMB));
   const reader = new FileReader();
   reader.onload = () => {
-    state.image = reader.result;
+    state.image = reader.result.replace(/^data:[^;,]*/, `data:${type}`);
     state.imageSent = false;
     state.conversationId = null;               // a new image starts a new conversation
     $("preview").src = state.image;
@@ -192,6 +207,12 @@ function takeFile(file) {
     $("drop-hint").hidden = true;
     $("remove-image").hidden = false;
     $("image-info").textContent = `${file.name || "pasted image"} · ${(file.size / 1024).toFixed(0)} KB`;
+    // Chromium shows no HEIC or TIFF: say so instead of an empty frame.
+    $("preview").onerror = () => {
+      $("preview").hidden = true;
+      $("drop-hint").hidden = true;
+      $("image-info").textContent += ` · ${t("noPreview")}`;
+    };
   };
   reader.readAsDataURL(file);
 }

@@ -1,11 +1,12 @@
 // The web page in a real browser: Debian's headless Chromium driven by
 // playwright-core, against a running `qvl serve` (QVL_URL). Loads the page,
 // uploads an image, asks, sees the answer stream in, asks a follow-up, copies
-// an answer, clears, refuses a non-image file, and checks a phone-width
+// an answer, clears, refuses a non-image file, takes a TIFF it cannot preview, and checks a phone-width
 // layout. With QVL_SHOTS=DIR it saves screenshots there.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -96,7 +97,19 @@ test("the page: image, streamed answers, follow-up, copy, clear, bad file, phone
     writeFileSync(bad, "not an image");
     await page.setInputFiles("#file-input", bad);
     await page.locator(".msg.error").waitFor();
-    assert.match(await page.locator(".msg.error").textContent(), /JPG, PNG or WebP/);
+    assert.match(await page.locator(".msg.error").textContent(), /JPG, PNG, WebP, HEIC/);
+
+    // A TIFF (a scanner's file, and like HEIC one Chromium cannot show): taken without a
+    // type from its name, the page says there is no preview, and the server answers about it.
+    const tiff = join(profile, "scan.tif");
+    execFileSync("convert", [IMG, tiff]);
+    await page.click("#clear");
+    await page.setInputFiles("#file-input", { name: "scan.tif", mimeType: "", buffer: readFileSync(tiff) });
+    await page.locator("#image-info", { hasText: "no preview" }).waitFor({ timeout: 5000 });
+    await page.fill("#question", "What is this scan?");
+    await page.click("#send");
+    await page.locator(".msg.assistant .stats").waitFor({ timeout: 20000 });
+    assert.equal(await page.locator(".msg.error").count(), 0, "the TIFF was refused");
 
     // Model output is text, never HTML: a Markdown-looking answer renders safely.
     const rendered = await page.evaluate(() => {

@@ -73,8 +73,25 @@ static int run_ocr(answer_worker *w, const chat_input *in, ocr_result *res, answ
     return rc;
 }
 
+/* Refuses, in milliseconds and before any pixel is encoded, a prompt that
+ * leaves its answer no room in the session's context. (An answer that
+ * merely would not fit max_tokens runs and ends with the context, as a
+ * long conversation's follow-ups must.) */
+static int check_fits(const answer_worker *w, const chat_opts *co, const chat_input *in, qvl_error *err) {
+    int n_text, n_image;
+    if (chat_input_length(w->model, in, co, &n_text, &n_image, err) != 0) return -1;
+    int n_ctx = w->session->kv.n_ctx;
+    if (n_text + n_image < n_ctx) return 0;
+    return qvl_fail_code(err, QVL_E_TOO_LARGE,
+                         "the prompt needs %d positions (%d image tokens + %d text tokens) but the context holds %d: "
+                         "lower max_pixels (an image takes about one token per 1024 pixels) or start the server "
+                         "with a larger --ctx",
+                         n_text + n_image, n_image, n_text, n_ctx);
+}
+
 static int run_model(answer_worker *w, const answer_request *rq, const chat_opts *co, const chat_input *in,
                      answer_result *out, qvl_error *err) {
+    if (check_fits(w, co, in, err) != 0) return -1;
     chat_prompt cp;
     if (chat_prompt_from_input(w->model, in, co, &cp, err) != 0) return -1;
     out->image_ms = in->decode_ms + cp.image_ms;

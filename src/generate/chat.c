@@ -222,6 +222,29 @@ int chat_input_rerender(chat_input *in, const json_t *messages, const chat_opts 
     return 0;
 }
 
+int chat_input_length(const qvl_model *m, const chat_input *in, const chat_opts *opts, int *n_text, int *n_image,
+                      qvl_error *err) {
+    static const char pad[] = "<|image_pad|>";
+    *n_text = *n_image = 0;
+    image_preprocess_opts po = {.min_pixels = opts->min_pixels, .max_pixels = opts->max_pixels};
+    for (int i = 0; i < in->n_images; i++) {
+        int n;
+        if (vision_image_tokens(m->vision, in->images[i].height, in->images[i].width, &po, &n, err) != 0)
+            return qvl_error_prefix(err, "image %d", i + 1);
+        *n_image += n;
+    }
+    for (const char *seg = in->text, *end;; seg = end + strlen(pad)) {
+        end = strstr(seg, pad);
+        size_t len = end ? (size_t)(end - seg) : strlen(seg);
+        int32_t *ids = NULL;
+        size_t n = 0;
+        if (tokenizer_encode(m->tok, seg, len, 0, &ids, &n, err) != 0) return -1;
+        free(ids);
+        *n_text += (int)n;
+        if (!end) return 0;
+    }
+}
+
 void chat_input_free(chat_input *in) {
     for (int i = 0; i < in->n_images; i++) image_free(&in->images[i]);
     free(in->images);

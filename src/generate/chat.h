@@ -77,6 +77,11 @@ int chat_input_load(const qvl_model *m, const json_t *messages, const chat_opts 
  * order; the decoded pixels are kept. Returns 0, or -1 with err set and in
  * unchanged. */
 int chat_input_rerender(chat_input *in, const json_t *messages, const chat_opts *opts, qvl_error *err);
+/* The prompt's length before any pixel is encoded: its text tokens and the
+ * tokens its images will become under opts' detail limits. Returns 0, or -1
+ * with err set (limits the model refuses, out of memory). */
+int chat_input_length(const qvl_model *m, const chat_input *in, const chat_opts *opts, int *n_text, int *n_image,
+                      qvl_error *err);
 void chat_input_free(chat_input *in);
 
 /* Step two: preprocesses and encodes in's images (or takes them from

@@ -2,6 +2,7 @@
 #include "image/preprocess.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,13 +119,20 @@ static void patchify(const image_rgb *img, const float mean[3], const float std[
                 }
 }
 
+int image_target_size(int height, int width, const image_preprocess_opts *opts, int *out_height, int *out_width,
+                      qvl_error *err) {
+    bool llama = opts && opts->mode == IMAGE_RESIZE_LLAMA;
+    long lo = opts && opts->min_pixels ? opts->min_pixels : llama ? IMAGE_LLAMA_MIN_PIXELS : IMAGE_HF_MIN_PIXELS;
+    long hi = opts && opts->max_pixels ? opts->max_pixels : llama ? IMAGE_LLAMA_MAX_PIXELS : IMAGE_HF_MAX_PIXELS;
+    return llama ? image_smart_resize_llama(height, width, lo, hi, out_height, out_width, err)
+                 : image_smart_resize(height, width, lo, hi, out_height, out_width, err);
+}
+
 int image_preprocess(const image_rgb *img, const image_preprocess_opts *opts,
                      image_patches *out, qvl_error *err) {
     image_preprocess_opts o = {0};
     if (opts) o = *opts;
     int llama = o.mode == IMAGE_RESIZE_LLAMA;
-    if (!o.min_pixels) o.min_pixels = llama ? IMAGE_LLAMA_MIN_PIXELS : IMAGE_HF_MIN_PIXELS;
-    if (!o.max_pixels) o.max_pixels = llama ? IMAGE_LLAMA_MAX_PIXELS : IMAGE_HF_MAX_PIXELS;
     if (o.std[0] == 0 && o.std[1] == 0 && o.std[2] == 0)
         for (int c = 0; c < 3; c++) o.mean[c] = o.std[c] = 0.5f;
     memset(out, 0, sizeof *out);
@@ -133,10 +141,7 @@ int image_preprocess(const image_rgb *img, const image_preprocess_opts *opts,
             return qvl_fail_code(err, QVL_E_BAD_INPUT, "image std must be positive");
 
     int th, tw;
-    int rc = llama ? image_smart_resize_llama(img->height, img->width, o.min_pixels, o.max_pixels,
-                                              &th, &tw, err)
-                   : image_smart_resize(img->height, img->width, o.min_pixels, o.max_pixels,
-                                        &th, &tw, err);
+    int rc = image_target_size(img->height, img->width, &o, &th, &tw, err);
     if (rc != 0) return -1;
     rc = llama ? resize_fit_pad(img, tw, th, &out->resized, err)
                : image_resize_bicubic(img, tw, th, &out->resized, err);

@@ -69,6 +69,12 @@ int image_smart_resize(int height, int width, long min_pixels, long max_pixels,
 int image_smart_resize_llama(int height, int width, long min_pixels, long max_pixels,
                              int *out_height, int *out_width, qvl_error *err);
 
+/* The size image_preprocess resizes a height x width image to under opts
+ * (the mode's smart_resize; 0 limits = the mode's defaults), without
+ * touching pixels. Same failures as the smart_resize. */
+int image_target_size(int height, int width, const image_preprocess_opts *opts, int *out_height, int *out_width,
+                      qvl_error *err);
+
 /* Runs the whole pipeline on img; opts may be NULL for defaults. Returns 0,
  * or -1 with err set (see image_smart_resize; QVL_E_NOMEM) and *out zeroed. */
 int image_preprocess(const image_rgb *img, const image_preprocess_opts *opts,

@@ -357,21 +357,39 @@ done:
     return rc;
 }
 
-int vision_encode_image(const vision_model *vm, const image_rgb *img, const image_preprocess_opts *opts,
-                        threadpool *tp, vision_image *out, qvl_error *err) {
-    memset(out, 0, sizeof *out);
-    image_preprocess_opts o = vm->preprocess;
+/* The preprocessing a request gets: the model's, with the request's
+ * limits and mode on top. Fails when the limits pass the model's maximum. */
+static int request_preprocess(const vision_model *vm, const image_preprocess_opts *opts, image_preprocess_opts *o,
+                              qvl_error *err) {
+    *o = vm->preprocess;
     if (opts) {
-        if (opts->mode != o.mode) o.min_pixels = o.max_pixels = 0;   /* the other mode's own limits */
-        if (opts->min_pixels) o.min_pixels = opts->min_pixels;
-        if (opts->max_pixels) o.max_pixels = opts->max_pixels;
-        o.mode = opts->mode;
+        if (opts->mode != o->mode) o->min_pixels = o->max_pixels = 0;   /* the other mode's own limits */
+        if (opts->min_pixels) o->min_pixels = opts->min_pixels;
+        if (opts->max_pixels) o->max_pixels = opts->max_pixels;
+        o->mode = opts->mode;
     }
     /* The model's own maximum bounds memory (about 2 GB of activations for
      * the 2B tower at 16.7 M pixels) whatever a request asks for. */
-    if (o.min_pixels > IMAGE_HF_MAX_PIXELS || o.max_pixels > IMAGE_HF_MAX_PIXELS)
-        return qvl_fail_code(err, QVL_E_TOO_LARGE, "image pixel limits %ld/%ld: at most %d pixels", o.min_pixels,
-                             o.max_pixels, IMAGE_HF_MAX_PIXELS);
+    if (o->min_pixels > IMAGE_HF_MAX_PIXELS || o->max_pixels > IMAGE_HF_MAX_PIXELS)
+        return qvl_fail_code(err, QVL_E_TOO_LARGE, "image pixel limits %ld/%ld: at most %d pixels", o->min_pixels,
+                             o->max_pixels, IMAGE_HF_MAX_PIXELS);
+    return 0;
+}
+
+int vision_image_tokens(const vision_model *vm, int height, int width, const image_preprocess_opts *opts,
+                        int *n_tokens, qvl_error *err) {
+    image_preprocess_opts o;
+    int h, w;
+    if (request_preprocess(vm, opts, &o, err) != 0 || image_target_size(height, width, &o, &h, &w, err) != 0) return -1;
+    *n_tokens = (h / IMAGE_FACTOR) * (w / IMAGE_FACTOR);
+    return 0;
+}
+
+int vision_encode_image(const vision_model *vm, const image_rgb *img, const image_preprocess_opts *opts,
+                        threadpool *tp, vision_image *out, qvl_error *err) {
+    memset(out, 0, sizeof *out);
+    image_preprocess_opts o;
+    if (request_preprocess(vm, opts, &o, err) != 0) return -1;
     image_patches p;
     if (image_preprocess(img, &o, &p, err) != 0) return -1;
     out->embd = malloc((size_t)p.n_tokens * vision_embd_width(vm) * sizeof *out->embd);

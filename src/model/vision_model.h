@@ -90,6 +90,12 @@ typedef struct vision_image {
  * *out zeroed. */
 int vision_encode_image(const vision_model *vm, const image_rgb *img, const image_preprocess_opts *opts,
                         threadpool *tp, vision_image *out, qvl_error *err);
+/* The image tokens vision_encode_image would make of a height x width
+ * image under opts (the same defaults), without touching a pixel: for
+ * checking a request's size before the work. Returns 0, or -1 with err set
+ * as vision_encode_image would fail on the limits or the size. */
+int vision_image_tokens(const vision_model *vm, int height, int width, const image_preprocess_opts *opts,
+                        int *n_tokens, qvl_error *err);
 void vision_image_free(vision_image *v);
 
 #endif

@@ -80,6 +80,19 @@ printf '\x89PNG\r\n\x1a\n\0\0\0\rIHDR' > "$tmp/trunc.png"
 printf '{"question":"q","image":"%s"}' "$(base64 -w0 "$tmp/trunc.png")" > "$tmp/img.json"
 expect "truncated image" 400 'error' "${JSON[@]}" --data-binary @"$tmp/img.json" "$URL/api/v1/chat"
 
+# A 12-megapixel photo at full detail would be ~11,800 image tokens: refused
+# with the numbers before the vision encoder runs (in well under the seconds
+# an encode takes), and answered at a CPU-sized max_pixels.
+convert -size 4032x3024 gradient:tan-navy -quality 80 "$tmp/photo.jpg"
+printf '{"question":"q","image":"%s","max_tokens":2,"max_pixels":16777216}' "$(base64 -w0 "$tmp/photo.jpg")" > "$tmp/img.json"
+start=$(date +%s%N)
+expect "photo over the context" 413 'lower max_pixels' "${JSON[@]}" --data-binary @"$tmp/img.json" "$URL/api/v1/chat"
+ms=$((($(date +%s%N) - start) / 1000000))
+[ $ms -lt 5000 ] || { echo "FAIL: the context check took $ms ms: it must come before the encode"; fail=1; }
+grep -q 'image tokens' "$tmp/body" || { echo "FAIL: the 413 does not give the numbers: $(head -c 300 "$tmp/body")"; fail=1; }
+printf '{"question":"q","image":"%s","max_tokens":2,"max_pixels":200000}' "$(base64 -w0 "$tmp/photo.jpg")" > "$tmp/img.json"
+expect "photo at max_pixels 200000" 200 '"response"' "${JSON[@]}" --data-binary @"$tmp/img.json" "$URL/api/v1/chat"
+
 # A client that sends half a request holds a connection, not a slot.
 port=${URL##*:}
 exec 3<> "/dev/tcp/127.0.0.1/$port"

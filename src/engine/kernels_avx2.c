@@ -7,6 +7,7 @@
 #include "engine/packed.h"
 #include "engine/quant_dot.h"
 #include "engine/quant_simd.h"
+#include "engine/vision_avx2.h"
 
 static void axpy_f32(float *y, const float *x, float a, int n) {
     __m256 va = _mm256_set1_ps(a);
@@ -35,6 +36,12 @@ const kernels kernels_avx2 = {
     .name = "avx2",
     .dot_f32 = dot_lanes16, .axpy_f32 = axpy_f32, .dot_f32_lanes16 = dot_lanes16,
     .quant_dot = qs_quant_dot, .quant_dot_multi = qs_dot_multi,
+    .softmax = vision_avx2_softmax,
+    .attn_scores = vision_avx2_attn_scores, .attn_pv = vision_avx2_attn_pv,
+    .layernorm = vision_avx2_layernorm, .add_gelu_tanh = vision_avx2_add_gelu_tanh, .vec_add = vision_avx2_vec_add,
+    .add_residual = vision_avx2_add_residual,
+    .round_bf16 = vision_avx2_round_bf16, .softmax_bf16 = vision_avx2_softmax_bf16,
+    .attn_scores_bf16 = vision_avx2_attn_scores_bf16, .attn_pv_bf16 = vision_avx2_attn_pv_bf16,
     .packed_matmul = packed_matmul_avx2,
-    KERNELS_SCALAR_SHARED,
+    KERNELS_SCALAR_EXACT,
 };

@@ -12,6 +12,7 @@ const TEXT = {
   en: {
     dropHint: "Drop an image here, paste it, or choose one", pick: "📷 Choose image", removeImage: "Remove",
     detail: "Detail", detailLow: "low (fast)", detailDefault: "default", detailHigh: "high (slow)",
+    detailMaximum: "maximum (very slow)", imageTokens: (n) => `~${n} image tokens`,
     placeholder: "Ask about the image… (Enter to send, Shift+Enter for a new line)",
     send: "Send", stop: "Stop", clear: "Clear", copy: "Copy", copied: "Copied",
     thinking: "Working on it…", queued: (n) => `Waiting for the model: position ${n} in the queue`,
@@ -25,6 +26,7 @@ const TEXT = {
   zh: {
     dropHint: "把图片拖到这里、粘贴，或选择一张", pick: "📷 选择图片", removeImage: "移除",
     detail: "清晰度", detailLow: "低（快）", detailDefault: "默认", detailHigh: "高（慢）",
+    detailMaximum: "最高（很慢）", imageTokens: (n) => `约 ${n} 个图像 token`,
     placeholder: "询问这张图片…（回车发送，Shift+回车换行）",
     send: "发送", stop: "停止", clear: "清空", copy: "复制", copied: "已复制",
     thinking: "正在生成…", queued: (n) => `等待模型：排队第 ${n} 位`,
@@ -56,6 +58,7 @@ function applyLanguage() {
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   for (const el of document.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder);
   for (const el of document.querySelectorAll(".copy")) el.textContent = t("copy");
+  labelDetailChoices();
   $("lang").textContent = state.lang === "zh" ? "English" : "中文";
 }
 
@@ -387,10 +390,32 @@ function init() {
   checkHealth();
 }
 
+// The Detail menu, from the server's own levels (its default is the one a request without
+// max_pixels gets), each with the image tokens it gives: about one per 1024 pixels.
+function showDetailChoices(levels) {
+  const select = $("detail");
+  const keys = { low: "detailLow", default: "detailDefault", high: "detailHigh", maximum: "detailMaximum" };
+  select.replaceChildren(...Object.entries(keys).map(([level, key]) => {
+    const o = document.createElement("option");
+    o.value = level === "default" ? "" : String(levels[level]);
+    o.selected = level === "default";
+    o.dataset.i18n = key;
+    o.dataset.tokens = String(Math.round(levels[level] / 1024));
+    return o;
+  }));
+  labelDetailChoices();
+}
+
+function labelDetailChoices() {
+  for (const o of $("detail").options)
+    if (o.dataset.tokens) o.textContent = `${t(o.dataset.i18n)} · ${t("imageTokens")(o.dataset.tokens)}`;
+}
+
 // Shows the model's name, or "loading" until the server has the model.
 function checkHealth() {
   fetch("/health").then((r) => r.json()).then((h) => {
     if (h.max_image_mb) state.maxMB = h.max_image_mb;
+    if (h.detail) showDetailChoices(h.detail);
     if (h.status === "loading") {
       setStatus(t("loading"));
       setTimeout(checkHealth, 1000);

@@ -16,7 +16,7 @@ static const char *help =
     "Answers one question, streaming the text to stdout as it is generated.\n"
     "      --image IMG         an image to ask about (repeatable)\n"
     "      --system TEXT       system message\n"
-    "      --max-pixels N  --min-pixels N   image detail (fewer pixels = faster)\n"
+    "      --max-pixels N  --min-pixels N   image detail (fewer pixels = faster; default max 300000)\n"
     "      --max-tokens N      answer length limit (default 1024)\n"
     "      --temperature T     0 = greedy; default from generation_config.json (0.7)\n"
     "      --top-k K  --top-p P  --min-p P  --seed S\n"
@@ -130,7 +130,7 @@ int cli_ask(int argc, char **argv) {
     if (rc == 0) {
         answer_worker w = {.model = m, .router = router, .ocr = engine, .ocr_lang = oo.lang, .tp = tp, .session = &sess};
         answer_request rq = {.messages = msgs, .mode = mode, .gen = gen_options(m, &a, &stops), .on_text = print_piece,
-                             .chat = {.add_generation_prompt = true, .min_pixels = a.min_px, .max_pixels = a.max_px,
+                             .chat = {.add_generation_prompt = true, .min_pixels = a.min_px, .max_pixels = cli_max_pixels(a.max_px, a.min_px),
                                       .load_image = cli_load_image_file}};
         answer_result res;
         rc = answer_run(&w, &rq, &res, &err);

@@ -26,7 +26,7 @@ static const char *help =
     "appends one record per (image, question) to FILE, fsynced as it goes.\n"
     "      --format jsonl|csv  output format (default: from the file name, else jsonl)\n"
     "      --resume            skip the pairs FILE already holds (after a crash or Ctrl-C)\n"
-    "      --max-pixels N  --min-pixels N   image detail (fewer pixels = faster)\n"
+    "      --max-pixels N  --min-pixels N   image detail (fewer pixels = faster; default max 300000)\n"
     "      --max-tokens N      answer length limit (default 512)\n"
     "      --temperature T     default 0 (greedy: reproducible results)\n"
     "      --ctx N             context size (default 8192)\n"
@@ -207,7 +207,7 @@ int cli_batch(int argc, char **argv) {
                                .session = &j.sess};
     j.rq = (answer_request){.mode = mode, .gen = gen_params_defaults(j.m), .on_text = cancel_if_stopping,
                             .cancel = &stop_requested,
-                            .chat = {.add_generation_prompt = true, .min_pixels = min_px, .max_pixels = max_px,
+                            .chat = {.add_generation_prompt = true, .min_pixels = min_px, .max_pixels = cli_max_pixels(max_px, min_px),
                                      .load_image = cli_load_image_file, .cache = cache}};
     j.rq.gen.sampling.temperature = temp;
     j.rq.gen.max_tokens = max_tokens;

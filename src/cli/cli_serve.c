@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli_util.h"
+#include "image/preprocess.h"
 #include "server/server.h"
 #include "load/model_load.h"
 
@@ -27,6 +28,8 @@ static const char *help =
     "      --max-connections N open connections accepted (default 64)\n"
     "      --grace S           on SIGTERM, seconds running answers may take to finish (default 10)\n"
     "      --image-cache-mb N  encoded images kept for follow-up questions (default 512; 0 = off)\n"
+    "      --max-pixels N      image detail of requests that give no max_pixels (default 300000: ~290 image\n"
+    "                          tokens; a request may ask for up to 16777216)\n"
     "      --no-ocr            no OCR fast path: every question goes to the model\n"
     "      --ocr-rules F  --ocr-lang L  --ocr-plugin P   OCR routing rules, languages, plugin\n"
     CLI_MODEL_HELP;
@@ -34,7 +37,8 @@ static const char *help =
 int cli_serve(int argc, char **argv) {
     cli_model_opts mo = {0};
     server_config cfg = {.host = "127.0.0.1", .port = 8080, .parallel = 1, .max_image_mb = 10, .ctx = 4096,
-                         .max_queue = 32, .max_connections = 64, .image_cache_mb = 512};
+                         .max_queue = 32, .max_connections = 64, .image_cache_mb = 512,
+                         .max_pixels = IMAGE_QVL_MAX_PIXELS};
     cli_ocr_opts oo = {0};
     int no_ocr = 0;
     float timeout = 300, grace = 10;
@@ -51,6 +55,7 @@ int cli_serve(int argc, char **argv) {
                       {"--max-connections", NULL, OPT_INT, &cfg.max_connections},
                       {"--grace", NULL, OPT_FLOAT, &grace},
                       {"--image-cache-mb", NULL, OPT_INT, &cfg.image_cache_mb},
+                      {"--max-pixels", NULL, OPT_INT, &cfg.max_pixels},
                       {"--no-ocr", NULL, OPT_FLAG, &no_ocr},
                       CLI_OCR_OPTIONS(oo),
                       {0}};
@@ -64,6 +69,7 @@ int cli_serve(int argc, char **argv) {
                       : cfg.max_connections < 1 ? "--max-connections must be >= 1"
                       : timeout < 0 || grace < 0 ? "--timeout and --grace must be >= 0"
                       : cfg.image_cache_mb < 0 ? "--image-cache-mb must be >= 0"
+                      : cfg.max_pixels < 28 * 28 || cfg.max_pixels > IMAGE_HF_MAX_PIXELS ? "--max-pixels must be 784..16777216"
                       : oo.mode ? "--mode is chosen per request (the 'mode' field)" : NULL;
     if (bad) {
         fprintf(stderr, "qvl serve: %s\n", bad);

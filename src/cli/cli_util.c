@@ -2,6 +2,7 @@
 #include "cli/cli_util.h"
 
 #include "base/mapped_file.h"
+#include "image/preprocess.h"
 #include "load/quant_cache.h"
 #include "load/model_load.h"
 
@@ -165,4 +166,9 @@ fail:
     ocr_router_free(*router);
     *router = NULL;
     return -1;
+}
+
+long cli_max_pixels(int max_px, int min_px) {
+    if (max_px > 0) return max_px;
+    return min_px > IMAGE_QVL_MAX_PIXELS ? 0 : IMAGE_QVL_MAX_PIXELS;
 }

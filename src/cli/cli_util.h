@@ -30,6 +30,10 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, const char *help, str_
  * machines we target, which do not expose SMT siblings to VMs). */
 int cli_default_threads(void);
 
+/* The max_pixels a command asks for: the user's, or qvl's CPU-sized
+ * default (IMAGE_QVL_MAX_PIXELS) unless a larger --min-pixels was given. */
+long cli_max_pixels(int max_px, int min_px);
+
 #endif
 
 /* ---- model options shared by every command that runs the model ---- */

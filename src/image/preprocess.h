@@ -28,6 +28,13 @@
 #define IMAGE_FACTOR        (IMAGE_PATCH_SIZE * IMAGE_MERGE_SIZE)                    /* 32 */
 #define IMAGE_PATCH_DIM     (3 * IMAGE_TEMPORAL * IMAGE_PATCH_SIZE * IMAGE_PATCH_SIZE) /* 1536 */
 
+/* The detail qvl's commands and server ask for unless told otherwise: ~290
+ * image tokens (a 12 MP phone photo becomes 608x448), enough to read a sign
+ * or a price tag and encoded in seconds on a 2-core CPU, where the
+ * processor's own maximum below would take hours for such a photo. The OCR
+ * path reads the full-resolution image whatever this is. */
+#define IMAGE_QVL_MAX_PIXELS   300000
+
 /* preprocessor_config.json of Qwen3-VL: size.shortest_edge / longest_edge. */
 #define IMAGE_HF_MIN_PIXELS    65536
 #define IMAGE_HF_MAX_PIXELS    16777216

@@ -53,6 +53,7 @@ int api_parse_params(qvl_server *s, const json_t *body, gen_params *gp, const ch
         http_get_number(body, "min_pixels", 0, 1e9, &minpx, err) ||
         http_get_number(body, "max_pixels", 0, 1e9, &maxpx, err))
         return -1;
+    if (maxpx == 0 && (minpx == 0 || minpx <= s->cfg.max_pixels)) maxpx = (double)s->cfg.max_pixels;
     if (maxpx > 0 && maxpx < 28 * 28)
         return qvl_fail_code(err, QVL_E_BAD_INPUT, "'max_pixels' must be at least %d (one 28x28 patch)", 28 * 28);
     if (minpx > 0 && maxpx > 0 && minpx > maxpx)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "image/preprocess.h"
 #include "server/http_util.h"
 #include "server/server_impl.h"
 #include "server/web_assets.h"
@@ -34,6 +35,14 @@ static enum MHD_Result api_health(srv_req *r) {
     sched_stats(r->srv->sched, &queued, &running, &slots);
     json_object_set_new(j, "slots", json_pack("{s:i, s:i, s:i}", "total", slots, "busy", running, "queued", queued));
     json_object_set_new(j, "max_image_mb", json_integer(r->srv->cfg.max_image_mb));
+    /* The page's Detail choices: this server's default, a quarter and four
+     * times it, and the model's maximum; about one image token per 1024 px. */
+    long dflt = r->srv->cfg.max_pixels, low = dflt / 4 > 65536 ? dflt / 4 : 65536;
+    long high = dflt * 4 < IMAGE_HF_MAX_PIXELS ? dflt * 4 : IMAGE_HF_MAX_PIXELS;
+    json_object_set_new(j, "max_pixels", json_integer(dflt));
+    json_object_set_new(j, "detail", json_pack("{s:I, s:I, s:I, s:I}", "low", (json_int_t)low, "default",
+                                               (json_int_t)dflt, "high", (json_int_t)high, "maximum",
+                                               (json_int_t)IMAGE_HF_MAX_PIXELS));
     return srv_reply_json(r, 200, j);
 }
 

@@ -45,6 +45,7 @@ typedef struct server_config {
     const char *ocr_plugin;  /* OCR plugin instead of Tesseract, or NULL */
     const char *ocr_lang;    /* OCR languages, or NULL for the default */
     int image_cache_mb;      /* encoded images kept for follow-ups (0 = none) */
+    int max_pixels;          /* image detail of requests that give none (image/preprocess.h IMAGE_QVL_MAX_PIXELS) */
 } server_config;
 
 typedef struct qvl_server qvl_server;

@@ -45,6 +45,16 @@ test("the page: image, streamed answers, follow-up, copy, clear, bad file, phone
     await page.locator("#test-model-note").waitFor({ state: "visible" });
     assert.match(await page.locator("#test-model-note").textContent(), /SYNTHETIC TEST MODEL/);
 
+    // Detail: the server's four levels in order (never a "high" below "default"), each labelled
+    // with its image tokens; "default" sends no max_pixels, so the server's default applies.
+    await page.waitForFunction(() => document.querySelectorAll("#detail option").length === 4);
+    const levels = await page.locator("#detail option").evaluateAll((os) =>
+      os.map((o) => ({ value: o.value, tokens: Number(o.dataset.tokens), text: o.textContent, selected: o.selected })));
+    assert.deepEqual(levels.map((l) => l.value === ""), [false, true, false, false]);
+    assert.ok(levels[1].selected);
+    for (let i = 1; i < 4; i++) assert.ok(levels[i].tokens > levels[i - 1].tokens, JSON.stringify(levels));
+    assert.match(levels[1].text, /default · ~293 image tokens/);
+
     // Count the answer's updates while it streams: more than one means it arrived piece by piece.
     await page.evaluate(() => {
       window.__updates = 0;

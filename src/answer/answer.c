@@ -124,6 +124,7 @@ int answer_run(answer_worker *w, const answer_request *rq, answer_result *out, q
     memset(out, 0, sizeof *out);
     chat_opts co = rq->chat;
     co.tp = w->tp;
+    co.cancel = rq->cancel;
     chat_input in;
     /* Rendered and decoded once: the OCR engine and the vision encoder read
      * the same pixels. */

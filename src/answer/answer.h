@@ -37,11 +37,12 @@ typedef struct answer_worker {
 typedef struct answer_request {
     const json_t *messages;     /* the whole conversation, OpenAI style */
     ocr_mode mode;
-    chat_opts chat;             /* image loading and detail; chat.tp is set from the worker */
+    chat_opts chat;             /* image loading and detail; chat.tp and chat.cancel are set here */
     gen_params gen;
     gen_on_text on_text;        /* receives the answer as it is produced */
     void *user;
-    atomic_bool *cancel;
+    atomic_bool *cancel;        /* NULL, or set by another thread: stops the image encoding, the prompt or
+                                   the answer (OCR runs to its end, under a second) */
 } answer_request;
 
 typedef struct answer_result {
@@ -55,7 +56,9 @@ typedef struct answer_result {
 
 /* Returns 0 with *out filled (free with answer_result_free), or -1 with err
  * set: malformed conversation, an image that cannot be read, OCR forced but
- * unavailable or without an image, or a generation error. */
+ * unavailable or without an image, a generation error, or QVL_E_CANCELLED
+ * when *rq->cancel stopped an image encoding (cancelled later, the result
+ * says FINISH_CANCELLED). */
 int answer_run(answer_worker *w, const answer_request *rq, answer_result *out, qvl_error *err);
 void answer_result_free(answer_result *r);
 

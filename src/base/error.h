@@ -23,6 +23,7 @@ enum {
     QVL_E_BAD_MEDIA = 3,  /* not a supported image: 415 */
     QVL_E_IO        = 4,  /* cannot read/write a file */
     QVL_E_NOMEM     = 5,
+    QVL_E_CANCELLED = 6,  /* the caller's cancel flag stopped long work (client gone, time limit, shutdown): 503 */
 };
 
 /* Sets err->msg from a printf-style format. Always returns -1 so callers can

@@ -16,6 +16,7 @@
 #ifndef QVL_CHAT_H
 #define QVL_CHAT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -40,6 +41,7 @@ typedef struct chat_opts {
     void *load_ctx;
     threadpool *tp;                 /* for the vision encoder; NULL = inline */
     struct image_cache *cache;      /* encoded images to reuse (image_cache.h); NULL = none */
+    atomic_bool *cancel;            /* set by another thread to stop image encoding; NULL = not cancellable */
 } chat_opts;
 
 typedef struct chat_prompt {
@@ -87,7 +89,8 @@ void chat_input_free(chat_input *in);
 /* Step two: preprocesses and encodes in's images (or takes them from
  * opts->cache), tokenizes the text and computes the positions. Fails (-1,
  * err, *out zeroed) when the text holds stray <|image_pad|> markers, or on
- * a vision error or out of memory. */
+ * a vision error (QVL_E_CANCELLED once *opts->cancel is set) or out of
+ * memory. */
 int chat_prompt_from_input(const qvl_model *m, const chat_input *in, const chat_opts *opts, chat_prompt *out,
                            qvl_error *err);
 

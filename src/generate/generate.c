@@ -147,6 +147,46 @@ static int session_forward(const qvl_model *m, gen_session *s, const text_batch 
                    : text_forward(&m->text, &s->kv, b, logits, tp, err);
 }
 
+/* Prompt tokens per forward pass of the prefill. Between passes the cancel
+ * flag is read, so a client that leaves during a long prompt (a big image
+ * is thousands of tokens) frees its slot within one pass; with a decoder
+ * pool the other streams also wait at most one pass for their next step.
+ * llama.cpp's default micro-batch: large enough that the matmuls keep
+ * their speed. */
+#define PREFILL_CHUNK 512
+
+static bool cancel_set(atomic_bool *cancel) { return cancel && atomic_load(cancel); }
+
+/* Runs prompt tokens keep..n-1 in passes of PREFILL_CHUNK, recording each
+ * pass in the session (so a cancelled prompt's finished passes are reused
+ * by a retry); the last pass writes the logits. img_before counts the image
+ * tokens before keep. Returns 0 when done, 1 when *cancel stopped it, or -1
+ * with err set (the session then holds nothing). */
+static int prefill(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const int32_t *ppos,
+                   const uint64_t *hashes, int keep, int img_before, float *logits, threadpool *tp,
+                   atomic_bool *cancel, qvl_error *err) {
+    int d_img = m->cfg.text.hidden_size * (1 + m->text.n_deepstack), img = img_before;
+    for (int at = keep; at < prompt->n; at += PREFILL_CHUNK) {
+        if (cancel_set(cancel)) return 1;
+        int n = prompt->n - at < PREFILL_CHUNK ? prompt->n - at : PREFILL_CHUNK, n_img = 0;
+        bool last = at + n == prompt->n;
+        for (int i = at; i < at + n; i++) n_img += prompt->ids[i] == m->cfg.image_token_id;
+        /* the last pass takes every row left, so a count that does not
+         * match the image tokens still fails text_forward's check */
+        if (last) n_img = prompt->n_image_rows - img;
+        text_batch b = {n, prompt->ids + at, ppos + 3 * at,
+                        prompt->image_embd ? prompt->image_embd + (size_t)img * d_img : NULL, n_img,
+                        m->cfg.image_token_id};
+        if (session_forward(m, s, &b, last ? logits : NULL, tp, err) != 0) {
+            s->kv.n = 0;   /* the cache may hold a partial prompt: forget it */
+            return -1;
+        }
+        for (int i = at; i < at + n; i++) session_record(s, i, prompt->ids[i], ppos + 3 * i, hashes[i]);
+        img += n_img;
+    }
+    return 0;
+}
+
 /* How many leading prompt tokens the session's cache already holds (same id,
  * same position, same image features); at least the last prompt token is
  * always recomputed, since its logits are needed. *img_before counts the
@@ -201,24 +241,18 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
     sampler_add_prompt(&smp, prompt->ids, prompt->n);
 
     double t0 = clock_ms();
-    text_batch b = {prompt->n - keep, prompt->ids + keep, ppos + 3 * keep,
-                    prompt->image_embd ? prompt->image_embd + (size_t)img_before * d_img : NULL,
-                    prompt->n_image_rows - img_before, m->cfg.image_token_id};
-    if (session_forward(m, s, &b, logits, tp, err) != 0) {
-        s->kv.n = 0;   /* the cache may hold a partial batch: forget it */
-        goto done;
-    }
-    for (int i = keep; i < prompt->n; i++) session_record(s, i, prompt->ids[i], ppos + 3 * i, hashes[i]);
+    int pre = prefill(m, s, prompt, ppos, hashes, keep, img_before, logits, tp, cancel, err);
+    if (pre < 0) goto done;
     s->next_pos = next_pos;
     out->n_cached = keep;
     double t1 = clock_ms();
     out->prompt_ms = t1 - t0;
-    joined = s->pool != NULL;   /* decoding from here: the pool waits for our steps */
+    finish_reason fin = pre ? FINISH_CANCELLED : FINISH_NONE;
+    joined = !fin && s->pool != NULL;   /* decoding from here: the pool waits for our steps */
     if (joined) decoder_pool_join(s->pool);
 
-    finish_reason fin = FINISH_NONE;
     while (fin == FINISH_NONE) {
-        if (cancel && atomic_load(cancel)) {
+        if (cancel_set(cancel)) {
             fin = FINISH_CANCELLED;
             break;
         }

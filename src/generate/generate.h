@@ -14,6 +14,8 @@
  * stop string (not included in the text), max_tokens, a full context, the
  * output looping (the same n-gram repeated over and over; the text so far is
  * kept), or cancellation (on_text returned non-zero, or *cancel was set).
+ * *cancel is read before every token and, during the prompt, between its
+ * forward passes of 512 tokens, so a long prompt stops within one pass.
  */
 #ifndef QVL_GENERATE_H
 #define QVL_GENERATE_H
@@ -91,8 +93,8 @@ void gen_session_free(gen_session *s);
 typedef int (*gen_on_text)(void *user, const char *text, size_t len);
 
 /* Runs the prompt and generates (on tp, or through s->pool). Returns 0 (result filled, also when
- * cancelled) or -1 with err set (bad prompt, context too small for the
- * prompt, out of memory). */
+ * cancelled, during the prompt too: then with no text) or -1 with err set
+ * (bad prompt, context too small for the prompt, out of memory). */
 int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const gen_params *p, threadpool *tp,
              gen_on_text on_text, void *user, atomic_bool *cancel, gen_result *out, qvl_error *err);
 

@@ -178,7 +178,12 @@ typedef struct attn_job {
     float *out;            /* (N, D) */
     int N, D, hd, heads;
     atomic_long next;      /* next unclaimed (head, query block) item */
+    atomic_bool *cancel;   /* NULL, or set to leave the remaining items undone */
 } attn_job;
+
+/* A relaxed load is enough: the flag only has to be seen eventually, and
+ * nothing else is published through it. */
+static bool cancelled(atomic_bool *cancel) { return cancel && atomic_load_explicit(cancel, memory_order_relaxed); }
 
 static void attn_worker(void *p, int ith, int nth) {
     attn_job *j = p;
@@ -189,6 +194,9 @@ static void attn_worker(void *p, int ith, int nth) {
     uint16_t *pb = ab->probs + (size_t)ith * qb * N;
     float scale = 1.0f / sqrtf((float)hd);
     for (;;) {   /* items claimed one by one: a core slowed by other work does not hold the other back */
+        /* One layer's attention over a 16 M-pixel image takes minutes on
+         * the 2B tower: a cancelled encode must not wait for its end. */
+        if (cancelled(j->cancel)) return;
         long item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
         if (item >= (long)j->heads * nqb) return;
         int h = (int)(item / nqb), q0 = (int)(item % nqb) * qb;
@@ -244,13 +252,13 @@ static void rope_worker(void *p, int ith, int nth) {
 }
 
 /* out = softmax(q k^T / sqrt(hd)) v per head over all N patches. Rotates q
- * and k in qkv first. */
+ * and k in qkv first. Once *cancel is set, out is left partly written. */
 static void attention(const vision_model *vm, float *qkv, int N, const float *cs, const float *sn,
-                      const attn_bufs *ab, threadpool *tp, float *out) {
+                      const attn_bufs *ab, threadpool *tp, atomic_bool *cancel, float *out) {
     int D = vm->cfg.hidden_size, heads = vm->cfg.n_heads, hd = D / heads;
     rope_job rj = {qkv, ab, cs, sn, N, D, hd};
     threadpool_run(tp, rope_worker, &rj);
-    attn_job j = {.ab = ab, .out = out, .N = N, .D = D, .hd = hd, .heads = heads};
+    attn_job j = {.ab = ab, .out = out, .N = N, .D = D, .hd = hd, .heads = heads, .cancel = cancel};
     atomic_init(&j.next, 0);
     threadpool_run(tp, attn_worker, &j);
 }
@@ -305,15 +313,23 @@ static int bufs_alloc(vision_bufs *b, const vision_config *c, int N, int nth) {
     return -1;
 }
 
+static int fail_cancelled(qvl_error *err) {
+    return qvl_fail_code(err, QVL_E_CANCELLED, "the image encoding was cancelled");
+}
+
+/* Checks *cancel after the attention and between MLP chunks, the steps that
+ * grow with the image. */
 static int block_forward(const vision_model *vm, const vision_block *blk, int N, vision_bufs *b, threadpool *tp,
-                         qvl_error *err) {
+                         atomic_bool *cancel, qvl_error *err) {
     int D = vm->cfg.hidden_size;
     float eps = vm->cfg.layer_norm_eps;
     rows_run(tp, ROW_LAYERNORM, b->y, b->h, blk->ln1_w, blk->ln1_b, D, eps, N);
     if (linear(tp, &blk->qkv, blk->qkv_b, b->y, N, b->qkv, ROW_BIAS, NULL, err) != 0) return -1;
-    attention(vm, b->qkv, N, b->cs, b->sn, &b->ab, tp, b->y);
+    attention(vm, b->qkv, N, b->cs, b->sn, &b->ab, tp, cancel, b->y);
+    if (cancelled(cancel)) return fail_cancelled(err);
     if (linear(tp, &blk->proj, blk->proj_b, b->y, N, b->tmp, ROW_RESIDUAL, b->h, err) != 0) return -1;
     for (int r0 = 0; r0 < N; r0 += MLP_CHUNK) {
+        if (cancelled(cancel)) return fail_cancelled(err);
         int n = N - r0 < MLP_CHUNK ? N - r0 : MLP_CHUNK;
         float *h = b->h + (size_t)r0 * D;
         rows_run(tp, ROW_LAYERNORM, b->y, h, blk->ln2_w, blk->ln2_b, D, eps, n);
@@ -324,7 +340,8 @@ static int block_forward(const vision_model *vm, const vision_block *blk, int N,
     return 0;
 }
 
-int vision_encode(const vision_model *vm, const image_patches *p, threadpool *tp, float *out, qvl_error *err) {
+int vision_encode(const vision_model *vm, const image_patches *p, threadpool *tp, atomic_bool *cancel, float *out,
+                  qvl_error *err) {
     const vision_config *c = &vm->cfg;
     int gh = p->grid_h, gw = p->grid_w, D = c->hidden_size, O = c->out_hidden_size, W = vision_embd_width(vm);
     if (p->grid_t != 1 || gh < 2 || gw < 2 || gh % 2 || gw % 2 || p->n_patches != gh * gw ||
@@ -342,7 +359,7 @@ int vision_encode(const vision_model *vm, const image_patches *p, threadpool *tp
     rope_tables(vm, gw, N, b.cs, b.sn);
     /* The merger scratch (M, 4D) = (N, D) fits in b.tmp; its input in b.y. */
     for (int L = 0; L < c->depth; L++) {
-        if (block_forward(vm, &vm->blocks[L], N, &b, tp, err) != 0) goto done;
+        if (block_forward(vm, &vm->blocks[L], N, &b, tp, cancel, err) != 0) goto done;
         for (int k = 0; k < c->n_deepstack; k++) {
             if (c->deepstack_indexes[k] != L) continue;
             const vision_merger *ds = &vm->deepstack[k];
@@ -386,7 +403,7 @@ int vision_image_tokens(const vision_model *vm, int height, int width, const ima
 }
 
 int vision_encode_image(const vision_model *vm, const image_rgb *img, const image_preprocess_opts *opts,
-                        threadpool *tp, vision_image *out, qvl_error *err) {
+                        threadpool *tp, atomic_bool *cancel, vision_image *out, qvl_error *err) {
     memset(out, 0, sizeof *out);
     image_preprocess_opts o;
     if (request_preprocess(vm, opts, &o, err) != 0) return -1;
@@ -397,7 +414,7 @@ int vision_encode_image(const vision_model *vm, const image_rgb *img, const imag
         image_patches_free(&p);
         return qvl_fail_code(err, QVL_E_NOMEM, "out of memory for %d image tokens", p.n_tokens);
     }
-    if (vision_encode(vm, &p, tp, out->embd, err) != 0) {
+    if (vision_encode(vm, &p, tp, cancel, out->embd, err) != 0) {
         image_patches_free(&p);
         vision_image_free(out);
         return -1;

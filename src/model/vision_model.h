@@ -21,6 +21,8 @@
 #ifndef QVL_VISION_MODEL_H
 #define QVL_VISION_MODEL_H
 
+#include <stdatomic.h>
+
 #include "base/error.h"
 #include "engine/tensor.h"
 #include "engine/threadpool.h"
@@ -69,10 +71,15 @@ typedef struct vision_model {
 int vision_embd_width(const vision_model *vm);
 
 /* Encodes one preprocessed image into out (p->n_tokens rows of
- * vision_embd_width floats). Returns 0, or -1 with err set: QVL_E_BAD_INPUT
- * when the patch grid does not fit the model (sides not multiples of the
- * merge size), QVL_E_NOMEM when the activations cannot be allocated. */
-int vision_encode(const vision_model *vm, const image_patches *p, threadpool *tp, float *out, qvl_error *err);
+ * vision_embd_width floats). cancel (NULL: not cancellable) is watched
+ * between blocks, between a block's MLP chunks and between the attention's
+ * query blocks, so setting it from another thread stops even a 16 M-pixel
+ * encode within about one attention work item. Returns 0, or -1 with err set:
+ * QVL_E_BAD_INPUT when the patch grid does not fit the model (sides not
+ * multiples of the merge size), QVL_E_NOMEM when the activations cannot be
+ * allocated, QVL_E_CANCELLED when *cancel was set (out then holds garbage). */
+int vision_encode(const vision_model *vm, const image_patches *p, threadpool *tp, atomic_bool *cancel, float *out,
+                  qvl_error *err);
 
 /* One image encoded for the text decoder. */
 typedef struct vision_image {
@@ -86,10 +93,10 @@ typedef struct vision_image {
  * pixels when non-zero, and the resize mode; mean/std always come from the
  * model; opts may be NULL) and encodes it. Returns 0, or -1 with err set
  * (QVL_E_TOO_LARGE for pixel limits above IMAGE_HF_MAX_PIXELS, the bound on
- * memory; preprocessing errors, see image_preprocess; vision_encode's) and
- * *out zeroed. */
+ * memory; preprocessing errors, see image_preprocess; vision_encode's,
+ * QVL_E_CANCELLED among them) and *out zeroed. */
 int vision_encode_image(const vision_model *vm, const image_rgb *img, const image_preprocess_opts *opts,
-                        threadpool *tp, vision_image *out, qvl_error *err);
+                        threadpool *tp, atomic_bool *cancel, vision_image *out, qvl_error *err);
 /* The image tokens vision_encode_image would make of a height x width
  * image under opts (the same defaults), without touching a pixel: for
  * checking a request's size before the work. Returns 0, or -1 with err set

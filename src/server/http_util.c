@@ -22,6 +22,7 @@ int http_status_for_error(const qvl_error *err) {
     case SRV_E_MEDIA_TYPE: return 415;
     case SRV_E_QUEUE_FULL: return 503;
     case SRV_E_SHUTDOWN: return 503;
+    case QVL_E_CANCELLED: return 503;
     case SRV_E_LOADING: return 503;
     case SRV_E_TIMEOUT: return 504;
     default: return 500;

@@ -295,6 +295,8 @@ static void run_job(slot *sl, sched_job *j) {
     } else {
         j->failed = true;
         j->err = err;
+        if (err.code == QVL_E_CANCELLED && sl->s->stopping)   /* tell the client why, not just what */
+            qvl_fail_code(&j->err, SRV_E_SHUTDOWN, "the server is shutting down; retry on another instance");
     }
     pthread_mutex_unlock(&sl->s->mu);
 }
@@ -397,7 +399,8 @@ void sched_stop(scheduler *s, double grace_s) {
     add_ms(&ts, (int)(grace_s * 1e3));
     while (s->n_running > 0)
         if (pthread_cond_timedwait(&s->idle_cv, &s->mu, &ts) != 0) break;
-    /* Out of time: cancel what still runs; it stops before its next token. */
+    /* Out of time: cancel what still runs; it stops within one step (an
+     * encoder block, a prompt pass, a token), so the joins below are quick. */
     for (int i = 0; i < s->cfg.n_slots; i++)
         if (s->slots[i].job) atomic_store(&s->slots[i].job->cancel, true);
     s->stopped = true;

@@ -10,8 +10,9 @@
  * takes the text generated since the last poll, and at the end the result or
  * the error. Polling (rather than a callback into the HTTP layer) keeps the
  * HTTP thread in charge of its socket: it notices a disconnected client
- * between polls and cancels, which stops the generation before the next
- * token.
+ * between polls and cancels, which stops the job within one step of its
+ * long work: an image encoder block (or attention work item), a 512-token
+ * prompt pass, a generated token.
  *
  * Limits enforced here: the queue length (submit fails with
  * SRV_E_QUEUE_FULL), the per-request time limit (a poll after the deadline
@@ -111,7 +112,8 @@ typedef struct sched_poll {
 void sched_job_poll(sched_job *j, int wait_ms, sched_poll *out);
 
 /* Requests cancellation (client gone). A queued job is dropped at once; a
- * running one stops before its next token. Cannot fail. */
+ * running one stops within one step (see above) and frees its slot.
+ * Cannot fail. */
 void sched_job_cancel(sched_job *j);
 
 /* Drops the submitter's reference. NULL is fine. */

@@ -5,6 +5,7 @@
 #   - tests/api/*.test.mjs      the npm `openai` client and the simple API (node --test)
 #   - tests/browser/page.test.mjs  the web page in headless Chromium (when installed)
 #   - a SIGTERM drain check
+#   - cancelling a long image encode: client gone, SIGTERM
 # Every server is stopped on exit, whatever happens. Needs node + `npm ci`.
 set -u
 cd "$(dirname "$0")/../.."
@@ -82,6 +83,33 @@ grep -q '\[DONE\]' "$tmp/drain.txt" || { echo "FAIL: the running stream was not 
                                           tail -c 400 "$tmp/drain.txt"; cat "$tmp/drain.err"; fail=1; }
 curl -s -m 2 "$URL/health" > /dev/null 2>&1 && { echo "FAIL: still answering after SIGTERM"; fail=1; }
 grep -q "stopped" "$tmp/drain.err" || { echo "FAIL: no clean stop message"; cat "$tmp/drain.err"; fail=1; }
+
+# A long image encode is cancellable (issue 16): a 1536x1536 image at full
+# detail keeps the one slot busy for seconds; a client that gives up after
+# 1 s frees it at once, and SIGTERM ends the encode after the grace.
+start_server encode --timeout 60 --grace 1
+convert -size 1536x1536 gradient:tan-navy -quality 80 "$tmp/big.jpg"
+printf '{"question":"q","image":"%s","max_tokens":2,"max_pixels":16777216}' "$(base64 -w0 "$tmp/big.jpg")" \
+    > "$tmp/big.json"
+big=(-s -o /dev/null -H 'Content-Type: application/json' --data-binary @"$tmp/big.json" "$URL/api/v1/chat")
+curl --max-time 1 "${big[@]}"
+t0=$(date +%s.%N)
+code=$(curl -s -m 20 -o "$tmp/small.txt" -w '%{http_code}' "$URL/api/v1/chat" -d '{"question":"hi","max_tokens":2}')
+dt=$(echo "$(date +%s.%N) - $t0" | bc)
+echo "slot free ${dt} s after the client left a big encode"
+[ "$code" = 200 ] && [ "$(echo "$dt < 3" | bc)" = 1 ] ||
+    { echo "FAIL: after a client left a big encode, a small request took $dt s (status $code)"; fail=1; }
+curl -m 30 "${big[@]}" &
+cpid=$!
+sleep 0.5
+t0=$(date +%s.%N)
+kill -TERM "$PID"
+wait "$PID"; rc=$?
+dt=$(echo "$(date +%s.%N) - $t0" | bc)
+wait "$cpid"
+echo "exit ${dt} s after SIGTERM during a big encode (grace 1 s)"
+[ $rc -eq 0 ] || { echo "FAIL: server exit status $rc after SIGTERM during an encode"; fail=1; }
+[ "$(echo "$dt < 2" | bc)" = 1 ] || { echo "FAIL: SIGTERM during an encode took $dt s to exit (grace 1 s)"; fail=1; }
 
 [ $fail -eq 0 ] && echo "server tests passed"
 exit $fail

@@ -92,10 +92,12 @@ $(BUILD)/tests/test_alloc_failure: tests/unit/test_alloc_failure.c tests/unit/fa
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) $(FAIL_ALLOC_LDFLAGS) -o $@ $(filter %.c,$^) $(LIB) $(LDLIBS)
 
 # Checks the layering of src/ (from this build's objects), runs every unit
-# test binary of this build, then the script tests against its qvl binary.
+# test binary of this build, then the script tests against its qvl binary,
+# then the numeric tests again with every other kernel table the CPU runs.
 test-run: $(UNIT_BIN) $(BUILD)/qvl
 	@tests/check_layers.py $(BUILD)
 	@QVL_BIN=$(BUILD)/qvl tests/run_all.sh $(UNIT_BIN)
+	@tests/run_tiers.sh $(BUILD)
 
 test: qvl
 	$(MAKE) test-run

@@ -1,0 +1,32 @@
+#!/bin/bash
+# run_tiers.sh BUILD_DIR - runs the numeric tests (kernels, packed, golden,
+# forward passes) once more per kernel table this CPU can execute besides the
+# one it picks by itself, forced with QVL_KERNELS: a Zen 4 checks avx2 and
+# scalar too, a Zen 3 scalar. The scalar table stays the judge of the others
+# inside the tests; this makes sure every table also meets the goldens.
+set -u
+cd "$(dirname "$0")/.."
+build=$1
+flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
+has() { for f in "$@"; do [[ $flags == *" $f "* ]] || return 1; done; }
+tiers=()
+has avx512f avx512bw avx512vl avx512dq avx512_vnni avx512_bf16 avx2 fma f16c && tiers+=(avx512)
+has avx2 fma f16c && tiers+=(avx2)
+tiers+=(scalar)
+tests="test_kernels test_packed test_vision_kernels test_attn_prompt test_text_forward test_batch_decode
+       test_text_golden test_vision_golden"
+fail=0
+# tiers[0] is the table the tests already ran with.
+for tier in "${tiers[@]:1}"; do
+    for t in $tests; do
+        start=$(date +%s.%N)
+        if out=$(QVL_KERNELS=$tier "$build/tests/$t" 2>&1); then
+            printf 'PASS %-40s %6.2fs\n' "$t ($tier)" "$(echo "$(date +%s.%N) - $start" | bc)"
+        else
+            fail=1
+            printf 'FAIL %s (%s)\n%s\n' "$t" "$tier" "$out" | tail -n 40
+        fi
+    done
+done
+echo "kernel tables checked: ${tiers[*]}"
+exit $fail

@@ -64,10 +64,11 @@ static json_t *with_ocr_context(const json_t *messages, const char *ocr_text) {
 }
 
 /* OCR of the conversation's last image (already decoded in *in). */
-static int run_ocr(answer_worker *w, const chat_input *in, ocr_result *res, answer_result *out, qvl_error *err) {
+static int run_ocr(answer_worker *w, const answer_request *rq, const chat_input *in, ocr_result *res,
+                   answer_result *out, qvl_error *err) {
     double t0 = clock_ms();
-    int rc = ocr_engine_recognize(w->ocr, &in->images[in->n_images - 1], w->ocr_lang ? w->ocr_lang : OCR_DEFAULT_LANG,
-                                  res, err);
+    int rc = ocr_engine_recognize_cancellable(w->ocr, &in->images[in->n_images - 1],
+                                              w->ocr_lang ? w->ocr_lang : OCR_DEFAULT_LANG, rq->cancel, res, err);
     out->ocr_ms = clock_ms() - t0;
     out->ocr_confidence = rc == 0 ? res->confidence : 0;
     return rc;
@@ -147,7 +148,7 @@ int answer_run(answer_worker *w, const answer_request *rq, answer_result *out, q
         goto done;
     }
     ocr_result res = {0};
-    if (run_ocr(w, &in, &res, out, err) != 0) goto done;
+    if (run_ocr(w, rq, &in, &res, out, err) != 0) goto done;
     if (route == OCR_ROUTE_OCR && !forced && w->router && !ocr_router_accepts(w->router, &res)) {
         out->route = OCR_ROUTE_VLM;   /* blurred, handwritten ...: let the model read it */
         out->fell_back = true;

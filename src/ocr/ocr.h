@@ -28,6 +28,8 @@
 
 #include <stdint.h>
 
+#include <stdatomic.h>
+
 #include "base/error.h"
 #include "image/image.h"
 
@@ -109,6 +111,12 @@ const char *ocr_engine_name(const ocr_engine *eng);
  * backend failure (crash, time limit, bad output). */
 int ocr_engine_recognize(ocr_engine *eng, const image_rgb *img, const char *lang,
                          ocr_result *out, qvl_error *err);
+
+/* The same, stopped early with QVL_E_CANCELLED once *cancel becomes true
+ * (a disconnected client, a time limit): Tesseract checks it between words.
+ * Plugins run to their own time limit. cancel may be NULL. */
+int ocr_engine_recognize_cancellable(ocr_engine *eng, const image_rgb *img, const char *lang,
+                                     const atomic_bool *cancel, ocr_result *out, qvl_error *err);
 
 /* Releases the engine; NULL is fine. */
 void ocr_engine_close(ocr_engine *eng);

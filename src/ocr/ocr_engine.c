@@ -78,6 +78,11 @@ const char *ocr_engine_name(const ocr_engine *eng) { return eng->name; }
 
 int ocr_engine_recognize(ocr_engine *eng, const image_rgb *img, const char *lang,
                          ocr_result *out, qvl_error *err) {
+    return ocr_engine_recognize_cancellable(eng, img, lang, NULL, out, err);
+}
+
+int ocr_engine_recognize_cancellable(ocr_engine *eng, const image_rgb *img, const char *lang,
+                                     const atomic_bool *cancel, ocr_result *out, qvl_error *err) {
     memset(out, 0, sizeof *out);
     if (!lang || !*lang) lang = OCR_DEFAULT_LANG;
     if (!ocr_lang_valid(lang))
@@ -90,7 +95,7 @@ int ocr_engine_recognize(ocr_engine *eng, const image_rgb *img, const char *lang
                              "%llu pixels", img->width, img->height, (unsigned long long)eng->max_pixels);
     ocr_image view = {img->width, img->height, img->pixels};
     switch (eng->kind) {
-    case ENGINE_TESS: return ocr_tess_recognize(eng->tess, &view, lang, out, err);
+    case ENGINE_TESS: return ocr_tess_recognize(eng->tess, &view, lang, cancel, out, err);
     case ENGINE_SO:   return ocr_so_recognize(eng->so, &view, lang, out, err);
     case ENGINE_CMD:  return ocr_cmd_recognize(eng->cmd_path, eng->who, eng->timeout_ms, &view, lang,
                                                out, err);

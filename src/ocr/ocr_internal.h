@@ -43,8 +43,8 @@ int ocr_lang_valid(const char *lang);
 /* ---- backends ---- */
 typedef struct ocr_tess ocr_tess;
 ocr_tess *ocr_tess_open(const char *tessdata, qvl_error *err);
-int ocr_tess_recognize(ocr_tess *t, const ocr_image *img, const char *lang, ocr_result *out,
-                       qvl_error *err);
+int ocr_tess_recognize(ocr_tess *t, const ocr_image *img, const char *lang, const atomic_bool *cancel,
+                       ocr_result *out, qvl_error *err);
 void ocr_tess_close(ocr_tess *t);
 
 typedef struct ocr_so ocr_so;

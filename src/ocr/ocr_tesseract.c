@@ -125,8 +125,15 @@ static int collect_lines(TessBaseAPI *api, ocr_result *out, qvl_error *err) {
     return rc;
 }
 
+/* Tesseract's cancel callback: asked between words. */
+static bool cancel_requested(void *flag, int words) {
+    (void)words;
+    return atomic_load_explicit((const atomic_bool *)flag, memory_order_relaxed);
+}
+
 /* One pass over the page with the current segmentation mode. */
-static int recognize_page(TessBaseAPI *api, const ocr_image *img, ocr_result *out, qvl_error *err) {
+static int recognize_page(TessBaseAPI *api, const ocr_image *img, const atomic_bool *cancel, ocr_result *out,
+                          qvl_error *err) {
     TessBaseAPISetImage(api, img->rgb, img->width, img->height, 3, img->width * 3);
     /* Images carry no trustworthy DPI. 70 (screen resolution, Tesseract's
      * own fallback) scored better than 300 on tests/ocr/set, mostly on
@@ -135,26 +142,39 @@ static int recognize_page(TessBaseAPI *api, const ocr_image *img, ocr_result *ou
      * Sauvola reads unevenly lit photos such as page.png better. */
     TessBaseAPISetSourceResolution(api, 70);
     int rc = -1;
-    if (TessBaseAPIRecognize(api, NULL) != 0)
-        qvl_fail(err, "Tesseract could not recognise the image (%dx%d)", img->width, img->height);
-    else
-        rc = collect_lines(api, out, err);
+    ETEXT_DESC *monitor = cancel ? TessMonitorCreate() : NULL;
+    if (monitor) {
+        TessMonitorSetCancelFunc(monitor, cancel_requested);
+        TessMonitorSetCancelThis(monitor, (void *)cancel);
+    }
+    if (cancel && !monitor) {
+        qvl_fail_code(err, QVL_E_NOMEM, "out of memory for the OCR monitor");
+    } else {
+        int failed = TessBaseAPIRecognize(api, monitor) != 0;
+        if (cancel && atomic_load(cancel))
+            qvl_fail_code(err, QVL_E_CANCELLED, "OCR cancelled");
+        else if (failed)
+            qvl_fail(err, "Tesseract could not recognise the image (%dx%d)", img->width, img->height);
+        else
+            rc = collect_lines(api, out, err);
+    }
+    TessMonitorDelete(monitor);
     /* Drops the page and results but keeps the loaded language. */
     TessBaseAPIClear(api);
     return rc;
 }
 
-int ocr_tess_recognize(ocr_tess *t, const ocr_image *img, const char *lang, ocr_result *out,
-                       qvl_error *err) {
+int ocr_tess_recognize(ocr_tess *t, const ocr_image *img, const char *lang, const atomic_bool *cancel,
+                       ocr_result *out, qvl_error *err) {
     TessBaseAPI *api = tess_get(t, lang, err);
     if (!api) return -1;
-    int rc = recognize_page(api, img, out, err);
+    int rc = recognize_page(api, img, cancel, out, err);
     /* Full layout analysis sometimes files a whole clean page as a picture
      * (thin rules, a slight tilt) and finds no text; reading the page as one
      * column of lines then works, at the cost of a second pass only then. */
     if (rc == 0 && out->n_lines == 0) {
         TessBaseAPISetPageSegMode(api, PSM_SINGLE_COLUMN);
-        rc = recognize_page(api, img, out, err);
+        rc = recognize_page(api, img, cancel, out, err);
         TessBaseAPISetPageSegMode(api, PSM_AUTO);
     }
     if (rc == 0) rc = ocr_result_finish(out, err);

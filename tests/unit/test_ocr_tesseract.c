@@ -1,10 +1,12 @@
 /* test_ocr_tesseract.c - the built-in Tesseract backend on clean images of
  * the rendered test set (tests/ocr/set, ground truth beside each image):
  * character error rate within a bound, lines in reading order with boxes
- * inside the image, engine reuse, one engine per thread, and bad input.
+ * inside the image, engine reuse, one engine per thread, bad input, and
+ * cancellation.
  * The full per-category accuracy report is `qvl ocr --eval` (make bench).
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,6 +187,34 @@ static void test_bad_input(ocr_engine *eng) {
     image_free(&img);
 }
 
+/* A raised cancel flag stops recognition with QVL_E_CANCELLED; a lowered
+ * one changes nothing. */
+static void test_cancel(ocr_engine *eng) {
+    image_rgb img = {0};
+    if (load("receipt_en_01_clean.png", &img) < 0) return;
+    atomic_bool flag;
+    atomic_init(&flag, false);
+    ocr_result plain, quiet, stopped;
+    qvl_error err = {0};
+    CHECK(ocr_engine_recognize(eng, &img, "eng", &plain, &err) == 0);
+    CHECK_MSG(ocr_engine_recognize_cancellable(eng, &img, "eng", &flag, &quiet, &err) == 0, "%s", err.msg);
+    CHECK(plain.text && quiet.text && !strcmp(plain.text, quiet.text));
+    atomic_store(&flag, true);
+    err.code = 0;
+    CHECK(ocr_engine_recognize_cancellable(eng, &img, "eng", &flag, &stopped, &err) == -1);
+    CHECK_EQ_INT(err.code, QVL_E_CANCELLED);
+    CHECK(stopped.n_lines == 0 && stopped.text == NULL);
+    /* The engine still works afterwards. */
+    ocr_result again;
+    CHECK(ocr_engine_recognize(eng, &img, "eng", &again, &err) == 0);
+    CHECK(again.text && plain.text && !strcmp(again.text, plain.text));
+    ocr_result_free(&plain);
+    ocr_result_free(&quiet);
+    ocr_result_free(&stopped);
+    ocr_result_free(&again);
+    image_free(&img);
+}
+
 int main(void) {
     qvl_error err = {0};
     ocr_engine *eng = ocr_engine_open_tesseract(NULL, &err);
@@ -195,6 +225,7 @@ int main(void) {
     test_reading_order(eng);
     test_reuse_and_threads(eng);
     test_bad_input(eng);
+    test_cancel(eng);
     ocr_engine_close(eng);
     return check_summary();
 }

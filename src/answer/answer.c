@@ -99,7 +99,9 @@ static int run_model(answer_worker *w, const answer_request *rq, const chat_opts
     out->n_images = cp.n_images;
     out->n_images_cached = cp.n_images_cached;
     gen_prompt gp = chat_prompt_view(&cp);
-    int rc = generate(w->model, w->session, &gp, &rq->gen, w->tp, rq->on_text, rq->user, rq->cancel, &out->gen, err);
+    gen_params gen = rq->gen;
+    gen.progress = rq->progress;
+    int rc = generate(w->model, w->session, &gp, &gen, w->tp, rq->on_text, rq->user, rq->cancel, &out->gen, err);
     chat_prompt_free(&cp);
     return rc;
 }
@@ -126,6 +128,7 @@ int answer_run(answer_worker *w, const answer_request *rq, answer_result *out, q
     chat_opts co = rq->chat;
     co.tp = w->tp;
     co.cancel = rq->cancel;
+    co.progress = rq->progress;
     chat_input in;
     /* Rendered and decoded once: the OCR engine and the vision encoder read
      * the same pixels. */

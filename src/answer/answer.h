@@ -37,12 +37,13 @@ typedef struct answer_worker {
 typedef struct answer_request {
     const json_t *messages;     /* the whole conversation, OpenAI style */
     ocr_mode mode;
-    chat_opts chat;             /* image loading and detail; chat.tp and chat.cancel are set here */
+    chat_opts chat;             /* image loading and detail; chat.tp, .cancel and .progress are set here */
     gen_params gen;
     gen_on_text on_text;        /* receives the answer as it is produced */
     void *user;
     atomic_bool *cancel;        /* NULL, or set by another thread: stops the image encoding, the prompt or
                                    the answer (OCR runs to its end, under a second) */
+    qvl_progress progress;      /* hears the image encoding, then the prompt (before the first text); {0} = none */
 } answer_request;
 
 typedef struct answer_result {

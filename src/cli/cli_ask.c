@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "answer/answer.h"
 #include "cli/cli_util.h"
@@ -64,6 +65,15 @@ static gen_params gen_options(const qvl_model *m, const ask_opts *a, const str_l
     gp.n_stop = stops->n;
     gp.detect_loops = !a->no_loop;
     return gp;
+}
+
+/* A terminal's stderr gets one line rewritten in place while the image and
+ * the prompt are read, erased once the prompt is done, so the answer starts
+ * on a clean line. */
+static void print_progress(void *user, const char *stage, int done, int total) {
+    bool prompt = !strcmp(stage, "prompt");
+    fprintf(stderr, "\r\033[Kreading the %s %d%%", prompt ? "question" : stage, total ? 100 * done / total : 100);
+    if (prompt && done == total) fputs("\r\033[K", stderr);
 }
 
 static void report(const ask_opts *a, const answer_result *r) {
@@ -132,8 +142,10 @@ int cli_ask(int argc, char **argv) {
         answer_request rq = {.messages = msgs, .mode = mode, .gen = gen_options(m, &a, &stops), .on_text = print_piece,
                              .chat = {.add_generation_prompt = true, .min_pixels = a.min_px, .max_pixels = cli_max_pixels(a.max_px, a.min_px),
                                       .load_image = cli_load_image_file}};
+        if (isatty(STDERR_FILENO)) rq.progress = (qvl_progress){print_progress, NULL};
         answer_result res;
         rc = answer_run(&w, &rq, &res, &err);
+        if (rc != 0 && rq.progress.fn) fputs("\r\033[K", stderr);   /* the error gets a line of its own */
         if (rc == 0) {
             printf("\n");
             fflush(stdout);

@@ -51,7 +51,7 @@ int cli_encode_image(int argc, char **argv) {
         goto done;
     }
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (vision_encode_image(m->vision, &img, &po, tp, NULL, &v, &err) != 0) {
+    if (vision_encode_image(m->vision, &img, &po, tp, NULL, NULL, &v, &err) != 0) {
         fprintf(stderr, "qvl encode-image: %s: %s\n", image, err.msg);
         goto done;
     }

@@ -58,7 +58,7 @@ static int encode_images(const qvl_model *m, const str_list *files, threadpool *
         image_rgb img = {0};
         char *bytes = read_file_text(files->items[i], IMAGE_DEFAULT_MAX_BYTES + 1, &len, err);
         int rc = bytes ? image_decode((const uint8_t *)bytes, len, NULL, &img, err) : -1;
-        if (rc == 0) rc = vision_encode_image(m->vision, &img, NULL, tp, NULL, &vis[i], err);
+        if (rc == 0) rc = vision_encode_image(m->vision, &img, NULL, tp, NULL, NULL, &vis[i], err);
         free(bytes);
         image_free(&img);
         if (rc != 0) return qvl_error_prefix(err, "%s", files->items[i]);

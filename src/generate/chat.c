@@ -94,7 +94,7 @@ static int encode_image(const qvl_model *m, const image_rgb *img, int i, const c
     int rc = 0;
     if (!*cached) {
         image_preprocess_opts po = {.min_pixels = opts->min_pixels, .max_pixels = opts->max_pixels};
-        rc = vision_encode_image(m->vision, img, &po, opts->tp, opts->cancel, v, err);
+        rc = vision_encode_image(m->vision, img, &po, opts->tp, opts->cancel, &opts->progress, v, err);
         if (rc == 0 && opts->cache) image_cache_put(opts->cache, key, v, vision_embd_width(m->vision));
     }
     if (rc != 0) qvl_error_prefix(err, "image %d", i + 1);

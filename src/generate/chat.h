@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "base/error.h"
+#include "base/progress.h"
 #include "engine/threadpool.h"
 #include "image/image.h"
 #include "generate/generate.h"
@@ -42,6 +43,7 @@ typedef struct chat_opts {
     threadpool *tp;                 /* for the vision encoder; NULL = inline */
     struct image_cache *cache;      /* encoded images to reuse (image_cache.h); NULL = none */
     atomic_bool *cancel;            /* set by another thread to stop image encoding; NULL = not cancellable */
+    qvl_progress progress;          /* hears each image's encoder blocks (vision_encode); {0} = none */
 } chat_opts;
 
 typedef struct chat_prompt {

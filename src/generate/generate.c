@@ -160,11 +160,12 @@ static bool cancel_set(atomic_bool *cancel) { return cancel && atomic_load(cance
 /* Runs prompt tokens keep..n-1 in passes of PREFILL_CHUNK, recording each
  * pass in the session (so a cancelled prompt's finished passes are reused
  * by a retry); the last pass writes the logits. img_before counts the image
- * tokens before keep. Returns 0 when done, 1 when *cancel stopped it, or -1
- * with err set (the session then holds nothing). */
+ * tokens before keep; progress hears each finished pass. Returns 0 when
+ * done, 1 when *cancel stopped it, or -1 with err set (the session then
+ * holds nothing). */
 static int prefill(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const int32_t *ppos,
                    const uint64_t *hashes, int keep, int img_before, float *logits, threadpool *tp,
-                   atomic_bool *cancel, qvl_error *err) {
+                   atomic_bool *cancel, const qvl_progress *progress, qvl_error *err) {
     int d_img = m->cfg.text.hidden_size * (1 + m->text.n_deepstack), img = img_before;
     for (int at = keep; at < prompt->n; at += PREFILL_CHUNK) {
         if (cancel_set(cancel)) return 1;
@@ -183,6 +184,7 @@ static int prefill(const qvl_model *m, gen_session *s, const gen_prompt *prompt,
         }
         for (int i = at; i < at + n; i++) session_record(s, i, prompt->ids[i], ppos + 3 * i, hashes[i]);
         img += n_img;
+        qvl_progress_report(progress, "prompt", at + n, prompt->n);
     }
     return 0;
 }
@@ -241,7 +243,7 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
     sampler_add_prompt(&smp, prompt->ids, prompt->n);
 
     double t0 = clock_ms();
-    int pre = prefill(m, s, prompt, ppos, hashes, keep, img_before, logits, tp, cancel, err);
+    int pre = prefill(m, s, prompt, ppos, hashes, keep, img_before, logits, tp, cancel, &p->progress, err);
     if (pre < 0) goto done;
     s->next_pos = next_pos;
     out->n_cached = keep;

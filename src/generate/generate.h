@@ -15,7 +15,9 @@
  * output looping (the same n-gram repeated over and over; the text so far is
  * kept), or cancellation (on_text returned non-zero, or *cancel was set).
  * *cancel is read before every token and, during the prompt, between its
- * forward passes of 512 tokens, so a long prompt stops within one pass.
+ * forward passes of 512 tokens, so a long prompt stops within one pass;
+ * after each of those passes gen_params.progress hears how far the prompt
+ * is (tokens reused from the cache count as done).
  */
 #ifndef QVL_GENERATE_H
 #define QVL_GENERATE_H
@@ -25,6 +27,7 @@
 #include <stddef.h>
 
 #include "base/error.h"
+#include "base/progress.h"
 #include "engine/threadpool.h"
 #include "generate/decoder_pool.h"
 #include "model/model.h"
@@ -49,6 +52,7 @@ typedef struct gen_params {
     int n_stop;
     bool ignore_eos;           /* keep going past end-of-turn tokens (tests) */
     bool detect_loops;         /* stop when the output loops (default on) */
+    qvl_progress progress;     /* hears ("prompt", tokens done, prompt tokens) after each prefill pass; {0} = none */
 } gen_params;
 
 gen_params gen_params_defaults(const qvl_model *m);

@@ -340,8 +340,8 @@ static int block_forward(const vision_model *vm, const vision_block *blk, int N,
     return 0;
 }
 
-int vision_encode(const vision_model *vm, const image_patches *p, threadpool *tp, atomic_bool *cancel, float *out,
-                  qvl_error *err) {
+int vision_encode(const vision_model *vm, const image_patches *p, threadpool *tp, atomic_bool *cancel,
+                  const qvl_progress *progress, float *out, qvl_error *err) {
     const vision_config *c = &vm->cfg;
     int gh = p->grid_h, gw = p->grid_w, D = c->hidden_size, O = c->out_hidden_size, W = vision_embd_width(vm);
     if (p->grid_t != 1 || gh < 2 || gw < 2 || gh % 2 || gw % 2 || p->n_patches != gh * gw ||
@@ -366,6 +366,7 @@ int vision_encode(const vision_model *vm, const image_patches *p, threadpool *tp
             rows_run(tp, ROW_LAYERNORM, b.y, b.h, ds->norm_w, ds->norm_b, 4 * D, c->layer_norm_eps, M);
             if (merger_mlp(ds, b.y, M, b.tmp, b.merged, tp, out + (size_t)(k + 1) * O, W, err) != 0) goto done;
         }
+        qvl_progress_report(progress, "image", L + 1, c->depth);
     }
     rows_run(tp, ROW_LAYERNORM, b.y, b.h, vm->merger.norm_w, vm->merger.norm_b, D, c->layer_norm_eps, N);
     rc = merger_mlp(&vm->merger, b.y, M, b.tmp, b.merged, tp, out, W, err);
@@ -403,7 +404,8 @@ int vision_image_tokens(const vision_model *vm, int height, int width, const ima
 }
 
 int vision_encode_image(const vision_model *vm, const image_rgb *img, const image_preprocess_opts *opts,
-                        threadpool *tp, atomic_bool *cancel, vision_image *out, qvl_error *err) {
+                        threadpool *tp, atomic_bool *cancel, const qvl_progress *progress, vision_image *out,
+                        qvl_error *err) {
     memset(out, 0, sizeof *out);
     image_preprocess_opts o;
     if (request_preprocess(vm, opts, &o, err) != 0) return -1;
@@ -414,7 +416,7 @@ int vision_encode_image(const vision_model *vm, const image_rgb *img, const imag
         image_patches_free(&p);
         return qvl_fail_code(err, QVL_E_NOMEM, "out of memory for %d image tokens", p.n_tokens);
     }
-    if (vision_encode(vm, &p, tp, cancel, out->embd, err) != 0) {
+    if (vision_encode(vm, &p, tp, cancel, progress, out->embd, err) != 0) {
         image_patches_free(&p);
         vision_image_free(out);
         return -1;

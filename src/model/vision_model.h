@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 
 #include "base/error.h"
+#include "base/progress.h"
 #include "engine/tensor.h"
 #include "engine/threadpool.h"
 #include "image/image.h"
@@ -77,9 +78,10 @@ int vision_embd_width(const vision_model *vm);
  * encode within about one attention work item. Returns 0, or -1 with err set:
  * QVL_E_BAD_INPUT when the patch grid does not fit the model (sides not
  * multiples of the merge size), QVL_E_NOMEM when the activations cannot be
- * allocated, QVL_E_CANCELLED when *cancel was set (out then holds garbage). */
-int vision_encode(const vision_model *vm, const image_patches *p, threadpool *tp, atomic_bool *cancel, float *out,
-                  qvl_error *err);
+ * allocated, QVL_E_CANCELLED when *cancel was set (out then holds garbage).
+ * progress (NULL: none) hears ("image", k, depth) after block k. */
+int vision_encode(const vision_model *vm, const image_patches *p, threadpool *tp, atomic_bool *cancel,
+                  const qvl_progress *progress, float *out, qvl_error *err);
 
 /* One image encoded for the text decoder. */
 typedef struct vision_image {
@@ -94,9 +96,10 @@ typedef struct vision_image {
  * model; opts may be NULL) and encodes it. Returns 0, or -1 with err set
  * (QVL_E_TOO_LARGE for pixel limits above IMAGE_HF_MAX_PIXELS, the bound on
  * memory; preprocessing errors, see image_preprocess; vision_encode's,
- * QVL_E_CANCELLED among them) and *out zeroed. */
+ * QVL_E_CANCELLED among them) and *out zeroed. progress as vision_encode. */
 int vision_encode_image(const vision_model *vm, const image_rgb *img, const image_preprocess_opts *opts,
-                        threadpool *tp, atomic_bool *cancel, vision_image *out, qvl_error *err);
+                        threadpool *tp, atomic_bool *cancel, const qvl_progress *progress, vision_image *out,
+                        qvl_error *err);
 /* The image tokens vision_encode_image would make of a height x width
  * image under opts (the same defaults), without touching a pixel: for
  * checking a request's size before the work. Returns 0, or -1 with err set

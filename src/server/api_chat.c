@@ -16,7 +16,9 @@
  * The same fields may come as multipart/form-data (an "image" file part and
  * text fields), so `curl -F image=@photo.jpg -F question=...` works. With
  * "stream": true the answer comes as Server-Sent Events: {"queued": n}
- * while waiting, {"text": "..."} per piece, then {"done": true, ...the
+ * while waiting, {"progress": {"stage": "image" or "prompt", "done": k,
+ * "total": n}} while the image is encoded (k of n encoder blocks) and the
+ * prompt read (k of n tokens), {"text": "..."} per piece, then {"done": true, ...the
  * fields above...} or {"error": {...}}.
  *
  * Conversations: every answer returns a conversation_id; sending it back
@@ -184,6 +186,10 @@ static json_t *answer_json(chat_ctx *c, const sched_poll *p) {
 
 static char *chat_queued(void *ctx, int position) { return sse_event(json_pack("{s:i}", "queued", position)); }
 
+static char *chat_progress(void *ctx, const char *stage, int done, int total) {
+    return sse_event(json_pack("{s:{s:s, s:i, s:i}}", "progress", "stage", stage, "done", done, "total", total));
+}
+
 static char *chat_text(void *ctx, const char *text, size_t len) {
     return sse_event(json_pack("{s:s%}", "text", text, len));
 }
@@ -197,7 +203,8 @@ static char *chat_done(void *ctx, const sched_poll *p) {
     return sse_event(a);
 }
 
-static const sse_format chat_format = {chat_queued, chat_text, chat_done, chat_ctx_free};
+static const sse_format chat_format = {.queued = chat_queued, .text = chat_text, .progress = chat_progress,
+                                      .done = chat_done, .free = chat_ctx_free};
 
 /* ---- the request ------------------------------------------------------------ */
 

@@ -80,6 +80,13 @@ static char *oa_queued(void *ctx, int position) {
     return s;
 }
 
+static char *oa_progress(void *ctx, const char *stage, int done, int total) {
+    /* A comment too: the chunk format has no place for it. */
+    char *s = malloc(64);
+    if (s) snprintf(s, 64, ": progress %s %d/%d\n\n", stage, done, total);
+    return s;
+}
+
 static char *oa_text(void *ctx, const char *text, size_t len) {
     oa_stream *st = ctx;
     json_t *delta = json_pack("{s:s%}", "content", text, len);
@@ -115,7 +122,8 @@ static char *oa_done(void *ctx, const sched_poll *p) {
 
 static void oa_free(void *ctx) { free(ctx); }
 
-static const sse_format oa_format = {oa_queued, oa_text, oa_done, oa_free};
+static const sse_format oa_format = {.queued = oa_queued, .text = oa_text, .progress = oa_progress, .done = oa_done,
+                                    .free = oa_free};
 
 /* ---- /v1/chat/completions ----------------------------------------------------- */
 

@@ -26,6 +26,9 @@ struct sched_job {
     pthread_cond_t cv;
     char *buf;                 /* generated text so far */
     size_t len, cap, taken;    /* taken: bytes already handed to the poller */
+    const char *prog_stage;    /* latest progress report, or NULL */
+    int prog_done, prog_total;
+    bool prog_new;             /* not yet handed to the poller */
     bool failed, has_result;
     qvl_error err;
     gen_result result;
@@ -179,7 +182,7 @@ void sched_job_poll(sched_job *j, int wait_ms, sched_poll *out) {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&s->mu);
     enforce_deadline_locked(s, j);
-    if (j->taken == j->len && j->state == j->polled_state && j->state != JOB_DONE && wait_ms > 0) {
+    if (j->taken == j->len && !j->prog_new && j->state == j->polled_state && j->state != JOB_DONE && wait_ms > 0) {
         struct timespec ts;
         add_ms(&ts, wait_ms);
         pthread_cond_timedwait(&j->cv, &s->mu, &ts);
@@ -188,6 +191,12 @@ void sched_job_poll(sched_job *j, int wait_ms, sched_poll *out) {
     j->polled_state = j->state;
     out->state = j->state;
     if (j->state == JOB_QUEUED) out->queue_pos = queue_position_locked(s, j);
+    if (j->prog_new) {
+        out->progress_stage = j->prog_stage;
+        out->progress_done = j->prog_done;
+        out->progress_total = j->prog_total;
+        j->prog_new = false;
+    }
     if (j->len > j->taken) {
         out->text_len = j->len - j->taken;
         out->text = malloc(out->text_len + 1);
@@ -268,6 +277,19 @@ static int on_text(void *user, const char *text, size_t len) {
     return atomic_load(&j->cancel) ? 1 : 0;
 }
 
+/* Keeps only the latest report: a poller that falls behind skips steps
+ * rather than queueing them. */
+static void on_progress(void *user, const char *stage, int done, int total) {
+    sched_job *j = user;
+    pthread_mutex_lock(&j->s->mu);
+    j->prog_stage = stage;
+    j->prog_done = done;
+    j->prog_total = total;
+    j->prog_new = true;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->s->mu);
+}
+
 /* Runs one job on a slot, without the lock. Fills the job's outcome. The
  * session is not reset: generate() reuses whatever prefix the new
  * conversation shares with the previous one (a follow-up, a system prompt). */
@@ -276,7 +298,7 @@ static void run_job(slot *sl, sched_job *j) {
     answer_worker w = {.model = s->m, .router = s->cfg.router, .ocr = sl->ocr, .ocr_lang = s->cfg.ocr_lang,
                        .tp = sl->tp, .session = &sl->sess};
     answer_request rq = {.messages = j->req.messages, .mode = j->req.mode, .gen = j->req.params, .on_text = on_text,
-                         .user = j, .cancel = &j->cancel,
+                         .user = j, .cancel = &j->cancel, .progress = {on_progress, j},
                          .chat = {.add_generation_prompt = true, .min_pixels = j->req.min_pixels,
                                   .max_pixels = j->req.max_pixels, .load_image = j->req.load_image,
                                   .load_ctx = j->req.load_ctx, .cache = s->cfg.cache}};

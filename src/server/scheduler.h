@@ -8,7 +8,8 @@
  * An HTTP thread submits a job (messages + sampling parameters) and then
  * polls it: while queued it learns its queue position, while running it
  * takes the text generated since the last poll, and at the end the result or
- * the error. Polling (rather than a callback into the HTTP layer) keeps the
+ * the error; before the first text it also learns how far the image
+ * encoding and the prompt are. Polling (rather than a callback into the HTTP layer) keeps the
  * HTTP thread in charge of its socket: it notices a disconnected client
  * between polls and cancels, which stops the job within one step of its
  * long work: an image encoder block (or attention work item), a 512-token
@@ -91,6 +92,10 @@ typedef struct sched_poll {
     int queue_pos;          /* 1 = next to run; valid when queued */
     char *text;             /* malloc'd text produced since the last poll, or NULL */
     size_t text_len;
+    /* The latest progress of the image encoding or the prompt (base/progress.h),
+     * when it changed since the last poll; else progress_stage is NULL. */
+    const char *progress_stage;     /* "image", "prompt": a literal */
+    int progress_done, progress_total;
     /* When done: */
     bool failed;            /* err is set; the result is empty */
     bool timed_out;         /* stopped by the time limit (the result may hold partial text) */
@@ -105,7 +110,7 @@ typedef struct sched_poll {
     double first_text_ms;   /* submission to the first text; < 0 if none */
 } sched_poll;
 
-/* Waits up to wait_ms for news (text, a state change) and reports the job's
+/* Waits up to wait_ms for news (text, progress, a state change) and reports the job's
  * state. Enforces the time limit: past it the job is cancelled and, once
  * stopped, reported as failed with SRV_E_TIMEOUT if it produced no text.
  * Cannot fail. */

@@ -17,6 +17,7 @@ typedef struct sse_stream {
     char *pend;                /* bytes ready to send */
     size_t pend_len, pend_off;
     bool finished;             /* the final events are in pend */
+    bool texted;               /* text was sent: progress is over */
     int last_pos;              /* queue position last reported */
     double last_note;          /* when it was reported */
 } sse_stream;
@@ -46,7 +47,7 @@ int sse_wait_first(srv_req *r, sched_job *job, sched_poll *first) {
     double t0 = clock_ms();
     for (;;) {
         sched_job_poll(job, POLL_MS, first);
-        if (first->text || first->state == JOB_DONE) return 0;
+        if (first->text || first->progress_stage || first->state == JOB_DONE) return 0;
         if (first->state == JOB_QUEUED && clock_ms() - t0 > QUEUED_GRACE_MS) return 0;
         if (http_peer_closed(fd)) {
             sched_job_cancel(job);
@@ -84,7 +85,14 @@ static void pend_add(sse_stream *st, char *chunk) {
 
 /* Turns one poll into pending bytes; frees its text. */
 static void stream_absorb(sse_stream *st, sched_poll *p) {
-    if (p->text) pend_add(st, st->fmt->text(st->ctx, p->text, p->text_len));
+    /* A poll may bring the prompt's last pass and the first text at once:
+     * the progress goes first. */
+    if (p->progress_stage && !st->texted && st->fmt->progress)
+        pend_add(st, st->fmt->progress(st->ctx, p->progress_stage, p->progress_done, p->progress_total));
+    if (p->text) {
+        pend_add(st, st->fmt->text(st->ctx, p->text, p->text_len));
+        st->texted = true;
+    }
     free(p->text);
     p->text = NULL;
     double now = clock_ms();

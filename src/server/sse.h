@@ -28,14 +28,18 @@ typedef struct sse_format {
      * nothing. */
     char *(*queued)(void *ctx, int position);
     char *(*text)(void *ctx, const char *text, size_t len);
+    /* How far the image encoding or the prompt is (scheduler.h), sent only
+     * before the first text and only when it changed; NULL = not sent. */
+    char *(*progress)(void *ctx, const char *stage, int done, int total);
     /* The last events: the final chunk with usage, or an error event. */
     char *(*done)(void *ctx, const sched_poll *p);
     void (*free)(void *ctx);
 } sse_format;
 
 /* Waits for the job's first news so that a request failing early gets a
- * proper HTTP error status: returns when the job has text, is done, or has
- * been queued behind others for a moment. *first receives that poll (its
+ * proper HTTP error status: returns when the job has text or progress (its
+ * request passed the checks), is done, or has been queued behind others for
+ * a moment. *first receives that poll (its
  * text, if any, is still to be sent). Returns -1 if the client went away
  * (the job is then cancelled), else 0. */
 int sse_wait_first(srv_req *r, sched_job *job, sched_poll *first);

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import OpenAI from "openai";
 import { checkDecodeTimings } from "./check_timings.mjs";
+import { gradientPng } from "./big_image.mjs";
 
 const URL = process.env.QVL_URL;
 const TD = process.env.QVL_TESTDATA || "../shared/testdata";
@@ -209,3 +210,16 @@ function rss() {
     return Number(/VmRSS:\s+(\d+)/.exec(status)[1]) * 1024;
   } catch { return 0; }
 }
+
+test("progress comes as SSE comments the client ignores", async () => {
+  const messages = user([{ type: "image_url", image_url: { url: `data:image/png;base64,${gradientPng()}` } },
+                         { type: "text", text: "Describe" }]);
+  const body = { ...greedy, max_tokens: 3, messages, max_pixels: 2000000 };
+  const raw = await (await fetch(URL + "/v1/chat/completions", { method: "POST",
+    headers: { "Content-Type": "application/json" }, body: JSON.stringify({ ...body, stream: true }) })).text();
+  assert.match(raw, /^: progress image [1-4]\/4$/m);
+  assert.match(raw, /^: progress prompt \d+\/\d+$/m);
+  const streamed = await collect(await client.chat.completions.create({ ...body, stream: true }));
+  const whole = await client.chat.completions.create(body);
+  assert.equal(streamed.text, whole.choices[0].message.content);
+});

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { checkDecodeTimings } from "./check_timings.mjs";
+import { gradientPng } from "./big_image.mjs";
 
 const URL = process.env.QVL_URL;
 const TD = process.env.QVL_TESTDATA || "../shared/testdata";
@@ -93,6 +94,27 @@ test("streamed events add up to the final response", async () => {
   checkDecodeTimings(done.timings, done.usage, wall);
   const whole = (await post("/api/v1/chat", req)).json;
   assert.equal(whole.response, done.response);
+});
+
+test("a streamed image question reports the encoder's blocks, then the prompt, before the first text", async () => {
+  // The tiny test model's vision tower has 4 blocks (shared/docs/test-model.md).
+  const depth = 4;
+  const evs = await events({ image: gradientPng(), question: "What is this?", max_tokens: 2, temperature: 0,
+                             max_pixels: 2000000 });
+  const firstText = evs.findIndex((e) => "text" in e || e.done);
+  const progress = evs.filter((e) => e.progress);
+  assert.ok(progress.every((e) => evs.indexOf(e) < firstText), "progress after the first text");
+  const image = progress.filter((e) => e.progress.stage === "image").map((e) => e.progress);
+  assert.ok(image.length >= 2, `image progress events: ${JSON.stringify(image)}`);
+  assert.ok(image.every((p, i) => p.total === depth && p.done >= 1 && p.done <= depth &&
+                                  (i === 0 || p.done > image[i - 1].done)), JSON.stringify(image));
+  const prompt = progress.filter((e) => e.progress.stage === "prompt").map((e) => e.progress);
+  assert.ok(prompt.length >= 1, "no prompt progress");
+  const last = prompt.at(-1), done = evs.at(-1);
+  assert.equal(last.done, last.total);
+  assert.equal(last.total, done.usage.prompt_tokens);
+  assert.ok(evs.indexOf(progress.find((e) => e.progress.stage === "prompt")) >
+            evs.indexOf(progress.findLast((e) => e.progress.stage === "image")), "the prompt before the image");
 });
 
 test("multipart/form-data works like JSON", async () => {

@@ -41,6 +41,34 @@ static void cancel_later(canceller *c, atomic_bool *flag, int after_ms) {
 
 /* ---- 1. vision encode ------------------------------------------------------- */
 
+/* Progress reports of one call, kept in order. */
+typedef struct progress_log {
+    int n;                     /* reports received (may exceed the kept ones) */
+    const char *stage[16];
+    int done[16], total[16];
+} progress_log;
+
+static void log_progress(void *user, const char *stage, int done, int total) {
+    progress_log *l = user;
+    if (l->n < 16) {
+        l->stage[l->n] = stage;
+        l->done[l->n] = done;
+        l->total[l->n] = total;
+    }
+    l->n++;
+}
+
+/* The log holds n reports of stage, report k (from 1) at done = min(k * step, total). */
+static void check_progress(const progress_log *l, const char *stage, int n, int step, int total) {
+    CHECK_MSG(l->n == n, "%s: %d progress reports, expected %d", stage, l->n, n);
+    for (int k = 0; k < l->n && k < n && k < 16; k++) {
+        int want = (k + 1) * step < total ? (k + 1) * step : total;
+        CHECK_MSG(!strcmp(l->stage[k], stage) && l->done[k] == want && l->total[k] == total,
+                  "report %d: %s %d/%d, expected %s %d/%d", k, l->stage[k], l->done[k], l->total[k], stage, want,
+                  total);
+    }
+}
+
 static void vision_cancel_tests(const qvl_model *m, threadpool *tp) {
     enum { SIDE = 1536 };
     image_rgb img = {.width = SIDE, .height = SIDE, .pixels = malloc((size_t)SIDE * SIDE * 3)};
@@ -51,17 +79,20 @@ static void vision_cancel_tests(const qvl_model *m, threadpool *tp) {
     vision_image v;
     qvl_error err = {0};
 
+    progress_log log = {0};
+    qvl_progress progress = {log_progress, &log};
     double t0 = now_s();
-    CHECK_MSG(vision_encode_image(m->vision, &img, &po, tp, NULL, &v, &err) == 0, "%s", err.msg);
+    CHECK_MSG(vision_encode_image(m->vision, &img, &po, tp, NULL, &progress, &v, &err) == 0, "%s", err.msg);
     double full = now_s() - t0;
     CHECK(v.n_tokens == (SIDE / 32) * (SIDE / 32));
+    check_progress(&log, "image", m->vision->cfg.depth, 1, m->vision->cfg.depth);
     vision_image_free(&v);
 
     atomic_bool flag;
     canceller c;
     cancel_later(&c, &flag, 50);
     t0 = now_s();
-    int rc = vision_encode_image(m->vision, &img, &po, tp, &flag, &v, &err);
+    int rc = vision_encode_image(m->vision, &img, &po, tp, &flag, NULL, &v, &err);
     double cut = now_s() - t0;
     pthread_join(c.thread, NULL);
     fprintf(stderr, "vision %dx%d: %.0f ms uncancelled, %.0f ms cancelled after 50 ms\n", SIDE, SIDE, full * 1e3,
@@ -73,7 +104,7 @@ static void vision_cancel_tests(const qvl_model *m, threadpool *tp) {
 
     atomic_store(&flag, true);   /* set before the call: not one block runs */
     t0 = now_s();
-    rc = vision_encode_image(m->vision, &img, &po, tp, &flag, &v, &err);
+    rc = vision_encode_image(m->vision, &img, &po, tp, &flag, NULL, &v, &err);
     CHECK(rc == -1 && err.code == QVL_E_CANCELLED);
     CHECK_MSG(now_s() - t0 < full / 4, "a cancelled-before encode took %.0f ms", (now_s() - t0) * 1e3);
     image_free(&img);
@@ -99,9 +130,13 @@ static void prefill_cancel_tests(const qvl_model *m, threadpool *tp) {
     CHECK(gen_session_init(&s, m, 4096, &err) == 0);
 
     gen_result ref, r;
+    progress_log log = {0};
+    gp.progress = (qvl_progress){log_progress, &log};
     double t0 = now_s();
     CHECK_MSG(generate(m, &s, &pr, &gp, tp, NULL, NULL, NULL, &ref, &err) == 0, "%s", err.msg);
     double full = now_s() - t0;
+    check_progress(&log, "prompt", (PROMPT_N + 511) / 512, 512, PROMPT_N);
+    gp.progress = (qvl_progress){0};
     gen_session_free(&s);
     CHECK(gen_session_init(&s, m, 4096, &err) == 0);
 

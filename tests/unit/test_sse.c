@@ -65,7 +65,7 @@ static void f_free(void *ctx) {
     pthread_mutex_unlock(&seen_mu);
     free(ctx);
 }
-static const sse_format FMT = {f_queued, f_text, f_done, f_free};
+static const sse_format FMT = {.queued = f_queued, .text = f_text, .done = f_done, .free = f_free};
 
 /* ---- the handler: /stream/short, /stream/long, /wait/long, /fail ---------- */
 

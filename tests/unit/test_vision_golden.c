@@ -72,7 +72,7 @@ static void check_embeddings(const qvl_model *m, const golden_case *gc, threadpo
     image_preprocess_opts po = {.mode = gc->mode};
     vision_image v;
     qvl_error err = {0};
-    int rc = vision_encode_image(m->vision, &img, &po, tp, NULL, &v, &err);
+    int rc = vision_encode_image(m->vision, &img, &po, tp, NULL, NULL, &v, &err);
     image_free(&img);
     CHECK_MSG(rc == 0, "%s: %s", gc->name, err.msg);
     if (rc != 0) return;
@@ -243,7 +243,7 @@ static void check_two_images(const qvl_model *m, threadpool *tp) {
             image_rgb img = {0};
             vision_image v;
             CHECK(decode_case_image(gc[k]->name, &img) == 0);
-            CHECK(vision_encode_image(m->vision, &img, NULL, tp, NULL, &v, &err) == 0);
+            CHECK(vision_encode_image(m->vision, &img, NULL, tp, NULL, NULL, &v, &err) == 0);
             image_free(&img);
             CHECK_MSG(!memcmp(cp.image_embd + (size_t)row * W, v.embd, (size_t)v.n_tokens * W * sizeof(float)),
                       "image %d rows differ from the image encoded alone", k);
@@ -277,7 +277,7 @@ static void check_two_images(const qvl_model *m, threadpool *tp) {
     vision_image v;
     image_preprocess_opts huge = {.min_pixels = 1L << 30};
     CHECK(decode_case_image("I1", &img) == 0);
-    CHECK(vision_encode_image(m->vision, &img, &huge, tp, NULL, &v, &err) == -1 && err.code == QVL_E_TOO_LARGE);
+    CHECK(vision_encode_image(m->vision, &img, &huge, tp, NULL, NULL, &v, &err) == -1 && err.code == QVL_E_TOO_LARGE);
     image_free(&img);
 }
 

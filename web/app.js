@@ -16,6 +16,7 @@ const TEXT = {
     placeholder: "Ask about the image… (Enter to send, Shift+Enter for a new line)",
     send: "Send", stop: "Stop", clear: "Clear", copy: "Copy", copied: "Copied",
     thinking: "Working on it…", queued: (n) => `Waiting for the model: position ${n} in the queue`,
+    progress: { image: (p) => `reading the image ${p}%`, prompt: (p) => `reading the question ${p}%` },
     stopped: "Stopped.", badType: "Not a supported image: choose a JPG, PNG, WebP, HEIC, AVIF, TIFF, GIF or BMP file.",
     noPreview: "no preview in this browser; the server reads it",
     tooBig: (mb) => `The image is larger than ${mb} MB.`, noQuestion: "Type a question first.",
@@ -30,6 +31,7 @@ const TEXT = {
     placeholder: "询问这张图片…（回车发送，Shift+回车换行）",
     send: "发送", stop: "停止", clear: "清空", copy: "复制", copied: "已复制",
     thinking: "正在生成…", queued: (n) => `等待模型：排队第 ${n} 位`,
+    progress: { image: (p) => `正在读取图片 ${p}%`, prompt: (p) => `正在读取问题 ${p}%` },
     stopped: "已停止。", badType: "不支持的图片：请选择 JPG、PNG、WebP、HEIC、AVIF、TIFF、GIF 或 BMP 文件。",
     noPreview: "此浏览器无法预览；服务器可以读取",
     tooBig: (mb) => `图片超过 ${mb} MB。`, noQuestion: "请先输入问题。",
@@ -173,6 +175,18 @@ async function copyText(text, button) {
 }
 
 function setStatus(text) { $("status").textContent = text || ""; }
+
+// The server's {"progress": {stage, done, total}} before the first token: a bar under the image.
+function showProgress(p) {
+  const label = (t("progress") || {})[p.stage];
+  if (!label || !(p.total > 0)) return;
+  const pct = Math.min(100, Math.round((100 * p.done) / p.total));
+  $("progress-bar").value = pct;
+  $("progress-label").textContent = label(pct);
+  $("progress").hidden = false;
+}
+
+function hideProgress() { $("progress").hidden = true; }
 function setBusy(busy) {
   $("send").disabled = busy;
   $("stop").disabled = !busy;
@@ -300,6 +314,8 @@ async function ask(question) {
       if (done) break;
       buffer = parseEvents(buffer + decoder.decode(value, { stream: true }), (ev) => {
         if (ev.queued) setStatus(t("queued")(ev.queued));
+        if (ev.progress) showProgress(ev.progress);
+        if (ev.text !== undefined || ev.error || ev.done) hideProgress();
         if (ev.text !== undefined) {
           setStatus(t("thinking"));
           raw += ev.text;
@@ -332,6 +348,7 @@ async function ask(question) {
       addMessage("error", t("network") + " " + e.message);
     }
   } finally {
+    hideProgress();
     if (!finished) {
       renderMarkdown(msg.querySelector(".body"), raw);
       finishAnswer(msg, raw, null, null);

@@ -132,6 +132,20 @@ test("the page: image, streamed answers, follow-up, copy, clear, bad file, phone
     assert.match(rendered.html, /<li>one<\/li><li>two<\/li>/);
     assert.match(rendered.html, /&lt;img src=x/);
 
+    // A slow encode (1536x1536 at the maximum detail) shows its progress under the image,
+    // gone once the answer streams.
+    const big = join(profile, "big.png");
+    execFileSync("convert", ["-size", "1536x1536", "gradient:white-navy", big]);
+    await page.click("#clear");
+    await page.setInputFiles("#file-input", big);
+    await page.selectOption("#detail", { index: 3 });
+    await page.fill("#question", "Describe the gradient");
+    await page.click("#send");
+    await page.locator("#progress-label", { hasText: /reading the (image|question) \d+%/ }).waitFor({ timeout: 20000 });
+    await page.locator(".msg.assistant .stats").waitFor({ timeout: 30000 });
+    assert.ok(await page.locator("#progress").isHidden(), "the progress bar stays after the answer");
+    await page.selectOption("#detail", { index: 1 });
+
     // Chinese interface.
     await page.click("#lang");
     assert.equal(await page.locator("#send").textContent(), "发送");

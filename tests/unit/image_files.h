@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jpeglib.h>
+
 #include "image/image.h"
 
 /* The whole file at path, malloc'd, or NULL. */
@@ -30,6 +32,38 @@ static inline uint8_t *read_whole_file(const char *path, size_t *len) {
     }
     fclose(f);
     return buf;
+}
+
+/* JPEG of w x h pixels with `components` (1 gray, 3 RGB, 4 CMYK) and an
+ * optional APP1 payload. Returns a malloc'd buffer. */
+static inline uint8_t *make_jpeg(const uint8_t *px, int w, int h, int components,
+                          const uint8_t *app1, size_t app1_len, size_t *len) {
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr jerr;
+    unsigned char *buf = NULL;
+    unsigned long n = 0;
+    c.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &buf, &n);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = components;
+    c.in_color_space = components == 1 ? JCS_GRAYSCALE : components == 3 ? JCS_RGB : JCS_CMYK;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 95, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    if (app1) jpeg_write_marker(&c, JPEG_APP0 + 1, app1, (unsigned)app1_len);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = (JSAMPROW)(px + (size_t)c.next_scanline * w * components);
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    uint8_t *out = malloc(n);
+    if (out) memcpy(out, buf, n);
+    free(buf);
+    *len = n;
+    return out;
 }
 
 /* `convert in0.png ... in<n-1>.png <opts> out.<ext>` on the n images (n

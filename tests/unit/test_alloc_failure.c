@@ -25,7 +25,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jpeglib.h>
 #include <png.h>
 #include <webp/encode.h>
 
@@ -35,6 +34,7 @@
 #include "fail_alloc.h"
 #include "image/image.h"
 #include "image/preprocess.h"
+#include "image_files.h"
 #include "load/model_load.h"
 #include "tiny_model.h"
 
@@ -205,28 +205,10 @@ static void test_pixels(uint8_t *px) {
 static const uint8_t exif_rot90[] = {'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0,
                                      0x12, 1, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0};
 
-static image_bytes make_jpeg(const uint8_t *px) {
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr jerr;
-    unsigned char *buf = NULL;
-    unsigned long n = 0;
-    c.err = jpeg_std_error(&jerr);
-    jpeg_create_compress(&c);
-    jpeg_mem_dest(&c, &buf, &n);
-    c.image_width = IMG_W;
-    c.image_height = IMG_H;
-    c.input_components = 3;
-    c.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&c);
-    jpeg_start_compress(&c, TRUE);
-    jpeg_write_marker(&c, JPEG_APP0 + 1, exif_rot90, sizeof exif_rot90);
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = (JSAMPROW)(px + (size_t)c.next_scanline * IMG_W * 3);
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    return (image_bytes){buf, n};
+static image_bytes jpeg_exif6(const uint8_t *px) {
+    image_bytes b = {0};
+    b.data = make_jpeg(px, IMG_W, IMG_H, 3, exif_rot90, sizeof exif_rot90, &b.len);
+    return b;
 }
 
 static image_bytes make_png(const uint8_t *px) {
@@ -433,7 +415,7 @@ static void decode_sweeps(void) {
         image_bytes in;
         int w, h;
     } cases[] = {
-        {"decode+preprocess JPEG (EXIF 6)", make_jpeg(px), IMG_H, IMG_W},
+        {"decode+preprocess JPEG (EXIF 6)", jpeg_exif6(px), IMG_H, IMG_W},
         {"decode+preprocess PNG", make_png(px), IMG_W, IMG_H},
         {"decode+preprocess WebP", make_webp(px), IMG_W, IMG_H},
         {"decode+preprocess BMP", make_bmp(px), IMG_W, IMG_H},

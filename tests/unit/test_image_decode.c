@@ -7,7 +7,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jpeglib.h>
 #include <png.h>
 #include <webp/decode.h>
 #include <webp/encode.h>
@@ -15,40 +14,9 @@
 #include "base/mapped_file.h"
 #include "check.h"
 #include "image/image.h"
+#include "image_files.h"
 
 /* ---- encoders used to make inputs ---------------------------------------- */
-
-/* JPEG of w x h pixels with `components` (1 gray, 3 RGB, 4 CMYK) and an
- * optional APP1 payload. Returns a malloc'd buffer. */
-static uint8_t *make_jpeg(const uint8_t *px, int w, int h, int components,
-                          const uint8_t *app1, size_t app1_len, size_t *len) {
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr jerr;
-    unsigned char *buf = NULL;
-    unsigned long n = 0;
-    c.err = jpeg_std_error(&jerr);
-    jpeg_create_compress(&c);
-    jpeg_mem_dest(&c, &buf, &n);
-    c.image_width = (JDIMENSION)w;
-    c.image_height = (JDIMENSION)h;
-    c.input_components = components;
-    c.in_color_space = components == 1 ? JCS_GRAYSCALE : components == 3 ? JCS_RGB : JCS_CMYK;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 95, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    if (app1) jpeg_write_marker(&c, JPEG_APP0 + 1, app1, (unsigned)app1_len);
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = (JSAMPROW)(px + (size_t)c.next_scanline * w * components);
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    uint8_t *out = malloc(n);
-    memcpy(out, buf, n);
-    free(buf);
-    *len = n;
-    return out;
-}
 
 typedef struct membuf { uint8_t *data; size_t len; } membuf;
 

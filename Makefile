@@ -94,7 +94,8 @@ $(BUILD)/tests/test_alloc_failure: tests/unit/test_alloc_failure.c tests/unit/fa
 # Checks the layering of src/ (from this build's objects), runs every unit
 # test binary of this build, then the script tests against its qvl binary,
 # then the numeric tests again with every other kernel table the CPU runs.
-test-run: $(UNIT_BIN) $(BUILD)/qvl
+# The bench driver is built too, so an API change cannot leave it broken.
+test-run: $(UNIT_BIN) $(BUILD)/qvl $(BUILD)/bench
 	@tests/check_layers.py $(BUILD)
 	@QVL_BIN=$(BUILD)/qvl tests/run_all.sh $(UNIT_BIN)
 	@tests/run_tiers.sh $(BUILD)

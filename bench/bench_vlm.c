@@ -101,7 +101,7 @@ int bench_vision(const bench_opts *o) {
     int runs = 0;
     while (rc == 0 && !bench_enough(o, runs, start)) {
         double ts = bench_now_s();
-        rc = vision_encode(m->vision, &p, tp, NULL, out, &err);
+        rc = vision_encode(m->vision, &p, tp, NULL, NULL, out, &err);
         v[runs++] = (bench_now_s() - ts) * 1e3;
     }
     if (rc == 0) {

@@ -124,6 +124,7 @@ json_get() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1
 echo "measuring (threads $THREADS, load average $load_start; the machine is shared: compare ratios) ..."
 collect tok_ "$BENCH" tokenizer "$HF"
 collect bw_ "$BENCH" bandwidth "$THREADS"
+collect cv_ "$BENCH" convert
 echo "  text decode/prefill Q4_K_M, Q8_0 ..."
 collect q4_ "$BENCH" text "$Q4" --threads "$THREADS" --runs "$RUNS" --decode 32 \
     --prefill 512 --prefill-runs "$PREFILL_RUNS"
@@ -306,6 +307,9 @@ json=$(cat <<EOF
   "load_s_q8_0": $q8_load_s,
   "load_s_q4_k_m_with_mmproj": $vlm_load_s,
   "tokenizer_mb_s": $tok_tokenizer_mb_s,
+  "bf16_to_f32_ns": $cv_bf16_to_f32_ns,
+  "f32_to_f16_ns": $cv_f32_to_f16_ns,
+  "f16_to_f32_ns": $cv_f16_to_f32_ns,
   "threads": $THREADS,
   "load_avg": $load_start,
   "load_avg_end": $load_end,

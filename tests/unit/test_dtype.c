@@ -373,27 +373,6 @@ static void test_quant_error(void) {
     CHECK(memcmp(x, y, 32 * sizeof x[0]) == 0);
 }
 
-/* A rough speed check of the bulk conversions (the 2B model is ~2e9 bf16). */
-static void test_conversion_speed(void) {
-    enum { N = 1 << 22 };
-    static uint16_t h[N];
-    static float f[N];
-    for (int i = 0; i < N; i++) h[i] = (uint16_t)(i * 2654435761u >> 16);
-    memset(f, 0, sizeof f);   /* fault the pages in before timing */
-    clock_t t0 = clock();
-    dequantize_row(DT_BF16, h, f, N);
-    clock_t t1 = clock();
-    quantize_row(DT_F16, f, h, N);
-    clock_t t2 = clock();
-    dequantize_row(DT_F16, h, f, N);
-    clock_t t3 = clock();
-    double ns = 1e9 / CLOCKS_PER_SEC / N;
-    fprintf(stderr, "  bf16->f32 %.2f ns/elem, f32->f16 %.2f ns/elem, f16->f32 %.2f ns/elem\n",
-            (double)(t1 - t0) * ns, (double)(t2 - t1) * ns, (double)(t3 - t2) * ns);
-    /* 2e9 elements in under a minute even in the sanitizer build. */
-    CHECK((double)(t2 - t0) * ns < 30.0);
-}
-
 /* ---------------------------------------------------------------- */
 /* Bit-exactness against llama-quantize */
 
@@ -502,7 +481,6 @@ int main(void) {
     test_legacy_blocks();
     test_kquant_blocks();
     test_quant_error();
-    test_conversion_speed();
     test_against_llama_quantize();
     return check_summary();
 }

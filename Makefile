@@ -5,7 +5,7 @@
 #   make test-2b    full-size golden check (generates the 2b test model; slow, not in CI)
 #
 # Layout: every src/<module>/*.c except src/cli goes into libqvl.a; src/cli is
-# the program. Files named *_avx2.c / *_avx512.c get their ISA flags here and
+# the program. Files named *_avx2.c / *_avx512.c / *_avx512bf16.c get their ISA flags here and
 # are only called after a CPUID check at run time.
 
 CC      ?= cc
@@ -34,7 +34,8 @@ LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
 
 AVX2_FLAGS   := -mavx2 -mfma -mf16c
-AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni -mavx512bf16
+AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni
+AVX512BF16_FLAGS := $(AVX512_FLAGS) -mavx512bf16
 
 LIB_SRC  := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
@@ -59,6 +60,10 @@ $(BUILD)/%_avx2.o: %_avx2.c
 $(BUILD)/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%_avx512bf16.o: %_avx512bf16.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AVX512BF16_FLAGS) -MMD -MP -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@

@@ -8,16 +8,25 @@
 
 static const kernels *active;
 
-static int supported(const kernels *k) {
+static const kernels *const tables[] = {&kernels_avx512bf16, &kernels_avx512, &kernels_avx2, &kernels_scalar};
+enum { N_TABLES = sizeof tables / sizeof tables[0] };
+
+const kernels *const *kernels_list(int *n) {
+    *n = N_TABLES;
+    return tables;
+}
+
+#define has(feature) (__builtin_cpu_supports(feature) != 0)   /* takes a literal only */
+
+bool kernels_supported(const kernels *k) {
     __builtin_cpu_init();
-    if (k == &kernels_avx512)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-               __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512dq") &&
-               __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    if (k == &kernels_avx2)
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    return 1;
+    bool avx2 = has("avx2") && has("fma") && has("f16c");
+    bool avx512 = avx2 && has("avx512f") && has("avx512bw") && has("avx512vl") && has("avx512dq") &&
+                  has("avx512vnni");
+    if (k == &kernels_avx512bf16) return avx512 && has("avx512bf16");
+    if (k == &kernels_avx512) return avx512;
+    if (k == &kernels_avx2) return avx2;
+    return true;
 }
 
 const kernels *kernels_get(void) {
@@ -25,18 +34,16 @@ const kernels *kernels_get(void) {
         const char *env = getenv("QVL_KERNELS");
         if (env && *env && kernels_force(env) != 0)
             fprintf(stderr, "qvl: QVL_KERNELS=%s is unknown or not supported by this CPU; using the best table\n", env);
-        const kernels *order[] = {&kernels_avx512, &kernels_avx2, &kernels_scalar};
-        for (int i = 0; i < 3 && !active; i++)
-            if (supported(order[i])) active = order[i];
+        for (int i = 0; i < N_TABLES && !active; i++)
+            if (kernels_supported(tables[i])) active = tables[i];
     }
     return active;
 }
 
 int kernels_force(const char *name) {
-    const kernels *all[] = {&kernels_avx512, &kernels_avx2, &kernels_scalar};
-    for (int i = 0; i < 3; i++)
-        if (!strcmp(all[i]->name, name) && supported(all[i])) {
-            active = all[i];
+    for (int i = 0; i < N_TABLES; i++)
+        if (!strcmp(tables[i]->name, name) && kernels_supported(tables[i])) {
+            active = tables[i];
             return 0;
         }
     return -1;

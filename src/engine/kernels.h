@@ -1,8 +1,10 @@
 /* kernels.h - the innermost loops, one implementation per instruction set.
  *
  * kernels_get() returns the best table this CPU supports (chosen once from
- * CPUID, or the one the environment variable QVL_KERNELS names: "scalar",
- * "avx2", "avx512"); kernels_scalar is the plain-C reference every SIMD
+ * CPUID, or the one the environment variable QVL_KERNELS names). The tiers,
+ * best first: "avx512bf16" (AVX-512 F/BW/DQ/VL/VNNI + BF16: Zen 4, Sapphire
+ * Rapids), "avx512" (the same without BF16: Ice Lake, Tiger Lake, Cascade
+ * Lake), "avx2" (AVX2 + FMA + F16C: Haswell .. Zen 3), "scalar". kernels_scalar is the plain-C reference every SIMD
  * version is tested against (ops.h's functions and kernels.c's, none of
  * which dispatch). Code that wants speed calls through the table; code
  * outside src/engine never names a table: what a table offers shows in its
@@ -14,13 +16,14 @@
 #ifndef QVL_KERNELS_H
 #define QVL_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "engine/dtype.h"
 
 typedef struct kernels {
-    const char *name;                                            /* "scalar", "avx2", "avx512" */
+    const char *name;                                            /* "scalar", "avx2", ... */
     float (*dot_f32)(const float *a, const float *b, int n);     /* sum a[i]*b[i] */
     void (*axpy_f32)(float *y, const float *x, float a, int n);  /* y += a*x */
     /* Bit-identical to ops.h dot_f32_lanes16 (attention scores). */
@@ -128,11 +131,16 @@ typedef struct kernels {
 
 #define GEMM_BF16_ROWS 32
 
-/* The AVX-512 BF16 GEMM (gemm_bf16_avx512.c), entries of kernels_avx512. */
+/* The AVX-512 BF16 GEMM (gemm_bf16_avx512bf16.c) and BF16 attention
+ * (kernels_avx512bf16.c), entries of kernels_avx512bf16. */
 int gemm_bf16_supported(int64_t k);
 void gemm_bf16_pack_x(const float *x, void *out, int64_t k);
 void gemm_bf16_tile(const void *w, size_t wstride, int nr, const void *xb, int nt, int64_t k, float *y,
                     size_t ystride);
+void avx512bf16_attn_scores_bf16(const uint16_t *q, size_t qs, int nq, const uint32_t *kp, size_t kps, int n, int hd,
+                                 float scale, float *s, size_t ss);
+void avx512bf16_attn_pv_bf16(const uint16_t *p, size_t ps, int nq, const uint32_t *vp, size_t vps, int n, int hd,
+                             float *o, size_t os);
 
 /* Scalar entries shared by tables without SIMD versions (besides ops.h's). */
 void kernels_attn_scores_scalar(const float *q, size_t qs, int nq, const float *kt, size_t kts, int n, int hd,
@@ -148,27 +156,13 @@ void kernels_attn_scores_bf16_scalar(const uint16_t *q, size_t qs, int nq, const
 void kernels_attn_pv_bf16_scalar(const uint16_t *p, size_t ps, int nq, const uint32_t *vp, size_t vps, int n, int hd,
                                  float *o, size_t os);
 
-/* The scalar entries of the tables that have no SIMD versions of them, as
- * designated initialisers; expanded where ops.h and quant_dot.h are
- * included. KERNELS_SCALAR_EXACT: the bit-matched text and loading entries
- * (the scalar table and AVX2's); KERNELS_SCALAR_SHARED: those and the
- * vision tower's (the scalar table). An ISA that gains one of these moves
- * it out into the tables' own lists. */
-#define KERNELS_SCALAR_EXACT                                                                                      \
-    .exp_poly = expf_poly_row, .softmax_masked = softmax_masked, .swiglu = swiglu,                               \
-    .quantize_act = quant_dot_quantize_act, .f16_to_bf16_exact = f16_to_bf16_exact
-#define KERNELS_SCALAR_SHARED                                                                                     \
-    KERNELS_SCALAR_EXACT, .softmax = softmax,                                                                     \
-    .attn_scores = kernels_attn_scores_scalar, .attn_pv = kernels_attn_pv_scalar,                                \
-    .layernorm = layernorm, .add_gelu_tanh = kernels_add_gelu_tanh_scalar, .vec_add = vec_add,                   \
-    .add_residual = kernels_add_residual_scalar,                                                                  \
-    .round_bf16 = kernels_round_bf16_scalar, .softmax_bf16 = kernels_softmax_bf16_scalar,                        \
-    .attn_scores_bf16 = kernels_attn_scores_bf16_scalar, .attn_pv_bf16 = kernels_attn_pv_bf16_scalar
+/* The activation quantizer of the AVX2 and AVX-512 tables (256-bit: it is
+ * a small part of a token either way) and AVX2's f16_to_bf16_exact
+ * (quant_act_avx2.c). */
+void quantize_act_avx2(qvl_dtype a, const float *x, void *out, int64_t n);
+bool f16_to_bf16_exact_avx2(const void *src, void *dst, int64_t n);
 
-/* The AVX-512 activation quantizers (quant_act_avx512.c). */
-void quantize_act_avx512(qvl_dtype a, const float *x, void *out, int64_t n);
-
-/* The AVX-512 GEMM (gemm_avx512.c), entries of kernels_avx512. */
+/* The AVX-512 int8 GEMM (gemm_avx512.c), entries of both AVX-512 tables. */
 size_t gemm_avx512_act_bytes(qvl_dtype w, int64_t n);
 void gemm_avx512_pack_act(qvl_dtype w, const float *x, void *out, int64_t n);
 void gemm_avx512_tile(qvl_dtype w, const void *wrows, size_t wstride, int nr, const void *pact, size_t pstride, int nt,
@@ -177,12 +171,19 @@ void gemm_avx512_tile(qvl_dtype w, const void *wrows, size_t wstride, int nr, co
 extern const kernels kernels_scalar;
 extern const kernels kernels_avx2;
 extern const kernels kernels_avx512;
+extern const kernels kernels_avx512bf16;
+
+/* Every table, best first; *n gets their number. */
+const kernels *const *kernels_list(int *n);
+
+/* Whether this CPU can execute table k. */
+bool kernels_supported(const kernels *k);
 
 /* The active table: on first use the one QVL_KERNELS names (a name this CPU
  * cannot run gets a warning on stderr), else the best this CPU supports. */
 const kernels *kernels_get(void);
 
-/* Forces a table by name ("scalar", "avx2", "avx512") for tests/benchmarks;
+/* Forces a table by name (kernels_list's names) for tests/benchmarks;
  * returns -1 if unknown or unsupported by this CPU. Not thread-safe: call
  * before starting work. */
 int kernels_force(const char *name);

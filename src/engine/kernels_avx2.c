@@ -32,6 +32,10 @@ static float dot_lanes16(const float *a, const float *b, int n) {
     return s;
 }
 
+/* ops.h's reference code with the vector exps, which give their bits. */
+static void softmax_masked_avx2(float *x, int n, int n_row) { softmax_masked_exp(x, n, n_row, vision_avx2_exp_poly); }
+static void swiglu_avx2(float *gate, const float *up, int n) { swiglu_exp(gate, up, n, vision_avx2_exp_poly); }
+
 const kernels kernels_avx2 = {
     .name = "avx2",
     .dot_f32 = dot_lanes16, .axpy_f32 = axpy_f32, .dot_f32_lanes16 = dot_lanes16,
@@ -43,5 +47,6 @@ const kernels kernels_avx2 = {
     .round_bf16 = vision_avx2_round_bf16, .softmax_bf16 = vision_avx2_softmax_bf16,
     .attn_scores_bf16 = vision_avx2_attn_scores_bf16, .attn_pv_bf16 = vision_avx2_attn_pv_bf16,
     .packed_matmul = packed_matmul_avx2,
-    KERNELS_SCALAR_EXACT,
+    .exp_poly = vision_avx2_exp_poly, .softmax_masked = softmax_masked_avx2, .swiglu = swiglu_avx2,
+    .quantize_act = quantize_act_avx2, .f16_to_bf16_exact = f16_to_bf16_exact_avx2,
 };

@@ -1,8 +1,13 @@
-/* kernels_avx512.c - AVX-512 versions of kernels.h (compiled with -mavx512*). */
+/* kernels_avx512.c - AVX-512 versions of kernels.h: the tables of the two
+ * AVX-512 tiers. This file is built with F/BW/DQ/VL/VNNI and without BF16,
+ * so everything kernels_avx512 runs is sure to exist on Ice Lake, Tiger Lake
+ * and Cascade Lake; kernels_avx512bf16 adds the BF16 entries compiled in
+ * kernels_avx512bf16.c and gemm_bf16_avx512bf16.c. */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
+#include "engine/attn_avx512.h"
 #include "engine/attn_prompt.h"
 #include "engine/kernels.h"
 #include "engine/ops.h"
@@ -265,56 +270,24 @@ static void attn_pv_rows(float *o, const float *v, size_t vs, const float *w, in
     for (int c = 0; c < nc; c++) _mm512_storeu_ps(o + 16 * c, acc[c]);
 }
 
-/* ops.c expf_poly on 16 lanes: the same fused operations in the same order;
- * vscalefps is ldexpf for the integral n used here. */
-static inline __m512 exp16(__m512 v) {
-    const __m512 shift = _mm512_set1_ps(0x1.8p23f);
-    __m512 nn = _mm512_sub_ps(_mm512_fmadd_ps(v, _mm512_set1_ps(0x1.715476p+0f), shift), shift);
-    __m512 b = _mm512_fnmadd_ps(nn, _mm512_set1_ps(0x1.7f7d1cp-20f), _mm512_fnmadd_ps(nn, _mm512_set1_ps(0x1.62e4p-1f), v));
-    __m512 u = _mm512_mul_ps(b, b);
-    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f));
-    __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f));
-    __m512 j = _mm512_fmadd_ps(_mm512_fmadd_ps(p, u, q), u,
-                               _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
-    __m512 r = _mm512_scalef_ps(j, nn);
-    /* |n| > 192: overflow to inf or underflow to 0, as the scalar code */
-    __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(nn), _mm512_set1_ps(192.0f), _CMP_GT_OQ);
-    __mmask16 pos = _mm512_cmp_ps_mask(nn, _mm512_setzero_ps(), _CMP_GT_OQ);
-    return _mm512_mask_blend_ps(big, r, _mm512_maskz_mov_ps(pos, _mm512_set1_ps(INFINITY)));
-}
-
-static inline __mmask16 tail_mask(int left) {
-    return left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-}
-
 static void exp_poly(float *x, int n) {
     for (int i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
-        _mm512_mask_storeu_ps(x + i, m, exp16(_mm512_maskz_loadu_ps(m, x + i)));
+        __mmask16 m = av_tail_mask(n - i);
+        _mm512_mask_storeu_ps(x + i, m, av_exp16(_mm512_maskz_loadu_ps(m, x + i)));
     }
-}
-
-/* The row's maximum, for a softmax that cannot overflow. */
-static __m512 row_max(const float *x, int n) {
-    __m512 mx = _mm512_set1_ps(-INFINITY);
-    for (int i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
-        mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, x + i));
-    }
-    return _mm512_set1_ps(_mm512_reduce_max_ps(mx));
 }
 
 static void softmax_fast(float *x, int n) {
-    __m512 vmax = row_max(x, n), sum = _mm512_setzero_ps();
+    __m512 vmax = av_row_max(x, n), sum = _mm512_setzero_ps();
     for (int i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
-        __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmax));
+        __mmask16 m = av_tail_mask(n - i);
+        __m512 e = av_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmax));
         sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(m, e));
         _mm512_mask_storeu_ps(x + i, m, e);
     }
     __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
     for (int i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
+        __mmask16 m = av_tail_mask(n - i);
         _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
     }
 }
@@ -324,145 +297,38 @@ static void softmax_fast(float *x, int n) {
 static void softmax_masked_fast(float *x, int n, int n_row) { softmax_masked_exp(x, n, n_row, exp_poly); }
 static void swiglu_fast(float *gate, const float *up, int n) { swiglu_exp(gate, up, n, exp_poly); }
 
-/* Scores for AQ queries x 32 keys at a time: 16 accumulators, per head
- * dimension (BF16: pair of dimensions) two key loads and AQ broadcasts feed
- * 2 AQ FMAs (vdpbf16ps: two products per lane each). Key blocks are the
- * outer loop so a block of keys stays in L1 while all queries pass. bf is
- * a constant: q, k are float rows / keys transposed, or BF16 rows / pairs. */
-#define AQ 8
-static inline __attribute__((always_inline)) void scores_body(int bf, const void *q, size_t qs, int nq, const void *k,
-                                                              size_t ks, int n, int hd, float scale, float *s,
-                                                              size_t ss) {
-    const __m512 vscale = _mm512_set1_ps(scale);
-    for (int j0 = 0; j0 < n; j0 += 32) {
-        __mmask16 m0 = tail_mask(n - j0), m1 = tail_mask(n - j0 - 16);
-        for (int i0 = 0; i0 < nq; i0 += AQ) {
-            const char *qr[AQ];   /* tail: repeats the last query */
-            for (int i = 0; i < AQ; i++)
-                qr[i] = (const char *)q + (size_t)(i0 + i < nq ? i0 + i : nq - 1) * qs * (bf ? 2 : 4);
-            __m512 acc[AQ][2];
-            QS_UNROLL for (int i = 0; i < AQ; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-            for (int d = 0; d < hd; d += bf ? 2 : 1) {
-                const char *kr = (const char *)k + ((size_t)(bf ? d / 2 : d) * ks + j0) * 4;
-                __m512 k0 = _mm512_maskz_loadu_ps(m0, kr), k1 = _mm512_maskz_loadu_ps(m1, kr + 64);
-                QS_UNROLL for (int i = 0; i < AQ; i++) {
-                    if (bf) {
-                        uint32_t pair;
-                        memcpy(&pair, qr[i] + 2 * d, sizeof pair);
-                        __m512bh b = (__m512bh)_mm512_set1_epi32((int)pair);
-                        acc[i][0] = _mm512_dpbf16_ps(acc[i][0], b, (__m512bh)k0);
-                        acc[i][1] = _mm512_dpbf16_ps(acc[i][1], b, (__m512bh)k1);
-                    } else {
-                        float qd;
-                        memcpy(&qd, qr[i] + 4 * d, sizeof qd);
-                        __m512 b = _mm512_set1_ps(qd);
-                        acc[i][0] = _mm512_fmadd_ps(b, k0, acc[i][0]);
-                        acc[i][1] = _mm512_fmadd_ps(b, k1, acc[i][1]);
-                    }
-                }
-            }
-            QS_UNROLL for (int i = 0; i < AQ; i++) {   /* constant indices keep acc in registers */
-                if (i0 + i >= nq) break;
-                _mm512_mask_storeu_ps(s + (size_t)(i0 + i) * ss + j0, m0, _mm512_mul_ps(acc[i][0], vscale));
-                _mm512_mask_storeu_ps(s + (size_t)(i0 + i) * ss + j0 + 16, m1, _mm512_mul_ps(acc[i][1], vscale));
-            }
-        }
-    }
-}
-
 static void attn_scores(const float *q, size_t qs, int nq, const float *kt, size_t kts, int n, int hd, float scale,
                         float *s, size_t ss) {
-    scores_body(0, q, qs, nq, kt, kts, n, hd, scale, s, ss);
-}
-
-static void attn_scores_bf16(const uint16_t *q, size_t qs, int nq, const uint32_t *kp, size_t kps, int n, int hd,
-                             float scale, float *s, size_t ss) {
-    if (hd % 2) {
-        kernels_attn_scores_bf16_scalar(q, qs, nq, kp, kps, n, hd, scale, s, ss);
-        return;
-    }
-    scores_body(1, q, qs, nq, kp, kps, n, hd, scale, s, ss);
-}
-
-/* p v for AP queries over keys j0..j1 with hd = 16 HV, added to the rows'
- * partial sums (first: start from zero): AP * HV accumulators; per key (BF16:
- * pair of keys) HV loads of v and AP broadcasts of p. bf as in scores_body;
- * vs counts elements (BF16: pairs) between v rows (pair rows). */
-#define AP 6
-#define PV_KEYS 64   /* keys per pass: their v rows stay in L1 while all queries pass */
-static inline __attribute__((always_inline)) void pv_block(int bf, int HV, const char *const pr[AP], const void *v,
-                                                           size_t vs, int j0, int j1, int first,
-                                                           float *const orow[AP]) {
-    __m512 acc[AP][4];
-    QS_UNROLL for (int i = 0; i < AP; i++)
-        QS_UNROLL for (int c = 0; c < HV; c++)
-            acc[i][c] = first || !orow[i] ? _mm512_setzero_ps() : _mm512_loadu_ps(orow[i] + 16 * c);
-    for (int j = j0; j < j1; j += bf ? 2 : 1) {
-        __m512 vv[4];
-        const float *vr = (const float *)v + (size_t)(bf ? j / 2 : j) * vs;   /* a pair is a float's size */
-        QS_UNROLL for (int c = 0; c < HV; c++) vv[c] = _mm512_loadu_ps(vr + 16 * c);
-        QS_UNROLL for (int i = 0; i < AP; i++) {
-            if (bf) {
-                uint32_t pair;
-                memcpy(&pair, pr[i] + 2 * j, sizeof pair);
-                __m512bh b = (__m512bh)_mm512_set1_epi32((int)pair);
-                QS_UNROLL for (int c = 0; c < HV; c++) acc[i][c] = _mm512_dpbf16_ps(acc[i][c], b, (__m512bh)vv[c]);
-            } else {
-                float pj;
-                memcpy(&pj, pr[i] + 4 * j, sizeof pj);
-                __m512 b = _mm512_set1_ps(pj);
-                QS_UNROLL for (int c = 0; c < HV; c++) acc[i][c] = _mm512_fmadd_ps(b, vv[c], acc[i][c]);
-            }
-        }
-    }
-    QS_UNROLL for (int i = 0; i < AP; i++)
-        if (orow[i])
-            QS_UNROLL for (int c = 0; c < HV; c++) _mm512_storeu_ps(orow[i] + 16 * c, acc[i][c]);
-}
-
-static inline __attribute__((always_inline)) void pv_body(int bf, const void *p, size_t ps, int nq, const void *v,
-                                                          size_t vs, int n, int hd, float *o, size_t os) {
-    for (int j0 = 0; j0 < n; j0 += PV_KEYS) {
-        int j1 = n - j0 < PV_KEYS ? n : j0 + PV_KEYS;
-        for (int i0 = 0; i0 < nq; i0 += AP) {
-            const char *pr[AP];
-            float *orow[AP];
-            for (int i = 0; i < AP; i++) {   /* tail: repeat the last query, store nothing */
-                pr[i] = (const char *)p + (size_t)(i0 + i < nq ? i0 + i : nq - 1) * ps * (bf ? 2 : 4);
-                orow[i] = i0 + i < nq ? o + (size_t)(i0 + i) * os : NULL;
-            }
-            switch (hd / 16) {
-            case 1: pv_block(bf, 1, pr, v, vs, j0, j1, j0 == 0, orow); break;
-            case 2: pv_block(bf, 2, pr, v, vs, j0, j1, j0 == 0, orow); break;
-            case 3: pv_block(bf, 3, pr, v, vs, j0, j1, j0 == 0, orow); break;
-            default: pv_block(bf, 4, pr, v, vs, j0, j1, j0 == 0, orow); break;
-            }
-        }
-    }
+    av_scores(AV_F32, q, qs, nq, kt, kts, n, hd, scale, s, ss);
 }
 
 static void attn_pv(const float *p, size_t ps, int nq, const float *v, size_t vs, int n, int hd, float *o, size_t os) {
     if (hd % 16 || hd > 64) kernels_attn_pv_scalar(p, ps, nq, v, vs, n, hd, o, os);
-    else pv_body(0, p, ps, nq, v, vs, n, hd, o, os);
+    else av_pv(AV_F32, p, ps, nq, v, vs, n, hd, o, os);
 }
 
-static void attn_pv_bf16(const uint16_t *p, size_t ps, int nq, const uint32_t *vp, size_t vps, int n, int hd,
-                         float *o, size_t os) {
-    if (hd % 16 || hd > 64 || n % 2) kernels_attn_pv_bf16_scalar(p, ps, nq, vp, vps, n, hd, o, os);
-    else pv_body(1, p, ps, nq, vp, vps, n, hd, o, os);
+/* The BF16 attention entries without BF16 instructions (attn_avx512.h's
+ * AV_BF16_EMU): for the tier without AVX512_BF16. */
+static void attn_scores_bf16_emu(const uint16_t *q, size_t qs, int nq, const uint32_t *kp, size_t kps, int n, int hd,
+                                 float scale, float *s, size_t ss) {
+    av_scores_bf16(AV_BF16_EMU, q, qs, nq, kp, kps, n, hd, scale, s, ss);
 }
 
-/* One pass after the maximum: the exps go straight to BF16, their sum
- * (of the unrounded values) is the normaliser. */
-static float softmax_bf16(const float *x, uint16_t *p, int n) {
-    __m512 vmax = row_max(x, n), sum = _mm512_setzero_ps();
-    for (int i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
-        __m512 e = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmax)));
-        sum = _mm512_add_ps(sum, e);
-        _mm256_mask_storeu_epi16(p + i, m, (__m256i)_mm512_cvtneps_pbh(e));
+static void attn_pv_bf16_emu(const uint16_t *p, size_t ps, int nq, const uint32_t *vp, size_t vps, int n, int hd,
+                             float *o, size_t os) {
+    av_pv_bf16(AV_BF16_EMU, p, ps, nq, vp, vps, n, hd, o, os);
+}
+
+/* Both tables round in integers: vcvtneps2bf16 would flush subnormals to
+ * zero, and the contract is dtype.h f32_to_bf16's bits. */
+static float softmax_bf16(const float *x, uint16_t *p, int n) { return av_softmax_bf16(x, p, n); }
+
+static void round_bf16(const float *x, void *out, int64_t n) {
+    uint16_t *o = out;
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = av_tail_mask((int)(n - i < 16 ? n - i : 16));
+        _mm256_mask_storeu_epi16(o + i, m, av_round_bf16(_mm512_maskz_loadu_ps(m, x + i)));
     }
-    return 1.0f / _mm512_reduce_add_ps(sum);
 }
 
 /* Two passes over the row (mean, then squared deviations) keep the variance
@@ -470,39 +336,42 @@ static float softmax_bf16(const float *x, uint16_t *p, int n) {
  * most n/16 terms each are within 1e-6 of ops.c's double sums. */
 static void layernorm_fast(float *y, const float *x, const float *w, const float *b, int n, float eps) {
     __m512 s = _mm512_setzero_ps();
-    for (int i = 0; i < n; i += 16) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(tail_mask(n - i), x + i));
+    for (int i = 0; i < n; i += 16) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(av_tail_mask(n - i), x + i));
     __m512 mean = _mm512_set1_ps(_mm512_reduce_add_ps(s) / (float)n);
     __m512 v = _mm512_setzero_ps();
     for (int i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
+        __mmask16 m = av_tail_mask(n - i);
         __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + i), mean);
         v = _mm512_fmadd_ps(d, d, v);
     }
     __m512 r = _mm512_set1_ps(1.0f / sqrtf(_mm512_reduce_add_ps(v) / (float)n + eps));
     for (int i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
+        __mmask16 m = av_tail_mask(n - i);
         __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mean), r);
         _mm512_mask_storeu_ps(y + i, m,
                               _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(m, w + i), _mm512_maskz_loadu_ps(m, b + i)));
     }
 }
 
-/* ops.c's form of the tanh GELU, x / (1 + exp(-2y)): no cancellation near
- * y = 0, and exp16's overflow to inf gives the -0 of very negative x. */
+/* ops.c gelu_tanh's x / (1 + exp(-2y)), operation for operation (no
+ * fused cube: its rounding differs by several ulp near small x): no
+ * cancellation near y = 0, and exp16's overflow to inf gives the -0 of
+ * very negative x. */
 static void add_gelu_tanh(float *x, const float *b, int n) {
-    const __m512 k2 = _mm512_set1_ps(-2.0f * 0.7978845608028654f), c = _mm512_set1_ps(0.044715f);
+    const __m512 k2 = _mm512_set1_ps(-(2.0f * 0.7978845608028654f)), c = _mm512_set1_ps(0.044715f);
     const __m512 one = _mm512_set1_ps(1.0f);
     for (int i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
+        __mmask16 m = av_tail_mask(n - i);
         __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, b + i));
-        __m512 y = _mm512_mul_ps(k2, _mm512_fmadd_ps(_mm512_mul_ps(c, v), _mm512_mul_ps(v, v), v));
-        _mm512_mask_storeu_ps(x + i, m, _mm512_div_ps(v, _mm512_add_ps(one, exp16(y))));
+        __m512 cube = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(c, v), v), v);
+        __m512 y = _mm512_mul_ps(k2, _mm512_add_ps(v, cube));
+        _mm512_mask_storeu_ps(x + i, m, _mm512_div_ps(v, _mm512_add_ps(one, av_exp16(y))));
     }
 }
 
 static void vec_add_fast(float *y, const float *x, int n) {
     for (int i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
+        __mmask16 m = av_tail_mask(n - i);
         __m512 sum = _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), _mm512_maskz_loadu_ps(m, x + i));
         _mm512_mask_storeu_ps(y + i, m, sum);
     }
@@ -510,7 +379,7 @@ static void vec_add_fast(float *y, const float *x, int n) {
 
 static void add_residual(float *y, const float *x, const float *b, int n) {
     for (int i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
+        __mmask16 m = av_tail_mask(n - i);
         __m512 xb = _mm512_add_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, b + i));
         _mm512_mask_storeu_ps(y + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), xb));
     }
@@ -531,22 +400,30 @@ static bool f16_to_bf16_exact_fast(const void *src, void *dst, int64_t n) {
     return f16_to_bf16_exact(s + 2 * i, d + 2 * i, n - i);
 }
 
+/* The entries both AVX-512 tables share. */
+#define AVX512_ENTRIES                                                                                            \
+    .dot_f32 = dot_f32, .axpy_f32 = axpy_f32, .dot_f32_lanes16 = dot_lanes16,                                     \
+    .quant_dot = qs_quant_dot, .quant_dot_multi = qs_dot_multi,                                                   \
+    .exp_poly = exp_poly, .softmax = softmax_fast, .softmax_masked = softmax_masked_fast, .swiglu = swiglu_fast, \
+    .attn_scores = attn_scores, .attn_pv = attn_pv,                                                               \
+    .gemm_act_bytes = gemm_avx512_act_bytes, .gemm_pack_act = gemm_avx512_pack_act, .gemm_tile = gemm_avx512_tile, \
+    .layernorm = layernorm_fast, .add_gelu_tanh = add_gelu_tanh, .vec_add = vec_add_fast,                         \
+    .add_residual = add_residual, .quantize_act = quantize_act_avx2,                                              \
+    .attn_scores_rows = attn_scores_rows, .attn_pv_rows = attn_pv_rows,                                           \
+    .attn_prompt_ok = attn_prompt_supported, .attn_prompt_scores = attn_prompt_scores,                            \
+    .attn_prompt_pv = attn_prompt_pv, .packed_matmul = packed_matmul_avx512,                                      \
+    .f16_to_bf16_exact = f16_to_bf16_exact_fast, .round_bf16 = round_bf16, .softmax_bf16 = softmax_bf16
+
+/* Without BF16 the vision matrices take matmul's float path (OpenBLAS). */
 const kernels kernels_avx512 = {
     .name = "avx512",
-    .dot_f32 = dot_f32, .axpy_f32 = axpy_f32, .dot_f32_lanes16 = dot_lanes16,
-    .quant_dot = qs_quant_dot, .quant_dot_multi = qs_dot_multi,
-    .exp_poly = exp_poly, .softmax = softmax_fast, .softmax_masked = softmax_masked_fast, .swiglu = swiglu_fast,
-    .attn_scores = attn_scores, .attn_pv = attn_pv,
-    .gemm_act_bytes = gemm_avx512_act_bytes, .gemm_pack_act = gemm_avx512_pack_act, .gemm_tile = gemm_avx512_tile,
+    AVX512_ENTRIES,
+    .attn_scores_bf16 = attn_scores_bf16_emu, .attn_pv_bf16 = attn_pv_bf16_emu,
+};
+
+const kernels kernels_avx512bf16 = {
+    .name = "avx512bf16",
+    AVX512_ENTRIES,
     .gemm_bf16_ok = gemm_bf16_supported, .gemm_bf16_pack_x = gemm_bf16_pack_x, .gemm_bf16_tile = gemm_bf16_tile,
-    .layernorm = layernorm_fast, .add_gelu_tanh = add_gelu_tanh, .vec_add = vec_add_fast,
-    .add_residual = add_residual,
-    .round_bf16 = gemm_bf16_pack_x, .softmax_bf16 = softmax_bf16, .attn_scores_bf16 = attn_scores_bf16,
-    .attn_pv_bf16 = attn_pv_bf16,
-    .quantize_act = quantize_act_avx512,
-    .attn_scores_rows = attn_scores_rows, .attn_pv_rows = attn_pv_rows,
-    .attn_prompt_ok = attn_prompt_supported, .attn_prompt_scores = attn_prompt_scores,
-    .attn_prompt_pv = attn_prompt_pv,
-    .packed_matmul = packed_matmul_avx512,
-    .f16_to_bf16_exact = f16_to_bf16_exact_fast,
+    .attn_scores_bf16 = avx512bf16_attn_scores_bf16, .attn_pv_bf16 = avx512bf16_attn_pv_bf16,
 };

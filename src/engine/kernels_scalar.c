@@ -100,5 +100,11 @@ const kernels kernels_scalar = {
     .name = "scalar",
     .dot_f32 = dot_f32_scalar, .axpy_f32 = axpy_f32_scalar, .dot_f32_lanes16 = dot_f32_lanes16,
     .quant_dot = quant_dot_ref, .quant_dot_multi = quant_dot_multi_scalar,
-    KERNELS_SCALAR_SHARED,
+    .exp_poly = expf_poly_row, .softmax_masked = softmax_masked, .swiglu = swiglu,
+    .quantize_act = quant_dot_quantize_act, .f16_to_bf16_exact = f16_to_bf16_exact, .softmax = softmax,
+    .attn_scores = kernels_attn_scores_scalar, .attn_pv = kernels_attn_pv_scalar,
+    .layernorm = layernorm, .add_gelu_tanh = kernels_add_gelu_tanh_scalar, .vec_add = vec_add,
+    .add_residual = kernels_add_residual_scalar,
+    .round_bf16 = kernels_round_bf16_scalar, .softmax_bf16 = kernels_softmax_bf16_scalar,
+    .attn_scores_bf16 = kernels_attn_scores_bf16_scalar, .attn_pv_bf16 = kernels_attn_pv_bf16_scalar,
 };

@@ -27,6 +27,7 @@
 
 #include "engine/dtype.h"
 #include "engine/kernels.h"
+#include "engine/ops.h"
 #include "engine/quant_simd.h"
 
 /* ---- lanes --------------------------------------------------------------- */
@@ -103,6 +104,12 @@ static inline __m256 exp8(__m256 v) {
     __m256 big = _mm256_cmp_ps(absn, _mm256_set1_ps(192.0f), _CMP_GT_OQ);
     __m256 inf = _mm256_and_ps(_mm256_cmp_ps(nn, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(INFINITY));
     return _mm256_blendv_ps(r, inf, big);
+}
+
+void vision_avx2_exp_poly(float *x, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, exp8(_mm256_loadu_ps(x + i)));
+    for (; i < n; i++) x[i] = expf_poly(x[i]);
 }
 
 /* The maximum of x[0..n), n >= 1, in every lane. */

@@ -22,6 +22,8 @@ void vision_avx2_attn_scores_bf16(const uint16_t *q, size_t qs, int nq, const ui
 void vision_avx2_attn_pv_bf16(const uint16_t *p, size_t ps, int nq, const uint32_t *vp, size_t vps, int n, int hd,
                               float *o, size_t os);
 void vision_avx2_softmax(float *x, int n);
+/* kernels.h exp_poly (ops.h expf_poly bit for bit); the text decoder's too. */
+void vision_avx2_exp_poly(float *x, int n);
 float vision_avx2_softmax_bf16(const float *x, uint16_t *p, int n);
 void vision_avx2_round_bf16(const float *x, void *out, int64_t n);
 void vision_avx2_layernorm(float *y, const float *x, const float *w, const float *b, int n, float eps);

@@ -1,6 +1,6 @@
 /* test_attn_prompt.c - causal prompt attention, in two parts.
  *
- * 1. On every CPU, for every kernel table it runs (scalar, avx2, avx512):
+ * 1. On every CPU, for every kernel table it runs:
  *    the per-pair path the text model takes for prompts without AVX-512
  *    (text_model.c attn_head: the table's dot_f32_lanes16, or its
  *    attn_scores_rows, times the scale; softmax_masked; memset + axpy_f32
@@ -131,10 +131,10 @@ int main(void) {
     const int nhd = (int)(sizeof hds / sizeof *hds);
     /* the per-pair path takes any head size: also ones with a tail after the 16-lane blocks */
     const int pair_hds[] = {16, 40, 64, 72, 128, 192};
-    const char *tables[] = {"scalar", "avx2", "avx512"};
-    int tested = 0;
-    for (int t = 0; t < 3; t++) {
-        if (kernels_force(tables[t]) != 0) continue;
+    int n_tables, tested = 0;
+    const kernels *const *tables = kernels_list(&n_tables);
+    for (int t = 0; t < n_tables; t++) {
+        if (kernels_force(tables[t]->name) != 0) continue;
         tested++;
         for (size_t h = 0; h < sizeof pair_hds / sizeof *pair_hds; h++)
             for (int nk = 1; nk <= 37; nk += nk < 9 ? 1 : 7) check_pairs_naive(kernels_get(), pair_hds[h], 4, nk);

@@ -101,12 +101,14 @@ static void check_bf16_tile(const kernels *k, int nr, int64_t kk, int nt, size_t
 
 int main(void) {
     check_all_halves("dtype.h", f16_to_bf16_exact);
-    const char *names[] = {"scalar", "avx2", "avx512"};
-    for (int i = 0; i < 3; i++) {
-        if (kernels_force(names[i]) == 0) check_all_halves(names[i], kernels_get()->f16_to_bf16_exact);
-        else fprintf(stderr, "this CPU cannot run the %s table: its f16_to_bf16_exact not tested\n", names[i]);
+    int n_tables;
+    const kernels *const *tables = kernels_list(&n_tables);
+    for (int i = 0; i < n_tables; i++) {
+        const char *name = tables[i]->name;
+        if (kernels_force(name) == 0) check_all_halves(name, kernels_get()->f16_to_bf16_exact);
+        else fprintf(stderr, "this CPU cannot run the %s table: its f16_to_bf16_exact not tested\n", name);
     }
-    if (kernels_force("avx512") == 0 && kernels_get()->gemm_bf16_ok) {
+    if (kernels_force("avx512bf16") == 0 && kernels_get()->gemm_bf16_ok) {
         const kernels *k = kernels_get();
         int nrs[] = {32, 31, 17, 16, 15, 1};
         int64_t ks[] = {2, 30, 32, 64, 1000, 1024};

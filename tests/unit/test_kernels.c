@@ -319,14 +319,61 @@ static void check_quantize_act(const kernels *k) {
     }
 }
 
+/* ---- every tier first-class ---------------------------------------------- */
+
+#define ALL_ENTRIES(X)                                                                                             \
+    X(dot_f32) X(axpy_f32) X(dot_f32_lanes16) X(quant_dot) X(quant_dot_multi) X(exp_poly) X(softmax)              \
+    X(softmax_masked) X(swiglu) X(attn_scores) X(attn_pv) X(gemm_act_bytes) X(gemm_pack_act) X(gemm_tile)          \
+    X(gemm_bf16_ok) X(gemm_bf16_pack_x) X(gemm_bf16_tile) X(layernorm) X(add_gelu_tanh) X(vec_add)                 \
+    X(add_residual) X(round_bf16) X(softmax_bf16) X(attn_scores_bf16) X(attn_pv_bf16) X(quantize_act)              \
+    X(attn_scores_rows) X(attn_pv_rows) X(attn_prompt_ok) X(attn_prompt_scores) X(attn_prompt_pv)                  \
+    X(packed_matmul) X(f16_to_bf16_exact)
+#define COUNT_ENTRY(f) +1
+enum { N_ENTRIES = 0 ALL_ENTRIES(COUNT_ENTRY) };
+
+/* The entries a SIMD table may leave NULL, each for a reason its ISA
+ * explains; anything else NULL, or pointing at the scalar table's code,
+ * fails: a tier must not quietly run scalar loops where it has vectors. */
+static const struct {
+    const char *table, *entries, *why;
+} may_be_null[] = {
+    {"avx2", " gemm_act_bytes gemm_pack_act gemm_tile ",
+     "prompts go through packed_matmul: the int8 GEMM tiles need VNNI to beat it"},
+    {"avx2", " gemm_bf16_ok gemm_bf16_pack_x gemm_bf16_tile ", "no BF16 instructions: matmul's float path"},
+    {"avx2", " attn_scores_rows attn_pv_rows attn_prompt_ok attn_prompt_scores attn_prompt_pv ",
+     "the text attention loops over the AVX2 dot_f32_lanes16 and axpy_f32 (bit-matched), not blocked"},
+    {"avx512", " gemm_bf16_ok gemm_bf16_pack_x gemm_bf16_tile ", "no AVX512_BF16: matmul's float path"},
+};
+
+static bool null_allowed(const char *table, const char *entry) {
+    char key[64];
+    snprintf(key, sizeof key, " %s ", entry);
+    for (size_t i = 0; i < sizeof may_be_null / sizeof *may_be_null; i++)
+        if (!strcmp(may_be_null[i].table, table) && strstr(may_be_null[i].entries, key)) return true;
+    return false;
+}
+
+static void check_table_complete(const kernels *k) {
+    CHECK_MSG(sizeof(kernels) == sizeof(const char *) + N_ENTRIES * sizeof(void (*)(void)),
+              "kernels.h has entries this test does not list: add them to ALL_ENTRIES");
+    if (k == &kernels_scalar) return;
+#define CHECK_ENTRY(f)                                                                                             \
+    CHECK_MSG(k->f ? (void (*)(void))k->f != (void (*)(void))kernels_scalar.f : null_allowed(k->name, #f),       \
+              "%s: entry " #f " is %s", k->name, k->f ? "the scalar code" : "NULL");
+    ALL_ENTRIES(CHECK_ENTRY)
+#undef CHECK_ENTRY
+}
+
 int main(void) {
-    const char *names[] = {"scalar", "avx2", "avx512"};
+    int n_tables;
+    const kernels *const *tables = kernels_list(&n_tables);
     const qvl_dtype types[] = {DT_Q8_0, DT_Q4_0, DT_Q5_0, DT_Q4_1, DT_Q5_1, DT_Q4_K, DT_Q5_K, DT_Q6_K};
     int tested = 0;
-    for (int i = 0; i < 3; i++) {
-        if (kernels_force(names[i]) != 0) continue;
+    for (int i = 0; i < n_tables; i++) {
+        if (kernels_force(tables[i]->name) != 0) continue;
         const kernels *k = kernels_get();
         tested++;
+        check_table_complete(k);
         check_float(k);
         check_exp_poly(k);
         check_text_ops(k);
@@ -342,11 +389,11 @@ int main(void) {
             check_gemm(k, types[ti], 2048);
             check_gemm(k, types[ti], 768);
         }
-        /* the AVX-512 table must not silently drop a type from its GEMM */
+        /* the AVX-512 tables must not silently drop a type from their GEMM */
         const qvl_dtype gemm_types[] = {DT_Q8_0, DT_Q4_0, DT_Q5_0, DT_Q4_K, DT_Q6_K};
-        for (size_t g = 0; g < sizeof gemm_types / sizeof *gemm_types && !strcmp(k->name, "avx512"); g++)
-            CHECK_MSG(k->gemm_act_bytes && k->gemm_act_bytes(gemm_types[g], 2048) > 0, "avx512: no GEMM for %s",
-                      dtype_get(gemm_types[g])->name);
+        for (size_t g = 0; g < sizeof gemm_types / sizeof *gemm_types && !strncmp(k->name, "avx512", 6); g++)
+            CHECK_MSG(k->gemm_act_bytes && k->gemm_act_bytes(gemm_types[g], 2048) > 0, "%s: no GEMM for %s",
+                      k->name, dtype_get(gemm_types[g])->name);
         const qvl_dtype mm[] = {DT_Q8_0, DT_Q4_K, DT_Q6_K, DT_F32, DT_F16, DT_BF16};
         for (size_t m = 0; m < sizeof mm / sizeof *mm; m++) {
             check_matmul(mm[m], 37, 512, 1);

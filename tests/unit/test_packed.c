@@ -205,10 +205,10 @@ static void test_table(void) {
 int main(void) {
     test_supported();
     const kernels *best = kernels_get();
-    static const char *const tables[] = {"avx512", "avx2"};
-    int tested = 0;
-    for (int i = 0; i < 2; i++) {
-        if (kernels_force(tables[i]) != 0 || !kernels_get()->packed_matmul) continue;
+    int n_tables, tested = 0;
+    const kernels *const *tables = kernels_list(&n_tables);
+    for (int i = 0; i < n_tables; i++) {
+        if (kernels_force(tables[i]->name) != 0 || !kernels_get()->packed_matmul) continue;
         tested++;
         test_table();
     }

@@ -170,9 +170,10 @@ static void check_attention(const kernels *k) {
 }
 
 int main(void) {
-    const char *names[] = {"scalar", "avx2", "avx512"};
-    for (int i = 0; i < 3; i++) {
-        if (kernels_force(names[i]) != 0) continue;
+    int n_tables;
+    const kernels *const *tables = kernels_list(&n_tables);
+    for (int i = 0; i < n_tables; i++) {
+        if (kernels_force(tables[i]->name) != 0) continue;
         check_layernorm(kernels_get());
         check_gelu(kernels_get());
         check_adds(kernels_get());

@@ -22,6 +22,8 @@
  *       --image IMG    the image (required)
  *       --max-pixels N image detail (default: the model's)
  *       --ctx N        vlm session context (default 4096, as `qvl serve`)
+ *       --answer-tokens N  vlm: then one fresh question answered with N tokens
+ *                      (end of turn ignored), timed whole: answer_ms
  *       --budget S     stop after the run that passes S seconds (at least one
  *                      run; "runs" says how many were done)
  *
@@ -322,6 +324,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(k, "--max-pixels")) o->max_pixels = atol(val) > 0 ? atol(val) : 0;
         else if (!strcmp(k, "--ctx")) o->ctx = atoi(val) > 64 ? atoi(val) : 64;
         else if (!strcmp(k, "--budget")) o->budget_s = atof(val);
+        else if (!strcmp(k, "--answer-tokens")) o->answer_tokens = atoi(val);
         else if (!strcmp(k, "--pack")) o->no_pack = !strcmp(val, "no");
         else if (!strcmp(k, "--kernels")) {
             if (kernels_force(val) != 0) {

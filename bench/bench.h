@@ -22,6 +22,7 @@ typedef struct bench_opts {
     int decode, prefill, prefill_runs;   /* text: tokens per decode run, prompt length */
     long max_pixels;        /* image detail; 0 = model default */
     int ctx;                /* vlm: context of the session */
+    int answer_tokens;      /* vlm: also time one whole answer of this many tokens; 0 = no */
     double budget_s;        /* vision, vlm: stop after the run that passes this many seconds; 0 = none */
     bool no_pack;           /* --pack no: text matrices as stored (model_load_opts.no_pack) */
 } bench_opts;

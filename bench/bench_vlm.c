@@ -133,20 +133,24 @@ static double peak_rss_mb(void) {
 
 typedef struct turn_timing {
     double ttft_ms, image_ms;
-    int n_prompt, n_cached, n_images_cached;
+    int n_prompt, n_cached, n_images_cached, n_image_tokens;
 } turn_timing;
 
-/* Builds the prompt of msgs and generates one token in s: the time to the
- * first token. The answer's text is appended to msgs as the assistant turn. */
-static int ask_turn(const qvl_model *m, gen_session *s, json_t *msgs, chat_opts *co, turn_timing *t, qvl_error *err) {
+/* Builds the prompt of msgs and generates n_tokens in s (1: the time to
+ * the first token; more: the end of turn is ignored). The answer's text is
+ * appended to msgs as the assistant turn. */
+static int ask_turn(const qvl_model *m, gen_session *s, json_t *msgs, chat_opts *co, int n_tokens, turn_timing *t,
+                    qvl_error *err) {
     gen_params gp = gen_params_defaults(m);
     gp.sampling.temperature = 0;
-    gp.max_tokens = 1;
+    gp.max_tokens = n_tokens;
+    gp.ignore_eos = n_tokens > 1;
     chat_prompt cp;
     gen_result res;
     double t0 = bench_now_s();
     if (chat_prompt_build(m, msgs, co, &cp, err) != 0) return -1;
     gen_prompt gpr = chat_prompt_view(&cp);
+    t->n_image_tokens = gpr.n_image_rows;
     int rc = generate(m, s, &gpr, &gp, co->tp, NULL, NULL, NULL, &res, err);
     t->ttft_ms = (bench_now_s() - t0) * 1e3;
     t->image_ms = cp.image_ms;
@@ -160,17 +164,19 @@ static int ask_turn(const qvl_model *m, gen_session *s, json_t *msgs, chat_opts 
     return 0;
 }
 
-/* One fresh question and its follow-up, in a new session with a new cache. */
-static int ask_pair(const qvl_model *m, const bench_opts *o, chat_opts *co, turn_timing t[2], qvl_error *err) {
+/* One fresh question (answered with n_tokens) and, when t[1] is wanted
+ * (two_turns), its follow-up, in a new session with a new cache. */
+static int ask_pair(const qvl_model *m, const bench_opts *o, chat_opts *co, int n_tokens, bool two_turns,
+                    turn_timing t[2], qvl_error *err) {
     gen_session s;
     if (gen_session_init(&s, m, o->ctx, err) != 0) return -1;
     co->cache = image_cache_new((size_t)256 << 20);
     json_t *msgs = json_pack("[{s:s, s:[{s:s, s:s}, {s:s, s:s}]}]", "role", "user", "content", "type", "image",
                              "image", o->image, "type", "text", "text", question1);
-    int rc = co->cache ? ask_turn(m, &s, msgs, co, &t[0], err) : qvl_fail(err, "out of memory");
-    if (rc == 0) {
+    int rc = co->cache ? ask_turn(m, &s, msgs, co, n_tokens, &t[0], err) : qvl_fail(err, "out of memory");
+    if (rc == 0 && two_turns) {
         json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "user", "content", question2));
-        rc = ask_turn(m, &s, msgs, co, &t[1], err);
+        rc = ask_turn(m, &s, msgs, co, 1, &t[1], err);
     }
     json_decref(msgs);
     image_cache_free(co->cache);
@@ -193,7 +199,7 @@ int bench_vlm(const bench_opts *o) {
     double start = bench_now_s();
     int runs = 0;
     while (rc == 0 && !bench_enough(o, runs, start)) {
-        rc = ask_pair(m, o, &co, t, &err);
+        rc = ask_pair(m, o, &co, 1, true, t, &err);
         if (runs == 0) rss = peak_rss_mb();
         first[runs] = t[0].ttft_ms, follow[runs] = t[1].ttft_ms, image[runs] = t[0].image_ms;
         runs++;
@@ -207,13 +213,20 @@ int bench_vlm(const bench_opts *o) {
         printf("ttft_ms %.1f\n", bench_median(first, runs));
         printf("image_ms %.1f\n", bench_median(image, runs));
         printf("prompt_tokens %d\n", t[0].n_prompt);
+        printf("image_tokens %d\n", t[0].n_image_tokens);
         printf("followup_ttft_ms %.1f\n", bench_median(follow, runs));
         printf("followup_prompt_tokens %d\n", t[1].n_prompt);
         /* Tokens the follow-up had to compute (worst run): few when the prefix was reused. */
         printf("followup_new_tokens %d\n", max_new);
         printf("followup_image_cache_hits %d\n", image_hits);
         printf("peak_rss_mb %.1f\n", rss);
-    } else {
+    }
+    if (rc == 0 && o->answer_tokens > 0) {
+        turn_timing a[2];
+        rc = ask_pair(m, o, &co, o->answer_tokens, false, a, &err);
+        if (rc == 0) printf("answer_ms %.1f\nanswer_tokens %d\n", a[0].ttft_ms, o->answer_tokens);
+    }
+    if (rc != 0) {
         fprintf(stderr, "bench: vlm: %s\n", err.msg);
     }
     free(b.data);

@@ -100,6 +100,7 @@ fi
 PX448=$((448 * 448))
 PX1024=$((1024 * 768))
 DEFAULT_PX=300000   # image/preprocess.h IMAGE_QVL_MAX_PIXELS: what a request without max_pixels gets
+MAX_PX=4000000      # a "maximum detail" request: ~4000 image tokens, minutes of encoding
 convert "$REAL/chelsea.png" -resize '448x448^' -gravity center -extent 448x448 "$TMP/i448.png"
 convert "$REAL/coffee.png" -resize '1024x768^' -gravity center -extent 1024x768 "$TMP/i1024x768.png"
 mkdir -p "$TMP/batch" "$TMP/batch_sep"
@@ -157,7 +158,8 @@ echo "  time to first token: image + question, follow-up (Q4_K_M + F16 vision, 4
 collect vlm_ "$BENCH" vlm "$Q4" "${VOPTS[@]}" --image "$TMP/i448.png" --max-pixels $PX448 --ctx 4096
 echo "  time to first token: a 12 MP phone photo (4032x3024 JPEG) at the default detail ..."
 convert "$REAL/coffee.png" -resize '4032x3024!' -quality 90 "$TMP/photo12.jpg"
-collect photo_ "$BENCH" vlm "$Q4" "${VOPTS[@]}" --image "$TMP/photo12.jpg" --max-pixels $DEFAULT_PX --ctx 4096
+collect photo_ "$BENCH" vlm "$Q4" "${VOPTS[@]}" --image "$TMP/photo12.jpg" --max-pixels $DEFAULT_PX --ctx 4096 \
+    --answer-tokens 64
 
 echo "  text decode again (runs spread over the bench) ..."
 decode_again
@@ -165,9 +167,12 @@ echo "  OCR 1024x768 document ..."
 ocr_json=$($QVL ocr --bench "$OCR_DOC" --lang eng) || die "qvl ocr --bench failed"
 ocr_ms=$(json_get warm_ms_median <<< "$ocr_json")
 
-# A server on model $2 (default the Q4_K_M one) with $1 slots; sets SRV_PID and SRV_URL.
+# A server on model $2 (default the Q4_K_M one) with $1 slots, more qvl
+# serve flags after those; sets SRV_PID and SRV_URL.
 start_server() {
-    $QVL serve -m "${2:-$Q4}" --parallel "$1" -t "$THREADS" --port 0 --no-ocr >"$TMP/serve.out" 2>"$TMP/serve.err" &
+    local slots=$1 model=${2:-$Q4}
+    shift $(($# < 2 ? $# : 2))
+    $QVL serve -m "$model" --parallel "$slots" -t "$THREADS" --port 0 --no-ocr "$@" >"$TMP/serve.out" 2>"$TMP/serve.err" &
     SRV_PID=$!
     SRV_URL=
     local w=0
@@ -197,6 +202,12 @@ stop_server
 start_server 1
 ttft_json=$(QVL_URL="$SRV_URL" node bench/ttft.mjs 10) || die "bench/ttft.mjs failed"
 stop_server
+echo "  a client leaving during a maximum-detail encode of the 12 MP photo: slot free after ..."
+start_server 1 "$Q4" --mmproj "$MMPROJ" --ctx 8192   # room for ~3900 image tokens
+cancel_json=$(QVL_URL="$SRV_URL" node bench/cancel.mjs "$TMP/photo12.jpg" $MAX_PX 3) || die "bench/cancel.mjs failed"
+stop_server
+cancel_ms=$(json_get cancel_ms_median <<< "$cancel_json")
+cancel_runs=$(python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["runs"]))' <<< "$cancel_json")
 srv_ttft_client=$(json_get client_ttft_ms_median <<< "$ttft_json")
 srv_ttft_server=$(json_get server_first_token_ms_median <<< "$ttft_json")
 # The server's own overhead (issue 5: < 50 ms): the same on the tiny model,
@@ -310,6 +321,10 @@ json=$(cat <<EOF
   "ttft_ms_photo_12mp": $photo_ttft_ms,
   "photo_12mp_image_part_ms": $photo_image_ms,
   "photo_12mp_prompt_tokens": $photo_prompt_tokens,
+  "photo_12mp_image_tokens": $photo_image_tokens,
+  "answer_ms_photo_12mp": $photo_answer_ms,
+  "cancel_ms_encode": $cancel_ms,
+  "cancel_ms_encode_runs": $cancel_runs,
   "ttft_followup_fraction": $followup_frac,
   "ttft_followup_new_tokens": $vlm_followup_new_tokens,
   "ttft_followup_image_cache_hits": $vlm_followup_image_cache_hits,
@@ -389,6 +404,8 @@ row "image encode ms 1024x768" "$v1024_encode_ms" "${A[6]}" ">=1.5x" low
 row "TTFT ms 448x448 + question Q4_K_M" "$vlm_ttft_ms" "${A[7]}" "${A[8]}" low
 row "TTFT ms follow-up, same image" "$vlm_followup_ttft_ms" "${A[7]}" "-" low
 row "TTFT ms 12 MP photo, default detail" "$photo_ttft_ms" - "<=6000ms (AVX2 <=10000)"
+row "  whole answer, 64 tokens, ms" "$photo_answer_ms" - "<=8500ms (AVX2 <=15000)"
+row "cancel during max-detail encode, ms" "$cancel_ms" - "<=1000ms"
 row "  follow-up / first question" "$followup_frac" - "<=0.15"
 row "peak RSS MB, Q4_K_M+F16, 448 req" "$vlm_peak_rss_mb" "${A[9]}" "<=3000MB" low
 row "5 streams aggregate tok/s" "$s5_tok_s" - "-"

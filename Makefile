@@ -1,6 +1,7 @@
 # qvl - plain Makefile.
 #   make            builds ./qvl (release, -O2)
-#   make test       unit + golden + hostile-file tests, then all again under ASan/UBSan
+#   make test       unit + golden + hostile-file + load tests, then all again under ASan/UBSan
+#   make test-load  20 clients for 2 minutes against qvl serve (test-soak: 30 minutes)
 #   make bench      speed/memory benchmarks (bench/run.sh), JSON in bench/results/
 #   make test-2b    full-size golden check (generates the 2b test model; slow, not in CI)
 #
@@ -46,7 +47,7 @@ LIB      := $(BUILD)/libqvl.a
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test test-run test-2b bench clean
+.PHONY: all test test-run test-load test-soak test-2b bench clean
 all: qvl
 
 $(BUILD)/%.o: %.c
@@ -103,11 +104,21 @@ $(BUILD)/tests/test_alloc_failure: tests/unit/test_alloc_failure.c tests/unit/fa
 test-run: $(UNIT_BIN) $(BUILD)/qvl $(BUILD)/bench
 	@tests/check_layers.py $(BUILD)
 	@QVL_BIN=$(BUILD)/qvl tests/run_all.sh $(UNIT_BIN)
+	@QVL_BIN=$(BUILD)/qvl tests/load/run.sh 20 20
 	@tests/run_tiers.sh $(BUILD)
 
 test: qvl
 	$(MAKE) test-run
 	$(MAKE) SAN=1 test-run
+
+# The load test at full length (make test runs 20 s of it), and the soak
+# run that reports the RSS slope (not in CI).
+LOAD_CLIENTS ?= 20
+LOAD_SECONDS ?= 120
+test-load: qvl
+	QVL_BIN=$(BUILD)/qvl tests/load/run.sh $(LOAD_CLIENTS) $(LOAD_SECONDS)
+test-soak: qvl
+	QVL_BIN=$(BUILD)/qvl tests/load/run.sh 20 1800
 
 test-2b: qvl
 	tests/golden/test_2b.sh

@@ -25,7 +25,9 @@ static const char *help =
     "      --ctx N             context size in tokens per request (default 4096)\n"
     "      --timeout S         per-request time limit in seconds (default 300; 0 = none)\n"
     "      --max-queue N       requests waiting for a slot before 503 (default 32)\n"
-    "      --max-connections N open connections accepted (default 64)\n"
+    "      --max-connections N open connections accepted (default 256)\n"
+    "      --header-timeout S  a request's headers must arrive within S seconds, its body within 60\n"
+    "                          (default 10): clients that trickle bytes lose the connection\n"
     "      --grace S           on SIGTERM, seconds running answers may take to finish (default 10)\n"
     "      --image-cache-mb N  encoded images kept for follow-up questions (default 512; 0 = off)\n"
     "      --max-pixels N      image detail of requests that give no max_pixels (default 300000: ~290 image\n"
@@ -37,11 +39,11 @@ static const char *help =
 int cli_serve(int argc, char **argv) {
     cli_model_opts mo = {0};
     server_config cfg = {.host = "127.0.0.1", .port = 8080, .parallel = 1, .max_image_mb = 10, .ctx = 4096,
-                         .max_queue = 32, .max_connections = 64, .image_cache_mb = 512,
+                         .max_queue = 32, .max_connections = 256, .image_cache_mb = 512,
                          .max_pixels = IMAGE_QVL_MAX_PIXELS};
     cli_ocr_opts oo = {0};
     int no_ocr = 0;
-    float timeout = 300, grace = 10;
+    float timeout = 300, grace = 10, header_timeout = 10;
     cli_opt opts[] = {CLI_MODEL_OPTIONS(mo),
                       {"--host", NULL, OPT_STR, &cfg.host},
                       {"--port", "-p", OPT_INT, &cfg.port},
@@ -54,6 +56,7 @@ int cli_serve(int argc, char **argv) {
                       {"--max-queue", NULL, OPT_INT, &cfg.max_queue},
                       {"--max-connections", NULL, OPT_INT, &cfg.max_connections},
                       {"--grace", NULL, OPT_FLOAT, &grace},
+                      {"--header-timeout", NULL, OPT_FLOAT, &header_timeout},
                       {"--image-cache-mb", NULL, OPT_INT, &cfg.image_cache_mb},
                       {"--max-pixels", NULL, OPT_INT, &cfg.max_pixels},
                       {"--no-ocr", NULL, OPT_FLAG, &no_ocr},
@@ -68,6 +71,7 @@ int cli_serve(int argc, char **argv) {
                       : cfg.max_queue < 0 ? "--max-queue must be >= 0"
                       : cfg.max_connections < 1 ? "--max-connections must be >= 1"
                       : timeout < 0 || grace < 0 ? "--timeout and --grace must be >= 0"
+                      : header_timeout < 0.5 || header_timeout > 600 ? "--header-timeout must be 0.5..600"
                       : cfg.image_cache_mb < 0 ? "--image-cache-mb must be >= 0"
                       : cfg.max_pixels < 28 * 28 || cfg.max_pixels > IMAGE_HF_MAX_PIXELS ? "--max-pixels must be 784..16777216"
                       : oo.mode ? "--mode is chosen per request (the 'mode' field)" : NULL;
@@ -76,6 +80,7 @@ int cli_serve(int argc, char **argv) {
         return 2;
     }
     cfg.timeout_s = timeout;
+    cfg.header_timeout_s = header_timeout;
     ocr_router *router = NULL;
     if (!no_ocr) {
         qvl_error rerr = {0};

@@ -134,7 +134,7 @@ static double rss_bytes(void) {
     return ok ? (double)rss * (double)sysconf(_SC_PAGESIZE) : 0;
 }
 
-char *metrics_render(metrics *m, int queued, int running, int slots) {
+char *metrics_render(metrics *m, int queued, int running, int slots, long conns_cut) {
     strbuf b = {0};
     pthread_mutex_lock(&m->mu);
     sb_printf(&b, "# HELP qvl_http_responses_total HTTP responses sent, by status class.\n"
@@ -153,6 +153,9 @@ char *metrics_render(metrics *m, int queued, int running, int slots) {
     render_gauge(&b, "qvl_queue_length", "Requests waiting for a slot.", queued);
     render_gauge(&b, "qvl_slots_busy", "Inference slots running a request.", running);
     render_gauge(&b, "qvl_slots_total", "Inference slots.", slots);
+    render_counter(&b, "qvl_connections_cut_total",
+                   "Connections closed because a request's headers or body arrived too slowly.",
+                   (unsigned long)conns_cut);
     render_gauge(&b, "qvl_resident_memory_bytes", "Resident set size of the server process.", rss_bytes());
     if (b.failed) {
         free(b.s);

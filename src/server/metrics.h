@@ -25,6 +25,6 @@ void metrics_observe_generation(metrics *m, int prompt_tokens, int gen_tokens, d
 
 /* Prometheus text exposition, with the scheduler's gauges and the process
  * memory. Returns NULL when out of memory. */
-char *metrics_render(metrics *m, int queued, int running, int slots);
+char *metrics_render(metrics *m, int queued, int running, int slots, long conns_cut);
 
 #endif

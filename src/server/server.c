@@ -49,7 +49,7 @@ static enum MHD_Result api_health(srv_req *r) {
 static enum MHD_Result api_metrics(srv_req *r) {
     int queued = 0, running = 0, slots = 0;
     if (atomic_load(&r->srv->ready)) sched_stats(r->srv->sched, &queued, &running, &slots);
-    char *text = metrics_render(r->srv->met, queued, running, slots);
+    char *text = metrics_render(r->srv->met, queued, running, slots, conn_deadlines_cut(r->srv->deadlines));
     if (!text) return srv_reply_fail(r, QVL_E_NOMEM, "out of memory");
     enum MHD_Result rc = srv_reply_bytes(r, 200, "text/plain; version=0.0.4", text, strlen(text), MHD_RESPMEM_MUST_FREE);
     if (rc == MHD_NO) free(text);
@@ -147,6 +147,8 @@ static enum MHD_Result dispatch(srv_req *r) {
 }
 
 /* Collects the body under the limit; answers once it is complete. */
+#define CONN_IDLE_S 30   /* seconds a connection may sit idle */
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls) {
     qvl_server *s = cls;
@@ -160,6 +162,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->path = url;
         r->content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
         r->t_start = clock_ms();
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        r->deadline = ci ? ci->socket_context : NULL;
+        conn_deadlines_headers_done(s->deadlines, r->deadline);
         *con_cls = r;
         atomic_fetch_add(&s->in_flight, 1);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
@@ -167,6 +172,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             /* Answer before reading a byte of it; MHD then closes the
              * connection instead of receiving the body. */
             r->too_large = true;
+            conn_deadlines_body_done(s->deadlines, r->deadline);
             return dispatch(r);
         }
         return MHD_YES;
@@ -199,16 +205,32 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->body = calloc(1, 1);
         if (!r->body) return MHD_NO;
     }
+    conn_deadlines_body_done(s->deadlines, r->deadline);
     return dispatch(r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
     srv_req *r = *con_cls;
     if (!r) return;
+    conn_deadlines_answered(r->srv->deadlines, r->deadline);
     atomic_fetch_sub(&r->srv->in_flight, 1);
     free(r->body);
     free(r);
     *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    qvl_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_entry *e = NULL;
+        if (ci) conn_deadlines_opened(s->deadlines, ci->connect_fd, &e);
+        *socket_context = e;
+    } else {
+        conn_deadlines_closed(s->deadlines, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 /* ---- start and stop ------------------------------------------------------------- */
@@ -226,6 +248,7 @@ void server_stop(qvl_server *s, double grace_s) {
      * (the final event of a cancelled stream) before they are closed. */
     for (int i = 0; i < 200 && atomic_load(&s->in_flight) > 0; i++) usleep(10 * 1000);
     if (s->daemon) MHD_stop_daemon(s->daemon);
+    conn_deadlines_stop(s->deadlines);
     sched_free(s->sched);
     image_cache_free(s->cache);
     conv_store_free(s->convs);
@@ -257,10 +280,14 @@ qvl_server *server_start(const server_config *cfg, qvl_error *err) {
     /* Room for two base64 images plus the JSON around them. */
     s->max_body = s->img_lim.max_bytes / 3 * 4 * 2 + ((size_t)1 << 20);
     s->met = metrics_new();
+    /* Headers within --header-timeout (default 10 s), a body within 60 s
+     * (10 MB images at ~0.5 MB/s), after 30 s of keep-alive idleness at
+     * most (libmicrohttpd's own idle timeout). */
+    s->deadlines = conn_deadlines_start(cfg->header_timeout_s > 0 ? cfg->header_timeout_s : 10, 60, CONN_IDLE_S);
     /* 16 conversations of up to one max-size image each bound the store to
      * ~16 x 1.33 x max_image_mb of base64 (about 210 MB at 10 MB). */
     s->convs = conv_store_new(16, 30 * 60);
-    if (!s->met || !s->convs) {
+    if (!s->met || !s->convs || !s->deadlines) {
         qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
         server_stop(s, 0);
         return NULL;
@@ -278,8 +305,8 @@ qvl_server *server_start(const server_config *cfg, qvl_error *err) {
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
                                  ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-                                 s, MHD_OPTION_END);
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_IDLE_S, MHD_OPTION_NOTIFY_COMPLETED,
+                                 on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!s->daemon) {
         qvl_fail(err, "cannot listen on %s:%d (is the port in use? try --port)", cfg->host, cfg->port);

@@ -41,6 +41,7 @@ typedef struct server_config {
     double timeout_s;        /* per request; <= 0 = none */
     int max_queue;           /* waiting requests before 503 */
     int max_connections;     /* open connections before new ones are refused */
+    double header_timeout_s; /* a request's headers must arrive within this; <= 0 = 10 s */
     const ocr_router *router;   /* OCR routing rules, or NULL for no OCR fast path */
     const char *ocr_plugin;  /* OCR plugin instead of Tesseract, or NULL */
     const char *ocr_lang;    /* OCR languages, or NULL for the default */

@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "generate/image_cache.h"
 #include "model/model.h"
+#include "server/conn_deadline.h"
 #include "server/conversations.h"
 #include "server/metrics.h"
 #include "server/scheduler.h"
@@ -36,6 +37,7 @@ struct qvl_server {
     struct MHD_Daemon *daemon;
     int port;
     atomic_int in_flight;        /* requests started and not yet completely sent */
+    conn_deadlines *deadlines;   /* receive time limits per connection (conn_deadline.h) */
 };
 
 typedef struct srv_req {
@@ -48,6 +50,7 @@ typedef struct srv_req {
     bool too_large;
     size_t discarded;            /* body bytes thrown away after too_large */
     double t_start;              /* clock_ms() at arrival */
+    conn_entry *deadline;        /* this connection's conn_deadlines entry, or NULL */
 } srv_req;
 
 /* ---- request.c: replies and request bodies ---- */

@@ -42,7 +42,7 @@ start_server() {
 
 "$QVL" make-test-model --config tiny --out "$tmp/tiny" > /dev/null 2>&1 || { echo "FAIL: make-test-model"; exit 1; }
 
-start_server main --parallel 2 --max-image-mb 1 --timeout 60
+start_server main --parallel 2 --max-image-mb 1 --timeout 60 --header-timeout 3
 grep -q "SYNTHETIC TEST MODEL" "$tmp/main.err" || { echo "FAIL: no test-model banner"; fail=1; }
 
 tests/api/curl_tests.sh "$URL" "$QVL" "$tmp" || fail=1

@@ -22,9 +22,10 @@ done
 [ -n "$url" ] || { echo "FAIL: the server did not start"; cat "$tmp/err"; exit 1; }
 stat() { echo "$(ls /proc/$pid/fd | wc -l) $(awk '/^Threads:/ { print $2 }' /proc/$pid/status)"; }
 read -r fds_cold threads_cold <<< "$(stat)"
-# A short warm-up first: the slots' thread pools, the OCR engine and the
-# caches are made on first use and kept; the baseline is after them.
-QVL_URL=$url QVL_PID=$pid node tests/load/load.mjs 4 3 > /dev/null || { echo "FAIL: the warm-up failed"; exit 1; }
+# A short warm-up first, busy enough to use every slot: the slots' thread
+# pools, the OCR engine and the caches are made on first use and kept; the
+# baseline is after them.
+QVL_URL=$url QVL_PID=$pid node tests/load/load.mjs 8 5 > /dev/null || { echo "FAIL: the warm-up failed"; exit 1; }
 sleep 1
 read -r fds0 threads0 <<< "$(stat)"
 echo "  fds $fds_cold cold, $fds0 warm; threads $threads_cold cold, $threads0 warm"

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -241,7 +242,21 @@ static void csv_field(FILE *f, const char *s, bool last) {
     fputc(last ? '\n' : ',', f);
 }
 
+/* A record that cannot be written whole (disk full, a file size limit) is
+ * taken back: the unwritten rest is dropped from stdio's buffer and the
+ * file cut to where the record began, so it ends with the last complete
+ * record and --resume continues from there once there is room. */
+static int write_failed(batch_out *o, off_t start, qvl_error *err) {
+    int e = errno ? errno : EIO;
+    __fpurge(o->f);
+    if (start >= 0 && ftruncate(fileno(o->f), start) == 0) fseeko(o->f, start, SEEK_SET);
+    return qvl_fail_code(err, QVL_E_IO, "%s: write failed: %s; the file holds every record up to the last complete "
+                                        "one: free space and run again with --resume", o->path, strerror(e));
+}
+
 int batch_out_write(batch_out *o, const batch_record *r, qvl_error *err) {
+    off_t start = ftello(o->f);
+    errno = 0;
     if (o->fmt == BATCH_JSONL) {
         json_t *j = json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:i, s:i, s:I, s:s?}", "path", r->path, "question",
                               r->question, "answer", r->answer, "route", r->route, "finish", r->finish,
@@ -264,8 +279,7 @@ int batch_out_write(batch_out *o, const batch_record *r, qvl_error *err) {
         fputs(nums, o->f);
         csv_field(o->f, r->error, true);
     }
-    if (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0)
-        return qvl_fail_code(err, QVL_E_IO, "%s: write failed: %s", o->path, strerror(errno));
+    if (ferror(o->f) || fflush(o->f) != 0 || fsync(fileno(o->f)) != 0) return write_failed(o, start, err);
     return 0;
 }
 

@@ -222,7 +222,7 @@ int cli_batch(int argc, char **argv) {
     progress_show(&pg, true);
     double el = now_s() - pg.t0;
     fprintf(stderr, "%s: %d records written (%d errors) in %.1f s, %.1f records/min%s\n",
-            atomic_load(&stop_requested) ? "stopped" : "done", pg.done, pg.errors, el,
+            atomic_load(&stop_requested) || rc != 0 ? "stopped" : "done", pg.done, pg.errors, el,
             el > 0 ? pg.done / el * 60 : 0, atomic_load(&stop_requested) ? "; run again with --resume to finish" : "");
     if (atomic_load(&stop_requested)) rc = 130;
     goto cleanup;

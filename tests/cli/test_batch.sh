@@ -1,7 +1,8 @@
 #!/bin/bash
 # qvl batch end to end on the tiny model: the right records for good, corrupt,
 # non-image and nested files; kill -9 in the middle then --resume gives exactly
-# one record per (image, question) and valid JSONL; CSV output parses.
+# one record per (image, question) and valid JSONL; a full disk stops the run
+# with the file whole; CSV output parses.
 set -u
 . "$(dirname "$0")/../lib/cli_common.sh"
 pid=0
@@ -36,6 +37,20 @@ $QVL batch -m "$tmp/m" --mode vlm --images "$tmp/imgs" -q "Q1" -q "Q2" --out "$t
     --no-loop-check --resume 2>/dev/null
 check "resume finished: 8 images x 2 questions" "[ \$(wc -l < $tmp/k.jsonl) -eq 16 ]"
 check "exactly one record per pair" "[ \$(python3 -c 'import json,sys; print(len({(r[\"path\"],r[\"question\"]) for r in map(json.loads, open(sys.argv[1]))}))' $tmp/k.jsonl) -eq 16 ]"
+
+# The disk fills up (a 1 KB file size limit stands in for it): the run stops
+# with a clear error and a non-zero status, the file ends with the last
+# complete record, and --resume finishes once there is room.
+(ulimit -f 1; trap '' XFSZ
+ exec $QVL batch -m "$tmp/m" --mode vlm --images "$tmp/imgs" -q "Q1" -q "Q2" --out "$tmp/full.jsonl" -n 40 \
+    --no-loop-check) 2> "$tmp/full.log"
+check "disk full: non-zero exit" "[ $? -ne 0 ]"
+check "disk full: says so and what to do" "grep -q 'write failed.*--resume' $tmp/full.log"
+check "disk full: every line of the file is a whole record" \
+    "python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' $tmp/full.jsonl"
+$QVL batch -m "$tmp/m" --mode vlm --images "$tmp/imgs" -q "Q1" -q "Q2" --out "$tmp/full.jsonl" -n 40 \
+    --no-loop-check --resume 2>/dev/null
+check "disk full, then --resume: one record per pair" "[ \$(python3 -c 'import json,sys; print(len({(r[\"path\"],r[\"question\"]) for r in map(json.loads, open(sys.argv[1]))}))' $tmp/full.jsonl) -eq 16 ] && [ \$(wc -l < $tmp/full.jsonl) -eq 16 ]"
 
 # CSV parses with a real CSV reader and holds what the JSONL run held
 $QVL batch -m "$tmp/m" --mode vlm --images "$tmp/imgs/a.png" -q 'Say "hi", then list: a, b' --out "$tmp/r.csv" -n 4 2>/dev/null

@@ -53,4 +53,15 @@ a=$($QVL ask -m $tmp/m --temperature 0 -n 8 'Hi' 2>/dev/null)
 b=$($QVL ask -m $tmp/m.gguf --temperature 0 -n 8 'Hi' 2>/dev/null)
 check "converted model answers like the directory" "[ -n \"$a\" ] && [ \"$a\" = \"$b\" ]"
 check "ask stops at max tokens and says so" "$QVL ask -m $tmp/m.gguf --temperature 0 -n 3 --no-loop-check 'Hi' 2>&1 >/dev/null | grep -q 'max-tokens'"
+
+# The quantization cache cannot be written (a path through a file; a full
+# disk, as a 100 KB file size limit): the model still loads and answers,
+# the warning says why, and no temporary file is left behind.
+echo x > "$tmp/afile"
+out=$(QVL_CACHE_DIR=$tmp/afile/cache $QVL ask -m $tmp/m --quant q8_0 --temperature 0 -n 2 'Hi' 2>&1)
+rc=$?
+check "cache folder impossible: answers and warns" "[ $rc -eq 0 ] && grep -q 'could not cache.*Not a directory' <<< \"\$out\""
+out=$( (ulimit -f 100; trap '' XFSZ; QVL_CACHE_DIR=$tmp/qc exec $QVL ask -m $tmp/m --quant q8_0 --temperature 0 -n 2 'Hi') 2>&1)
+check "cache disk full: answers and warns" "grep -q 'could not cache.*write failed' <<< \"\$out\""
+check "cache disk full: no file left in the cache" "[ -z \"\$(ls -A $tmp/qc)\" ]"
 exit $fail

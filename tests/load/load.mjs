@@ -106,6 +106,9 @@ function slope(pts) {   // least squares, MB per minute
   return sxx > 0 ? +(pts.reduce((s, p) => s + (p[0] - mx) * (p[1] - my), 0) / sxx).toFixed(2) : null;
 }
 const late = rss.slice(Math.floor(rss.length / 4));
+const mean = (xs) => xs.reduce((s, p) => s + p[1], 0) / xs.length;
+const half = Math.floor(rss.length / 2);
+const growth = half >= 1 ? +((mean(rss.slice(half)) / mean(rss.slice(0, half)) - 1) * 100).toFixed(1) : null;
 // Let the server finish what the leaving clients started.
 let health = null;
 for (let i = 0; i < 200; i++) {
@@ -118,6 +121,7 @@ const sorted = latencies.sort((a, b) => a - b);
 const pct = (p) => +sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))].toFixed(1);
 const report = { clients: CLIENTS, seconds: SECONDS, completed, p50_ms: pct(0.5), p99_ms: pct(0.99),
                  outcomes, start, middle, end, rss_slope_mb_per_min: late.length >= 3 ? slope(late) : null,
+                 rss_growth_between_halves_pct: growth,
                  problems: problems.slice(0, 20), n_problems: problems.length };
 console.log(JSON.stringify(report, null, 1));
 if (health.status !== "ok") problems.push(`health after the run: ${JSON.stringify(health)}`);

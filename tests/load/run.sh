@@ -40,7 +40,9 @@ done
 echo "  after the clients left: fds $fds0 -> $fds1, threads $threads0 -> $threads1"
 [ "$fds1" -le "$fds0" ] && [ "$threads1" -le "$threads0" ] || { echo "FAIL: fds or threads left behind"; rc=1; }
 mkdir -p build && cp "$tmp/report.json" build/load-report.json
-python3 - "$tmp/report.json" <<'PY'
+build=plain
+grep -q AddressSanitizer "$QVL" && build=asan
+python3 - "$tmp/report.json" "$build" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 by = {}
@@ -53,8 +55,16 @@ print("load: %d clients x %d s: %d requests, by status %s, p50 %.0f ms, p99 %.0f
 for when in ("start", "middle", "end"):
     s = r[when] or {}
     print("  %-6s RSS %s MB, fds %s, threads %s" % (when, s.get("rss_mb"), s.get("fds"), s.get("threads")))
-print("  RSS slope over the last three quarters: %s MB/min" % r["rss_slope_mb_per_min"])
+print("  RSS slope over the last three quarters: %s MB/min; second half / first half: %+s%%" %
+      (r["rss_slope_mb_per_min"], r["rss_growth_between_halves_pct"]))
+# ASan keeps freed memory in quarantine, so only a plain build's RSS means
+# anything; 15%: caches filling after the warm-up stay well below it.
+g = r["rss_growth_between_halves_pct"]
+if sys.argv[2] == "plain" and g is not None and g >= 15:
+    print("FAIL: RSS grew %.1f%% between the halves of the run" % g)
+    sys.exit(1)
 PY
+[ $? -eq 0 ] || rc=1
 kill -TERM "$pid"
 wait "$pid"
 src=$?

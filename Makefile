@@ -1,6 +1,7 @@
 # qvl - plain Makefile.
 #   make            builds ./qvl (release, -O2)
-#   make test       unit + golden + hostile-file + load tests, then all again under ASan/UBSan
+#   make test       unit + golden + hostile-file + load tests, then all again under ASan/UBSan,
+#                   then every fuzz target for 20 s
 #   make test-load  20 clients for 2 minutes against qvl serve (test-soak: 30 minutes)
 #   make bench      speed/memory benchmarks (bench/run.sh), JSON in bench/results/
 #   make test-2b    full-size golden check (generates the 2b test model; slow, not in CI)
@@ -110,6 +111,7 @@ test-run: $(UNIT_BIN) $(BUILD)/qvl $(BUILD)/bench
 test: qvl
 	$(MAKE) test-run
 	$(MAKE) SAN=1 test-run
+	$(MAKE) fuzz FUZZ_SECONDS=20
 
 # The load test at full length (make test runs 20 s of it), and the soak
 # run that reports the RSS slope (not in CI).
@@ -135,12 +137,15 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
-# Fuzzing (not part of `make test`): `make fuzz` builds libFuzzer targets with
-# clang into build/fuzz; run e.g. build/fuzz/fuzz_gguf -max_total_time=60.
+# Fuzzing: `make fuzz` builds the libFuzzer targets with clang into
+# build/fuzz and runs each for FUZZ_SECONDS (default 60) from its seeds in
+# tests/fuzz/corpus (tests/fuzz/run.sh); `make fuzz-build` only builds.
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 60
 .PHONY: fuzz fuzz-build
 fuzz:
 	$(MAKE) FUZZ=1 fuzz-build
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
 # Only the parsers of untrusted bytes are linked in (not the SIMD kernels).
 FUZZ_LIBSRC := $(wildcard src/base/*.c src/format/*.c src/image/*.c) src/engine/dtype.c \
                $(wildcard src/tokenizer/*.c)

@@ -106,6 +106,7 @@ test-run: $(UNIT_BIN) $(BUILD)/qvl $(BUILD)/bench
 	@tests/check_layers.py $(BUILD)
 	@QVL_BIN=$(BUILD)/qvl tests/run_all.sh $(UNIT_BIN)
 	@QVL_BIN=$(BUILD)/qvl tests/load/run.sh 20 20
+	@QVL_BIN=$(BUILD)/qvl tests/faults/run.sh $(BUILD)/faults.md
 	@tests/run_tiers.sh $(BUILD)
 
 test: qvl

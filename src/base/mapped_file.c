@@ -74,11 +74,11 @@ char *read_file_text(const char *path, size_t max_bytes, size_t *len_out, qvl_er
         if (n == 0) break;
         len += n;
     }
-    int bad = ferror(f);
+    int bad = ferror(f), e = errno;
     fclose(f);
     if (bad || len > max_bytes) {
         free(buf);
-        qvl_fail_code(err, QVL_E_IO, "%s: %s", path, bad ? "read error" : "file too large");
+        qvl_fail_code(err, QVL_E_IO, "%s: %s", path, bad ? strerror(e) : "file too large");
         return NULL;
     }
     buf[len] = 0;

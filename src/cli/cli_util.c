@@ -101,6 +101,12 @@ qvl_model *cli_load_model(const char *cmd, cli_model_opts *mo, bool text_only) {
         return NULL;
     }
     if (mo->threads < 1) mo->threads = cli_default_threads();
+    /* A text-only question does not load the vision tower, but a wrong
+     * --mmproj path is still a mistake the user wants to hear about now. */
+    if (mo->mmproj && access(mo->mmproj, R_OK) != 0) {
+        fprintf(stderr, "%s: --mmproj %s: %s\n", cmd, mo->mmproj, strerror(errno));
+        return NULL;
+    }
     model_load_opts o = {.mmproj = mo->mmproj, .quant = mo->quant, .threads = mo->threads, .text_only = text_only,
                          .cache_dir = mo->no_cache ? NULL : quant_cache_default_dir(), .no_pack = mo->exact};
     qvl_error err = {0};
@@ -119,14 +125,17 @@ char *cli_read_all(const char *cmd, const char *path, size_t *len) {
     }
     size_t cap = 1 << 16, n = 0, k;
     char *buf = malloc(cap);
-    while ((k = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+    while (buf && (k = fread(buf + n, 1, cap - n - 1, f)) > 0) {
         n += k;
-        if (n + 1 == cap) buf = realloc(buf, cap *= 2);
+        char *more = n + 1 == cap ? realloc(buf, cap *= 2) : buf;
+        if (!more) free(buf);
+        buf = more;
     }
-    int bad = ferror(f);
+    int bad = buf ? ferror(f) : ENOMEM;
+    int e = errno;
     if (f != stdin) fclose(f);
     if (bad) {
-        fprintf(stderr, "%s: %s: read error\n", cmd, path);
+        fprintf(stderr, "%s: %s: cannot read: %s\n", cmd, path, strerror(buf ? e : ENOMEM));
         free(buf);
         return NULL;
     }

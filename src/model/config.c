@@ -117,6 +117,7 @@ int config_load_hf(model_config *cfg, const char *path, qvl_error *err) {
     memset(cfg, 0, sizeof *cfg);
     json_error_t je;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!root && je.line < 0) return qvl_fail_code(err, QVL_E_BAD_INPUT, "%s", je.text);   /* cannot open: names the path */
     if (!root) return qvl_fail_code(err, QVL_E_BAD_INPUT, "%s: %s (line %d)", path, je.text, je.line);
     reader r = {path, err, 0};
     json_t *tc = json_object_get(root, "text_config");

@@ -107,12 +107,12 @@ static json_t *form_to_json(srv_req *r, qvl_error *err) {
         const char *text = f->data ? f->data : "";
         if (!strcmp(f->name, "image")) {
             if (f->len == 0) continue;   /* an empty file input */
-            if (http_check_image_kind((const uint8_t *)f->data, f->len, f->mime, err) != 0) goto fail;
-            if (f->len > r->srv->img_lim.max_bytes) {
+            if (f->len > r->srv->img_lim.max_bytes) {   /* the size first, as for inline images */
                 qvl_fail_code(err, QVL_E_TOO_LARGE, "the image is larger than the limit of %d MB",
                               r->srv->cfg.max_image_mb);
                 goto fail;
             }
+            if (http_check_image_kind((const uint8_t *)f->data, f->len, f->mime, err) != 0) goto fail;
             size_t b64_len = base64_encoded_len(f->len);
             char *b64 = malloc(b64_len + 1);
             if (b64) {

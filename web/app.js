@@ -10,7 +10,7 @@
 
 const TEXT = {
   en: {
-    dropHint: "Drop an image here, paste it, or choose one", pick: "📷 Choose image", removeImage: "Remove",
+    dropHint: "Drop an image here, paste it, or choose one", pick: "Choose image", removeImage: "Remove",
     detail: "Detail", detailLow: "low (fast)", detailDefault: "default", detailHigh: "high (slow)",
     detailMaximum: "maximum (very slow)", imageTokens: (n) => `~${n} image tokens`,
     placeholder: "Ask about the image… (Enter to send, Shift+Enter for a new line)",
@@ -25,7 +25,7 @@ const TEXT = {
     network: "Cannot reach the server.", loading: "Loading the model…",
   },
   zh: {
-    dropHint: "把图片拖到这里、粘贴，或选择一张", pick: "📷 选择图片", removeImage: "移除",
+    dropHint: "把图片拖到这里、粘贴，或选择一张", pick: "选择图片", removeImage: "移除",
     detail: "清晰度", detailLow: "低（快）", detailDefault: "默认", detailHigh: "高（慢）",
     detailMaximum: "最高（很慢）", imageTokens: (n) => `约 ${n} 个图像 token`,
     placeholder: "询问这张图片…（回车发送，Shift+回车换行）",

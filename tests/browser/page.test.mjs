@@ -45,6 +45,11 @@ test("the page: image, streamed answers, follow-up, copy, clear, bad file, phone
     await page.locator("#test-model-note").waitFor({ state: "visible" });
     assert.match(await page.locator("#test-model-note").textContent(), /SYNTHETIC TEST MODEL/);
 
+    // Icons are inline SVG: Debian installs no emoji font, so no emoji may be in the page's text.
+    assert.equal(await page.locator("#pick svg").count(), 1);
+    const emoji = await page.evaluate(() => document.body.innerText.match(/\p{Extended_Pictographic}/gu));
+    assert.equal(emoji, null, `emoji in the page text: ${emoji}`);
+
     // Detail: the server's four levels in order (never a "high" below "default"), each labelled
     // with its image tokens; "default" sends no max_pixels, so the server's default applies.
     await page.waitForFunction(() => document.querySelectorAll("#detail option").length === 4);

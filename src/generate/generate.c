@@ -1,6 +1,7 @@
 /* generate.c - see generate.h. */
 #include "generate/generate.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,6 +140,44 @@ static bool is_looping(const int32_t *ids, int n) {
     return false;
 }
 
+/* ---- constrained choice ---------------------------------------------------- */
+
+/* -inf for every id the mask leaves out (ids past the mask included). */
+static void apply_mask(float *logits, int n_logits, const uint64_t *mask, int mask_bits) {
+    for (int w = 0; w * 64 < n_logits; w++) {
+        uint64_t bits = w * 64 < mask_bits ? mask[w] : 0;
+        if (w * 64 + 64 > mask_bits && w * 64 < mask_bits) bits &= (1ull << (mask_bits - w * 64)) - 1;
+        if (bits == ~0ull) continue;
+        int end = w * 64 + 64 < n_logits ? w * 64 + 64 : n_logits;
+        for (int i = w * 64; i < end; i++)
+            if (!((bits >> (i - w * 64)) & 1)) logits[i] = -INFINITY;
+    }
+}
+
+/* The next token under the grammar: the only one allowed, or a sample of
+ * the allowed ones. Returns 0 with *id, 1 when the grammar is complete and
+ * nothing may follow, 2 when no token is allowed, or -1 with err set (the
+ * grammar refused a token its own mask allowed: a bug). */
+static int constrained_pick(token_matcher *tm, const qvl_model *m, sampler *smp, float *logits, int32_t *id,
+                            gen_result *out, qvl_error *err) {
+    if (token_matcher_finished(tm)) return 1;
+    int n_allowed;
+    int32_t only;
+    const uint64_t *mask = token_matcher_mask(tm, &n_allowed, &only);
+    if (n_allowed == 0) return 2;
+    if (n_allowed == 1) {
+        *id = only;
+        sampler_record(smp, only);
+        out->n_forced++;
+    } else {
+        apply_mask(logits, m->n_vocab_real, mask, tokenizer_vocab_size(m->tok));
+        *id = sampler_sample(smp, logits);
+    }
+    if (token_matcher_accept(tm, *id) != 0)
+        return qvl_fail(err, "the grammar refused token %d that its mask allowed", *id);
+    return 0;
+}
+
 /* ---- the loop ------------------------------------------------------------ */
 
 static int session_forward(const qvl_model *m, gen_session *s, const text_batch *b, float *logits, threadpool *tp,
@@ -212,13 +251,14 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
         return qvl_fail_code(err, QVL_E_TOO_LARGE, "the prompt (%d tokens) does not fit the context (%d tokens)",
                              prompt->n, s->kv.n_ctx);
     int cap = 256, n_gen = 0, rc = -1;
-    bool joined = false;
+    bool joined = false, cut = false;   /* cut: a stop string ended the text */
     int32_t *pos = prompt->pos ? NULL : malloc((size_t)prompt->n * 3 * sizeof *pos);
     uint64_t *hashes = calloc((size_t)prompt->n, sizeof *hashes);
     float *logits = malloc((size_t)c->vocab_size * sizeof *logits);
     int32_t *gen = malloc((size_t)cap * sizeof *gen);
     sampler smp = {0};
     tokenizer_stream *ts = NULL;
+    token_matcher *tm = NULL;
     out_text o = {0};
     if ((!prompt->pos && !pos) || !hashes || !logits || !gen || sampler_init(&smp, &p->sampling, m->n_vocab_real) ||
         out_append(&o, "", 0)) {
@@ -226,6 +266,12 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
         goto done;
     }
     if (!(ts = tokenizer_stream_new(m->tok, TOKENIZER_DECODE_SKIP_SPECIAL, err))) goto done;
+    if (p->constraint && !p->vocab) {
+        qvl_fail(err, "a constrained answer needs the vocabulary index (gen_params.vocab)");
+        goto done;
+    }
+    if (p->constraint && !(tm = token_matcher_new(p->constraint, p->vocab, m->stop_ids, m->n_stop_ids, err)))
+        goto done;
     const int32_t *ppos = prompt->pos;
     int next_pos = prompt->next_pos;
     if (!ppos) {
@@ -258,8 +304,18 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
             fin = FINISH_CANCELLED;
             break;
         }
-        int32_t id = sampler_sample(&smp, logits);
-        if (!p->ignore_eos && model_is_stop_id(m, id)) {
+        int32_t id;
+        if (tm) {
+            int r = constrained_pick(tm, m, &smp, logits, &id, out, err);
+            if (r < 0) goto done;
+            if (r > 0) {   /* complete: stop without another step; or stuck (too deep): as if out of room */
+                fin = r == 1 ? FINISH_STOP : FINISH_LENGTH;
+                break;
+            }
+        } else {
+            id = sampler_sample(&smp, logits);
+        }
+        if ((!p->ignore_eos || tm) && model_is_stop_id(m, id)) {
             fin = FINISH_STOP;
             break;
         }
@@ -280,10 +336,10 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
             qvl_fail_code(err, QVL_E_NOMEM, "out of memory after %d tokens", n_gen);
             goto done;
         }
-        if (cut_at_stop(&o, p)) fin = FINISH_STOP;
+        if (cut_at_stop(&o, p)) fin = FINISH_STOP, cut = true;
         if (emit(&o, fin ? o.len : o.len - held_back(&o, p), on_text, user) != 0 && !fin) fin = FINISH_CANCELLED;
         if (fin) break;
-        if (p->detect_loops && is_looping(gen, n_gen)) fin = FINISH_LOOP;
+        if (p->detect_loops && !tm && is_looping(gen, n_gen)) fin = FINISH_LOOP;
         else if (p->max_tokens > 0 && n_gen >= p->max_tokens) fin = FINISH_LENGTH;
         else if (s->kv.n + 1 >= s->kv.n_ctx) fin = FINISH_CONTEXT;
         if (fin) break;
@@ -306,6 +362,10 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
     }
     emit(&o, o.len, fin == FINISH_CANCELLED ? NULL : on_text, user);
     out->finish = fin;
+    if (tm) {
+        out->incomplete = cut || !token_matcher_can_end(tm);
+        token_matcher_stats(tm, &out->masks_computed, &out->masks_cached, &out->mask_ms);
+    }
     out->n_prompt = prompt->n;
     out->n_generated = n_gen;
     out->gen_ms = clock_ms() - t1;
@@ -317,6 +377,7 @@ done:
     if (joined) decoder_pool_leave(s->pool);
     free(o.buf), free(gen), free(pos), free(logits), free(hashes);
     tokenizer_stream_free(ts);
+    token_matcher_free(tm);
     sampler_free(&smp);
     return rc;
 }

@@ -115,7 +115,12 @@ int32_t sampler_sample(sampler *s, float *logits) {
         double total = 0;
         for (int i = 0; i < keep; i++) total += prob[i];
         double r = rng_uniform(s) * total, cum = 0;
-        chosen = s->idx[keep - 1];
+        chosen = s->idx[0];   /* if rounding leaves r past the sum: the last candidate that has weight */
+        for (int i = keep - 1; i > 0; i--)
+            if (prob[i] > 0) {
+                chosen = s->idx[i];
+                break;
+            }
         for (int i = 0; i < keep; i++) {
             cum += prob[i];
             if (r < cum) {
@@ -127,4 +132,8 @@ int32_t sampler_sample(sampler *s, float *logits) {
     }
     s->counts[chosen]++;
     return chosen;
+}
+
+void sampler_record(sampler *s, int32_t id) {
+    if (id >= 0 && id < s->vocab) s->counts[id]++;
 }

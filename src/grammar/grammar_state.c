@@ -65,7 +65,7 @@ static bool num_reachable(const gnode *nd, const gframe *f) {
     int digits = f->aux & 0x7fff;
     double below_one = isint ? 0 : 1 - 1e-9;
     switch (f->phase) {
-    case N_MINUS: return mag_hits(nd, neg, 0, NUM_LIMIT);
+    case N_MINUS: return mag_hits(nd, neg, isint ? 1 : 0, NUM_LIMIT);   /* integers: no -0; numbers: -0.0 is 0 */
     case N_ZERO: return mag_hits(nd, neg, 0, below_one);
     case N_INT: {
         if (mag_hits(nd, neg, f->v, f->v + below_one)) return true;
@@ -90,6 +90,7 @@ static bool num_reachable(const gnode *nd, const gframe *f) {
 /* Complete (a digit last) and inside the range? */
 static bool num_complete(const gnode *nd, const gframe *f) {
     if (f->phase != N_ZERO && f->phase != N_INT && f->phase != N_FRAC) return false;
+    if (f->phase == N_ZERO && (f->aux & NEG_BIT)) return false;   /* -0: valid JSON, but 0 says it */
     double x = f->phase == N_ZERO ? 0 : f->v + (f->phase == N_FRAC ? frac_value(f) : 0);
     return mag_hits(nd, f->aux & NEG_BIT, x, x);
 }
@@ -101,8 +102,10 @@ static int on_number(const grammar *g, gframe *f, int c) {
     if (c >= '0' && c <= '9') {
         int d = c - '0';
         switch (f->phase) {
-        case N_START:
-        case N_MINUS: nf.phase = d ? N_INT : N_ZERO, nf.v = d, nf.aux = (uint16_t)((f->aux & NEG_BIT) | 1); break;
+        case N_MINUS:
+            if (d == 0 && nd->kind == GN_INTEGER) return R_REJECT;   /* no -0 */
+            /* fall through */
+        case N_START: nf.phase = d ? N_INT : N_ZERO, nf.v = d, nf.aux = (uint16_t)((f->aux & NEG_BIT) | 1); break;
         case N_INT:
             if (digits == MAX_INT_DIGITS) return R_REJECT;
             nf.v = f->v * 10 + d, nf.aux = (uint16_t)(f->aux + 1);

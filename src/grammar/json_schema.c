@@ -413,6 +413,11 @@ static int compile_number(compiler *c, const json_t *s, const char *path, bool i
     if (lo > hi || (lo == hi && (excl_lo || excl_hi)))
         return fail(c, path, "the bounds leave no %s", integer ? "integer" : "number");
     if (lo > NUM_LIMIT || hi < -NUM_LIMIT) return fail(c, path, "the bounds are beyond %s", "15 digits");
+    if (!integer) {   /* the output has at most 9 decimals: one of them must fit */
+        double first = ceil(lo * 1e9) / 1e9;
+        if (excl_lo && first <= lo) first += 1e-9;
+        if (excl_hi ? first >= hi : first > hi) return fail(c, path, "the bounds leave no number of %s", "9 decimals");
+    }
     int node = new_node(c, integer ? GN_INTEGER : GN_NUMBER);
     if (node < 0) return -1;
     gnode *n = &c->g->nodes[node];

@@ -60,6 +60,7 @@ static void test_objects_and_numbers(void) {
     REFUSES(g, "{\"a\":0}");
     REFUSES(g, "{\"a\":-1}");
     REFUSES(g, "{\"a\":07}");
+    REFUSES(g, "{\"a\":-0}");
     REFUSES(g, "{\"a\":7.0}");
     REFUSES(g, "{}");
     REFUSES(g, "{\"a\": 7}");   /* compact output: no whitespace */
@@ -76,6 +77,18 @@ static void test_objects_and_numbers(void) {
     REFUSES(g, "3");
     REFUSES(g, "-1");
     REFUSES(g, "1e3");   /* no exponents */
+    REFUSES(g, "-0");
+    grammar_free(g);
+
+    g = compile_text("{\"type\":\"number\"}", &err);
+    ACCEPTS(g, "-0.5");
+    ACCEPTS(g, "123456789012345.123456789");
+    REFUSES(g, "-0");
+    REFUSES(g, "1234567890123456");   /* 16 integer digits */
+    grammar_free(g);
+    g = compile_text("{\"type\":\"integer\"}", &err);
+    REFUSES(g, "-0");
+    ACCEPTS(g, "-10");
     grammar_free(g);
 
     g = compile_text("{\"type\":\"integer\",\"minimum\":-20,\"maximum\":-3}", &err);
@@ -188,6 +201,46 @@ static void test_any_of_refs_modes(void) {
     json_decref(tools);
 }
 
+/* Every prefix a number grammar takes can still be completed: it may end
+ * there or some byte may follow (a dead end would leave the generation
+ * with no allowed token). Walks all prefixes of up to `left` more bytes. */
+static int dead_ends(const grammar *g, const gstate *s, int left, char *buf, int len) {
+    static const char alphabet[] = "-0123456789.";
+    bool can_go = gstate_can_end(g, s);
+    int dead = 0;
+    for (const char *c = alphabet; *c; c++) {
+        gstate t;
+        gstate_copy(&t, s);
+        if (!gstate_step(g, &t, *c)) continue;
+        can_go = true;
+        buf[len] = *c;
+        if (left > 1) dead += dead_ends(g, &t, left - 1, buf, len + 1);
+    }
+    if (!can_go && dead++ == 0) fprintf(stderr, "dead end after '%.*s'\n", len, buf);
+    return dead;
+}
+
+static void test_number_dead_ends(void) {
+    static const char *const ranges[] = {
+        "\"integer\",\"minimum\":0,\"maximum\":100", "\"integer\",\"minimum\":-5,\"maximum\":5",
+        "\"number\",\"minimum\":0.25,\"maximum\":0.75", "\"number\",\"exclusiveMinimum\":0,\"maximum\":1",
+        "\"integer\",\"minimum\":-50,\"maximum\":-10", "\"integer\",\"exclusiveMinimum\":7,\"exclusiveMaximum\":12",
+        "\"number\",\"minimum\":1000,\"maximum\":1001", "\"number\",\"minimum\":-0.5,\"maximum\":0",
+        "\"integer\",\"minimum\":0", "\"number\",\"maximum\":-3.5"};
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
+        char text[200], buf[16];
+        snprintf(text, sizeof text, "{\"type\":%s}", ranges[i]);
+        qvl_error err = {0};
+        grammar *g = compile_text(text, &err);
+        CHECK_MSG(g != NULL, "%s", err.msg);
+        if (!g) continue;
+        gstate s;
+        gstate_init(g, &s);
+        CHECK_MSG(dead_ends(g, &s, 6, buf, 0) == 0, "%s", text);
+        grammar_free(g);
+    }
+}
+
 /* Each schema must be refused with a message containing `needle`. */
 static void test_refused(void) {
     static const char *const cases[][2] = {
@@ -199,6 +252,7 @@ static void test_refused(void) {
         {"{\"type\":\"integer\",\"minimum\":5,\"maximum\":4}", "no integer"},
         {"{\"type\":\"number\",\"exclusiveMinimum\":1,\"exclusiveMaximum\":1}", "no number"},
         {"{\"type\":\"thing\"}", "unknown type"},
+        {"{\"type\":\"number\",\"exclusiveMinimum\":0,\"exclusiveMaximum\":1e-10}", "9 decimals"},
         {"{\"$ref\":\"http://example.com/s.json\"}", "not local"},
         {"{\"$ref\":\"#/$defs/missing\"}", "points to nothing"},
         {"{\"properties\":{\"a\":{\"type\":\"string\",\"minLength\":-1}}}", "#/properties/a"},
@@ -397,6 +451,7 @@ int main(void) {
     test_strings();
     test_any_of_refs_modes();
     test_refused();
+    test_number_dead_ends();
     test_hostile();
     test_mask();
     return check_summary();

@@ -142,6 +142,16 @@ static bool is_looping(const int32_t *ids, int n) {
 
 /* ---- constrained choice ---------------------------------------------------- */
 
+/* Up to this many allowed tokens are sampled as a list; more (inside a
+ * string nearly all are allowed) by setting the others' logits to -inf. */
+#define SMALL_SET 4096
+
+typedef struct constraint_run {
+    token_matcher *tm;
+    int32_t *ids;              /* (SMALL_SET) the allowed ids, ascending */
+    float *scratch;            /* (SMALL_SET) their logits */
+} constraint_run;
+
 /* -inf for every id the mask leaves out (ids past the mask included). */
 static void apply_mask(float *logits, int n_logits, const uint64_t *mask, int mask_bits) {
     for (int w = 0; w * 64 < n_logits; w++) {
@@ -154,26 +164,41 @@ static void apply_mask(float *logits, int n_logits, const uint64_t *mask, int ma
     }
 }
 
+/* The allowed ids below n_logits, ascending, if there are at most SMALL_SET; else -1. */
+static int small_set(const uint64_t *mask, int mask_bits, int n_logits, int32_t *ids) {
+    int n = 0;
+    for (int w = 0; w * 64 < mask_bits; w++)
+        for (uint64_t bits = mask[w]; bits; bits &= bits - 1) {
+            int32_t id = w * 64 + __builtin_ctzll(bits);
+            if (id >= n_logits) continue;
+            if (n == SMALL_SET) return -1;
+            ids[n++] = id;
+        }
+    return n;
+}
+
 /* The next token under the grammar: the only one allowed, or a sample of
  * the allowed ones. Returns 0 with *id, 1 when the grammar is complete and
  * nothing may follow, 2 when no token is allowed, or -1 with err set (the
  * grammar refused a token its own mask allowed: a bug). */
-static int constrained_pick(token_matcher *tm, const qvl_model *m, sampler *smp, float *logits, int32_t *id,
+static int constrained_pick(constraint_run *cr, const qvl_model *m, sampler *smp, float *logits, int32_t *id,
                             gen_result *out, qvl_error *err) {
-    if (token_matcher_finished(tm)) return 1;
-    int n_allowed;
+    if (token_matcher_finished(cr->tm)) return 1;
+    int n_allowed, bits = tokenizer_vocab_size(m->tok), n;
     int32_t only;
-    const uint64_t *mask = token_matcher_mask(tm, &n_allowed, &only);
+    const uint64_t *mask = token_matcher_mask(cr->tm, &n_allowed, &only);
     if (n_allowed == 0) return 2;
     if (n_allowed == 1) {
         *id = only;
         sampler_record(smp, only);
         out->n_forced++;
+    } else if ((n = small_set(mask, bits, m->n_vocab_real, cr->ids)) > 0) {
+        *id = sampler_sample_among(smp, logits, cr->ids, n, cr->scratch);
     } else {
-        apply_mask(logits, m->n_vocab_real, mask, tokenizer_vocab_size(m->tok));
+        apply_mask(logits, m->n_vocab_real, mask, bits);
         *id = sampler_sample(smp, logits);
     }
-    if (token_matcher_accept(tm, *id) != 0)
+    if (token_matcher_accept(cr->tm, *id) != 0)
         return qvl_fail(err, "the grammar refused token %d that its mask allowed", *id);
     return 0;
 }
@@ -258,7 +283,7 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
     int32_t *gen = malloc((size_t)cap * sizeof *gen);
     sampler smp = {0};
     tokenizer_stream *ts = NULL;
-    token_matcher *tm = NULL;
+    constraint_run cr = {0};
     out_text o = {0};
     if ((!prompt->pos && !pos) || !hashes || !logits || !gen || sampler_init(&smp, &p->sampling, m->n_vocab_real) ||
         out_append(&o, "", 0)) {
@@ -270,8 +295,15 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
         qvl_fail(err, "a constrained answer needs the vocabulary index (gen_params.vocab)");
         goto done;
     }
-    if (p->constraint && !(tm = token_matcher_new(p->constraint, p->vocab, m->stop_ids, m->n_stop_ids, err)))
-        goto done;
+    if (p->constraint) {
+        if (!(cr.tm = token_matcher_new(p->constraint, p->vocab, m->stop_ids, m->n_stop_ids, err))) goto done;
+        cr.ids = malloc(SMALL_SET * sizeof *cr.ids);
+        cr.scratch = malloc(SMALL_SET * sizeof *cr.scratch);
+        if (!cr.ids || !cr.scratch) {
+            qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+            goto done;
+        }
+    }
     const int32_t *ppos = prompt->pos;
     int next_pos = prompt->next_pos;
     if (!ppos) {
@@ -305,8 +337,8 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
             break;
         }
         int32_t id;
-        if (tm) {
-            int r = constrained_pick(tm, m, &smp, logits, &id, out, err);
+        if (cr.tm) {
+            int r = constrained_pick(&cr, m, &smp, logits, &id, out, err);
             if (r < 0) goto done;
             if (r > 0) {   /* complete: stop without another step; or stuck (too deep): as if out of room */
                 fin = r == 1 ? FINISH_STOP : FINISH_LENGTH;
@@ -315,7 +347,7 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
         } else {
             id = sampler_sample(&smp, logits);
         }
-        if ((!p->ignore_eos || tm) && model_is_stop_id(m, id)) {
+        if ((!p->ignore_eos || cr.tm) && model_is_stop_id(m, id)) {
             fin = FINISH_STOP;
             break;
         }
@@ -339,7 +371,7 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
         if (cut_at_stop(&o, p)) fin = FINISH_STOP, cut = true;
         if (emit(&o, fin ? o.len : o.len - held_back(&o, p), on_text, user) != 0 && !fin) fin = FINISH_CANCELLED;
         if (fin) break;
-        if (p->detect_loops && !tm && is_looping(gen, n_gen)) fin = FINISH_LOOP;
+        if (p->detect_loops && !cr.tm && is_looping(gen, n_gen)) fin = FINISH_LOOP;
         else if (p->max_tokens > 0 && n_gen >= p->max_tokens) fin = FINISH_LENGTH;
         else if (s->kv.n + 1 >= s->kv.n_ctx) fin = FINISH_CONTEXT;
         if (fin) break;
@@ -362,9 +394,9 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
     }
     emit(&o, o.len, fin == FINISH_CANCELLED ? NULL : on_text, user);
     out->finish = fin;
-    if (tm) {
-        out->incomplete = cut || !token_matcher_can_end(tm);
-        token_matcher_stats(tm, &out->masks_computed, &out->masks_cached, &out->mask_ms);
+    if (cr.tm) {
+        out->incomplete = cut || !token_matcher_can_end(cr.tm);
+        token_matcher_stats(cr.tm, &out->masks_computed, &out->masks_cached, &out->mask_ms);
     }
     out->n_prompt = prompt->n;
     out->n_generated = n_gen;
@@ -377,7 +409,8 @@ done:
     if (joined) decoder_pool_leave(s->pool);
     free(o.buf), free(gen), free(pos), free(logits), free(hashes);
     tokenizer_stream_free(ts);
-    token_matcher_free(tm);
+    token_matcher_free(cr.tm);
+    free(cr.ids), free(cr.scratch);
     sampler_free(&smp);
     return rc;
 }

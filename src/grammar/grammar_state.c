@@ -305,55 +305,40 @@ static int on_value(const grammar *g, gstate *s, int c, int guard) {
     }
 }
 
-static int on_object(const grammar *g, gstate *s, gframe *f, int c) {
-    const gnode *nd = &g->nodes[f->node];
-    const gobj_pos *pos = &g->objpos[nd->c + f->n];
-    switch (f->phase) {
-    case C_START:
-        if (c != '{') return R_REJECT;
-        f->phase = C_OPEN;
-        return R_TAKEN;
-    case C_OPEN:
-        if (c == '}' && pos->can_close) return R_DONE_TAKEN;
-        if (pos->keys < 0) return R_REJECT;
-        f->phase = C_KEY;
-        if (!push(s, F_LIT, pos->keys)) return R_REJECT;
-        s->f[s->depth - 1].m = g->lits[pos->keys].n;
-        return R_AGAIN;
-    case C_COLON:
-        if (c != ':') return R_REJECT;
-        f->phase = C_VALUE;
-        return push(s, F_VALUE, g->kids[nd->a + f->m]) ? R_TAKEN : R_REJECT;
-    case C_AFTER:
-        if (c == '}' && pos->can_close) return R_DONE_TAKEN;
-        if (c != ',' || f->n >= nd->b) return R_REJECT;
-        f->phase = C_KEY;
-        if (!push(s, F_LIT, pos->keys)) return R_REJECT;
-        s->f[s->depth - 1].m = g->lits[pos->keys].n;
-        return R_TAKEN;
-    default: return R_REJECT;
-    }
+/* Pushes the frame of the next key: one of the names allowed at this
+ * position (objects) or any string (maps). */
+static bool push_key(const grammar *g, gstate *s, const gframe *f) {
+    if (f->kind == F_MAP) return push(s, F_STR, g->plain_string);
+    int keys = g->objpos[g->nodes[f->node].c + f->n].keys;
+    if (keys < 0 || !push(s, F_LIT, keys)) return false;
+    s->f[s->depth - 1].m = g->lits[keys].n;
+    return true;
 }
 
-static int on_map(const grammar *g, gstate *s, gframe *f, int c) {
+/* Objects (F_OBJ: declared properties in order, n = the next position, m =
+ * the property being written) and maps (F_MAP: any keys). */
+static int on_object(const grammar *g, gstate *s, gframe *f, int c) {
+    const gnode *nd = &g->nodes[f->node];
+    bool map = f->kind == F_MAP;
+    bool can_close = map || g->objpos[nd->c + f->n].can_close;
     switch (f->phase) {
     case C_START:
         if (c != '{') return R_REJECT;
         f->phase = C_OPEN;
         return R_TAKEN;
     case C_OPEN:
-        if (c == '}') return R_DONE_TAKEN;
+        if (c == '}' && can_close) return R_DONE_TAKEN;
         f->phase = C_KEY;
-        return push(s, F_STR, g->plain_string) ? R_AGAIN : R_REJECT;
+        return push_key(g, s, f) ? R_AGAIN : R_REJECT;
     case C_COLON:
         if (c != ':') return R_REJECT;
         f->phase = C_VALUE;
-        return push(s, F_VALUE, g->nodes[f->node].a) ? R_TAKEN : R_REJECT;
+        return push(s, F_VALUE, map ? nd->a : g->kids[nd->a + f->m]) ? R_TAKEN : R_REJECT;
     case C_AFTER:
-        if (c == '}') return R_DONE_TAKEN;
-        if (c != ',') return R_REJECT;
+        if (c == '}' && can_close) return R_DONE_TAKEN;
+        if (c != ',' || (!map && f->n >= nd->b)) return R_REJECT;
         f->phase = C_KEY;
-        return push(s, F_STR, g->plain_string) ? R_TAKEN : R_REJECT;
+        return push_key(g, s, f) ? R_TAKEN : R_REJECT;
     default: return R_REJECT;
     }
 }
@@ -427,8 +412,8 @@ static bool step(const grammar *g, gstate *s, int c, int guard) {
             r = push(s, F_VALUE, f->node) ? R_AGAIN : R_REJECT;
             break;
         case F_VALUE: r = on_value(g, s, c, guard); break;
-        case F_OBJ: r = on_object(g, s, f, c); break;
-        case F_MAP: r = on_map(g, s, f, c); break;
+        case F_OBJ:
+        case F_MAP: r = on_object(g, s, f, c); break;
         case F_ARR: r = on_array(g, s, f, c); break;
         case F_STR: r = on_string(g, f, c); break;
         case F_NUM: r = on_number(g, f, c); break;

@@ -18,31 +18,39 @@
 #define CACHE_SLOTS 256
 #define CACHE_FILL 192
 
-struct vocab_index {
-    const tokenizer *tk;
-    int n_vocab, n_words;
-    int max_len;               /* longest token in bytes */
-    /* The trie in preorder: node i is byte[i] at depth[i] (1 = first byte);
-     * its subtree ends before end[i]; tokens sorted[tok[i] .. tok[i] + ntok[i])
-     * end at it. */
+/* Token byte strings as a trie in preorder: node i is byte[i] at depth[i]
+ * (1 = first byte); its subtree ends before end[i]; the tokens
+ * sorted[tok[i] .. tok[i] + ntok[i]) end at it. */
+typedef struct token_trie {
     int n_nodes;
     uint8_t *byte;
     uint16_t *depth;
     int32_t *end, *tok;
     uint16_t *ntok;
     int32_t *sorted;           /* token ids by their bytes */
+} token_trie;
+
+struct vocab_index {
+    const tokenizer *tk;
+    int n_vocab, n_words;
+    int max_len;               /* longest token in bytes */
+    token_trie all;            /* every ordinary token */
     /* string shortcut */
     uint64_t *plain_le;        /* (PLAIN_MAX_CHARS + 1, n_words): plain tokens of <= k characters */
-    int32_t *other;            /* ids stepped one by one inside a string */
-    int n_other;
+    token_trie in_string;      /* the tokens stepped inside a string (quote, backslash, long) */
 };
 
 int vocab_index_size(const vocab_index *vx) { return vx->n_vocab; }
 
+static void trie_free(token_trie *t) {
+    free(t->byte), free(t->depth), free(t->end), free(t->tok), free(t->ntok), free(t->sorted);
+}
+
 void vocab_index_free(vocab_index *vx) {
     if (!vx) return;
-    free(vx->byte), free(vx->depth), free(vx->end), free(vx->tok), free(vx->ntok);
-    free(vx->sorted), free(vx->plain_le), free(vx->other);
+    trie_free(&vx->all);
+    trie_free(&vx->in_string);
+    free(vx->plain_le);
     free(vx);
 }
 
@@ -60,115 +68,118 @@ static int cmp_tok(const void *x, const void *y) {
     return a->id - b->id;
 }
 
-/* Characters in a token made only of string-safe characters (complete
- * UTF-8, no quote, backslash or control byte), or -1. */
-static int plain_chars(const uint8_t *b, size_t len) {
+enum { NEVER_IN_STRING = -1, STEP_IN_STRING = -2 };
+
+/* How a token fares at a character boundary inside a JSON string: its
+ * character count when it is only ordinary characters (the last one may be
+ * cut: the next token completes it, and the string counts a character at
+ * its first byte), NEVER_IN_STRING when the string refuses it whatever the
+ * grammar (a control byte, a stray continuation byte, invalid UTF-8 before
+ * any quote or backslash), STEP_IN_STRING when it holds a quote or a
+ * backslash and must be stepped (it may close the string and go on). */
+static int string_class(const uint8_t *b, size_t len) {
     int chars = 0;
     for (size_t i = 0; i < len; chars++) {
         uint8_t c = b[i];
         size_t need;
         uint8_t lo = 0x80, hi = 0xBF;
         if (c < 0x80) {
-            if (c < 0x20 || c == '"' || c == '\\') return -1;
-            need = 0;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            if (c == 0xE0) lo = 0xA0;
-            if (c == 0xED) hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            if (c == 0xF0) lo = 0x90;
-            if (c == 0xF4) hi = 0x8F;
-        } else {
-            return -1;
+            if (c == '"' || c == '\\') return STEP_IN_STRING;
+            if (c < 0x20) return NEVER_IN_STRING;
+            i++;
+            continue;
         }
-        if (i + 1 + need > len) return -1;   /* cut at the end */
+        if (c >= 0xC2 && c <= 0xDF) need = 1;
+        else if (c >= 0xE0 && c <= 0xEF) need = 2, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+        else if (c >= 0xF0 && c <= 0xF4) need = 3, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+        else return NEVER_IN_STRING;
         for (size_t k = 1; k <= need; k++) {
+            if (i + k == len) return chars + 1;   /* cut at the end */
             uint8_t cc = b[i + k];
-            if (cc < (k == 1 ? lo : 0x80) || cc > (k == 1 ? hi : 0xBF)) return -1;
+            if (cc < (k == 1 ? lo : 0x80) || cc > (k == 1 ? hi : 0xBF)) return NEVER_IN_STRING;
         }
         i += 1 + need;
     }
     return chars;
 }
 
-/* Builds the preorder trie over the sorted tokens. Returns 0 or -1 (out of memory). */
-static int build_trie(vocab_index *vx, const tok_ref *t, int n) {
-    size_t total = 0;
+/* Sorts the n tokens of t and builds their trie. Returns 0 or -1 (out of memory). */
+static int trie_build(token_trie *tr, tok_ref *t, int n, int max_len) {
+    qsort(t, (size_t)n, sizeof *t, cmp_tok);
+    size_t total = 1;
     for (int k = 0; k < n; k++) total += t[k].len;
-    vx->byte = malloc(total ? total : 1);
-    vx->depth = malloc((total ? total : 1) * sizeof *vx->depth);
-    vx->end = malloc((total ? total : 1) * sizeof *vx->end);
-    vx->tok = malloc((total ? total : 1) * sizeof *vx->tok);
-    vx->ntok = calloc(total ? total : 1, sizeof *vx->ntok);
-    int32_t *path = malloc(((size_t)vx->max_len + 1) * sizeof *path);
-    if (!vx->byte || !vx->depth || !vx->end || !vx->tok || !vx->ntok || !path) {
+    tr->byte = malloc(total);
+    tr->depth = malloc(total * sizeof *tr->depth);
+    tr->end = malloc(total * sizeof *tr->end);
+    tr->tok = malloc(total * sizeof *tr->tok);
+    tr->ntok = calloc(total, sizeof *tr->ntok);
+    tr->sorted = malloc(((size_t)n + 1) * sizeof *tr->sorted);
+    int32_t *path = malloc(((size_t)max_len + 1) * sizeof *path);
+    if (!tr->byte || !tr->depth || !tr->end || !tr->tok || !tr->ntok || !tr->sorted || !path) {
         free(path);
         return -1;
     }
     int open = 0;   /* nodes on the path from the root */
     for (int k = 0; k < n; k++) {
+        tr->sorted[k] = t[k].id;
         size_t lcp = 0;
         if (k > 0) {
             size_t m = t[k].len < t[k - 1].len ? t[k].len : t[k - 1].len;
             while (lcp < m && t[k].b[lcp] == t[k - 1].b[lcp]) lcp++;
         }
-        while ((size_t)open > lcp) vx->end[path[--open]] = vx->n_nodes;
+        while ((size_t)open > lcp) tr->end[path[--open]] = tr->n_nodes;
         if (lcp == t[k].len) {   /* the same bytes as the previous token */
-            vx->ntok[path[open - 1]]++;
+            tr->ntok[path[open - 1]]++;
             continue;
         }
         for (size_t d = lcp; d < t[k].len; d++) {
-            int i = vx->n_nodes++;
-            vx->byte[i] = t[k].b[d];
-            vx->depth[i] = (uint16_t)(d + 1);
-            vx->tok[i] = -1;
+            int i = tr->n_nodes++;
+            tr->byte[i] = t[k].b[d];
+            tr->depth[i] = (uint16_t)(d + 1);
+            tr->tok[i] = -1;
             path[open++] = i;
         }
-        vx->tok[path[open - 1]] = k;
-        vx->ntok[path[open - 1]] = 1;
+        tr->tok[path[open - 1]] = k;
+        tr->ntok[path[open - 1]] = 1;
     }
-    while (open > 0) vx->end[path[--open]] = vx->n_nodes;
+    while (open > 0) tr->end[path[--open]] = tr->n_nodes;
     free(path);
     return 0;
 }
 
 vocab_index *vocab_index_build(const tokenizer *tk, qvl_error *err) {
     vocab_index *vx = calloc(1, sizeof *vx);
-    tok_ref *t = NULL;
+    tok_ref *t = NULL, *in_str = NULL;
     if (!vx) goto nomem;
     vx->tk = tk;
     vx->n_vocab = tokenizer_vocab_size(tk);
     vx->n_words = (vx->n_vocab + 63) / 64;
     t = malloc((size_t)(vx->n_vocab ? vx->n_vocab : 1) * sizeof *t);
-    vx->sorted = malloc((size_t)(vx->n_vocab ? vx->n_vocab : 1) * sizeof *vx->sorted);
-    vx->other = malloc((size_t)(vx->n_vocab ? vx->n_vocab : 1) * sizeof *vx->other);
+    in_str = malloc((size_t)(vx->n_vocab ? vx->n_vocab : 1) * sizeof *in_str);
     vx->plain_le = calloc((size_t)(PLAIN_MAX_CHARS + 1) * vx->n_words, sizeof *vx->plain_le);
-    if (!t || !vx->sorted || !vx->other || !vx->plain_le) goto nomem;
-    int n = 0;
+    if (!t || !in_str || !vx->plain_le) goto nomem;
+    int n = 0, n_in_str = 0;
     for (int32_t id = 0; id < vx->n_vocab; id++) {
         size_t len = 0;
         const char *p = tokenizer_id_to_piece(tk, id, &len);
         if (!p || len == 0 || len > 0xffff || tokenizer_is_special(tk, id)) continue;
         t[n++] = (tok_ref){(const uint8_t *)p, len, id};
         if ((int)len > vx->max_len) vx->max_len = (int)len;
-        int chars = plain_chars((const uint8_t *)p, len);
-        if (chars < 0 || chars > PLAIN_MAX_CHARS) {
-            vx->other[vx->n_other++] = id;
+        int chars = string_class((const uint8_t *)p, len);
+        if (chars == NEVER_IN_STRING) continue;
+        if (chars == STEP_IN_STRING || chars > PLAIN_MAX_CHARS) {
+            in_str[n_in_str++] = t[n - 1];
             continue;
         }
         for (int k = chars; k <= PLAIN_MAX_CHARS; k++)
             vx->plain_le[(size_t)k * vx->n_words + id / 64] |= 1ull << (id % 64);
     }
-    qsort(t, (size_t)n, sizeof *t, cmp_tok);
-    for (int k = 0; k < n; k++) vx->sorted[k] = t[k].id;
-    if (build_trie(vx, t, n) != 0) goto nomem;
-    free(t);
+    if (trie_build(&vx->all, t, n, vx->max_len) != 0 || trie_build(&vx->in_string, in_str, n_in_str, vx->max_len) != 0)
+        goto nomem;
+    free(t), free(in_str);
     return vx;
 nomem:
-    free(t);
+    free(t), free(in_str);
     vocab_index_free(vx);
     qvl_fail_code(err, QVL_E_NOMEM, "out of memory indexing the vocabulary");
     return NULL;
@@ -226,36 +237,28 @@ void token_matcher_free(token_matcher *tm) {
 
 static inline void set_bit(uint64_t *m, int32_t id) { m[id / 64] |= 1ull << (id % 64); }
 
-/* The trie walk: every token whose bytes the grammar takes from st. */
-static void walk_trie(token_matcher *tm, uint64_t *mask) {
-    const vocab_index *vx = tm->vx;
+/* The trie walk: every token of tr whose bytes the grammar takes from st. */
+static void walk_trie(token_matcher *tm, const token_trie *tr, uint64_t *mask) {
     gstate *w = tm->walk;
     gstate_copy(&w[0], &tm->st);
-    for (int i = 0; i < vx->n_nodes;) {
-        int d = vx->depth[i];
+    for (int i = 0; i < tr->n_nodes;) {
+        int d = tr->depth[i];
         gstate_copy(&w[d], &w[d - 1]);
-        if (!gstate_step(tm->g, &w[d], vx->byte[i])) {
-            i = vx->end[i];
+        if (!gstate_step(tm->g, &w[d], tr->byte[i])) {
+            i = tr->end[i];
             continue;
         }
-        for (int k = 0; k < vx->ntok[i]; k++) set_bit(mask, vx->sorted[vx->tok[i] + k]);
+        for (int k = 0; k < tr->ntok[i]; k++) set_bit(mask, tr->sorted[tr->tok[i] + k]);
         i++;
     }
 }
 
-/* Inside a string body: the plain tokens that fit, then the others one by one. */
+/* Inside a string body: the plain tokens that fit, then a walk of the others. */
 static void string_shortcut(token_matcher *tm, int64_t room, uint64_t *mask) {
     const vocab_index *vx = tm->vx;
     int k = room < 0 || room > PLAIN_MAX_CHARS ? PLAIN_MAX_CHARS : (int)room;
     memcpy(mask, vx->plain_le + (size_t)k * vx->n_words, (size_t)vx->n_words * sizeof *mask);
-    gstate *w = &tm->walk[0];
-    for (int i = 0; i < vx->n_other; i++) {
-        int32_t id = vx->other[i];
-        size_t len;
-        const char *p = tokenizer_id_to_piece(vx->tk, id, &len);
-        gstate_copy(w, &tm->st);
-        if (gstate_step_bytes(tm->g, w, p, len)) set_bit(mask, id);
-    }
+    walk_trie(tm, &vx->in_string, mask);
 }
 
 static void compute(token_matcher *tm, uint64_t *mask, int *n_allowed, int32_t *only) {
@@ -265,7 +268,7 @@ static void compute(token_matcher *tm, uint64_t *mask, int *n_allowed, int32_t *
         string_shortcut(tm, room, mask);
     } else {
         memset(mask, 0, (size_t)vx->n_words * sizeof *mask);
-        if (!tm->ended) walk_trie(tm, mask);
+        if (!tm->ended) walk_trie(tm, &vx->all, mask);
     }
     if (!tm->ended && gstate_can_end(tm->g, &tm->st))
         for (int i = 0; i < tm->n_stop; i++)

@@ -10,9 +10,11 @@
  *     answer: tokens made only of ordinary characters (no quote, backslash,
  *     control byte, nor a cut UTF-8 character) are allowed whatever the
  *     grammar around the string, as long as they fit its maxLength; bitsets
- *     by character count hold them, and only the other tokens (a few
- *     thousand) are stepped one by one. (XGrammar's "context-independent
- *     tokens", reduced to the one context that matters for JSON.)
+ *     by character count hold them, tokens the string refuses whatever the
+ *     grammar (control bytes, broken UTF-8) are left out, and only those
+ *     with a quote or backslash (about 2,500) are stepped one by one.
+ *     (XGrammar's "context-independent tokens", reduced to the one context
+ *     that matters for JSON.)
  * Special tokens (<|im_end|> ...) are never part of grammar output.
  *
  * token_matcher: one generation's position in its grammar, with a cache of

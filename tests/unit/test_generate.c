@@ -3,6 +3,7 @@
  * detection, cancellation, max tokens, seeds; constrained answers (a JSON
  * Schema, a forced tool call) that parse whatever the seed, and report an
  * answer cut by max_tokens as incomplete. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -106,6 +107,30 @@ static void sampler_tests(void) {
     fill(l);
     CHECK_EQ_INT(sampler_sample(&s, l), 7);
     sampler_free(&s);
+
+    /* sampling among a list equals sampling with every other logit at -inf */
+    for (int run = 0; run < 3; run++) {
+        sampler s2;
+        p = sampling_defaults();
+        p.temperature = run == 0 ? 0 : 1.3f;
+        p.top_k = run == 2 ? 0 : 5;
+        p.presence_penalty = 0.5f;
+        p.seed = 99;
+        sampler_init(&s, &p, V);
+        sampler_init(&s2, &p, V);
+        int32_t ids[] = {3, 7, 42, 500, 501, 777};
+        float scratch[6];
+        for (int k = 0; k < 40; k++) {
+            fill(l);
+            int32_t a1 = sampler_sample_among(&s, l, ids, 6, scratch);
+            for (int i = 0, j = 0; i < V; i++) {
+                if (j < 6 && ids[j] == i) j++;
+                else l[i] = -INFINITY;
+            }
+            CHECK_EQ_INT(a1, sampler_sample(&s2, l));
+        }
+        sampler_free(&s), sampler_free(&s2);
+    }
 
     /* repetition penalty applies to prompt tokens too (HF semantics) */
     p.presence_penalty = 0;

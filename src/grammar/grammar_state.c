@@ -42,7 +42,11 @@ static bool push(gstate *s, int kind, int node) {
     return true;
 }
 
-static bool step(const grammar *g, gstate *s, int c, int guard);
+/* anyOf alternatives tried for one byte, at most: alternatives whose
+ * alternatives refer back to them would otherwise be tried exponentially. */
+#define ANYOF_TRIALS 512
+
+static bool step(const grammar *g, gstate *s, int c, int *trials);
 
 /* ---- numbers ------------------------------------------------------------------ */
 
@@ -251,7 +255,7 @@ static int on_date(const grammar *g, gframe *f, int c) {
 
 /* Turns the F_VALUE frame on top into the frame of its node's kind, chosen
  * by the first byte c where it matters. */
-static int on_value(const grammar *g, gstate *s, int c, int guard) {
+static int on_value(const grammar *g, gstate *s, int c, int *trials) {
     gframe *f = &s->f[s->depth - 1];
     int node = f->node;
     for (int hops = 0; g->nodes[node].kind == GN_REF; hops++) {
@@ -290,12 +294,12 @@ static int on_value(const grammar *g, gstate *s, int c, int guard) {
         s->f[s->depth - 1].m = g->lits[nd->a].n;
         return R_AGAIN;
     case GN_ANYOF:
-        if (guard > 16) return R_REJECT;   /* alternatives that are alternatives ... without content */
         for (int i = 0; i < nd->b; i++) {
+            if (--*trials < 0) return R_REJECT;
             gstate t;
             gstate_copy(&t, s);
             t.f[t.depth - 1].node = g->kids[nd->a + i];
-            if (step(g, &t, c, guard + 1)) {
+            if (step(g, &t, c, trials)) {
                 gstate_copy(s, &t);
                 return R_STEPPED;
             }
@@ -401,7 +405,7 @@ static bool child_done(const grammar *g, gstate *s, int32_t payload) {
     }
 }
 
-static bool step(const grammar *g, gstate *s, int c, int guard) {
+static bool step(const grammar *g, gstate *s, int c, int *trials) {
     for (;;) {
         gframe *f = &s->f[s->depth - 1];
         int32_t payload = 0;
@@ -411,7 +415,7 @@ static bool step(const grammar *g, gstate *s, int c, int guard) {
             if (f->phase == 1) return c == GSTATE_END;
             r = push(s, F_VALUE, f->node) ? R_AGAIN : R_REJECT;
             break;
-        case F_VALUE: r = on_value(g, s, c, guard); break;
+        case F_VALUE: r = on_value(g, s, c, trials); break;
         case F_OBJ:
         case F_MAP: r = on_object(g, s, f, c); break;
         case F_ARR: r = on_array(g, s, f, c); break;
@@ -439,18 +443,21 @@ void gstate_init(const grammar *g, gstate *s) {
     frame_set(&s->f[0], F_ROOT, g->root);
 }
 
-bool gstate_step(const grammar *g, gstate *s, int c) { return step(g, s, c, 0); }
+bool gstate_step(const grammar *g, gstate *s, int c) {
+    int trials = ANYOF_TRIALS;
+    return step(g, s, c, &trials);
+}
 
 bool gstate_step_bytes(const grammar *g, gstate *s, const char *bytes, size_t n) {
     for (size_t i = 0; i < n; i++)
-        if (!step(g, s, (uint8_t)bytes[i], 0)) return false;
+        if (!gstate_step(g, s, (uint8_t)bytes[i])) return false;
     return true;
 }
 
 bool gstate_can_end(const grammar *g, const gstate *s) {
     gstate t;
     gstate_copy(&t, s);
-    return step(g, &t, GSTATE_END, 0);
+    return gstate_step(g, &t, GSTATE_END);
 }
 
 bool gstate_finished(const gstate *s) { return s->depth == 1 && s->f[0].phase == 1; }

@@ -434,6 +434,20 @@ static void test_hostile(void) {
         }
         grammar_free(g);
     }
+    /* anyOf of 200 alternatives that each are the whole schema again: refusing
+     * a byte must not try 200^depth paths */
+    char wide[8192] = "{\"anyOf\":[";
+    for (int i = 0; i < 200; i++) strcat(wide, i ? ",{\"$ref\":\"#\"}" : "{\"$ref\":\"#\"}");
+    strcat(wide, ",{\"type\":\"integer\"}]}");
+    qvl_error werr = {0};
+    grammar *w = compile_text(wide, &werr);
+    CHECK_MSG(w != NULL, "%s", werr.msg);
+    if (w) {
+        REFUSES(w, "x");
+        REFUSES(w, "{}");
+        grammar_free(w);
+    }
+
     /* json_object nesting stops at the depth limit instead of overflowing */
     qvl_error err = {0};
     grammar *g = grammar_json_object(&err);

@@ -177,6 +177,29 @@ static int small_set(const uint64_t *mask, int mask_bits, int n_logits, int32_t 
     return n;
 }
 
+/* Jump-forward: after a sampled token, the text the grammar then allows in
+ * one way only (the next key and its quotes, a closing bracket ...) is
+ * tokenized as the tokenizer would and goes into the same forward pass
+ * as the sampled token, so a run of k forced tokens costs one pass instead
+ * of k. At most JUMP_BYTES bytes, room tokens. Returns how many ids were
+ * written to out (not yet accepted by the matcher). */
+#define JUMP_BYTES 64
+#define JUMP_TOKENS 64
+
+static int jump_forward(const constraint_run *cr, const qvl_model *m, int32_t *out, int room) {
+    char bytes[JUMP_BYTES];
+    int n = room > 0 ? token_matcher_forced_bytes(cr->tm, bytes, sizeof bytes) : 0;
+    int32_t *ids = NULL;
+    size_t k = 0;
+    if (n == 0 || tokenizer_encode(m->tok, bytes, (size_t)n, TOKENIZER_ENCODE_NO_SPECIAL, &ids, &k, NULL) != 0)
+        return 0;
+    int take = (int)k < room ? (int)k : room;
+    take = take < JUMP_TOKENS ? take : JUMP_TOKENS;
+    memcpy(out, ids, (size_t)take * sizeof *out);
+    free(ids);
+    return take;
+}
+
 /* The next token under the grammar: the only one allowed, or a sample of
  * the allowed ones. Returns 0 with *id, 1 when the grammar is complete and
  * nothing may follow, 2 when no token is allowed, or -1 with err set (the
@@ -328,6 +351,8 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
     double t1 = clock_ms();
     out->prompt_ms = t1 - t0;
     finish_reason fin = pre ? FINISH_CANCELLED : FINISH_NONE;
+    int32_t step_ids[1 + JUMP_TOKENS];
+    int32_t step_pos[(1 + JUMP_TOKENS) * 3];
     joined = !fin && s->pool != NULL;   /* decoding from here: the pool waits for our steps */
     if (joined) decoder_pool_join(s->pool);
 
@@ -351,36 +376,55 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
             fin = FINISH_STOP;
             break;
         }
-        if (n_gen == cap) {
-            int32_t *more = realloc(gen, (size_t)cap * 2 * sizeof *gen);
-            if (!more) {
+        /* the sampled token, then what the grammar forces after it (constrained answers) */
+        int n_step = 1;
+        step_ids[0] = id;
+        if (cr.tm) {
+            int room = s->kv.n_ctx - s->kv.n - 2;
+            if (p->max_tokens > 0 && p->max_tokens - n_gen - 1 < room) room = p->max_tokens - n_gen - 1;
+            n_step += jump_forward(&cr, m, step_ids + 1, room);
+        }
+        for (int k = 0; k < n_step && !fin; k++) {
+            id = step_ids[k];
+            if (k > 0) {
+                if (token_matcher_accept(cr.tm, id) != 0) {
+                    qvl_fail(err, "the grammar refused the forced token %d", id);
+                    goto done;
+                }
+                sampler_record(&smp, id);
+                out->n_forced++;
+            }
+            if (n_gen == cap) {
+                int32_t *more = realloc(gen, (size_t)cap * 2 * sizeof *gen);
+                if (!more) {
+                    qvl_fail_code(err, QVL_E_NOMEM, "out of memory after %d tokens", n_gen);
+                    goto done;
+                }
+                gen = more;
+                cap *= 2;
+            }
+            gen[n_gen++] = id;
+            size_t len;
+            const char *piece = tokenizer_stream_push(ts, id, &len, err);
+            if (!piece) goto done;
+            if (out_append(&o, piece, len) != 0) {
                 qvl_fail_code(err, QVL_E_NOMEM, "out of memory after %d tokens", n_gen);
                 goto done;
             }
-            gen = more;
-            cap *= 2;
+            if (cut_at_stop(&o, p)) fin = FINISH_STOP, cut = true;
+            if (emit(&o, fin ? o.len : o.len - held_back(&o, p), on_text, user) != 0 && !fin) fin = FINISH_CANCELLED;
         }
-        gen[n_gen++] = id;
-        size_t len;
-        const char *piece = tokenizer_stream_push(ts, id, &len, err);
-        if (!piece) goto done;
-        if (out_append(&o, piece, len) != 0) {
-            qvl_fail_code(err, QVL_E_NOMEM, "out of memory after %d tokens", n_gen);
-            goto done;
-        }
-        if (cut_at_stop(&o, p)) fin = FINISH_STOP, cut = true;
-        if (emit(&o, fin ? o.len : o.len - held_back(&o, p), on_text, user) != 0 && !fin) fin = FINISH_CANCELLED;
         if (fin) break;
         if (p->detect_loops && !cr.tm && is_looping(gen, n_gen)) fin = FINISH_LOOP;
         else if (p->max_tokens > 0 && n_gen >= p->max_tokens) fin = FINISH_LENGTH;
-        else if (s->kv.n + 1 >= s->kv.n_ctx) fin = FINISH_CONTEXT;
+        else if (s->kv.n + n_step >= s->kv.n_ctx) fin = FINISH_CONTEXT;
         if (fin) break;
-        int32_t step_pos[3] = {s->next_pos, s->next_pos, s->next_pos};
-        text_batch step = {1, &id, step_pos, NULL, 0, m->cfg.image_token_id};
+        for (int k = 0; k < n_step; k++) step_pos[3 * k] = step_pos[3 * k + 1] = step_pos[3 * k + 2] = s->next_pos + k;
+        text_batch step = {n_step, step_ids, step_pos, NULL, 0, m->cfg.image_token_id};
         int at = s->kv.n;
         if (session_forward(m, s, &step, logits, tp, err) != 0) goto done;
-        session_record(s, at, id, step_pos, 0);
-        s->next_pos++;
+        for (int k = 0; k < n_step; k++) session_record(s, at + k, step_ids[k], step_pos + 3 * k, 0);
+        s->next_pos += n_step;
     }
     if (joined) decoder_pool_leave(s->pool);   /* no more steps: do not make the others wait */
     joined = false;

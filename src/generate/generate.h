@@ -15,7 +15,10 @@
  * the others' logits become -inf before sampling; where one token is
  * allowed it is taken without sampling), end-of-turn tokens only once the
  * grammar's value is complete, and the answer ends as soon as nothing else
- * may follow. Loop detection is off then (the grammar bounds the output; a
+ * may follow. After each sampled token, the text the grammar then allows
+ * in one way only (a key with its quotes and colon, a closing bracket) is
+ * tokenized and decoded in the same forward pass ("jump-forward": k forced
+ * tokens cost one pass, not k; they count as generated and as n_forced). Loop detection is off then (the grammar bounds the output; a
  * list of equal items is not a loop). An answer stopped before its value
  * was complete (max_tokens, the context, cancellation, a stop string) says
  * so in gen_result.incomplete. Without a constraint nothing of this runs.
@@ -89,7 +92,7 @@ typedef struct gen_result {
     size_t text_len;
     /* With a constraint: */
     bool incomplete;           /* stopped before the grammar's value was complete */
-    int n_forced;              /* tokens taken without sampling (the only one allowed) */
+    int n_forced;              /* tokens taken without sampling (the only one allowed, or jumped forward) */
     double mask_ms;            /* time spent computing allowed-token masks */
     long masks_computed, masks_cached;
 } gen_result;

@@ -340,6 +340,34 @@ int token_matcher_accept(token_matcher *tm, int32_t id) {
     return 0;
 }
 
+int token_matcher_forced_bytes(const token_matcher *tm, char *buf, int cap) {
+    if (tm->ended) return 0;
+    gstate s, next, t;
+    gstate_copy(&s, &tm->st);
+    int n = 0;
+    while (n < cap && !gstate_can_end(tm->g, &s)) {
+        int only = -1;
+        for (int c = 0; c < 256 && only != -2; c++) {
+            gstate_copy(&t, &s);
+            if (!gstate_step(tm->g, &t, c)) continue;
+            if (only >= 0) only = -2;
+            else only = c, gstate_copy(&next, &t);
+        }
+        if (only < 0) break;
+        buf[n++] = (char)only;
+        gstate_copy(&s, &next);
+    }
+    /* a character cut at the end is left to the next token */
+    int start = n;
+    while (start > 0 && ((uint8_t)buf[start - 1] & 0xC0) == 0x80) start--;
+    if (start > 0 && (uint8_t)buf[start - 1] >= 0xC0) {
+        uint8_t lead = (uint8_t)buf[start - 1];
+        int need = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : 1;
+        if (n - start < need) n = start - 1;
+    }
+    return n;
+}
+
 bool token_matcher_can_end(const token_matcher *tm) { return tm->ended || gstate_can_end(tm->g, &tm->st); }
 
 bool token_matcher_finished(const token_matcher *tm) { return tm->ended || gstate_finished(&tm->st); }

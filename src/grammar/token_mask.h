@@ -63,6 +63,13 @@ const uint64_t *token_matcher_mask(token_matcher *tm, int *n_allowed, int32_t *o
  * may end, and finishes the matcher. */
 int token_matcher_accept(token_matcher *tm, int32_t id);
 
+/* The bytes the grammar allows in exactly one way from here (a key after
+ * its comma, the separators around it, the rest of the only enum value
+ * left ...), up to cap of them and cut back to whole UTF-8 characters;
+ * none once the output may end. Returns how many were written to buf.
+ * Does not advance. Cannot fail. */
+int token_matcher_forced_bytes(const token_matcher *tm, char *buf, int cap);
+
 /* True when the output so far is complete (the stop ids are allowed). */
 bool token_matcher_can_end(const token_matcher *tm);
 

@@ -371,6 +371,24 @@ static void test_mask(void) {
         "{\"type\":\"string\",\"minLength\":2,\"maxLength\":5}",
         NULL,   /* json_object mode */
     };
+    /* jump-forward: the bytes allowed one way only, cut back to whole characters */
+    static const char *const forced[][2] = {
+        {"{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"}},\"required\":[\"name\"]}",
+         "{\"name\":\""},
+        {"{\"enum\":[\"\xe4\xb8\xad\xe6\x96\x87\",\"\xe4\xb8\xad\xe5\x9b\xbd\"]}", "\"\xe4\xb8\xad"},
+        {"{\"enum\":[\"\xe4\xb8\xad\",\"\xe4\xb8\xae\"]}", "\""},
+        {"{\"type\":\"integer\"}", ""},
+    };
+    for (size_t k = 0; k < sizeof forced / sizeof forced[0]; k++) {
+        grammar *g = compile_text(forced[k][0], &err);
+        token_matcher *tm = g ? token_matcher_new(g, vx, STOPS, 2, &err) : NULL;
+        char buf[64];
+        int n = tm ? token_matcher_forced_bytes(tm, buf, sizeof buf) : -1;
+        CHECK_MSG(n == (int)strlen(forced[k][1]) && !memcmp(buf, forced[k][1], (size_t)n), "%s: %d bytes", forced[k][0], n);
+        token_matcher_free(tm);
+        grammar_free(g);
+    }
+
     int brute_checked = 0, walks = 0;
     for (size_t k = 0; k < sizeof schemas / sizeof schemas[0]; k++) {
         grammar *g = schemas[k] ? compile_text(schemas[k], &err) : grammar_json_object(&err);

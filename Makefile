@@ -149,7 +149,7 @@ fuzz:
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 # Only the parsers of untrusted bytes are linked in (not the SIMD kernels).
 FUZZ_LIBSRC := $(wildcard src/base/*.c src/format/*.c src/image/*.c) src/engine/dtype.c \
-               $(wildcard src/tokenizer/*.c)
+               $(wildcard src/tokenizer/*.c src/grammar/*.c)
 fuzz-build: $(FUZZ_BIN)
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_LIBSRC)
 	@mkdir -p $(dir $@)

@@ -8,6 +8,8 @@
  *   bench vision MODEL [options]       vision encoder ms for one image (bench_vlm.c)
  *   bench vlm MODEL [options]          time to first token: image question, follow-up;
  *                                      peak RSS after one image question (bench_vlm.c)
+ *   bench grammar MODEL [options]      decode tok/s with a JSON Schema vs free, mask time
+ *                                      per token, schema compile time (bench_grammar.c)
  * options:
  *       --threads N    (default 2)   --runs R (default 5)
  *       --quant Q      quantize-on-load type for a Hugging Face directory
@@ -347,15 +349,17 @@ int main(int argc, char **argv) {
     if (argc >= 3) o.model = argv[2];
     bool text = argc >= 3 && !strcmp(argv[1], "text");
     bool vision = argc >= 3 && !strcmp(argv[1], "vision"), vlm = argc >= 3 && !strcmp(argv[1], "vlm");
-    if (text || vision || vlm) {
+    bool gram = argc >= 3 && !strcmp(argv[1], "grammar");
+    if (text || vision || vlm || gram) {
         if (parse_opts(argc, argv, &o) != 0) return 2;
         if (text) return bench_text(&o);
+        if (gram) return bench_grammar(&o);
         if (!o.image) {
             fprintf(stderr, "bench: %s needs --image\n", argv[1]);
             return 2;
         }
         return vision ? bench_vision(&o) : bench_vlm(&o);
     }
-    fprintf(stderr, "usage: bench tokenizer MODEL | bench bandwidth [THREADS] | bench text|vision|vlm MODEL [options]\n");
+    fprintf(stderr, "usage: bench tokenizer MODEL | bench bandwidth [THREADS] | bench text|vision|vlm|grammar MODEL [options]\n");
     return 2;
 }

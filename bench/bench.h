@@ -37,5 +37,6 @@ bool bench_enough(const bench_opts *o, int done, double t0);
 
 int bench_vision(const bench_opts *o);   /* bench_vlm.c */
 int bench_vlm(const bench_opts *o);
+int bench_grammar(const bench_opts *o);   /* bench_grammar.c */
 
 #endif

@@ -22,7 +22,8 @@
 # kernel table, e.g. avx2 on an AVX-512 machine: QVL_KERNELS for every qvl
 # process, and OpenBLAS's matching core type), BENCH_MAX_MIN (default 40:
 # the batch step shrinks its folder to fit the time left; the JSON's
-# "capped" says what was cut).
+# "capped" says what was cut), BENCH_GRAMMAR_RUNS (JSON Schema answers,
+# each decoded constrained and free, default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,6 +51,7 @@ if [ -n "${BENCH_KERNELS:-}" ]; then
         avx512 | avx512bf16) export OPENBLAS_CORETYPE=SkylakeX ;;
     esac
 fi
+GRAMMAR_RUNS=${BENCH_GRAMMAR_RUNS:-3}
 HF=$MODELS/2b
 Q4=$MODELS/2b-q4_k_m.gguf   # llama.cpp's Q4_K_M mix, tensor for tensor
 MMPROJ=$MODELS/2b-mmproj-f16.gguf
@@ -147,6 +149,8 @@ collect q4_ "$BENCH" text "$Q4" --threads "$THREADS" --runs "$RUNS" --decode 32 
 collect q8_ "$BENCH" text "$MODELS/2b-q8_0.gguf" --threads "$THREADS" --runs "$RUNS" --decode 32 \
     --prefill 512 --prefill-runs "$PREFILL_RUNS"
 q4_decode_list=("$q4_decode_tok_s") q8_decode_list=("$q8_decode_tok_s")
+echo "  JSON Schema decode (tag extraction, Q4_K_M, temperature 1) vs free decode ..."
+collect gr_ "$BENCH" grammar "$Q4" --threads "$THREADS" --runs "$GRAMMAR_RUNS"
 
 VOPTS=(--mmproj "$MMPROJ" --threads "$THREADS" --runs "$IMAGE_RUNS" --budget "$IMAGE_BUDGET")
 echo "  vision encoder 448x448, 1024x768 ..."
@@ -356,6 +360,15 @@ json=$(cat <<EOF
   "load_s_q8_0": $q8_load_s,
   "load_s_q4_k_m_with_mmproj": $vlm_load_s,
   "tokenizer_mb_s": $tok_tokenizer_mb_s,
+  "decode_tok_s_json_schema": $gr_decode_tok_s_json_schema,
+  "decode_tok_s_json_free": $gr_decode_tok_s_unconstrained,
+  "json_schema_decode_ratio": $gr_json_schema_ratio,
+  "json_schema_tokens": $gr_json_tokens,
+  "grammar_mask_us_per_token": $gr_mask_us_per_token,
+  "grammar_masks_cached_share": $gr_masks_cached_share,
+  "grammar_forced_share": $gr_forced_share,
+  "schema_compile_ms": $gr_schema_compile_ms,
+  "vocab_index_ms": $gr_vocab_index_ms,
   "bf16_to_f32_ns": $cv_bf16_to_f32_ns,
   "f32_to_f16_ns": $cv_f32_to_f16_ns,
   "f16_to_f32_ns": $cv_f16_to_f32_ns,
@@ -420,6 +433,10 @@ row "server TTFT ms, tiny model (overhead)" "$srv_ttft_tiny" - "<50ms"
 row "peak RSS MB Q4_K_M (text only)" "$q4_peak_rss_mb" - "-"
 row "load s Q4_K_M gguf" "$q4_load_s" - "-"
 row "tokenizer MB/s (1 core)" "$tok_tokenizer_mb_s" - "-"
+row "decode tok/s JSON Schema Q4_K_M" "$gr_decode_tok_s_json_schema" - "-"
+row "  JSON Schema / free decode" "$gr_json_schema_ratio" - ">=0.9"
+row "  mask us per token" "$gr_mask_us_per_token" - "-"
+row "  schema compile ms" "$gr_schema_compile_ms" - "-"
 row "memory bandwidth GB/s" "$bw_bandwidth_gb_s" 38 "-"
 row "decode bw fraction Q4_K_M" "$frac_q4" - ">=0.75"
 row "decode bw fraction Q8_0" "$frac_q8" - "-"

@@ -25,7 +25,7 @@ LAYERS = {
     "engine": 1,
     "format": 2, "image": 2,
     "tokenizer": 3,
-    "model": 4,
+    "model": 4, "grammar": 4,
     "load": 5,
     "generate": 6,
     "ocr": 7, "batch": 7,

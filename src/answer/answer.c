@@ -145,6 +145,16 @@ int answer_run(answer_worker *w, const answer_request *rq, answer_result *out, q
         }
         route = OCR_ROUTE_VLM;
     }
+    if (route == OCR_ROUTE_OCR && rq->gen.constraint) {
+        /* OCR alone gives plain text: a constrained answer needs the model,
+         * which can still use the OCR text */
+        if (forced) {
+            qvl_fail_code(err, QVL_E_BAD_INPUT, "mode 'ocr' answers with plain text and cannot follow a schema or "
+                          "tool call: use mode ocr+vlm or auto");
+            goto done;
+        }
+        route = OCR_ROUTE_OCR_VLM;
+    }
     out->route = route;
     if (route == OCR_ROUTE_VLM) {
         rc = run_model(w, rq, &co, &in, out, err);

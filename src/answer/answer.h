@@ -6,7 +6,10 @@
  * Routing (ocr_router.h): the request's mode forces a path, or in auto mode
  * the question's wording decides; an OCR result below the rules'
  * confidence floor falls back to the model, and the result says so. A
- * conversation without an image always goes to the model.
+ * conversation without an image always goes to the model. A constrained
+ * answer (gen.constraint: a JSON Schema, a tool call) that auto mode would
+ * give to OCR goes to ocr+vlm instead: the model writes the JSON with the
+ * OCR text as context; mode ocr with a constraint is refused.
  *
  * A worker (one per thread) owns its OCR engine and session; the model and
  * the router are shared and read-only.

@@ -33,7 +33,7 @@ static void collect_media(void *ctx, chat_media_kind kind, int index, const json
  * set (media->parts freed) on malformed messages, video or out of memory. */
 static char *render(const json_t *messages, const chat_opts *opts, media_list *media, qvl_error *err) {
     memset(media, 0, sizeof *media);
-    chat_template_opts topts = {.add_generation_prompt = opts->add_generation_prompt,
+    chat_template_opts topts = {.add_generation_prompt = opts->add_generation_prompt, .tools = opts->tools,
                                 .on_media = collect_media, .media_ctx = media};
     int n_img = 0;
     char *text = chat_template_render(messages, &topts, &n_img, err);

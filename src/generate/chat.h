@@ -44,6 +44,7 @@ typedef struct chat_opts {
     struct image_cache *cache;      /* encoded images to reuse (image_cache.h); NULL = none */
     atomic_bool *cancel;            /* set by another thread to stop image encoding; NULL = not cancellable */
     qvl_progress progress;          /* hears each image's encoder blocks (vision_encode); {0} = none */
+    const json_t *tools;            /* NULL, or OpenAI tool definitions for the template's tool section */
 } chat_opts;
 
 typedef struct chat_prompt {

@@ -1,6 +1,7 @@
 /* generate.c - see generate.h. */
 #include "generate/generate.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,6 +140,92 @@ static bool is_looping(const int32_t *ids, int n) {
     return false;
 }
 
+/* ---- constrained choice ---------------------------------------------------- */
+
+/* Up to this many allowed tokens are sampled as a list; more (inside a
+ * string nearly all are allowed) by setting the others' logits to -inf. */
+#define SMALL_SET 4096
+
+typedef struct constraint_run {
+    token_matcher *tm;
+    int32_t *ids;              /* (SMALL_SET) the allowed ids, ascending */
+    float *scratch;            /* (SMALL_SET) their logits */
+} constraint_run;
+
+/* -inf for every id the mask leaves out (ids past the mask included). */
+static void apply_mask(float *logits, int n_logits, const uint64_t *mask, int mask_bits) {
+    for (int w = 0; w * 64 < n_logits; w++) {
+        uint64_t bits = w * 64 < mask_bits ? mask[w] : 0;
+        if (w * 64 + 64 > mask_bits && w * 64 < mask_bits) bits &= (1ull << (mask_bits - w * 64)) - 1;
+        if (bits == ~0ull) continue;
+        int end = w * 64 + 64 < n_logits ? w * 64 + 64 : n_logits;
+        for (int i = w * 64; i < end; i++)
+            if (!((bits >> (i - w * 64)) & 1)) logits[i] = -INFINITY;
+    }
+}
+
+/* The allowed ids below n_logits, ascending, if there are at most SMALL_SET; else -1. */
+static int small_set(const uint64_t *mask, int mask_bits, int n_logits, int32_t *ids) {
+    int n = 0;
+    for (int w = 0; w * 64 < mask_bits; w++)
+        for (uint64_t bits = mask[w]; bits; bits &= bits - 1) {
+            int32_t id = w * 64 + __builtin_ctzll(bits);
+            if (id >= n_logits) continue;
+            if (n == SMALL_SET) return -1;
+            ids[n++] = id;
+        }
+    return n;
+}
+
+/* Jump-forward: after a sampled token, the text the grammar then allows in
+ * one way only (the next key and its quotes, a closing bracket ...) is
+ * tokenized as the tokenizer would and goes into the same forward pass
+ * as the sampled token, so a run of k forced tokens costs one pass instead
+ * of k. At most JUMP_BYTES bytes, room tokens. Returns how many ids were
+ * written to out (not yet accepted by the matcher). */
+#define JUMP_BYTES 64
+#define JUMP_TOKENS 64
+
+static int jump_forward(const constraint_run *cr, const qvl_model *m, int32_t *out, int room) {
+    char bytes[JUMP_BYTES];
+    int n = room > 0 ? token_matcher_forced_bytes(cr->tm, bytes, sizeof bytes) : 0;
+    int32_t *ids = NULL;
+    size_t k = 0;
+    if (n == 0 || tokenizer_encode(m->tok, bytes, (size_t)n, TOKENIZER_ENCODE_NO_SPECIAL, &ids, &k, NULL) != 0)
+        return 0;
+    int take = (int)k < room ? (int)k : room;
+    take = take < JUMP_TOKENS ? take : JUMP_TOKENS;
+    memcpy(out, ids, (size_t)take * sizeof *out);
+    free(ids);
+    return take;
+}
+
+/* The next token under the grammar: the only one allowed, or a sample of
+ * the allowed ones. Returns 0 with *id, 1 when the grammar is complete and
+ * nothing may follow, 2 when no token is allowed, or -1 with err set (the
+ * grammar refused a token its own mask allowed: a bug). */
+static int constrained_pick(constraint_run *cr, const qvl_model *m, sampler *smp, float *logits, int32_t *id,
+                            gen_result *out, qvl_error *err) {
+    if (token_matcher_finished(cr->tm)) return 1;
+    int n_allowed, bits = tokenizer_vocab_size(m->tok), n;
+    int32_t only;
+    const uint64_t *mask = token_matcher_mask(cr->tm, &n_allowed, &only);
+    if (n_allowed == 0) return 2;
+    if (n_allowed == 1) {
+        *id = only;
+        sampler_record(smp, only);
+        out->n_forced++;
+    } else if ((n = small_set(mask, bits, m->n_vocab_real, cr->ids)) > 0) {
+        *id = sampler_sample_among(smp, logits, cr->ids, n, cr->scratch);
+    } else {
+        apply_mask(logits, m->n_vocab_real, mask, bits);
+        *id = sampler_sample(smp, logits);
+    }
+    if (token_matcher_accept(cr->tm, *id) != 0)
+        return qvl_fail(err, "the grammar refused token %d that its mask allowed", *id);
+    return 0;
+}
+
 /* ---- the loop ------------------------------------------------------------ */
 
 static int session_forward(const qvl_model *m, gen_session *s, const text_batch *b, float *logits, threadpool *tp,
@@ -212,13 +299,14 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
         return qvl_fail_code(err, QVL_E_TOO_LARGE, "the prompt (%d tokens) does not fit the context (%d tokens)",
                              prompt->n, s->kv.n_ctx);
     int cap = 256, n_gen = 0, rc = -1;
-    bool joined = false;
+    bool joined = false, cut = false;   /* cut: a stop string ended the text */
     int32_t *pos = prompt->pos ? NULL : malloc((size_t)prompt->n * 3 * sizeof *pos);
     uint64_t *hashes = calloc((size_t)prompt->n, sizeof *hashes);
     float *logits = malloc((size_t)c->vocab_size * sizeof *logits);
     int32_t *gen = malloc((size_t)cap * sizeof *gen);
     sampler smp = {0};
     tokenizer_stream *ts = NULL;
+    constraint_run cr = {0};
     out_text o = {0};
     if ((!prompt->pos && !pos) || !hashes || !logits || !gen || sampler_init(&smp, &p->sampling, m->n_vocab_real) ||
         out_append(&o, "", 0)) {
@@ -226,6 +314,19 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
         goto done;
     }
     if (!(ts = tokenizer_stream_new(m->tok, TOKENIZER_DECODE_SKIP_SPECIAL, err))) goto done;
+    if (p->constraint && !p->vocab) {
+        qvl_fail(err, "a constrained answer needs the vocabulary index (gen_params.vocab)");
+        goto done;
+    }
+    if (p->constraint) {
+        if (!(cr.tm = token_matcher_new(p->constraint, p->vocab, m->stop_ids, m->n_stop_ids, err))) goto done;
+        cr.ids = malloc(SMALL_SET * sizeof *cr.ids);
+        cr.scratch = malloc(SMALL_SET * sizeof *cr.scratch);
+        if (!cr.ids || !cr.scratch) {
+            qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+            goto done;
+        }
+    }
     const int32_t *ppos = prompt->pos;
     int next_pos = prompt->next_pos;
     if (!ppos) {
@@ -250,6 +351,8 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
     double t1 = clock_ms();
     out->prompt_ms = t1 - t0;
     finish_reason fin = pre ? FINISH_CANCELLED : FINISH_NONE;
+    int32_t step_ids[1 + JUMP_TOKENS];
+    int32_t step_pos[(1 + JUMP_TOKENS) * 3];
     joined = !fin && s->pool != NULL;   /* decoding from here: the pool waits for our steps */
     if (joined) decoder_pool_join(s->pool);
 
@@ -258,41 +361,70 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
             fin = FINISH_CANCELLED;
             break;
         }
-        int32_t id = sampler_sample(&smp, logits);
-        if (!p->ignore_eos && model_is_stop_id(m, id)) {
+        int32_t id;
+        if (cr.tm) {
+            int r = constrained_pick(&cr, m, &smp, logits, &id, out, err);
+            if (r < 0) goto done;
+            if (r > 0) {   /* complete: stop without another step; or stuck (too deep): as if out of room */
+                fin = r == 1 ? FINISH_STOP : FINISH_LENGTH;
+                break;
+            }
+        } else {
+            id = sampler_sample(&smp, logits);
+        }
+        if ((!p->ignore_eos || cr.tm) && model_is_stop_id(m, id)) {
             fin = FINISH_STOP;
             break;
         }
-        if (n_gen == cap) {
-            int32_t *more = realloc(gen, (size_t)cap * 2 * sizeof *gen);
-            if (!more) {
+        /* the sampled token, then what the grammar forces after it (constrained answers) */
+        int n_step = 1;
+        step_ids[0] = id;
+        if (cr.tm) {
+            int room = s->kv.n_ctx - s->kv.n - 2;
+            if (p->max_tokens > 0 && p->max_tokens - n_gen - 1 < room) room = p->max_tokens - n_gen - 1;
+            n_step += jump_forward(&cr, m, step_ids + 1, room);
+        }
+        for (int k = 0; k < n_step && !fin; k++) {
+            id = step_ids[k];
+            if (k > 0) {
+                if (token_matcher_accept(cr.tm, id) != 0) {
+                    qvl_fail(err, "the grammar refused the forced token %d", id);
+                    goto done;
+                }
+                sampler_record(&smp, id);
+                out->n_forced++;
+            }
+            if (n_gen == cap) {
+                int32_t *more = realloc(gen, (size_t)cap * 2 * sizeof *gen);
+                if (!more) {
+                    qvl_fail_code(err, QVL_E_NOMEM, "out of memory after %d tokens", n_gen);
+                    goto done;
+                }
+                gen = more;
+                cap *= 2;
+            }
+            gen[n_gen++] = id;
+            size_t len;
+            const char *piece = tokenizer_stream_push(ts, id, &len, err);
+            if (!piece) goto done;
+            if (out_append(&o, piece, len) != 0) {
                 qvl_fail_code(err, QVL_E_NOMEM, "out of memory after %d tokens", n_gen);
                 goto done;
             }
-            gen = more;
-            cap *= 2;
+            if (cut_at_stop(&o, p)) fin = FINISH_STOP, cut = true;
+            if (emit(&o, fin ? o.len : o.len - held_back(&o, p), on_text, user) != 0 && !fin) fin = FINISH_CANCELLED;
         }
-        gen[n_gen++] = id;
-        size_t len;
-        const char *piece = tokenizer_stream_push(ts, id, &len, err);
-        if (!piece) goto done;
-        if (out_append(&o, piece, len) != 0) {
-            qvl_fail_code(err, QVL_E_NOMEM, "out of memory after %d tokens", n_gen);
-            goto done;
-        }
-        if (cut_at_stop(&o, p)) fin = FINISH_STOP;
-        if (emit(&o, fin ? o.len : o.len - held_back(&o, p), on_text, user) != 0 && !fin) fin = FINISH_CANCELLED;
         if (fin) break;
-        if (p->detect_loops && is_looping(gen, n_gen)) fin = FINISH_LOOP;
+        if (p->detect_loops && !cr.tm && is_looping(gen, n_gen)) fin = FINISH_LOOP;
         else if (p->max_tokens > 0 && n_gen >= p->max_tokens) fin = FINISH_LENGTH;
-        else if (s->kv.n + 1 >= s->kv.n_ctx) fin = FINISH_CONTEXT;
+        else if (s->kv.n + n_step >= s->kv.n_ctx) fin = FINISH_CONTEXT;
         if (fin) break;
-        int32_t step_pos[3] = {s->next_pos, s->next_pos, s->next_pos};
-        text_batch step = {1, &id, step_pos, NULL, 0, m->cfg.image_token_id};
+        for (int k = 0; k < n_step; k++) step_pos[3 * k] = step_pos[3 * k + 1] = step_pos[3 * k + 2] = s->next_pos + k;
+        text_batch step = {n_step, step_ids, step_pos, NULL, 0, m->cfg.image_token_id};
         int at = s->kv.n;
         if (session_forward(m, s, &step, logits, tp, err) != 0) goto done;
-        session_record(s, at, id, step_pos, 0);
-        s->next_pos++;
+        for (int k = 0; k < n_step; k++) session_record(s, at + k, step_ids[k], step_pos + 3 * k, 0);
+        s->next_pos += n_step;
     }
     if (joined) decoder_pool_leave(s->pool);   /* no more steps: do not make the others wait */
     joined = false;
@@ -306,6 +438,10 @@ int generate(const qvl_model *m, gen_session *s, const gen_prompt *prompt, const
     }
     emit(&o, o.len, fin == FINISH_CANCELLED ? NULL : on_text, user);
     out->finish = fin;
+    if (cr.tm) {
+        out->incomplete = cut || !token_matcher_can_end(cr.tm);
+        token_matcher_stats(cr.tm, &out->masks_computed, &out->masks_cached, &out->mask_ms);
+    }
     out->n_prompt = prompt->n;
     out->n_generated = n_gen;
     out->gen_ms = clock_ms() - t1;
@@ -317,6 +453,8 @@ done:
     if (joined) decoder_pool_leave(s->pool);
     free(o.buf), free(gen), free(pos), free(logits), free(hashes);
     tokenizer_stream_free(ts);
+    token_matcher_free(cr.tm);
+    free(cr.ids), free(cr.scratch);
     sampler_free(&smp);
     return rc;
 }

@@ -10,6 +10,19 @@
  * complete piece of UTF-8 text as soon as it is known not to be part of a
  * stop string.
  *
+ * Constrained answers: with gen_params.constraint (a grammar, grammar.h)
+ * every token is chosen among those the grammar allows next (token_mask.h:
+ * the others' logits become -inf before sampling; where one token is
+ * allowed it is taken without sampling), end-of-turn tokens only once the
+ * grammar's value is complete, and the answer ends as soon as nothing else
+ * may follow. After each sampled token, the text the grammar then allows
+ * in one way only (a key with its quotes and colon, a closing bracket) is
+ * tokenized and decoded in the same forward pass ("jump-forward": k forced
+ * tokens cost one pass, not k; they count as generated and as n_forced). Loop detection is off then (the grammar bounds the output; a
+ * list of equal items is not a loop). An answer stopped before its value
+ * was complete (max_tokens, the context, cancellation, a stop string) says
+ * so in gen_result.incomplete. Without a constraint nothing of this runs.
+ *
  * Stop conditions, reported in gen_result.finish: an end-of-turn token, a
  * stop string (not included in the text), max_tokens, a full context, the
  * output looping (the same n-gram repeated over and over; the text so far is
@@ -30,6 +43,8 @@
 #include "base/progress.h"
 #include "engine/threadpool.h"
 #include "generate/decoder_pool.h"
+#include "grammar/grammar.h"
+#include "grammar/token_mask.h"
 #include "model/model.h"
 #include "generate/sampler.h"
 #include "model/text_model.h"
@@ -53,6 +68,8 @@ typedef struct gen_params {
     bool ignore_eos;           /* keep going past end-of-turn tokens (tests) */
     bool detect_loops;         /* stop when the output loops (default on) */
     qvl_progress progress;     /* hears ("prompt", tokens done, prompt tokens) after each prefill pass; {0} = none */
+    const grammar *constraint; /* NULL: free text; else the answer follows this grammar (see above) */
+    const vocab_index *vocab;  /* the model tokenizer's index; required with constraint */
 } gen_params;
 
 gen_params gen_params_defaults(const qvl_model *m);
@@ -73,6 +90,11 @@ typedef struct gen_result {
     double prompt_ms, gen_ms;  /* prefill, and decode after the first token */
     char *text;                /* malloc'd full answer (what on_text received) */
     size_t text_len;
+    /* With a constraint: */
+    bool incomplete;           /* stopped before the grammar's value was complete */
+    int n_forced;              /* tokens taken without sampling (the only one allowed, or jumped forward) */
+    double mask_ms;            /* time spent computing allowed-token masks */
+    long masks_computed, masks_cached;
 } gen_result;
 
 void gen_result_free(gen_result *r);

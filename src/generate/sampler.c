@@ -65,66 +65,93 @@ static int top_ids(const float *logits, int vocab, int k, int *idx) {
     return n;
 }
 
-int32_t sampler_sample(sampler *s, float *logits) {
+/* The repetition, presence and frequency penalties of token id on its logit. */
+static float penalized(const sampler *s, float l, int32_t id) {
     const sampling_params *p = &s->p;
-    int V = s->vocab;
-    for (int i = 0; i < V; i++) {
-        if (p->repetition_penalty != 1.0f && (s->in_prompt[i] || s->counts[i]))
-            logits[i] = logits[i] > 0 ? logits[i] / p->repetition_penalty : logits[i] * p->repetition_penalty;
-        if (s->counts[i]) logits[i] -= p->presence_penalty + p->frequency_penalty * (float)s->counts[i];
-    }
-    int32_t chosen = 0;
+    if (p->repetition_penalty != 1.0f && (s->in_prompt[id] || s->counts[id]))
+        l = l > 0 ? l / p->repetition_penalty : l * p->repetition_penalty;
+    if (s->counts[id]) l -= p->presence_penalty + p->frequency_penalty * (float)s->counts[id];
+    return l;
+}
+
+/* Greedy, or temperature -> top-k -> top-p -> min-p -> draw, over logits[0..V). Returns the index chosen. */
+static int choose(sampler *s, const float *logits, int V) {
+    const sampling_params *p = &s->p;
+    int chosen = 0;
     if (p->temperature <= 0.0f) {
         for (int i = 1; i < V; i++)
             if (logits[i] > logits[chosen]) chosen = i;
+        return chosen;
+    }
+    int k = p->top_k > 0 && p->top_k < V ? p->top_k : V;
+    int n;
+    if (k < V) {
+        n = top_ids(logits, V, k, s->idx);
     } else {
-        int k = p->top_k > 0 && p->top_k < V ? p->top_k : V;
-        int n;
-        if (k < V) {
-            n = top_ids(logits, V, k, s->idx);
-        } else {
-            for (int i = 0; i < V; i++) s->idx[i] = i;
-            qsort_r(s->idx, (size_t)V, sizeof *s->idx, cmp_desc, logits);
-            n = V;
-        }
-        /* Softmax over the kept candidates at the given temperature. */
-        float mx = logits[s->idx[0]];
-        double sum = 0;
-        float *prob = malloc((size_t)n * sizeof *prob);
+        for (int i = 0; i < V; i++) s->idx[i] = i;
+        qsort_r(s->idx, (size_t)V, sizeof *s->idx, cmp_desc, (void *)logits);
+        n = V;
+    }
+    /* Softmax over the kept candidates at the given temperature. */
+    float mx = logits[s->idx[0]];
+    double sum = 0;
+    float *prob = malloc((size_t)n * sizeof *prob);
+    if (!prob) return s->idx[0];   /* out of memory: the most likely */
+    for (int i = 0; i < n; i++) {
+        prob[i] = expf((logits[s->idx[i]] - mx) / p->temperature);
+        sum += prob[i];
+    }
+    int keep = n;
+    if (p->top_p < 1.0f) {
+        double cum = 0;
         for (int i = 0; i < n; i++) {
-            prob[i] = expf((logits[s->idx[i]] - mx) / p->temperature);
-            sum += prob[i];
-        }
-        int keep = n;
-        if (p->top_p < 1.0f) {
-            double cum = 0;
-            for (int i = 0; i < n; i++) {
-                cum += prob[i] / sum;
-                if (cum >= p->top_p) {
-                    keep = i + 1;
-                    break;
-                }
-            }
-        }
-        if (p->min_p > 0.0f) {
-            float floor_p = p->min_p * prob[0];
-            int j = 1;
-            while (j < keep && prob[j] >= floor_p) j++;
-            keep = j;
-        }
-        double total = 0;
-        for (int i = 0; i < keep; i++) total += prob[i];
-        double r = rng_uniform(s) * total, cum = 0;
-        chosen = s->idx[keep - 1];
-        for (int i = 0; i < keep; i++) {
-            cum += prob[i];
-            if (r < cum) {
-                chosen = s->idx[i];
+            cum += prob[i] / sum;
+            if (cum >= p->top_p) {
+                keep = i + 1;
                 break;
             }
         }
-        free(prob);
     }
+    if (p->min_p > 0.0f) {
+        float floor_p = p->min_p * prob[0];
+        int j = 1;
+        while (j < keep && prob[j] >= floor_p) j++;
+        keep = j;
+    }
+    double total = 0;
+    for (int i = 0; i < keep; i++) total += prob[i];
+    double r = rng_uniform(s) * total, cum = 0;
+    chosen = s->idx[0];   /* if rounding leaves r past the sum: the last candidate that has weight */
+    for (int i = keep - 1; i > 0; i--)
+        if (prob[i] > 0) {
+            chosen = s->idx[i];
+            break;
+        }
+    for (int i = 0; i < keep; i++) {
+        cum += prob[i];
+        if (r < cum) {
+            chosen = s->idx[i];
+            break;
+        }
+    }
+    free(prob);
+    return chosen;
+}
+
+int32_t sampler_sample(sampler *s, float *logits) {
+    for (int i = 0; i < s->vocab; i++) logits[i] = penalized(s, logits[i], i);
+    int32_t chosen = choose(s, logits, s->vocab);
     s->counts[chosen]++;
     return chosen;
+}
+
+int32_t sampler_sample_among(sampler *s, const float *logits, const int32_t *ids, int n, float *scratch) {
+    for (int i = 0; i < n; i++) scratch[i] = penalized(s, logits[ids[i]], ids[i]);
+    int32_t chosen = ids[choose(s, scratch, n)];
+    s->counts[chosen]++;
+    return chosen;
+}
+
+void sampler_record(sampler *s, int32_t id) {
+    if (id >= 0 && id < s->vocab) s->counts[id]++;
 }

@@ -32,7 +32,17 @@ void sampler_free(sampler *s);
 /* Records prompt ids (for the repetition penalty). */
 void sampler_add_prompt(sampler *s, const int32_t *ids, int n);
 
-/* Chooses a token from logits (modified in place) and records it. */
+/* Chooses a token from logits (modified in place) and records it. Logits
+ * of -inf (tokens a grammar forbids) are never chosen while any is finite. */
 int32_t sampler_sample(sampler *s, float *logits);
+
+/* The same choice among ids[0..n) only (ascending, all < vocab; n >= 1),
+ * as if every other logit were -inf, without touching the others: for a
+ * grammar that allows few tokens. scratch holds n floats. Records it. */
+int32_t sampler_sample_among(sampler *s, const float *logits, const int32_t *ids, int n, float *scratch);
+
+/* Records a token chosen without sampling (the only one a grammar allows),
+ * so the penalties see it. */
+void sampler_record(sampler *s, int32_t id);
 
 #endif

@@ -8,6 +8,11 @@
  *       "route": "ocr" | "vlm" | "ocr+vlm", "ocr_fallback": false,
  *       "usage": {...}, "timings": {...}}
  *
+ * "schema" (a JSON Schema object, or "json" for any JSON object; as text
+ * in a multipart form) makes the answer JSON that follows it (grammar.h):
+ * "response" is then the JSON text and "json" the parsed value, or, when
+ * max_tokens cut it, "json_incomplete": true and finish_reason "length".
+ *
  * "mode" chooses the route (answer.h): auto (text-reading questions go to
  * OCR, which answers in well under a second; low OCR confidence falls back
  * to the model and sets ocr_fallback), ocr, vlm, or ocr+vlm (OCR text given
@@ -159,6 +164,7 @@ fail:
 
 typedef struct chat_ctx {
     qvl_server *srv;
+    bool schema;            /* the answer is JSON: add it parsed */
     char conv_id[33];
     json_t *messages;       /* shared with the job; extended with the answer when done */
 } chat_ctx;
@@ -178,10 +184,17 @@ static json_t *answer_json(chat_ctx *c, const sched_poll *p) {
                                   res->text_len);
     json_array_append_new(c->messages, assistant);
     conv_put(c->srv->convs, c->conv_id, json_incref(c->messages));
-    return json_pack("{s:s%, s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o}", "response", res->text ? res->text : "",
-                     res->text_len, "timestamp", ts, "model", c->srv->m->name, "conversation_id", c->conv_id,
-                     "finish_reason", api_finish_reason(res), "route", p->route ? p->route : "vlm", "ocr_fallback",
-                     p->ocr_fell_back, "usage", api_usage_json(p), "timings", api_timings_json(p));
+    json_t *out = json_pack("{s:s%, s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o}", "response", res->text ? res->text : "",
+                            res->text_len, "timestamp", ts, "model", c->srv->m->name, "conversation_id", c->conv_id,
+                            "finish_reason", api_finish_reason(res), "route", p->route ? p->route : "vlm",
+                            "ocr_fallback", p->ocr_fell_back, "usage", api_usage_json(p), "timings",
+                            api_timings_json(p));
+    json_t *parsed = c->schema && !res->incomplete ? json_loadb(res->text ? res->text : "", res->text_len,
+                                                               JSON_DECODE_ANY, NULL) : NULL;
+    if (out && parsed) json_object_set_new(out, "json", parsed);
+    else json_decref(parsed);
+    if (out && c->schema && res->incomplete) json_object_set_new(out, "json_incomplete", json_true());
+    return out;
 }
 
 static char *chat_queued(void *ctx, int position) { return sse_event(json_pack("{s:i}", "queued", position)); }
@@ -252,19 +265,23 @@ enum MHD_Result api_simple_chat(srv_req *r) {
     json_t *msgs = NULL;
     if (!body || api_parse_mode(body, &req.mode, &err) ||
         api_parse_params(s, body, &req.params, stops, &req.min_pixels, &req.max_pixels, &err) ||
-        !(msgs = build_messages(s, body, conv_id, &err)) || !(req.load_ctx = srv_check_images(s, msgs, &err))) {
+        api_parse_schema_field(body, &req.constraint, &err) || !(msgs = build_messages(s, body, conv_id, &err)) ||
+        !(req.load_ctx = srv_check_images(s, msgs, &err))) {
+        grammar_free(req.constraint);
         json_decref(msgs);
         json_decref(body);
         return srv_reply_error(r, &err);
     }
     chat_ctx *c = calloc(1, sizeof *c);
     if (!c) {
+        grammar_free(req.constraint);
         srv_images_free(req.load_ctx);
         json_decref(msgs);
         json_decref(body);
         return MHD_NO;
     }
     c->srv = s;
+    c->schema = req.constraint != NULL;
     c->messages = msgs;
     if (conv_id) snprintf(c->conv_id, sizeof c->conv_id, "%s", conv_id);
     else conv_new_id(c->conv_id);

@@ -3,11 +3,21 @@
  * and /detokenize.
  *
  * Compatibility notes: "model" is accepted and ignored (one model is
- * loaded); n > 1, tools and logprobs are refused with a clear 400; image
- * parts must be data URLs (never fetched). Responses add "timings" (the
+ * loaded); n > 1 and logprobs are refused with a clear 400; image parts
+ * must be data URLs (never fetched). Responses add "timings" (the
  * llama.cpp server's field) next to "usage", with "route" telling whether
  * OCR or the model answered. Extension: "mode" (auto, ocr, vlm, ocr+vlm)
  * forces a route, as in /api/v1/chat.
+ *
+ * Structured answers (api_structured.c): response_format json_object /
+ * json_schema constrains the answer to the schema (grammar.h); tools go
+ * into the chat template's tool section, and the answer's <tool_call>
+ * blocks come back as message.tool_calls with finish_reason "tool_calls";
+ * tool_choice "required" or a named function constrains the answer to one
+ * such call. A constrained answer cut by max_tokens has finish_reason
+ * "length" and "json_incomplete": true. When tools are given (and
+ * tool_choice is not "none") a streamed answer is sent at its end, since
+ * text and call cannot be told apart before.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,9 +57,6 @@ static int check_unsupported(const json_t *body, qvl_error *err) {
         return qvl_fail_code(err, QVL_E_BAD_INPUT, "only n = 1 is supported");
     if (json_is_true(json_object_get(body, "logprobs")))
         return qvl_fail_code(err, QVL_E_BAD_INPUT, "logprobs are not supported");
-    json_t *tools = json_object_get(body, "tools");
-    if (json_is_array(tools) && json_array_size(tools) > 0)
-        return qvl_fail_code(err, QVL_E_BAD_INPUT, "tool calls are not supported");
     json_t *st = json_object_get(body, "stream");
     if (st && !json_is_boolean(st) && !json_is_null(st))
         return qvl_fail_code(err, QVL_E_BAD_INPUT, "'stream' must be true or false");
@@ -63,6 +70,7 @@ typedef struct oa_stream {
     char id[48];
     long created;
     bool sent_role;
+    bool tool_calls;           /* hold the text back: it may be a tool call */
 } oa_stream;
 
 static json_t *chunk(const oa_stream *st, json_t *delta, const char *finish) {
@@ -89,12 +97,46 @@ static char *oa_progress(void *ctx, const char *stage, int done, int total) {
 
 static char *oa_text(void *ctx, const char *text, size_t len) {
     oa_stream *st = ctx;
+    if (st->tool_calls) return NULL;   /* sent whole by oa_done */
     json_t *delta = json_pack("{s:s%}", "content", text, len);
     if (!st->sent_role) {
         json_object_set_new(delta, "role", json_string("assistant"));
         st->sent_role = true;
     }
     return sse_event(chunk(st, delta, NULL));
+}
+
+/* The held-back answer of a request with tools: one delta with the text
+ * and/or the tool calls. Sets *finish to "tool_calls" when there are calls. */
+static char *held_answer(oa_stream *st, const gen_result *r, const char **finish) {
+    char *content = NULL;
+    json_t *calls = api_tool_calls(r->text ? r->text : "", r->text_len, &content);
+    json_t *delta = json_pack("{s:s}", "role", "assistant");
+    if (calls) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(calls, i, c) json_object_set_new(c, "index", json_integer((json_int_t)i));
+        json_object_set_new(delta, "tool_calls", calls);
+        if (content) json_object_set_new(delta, "content", json_string(content));
+        *finish = "tool_calls";
+    } else {
+        json_object_set_new(delta, "content", json_stringn(r->text ? r->text : "", r->text_len));
+    }
+    free(content);
+    return sse_event(chunk(st, delta, NULL));
+}
+
+/* Joins two malloc'd events (either may be NULL). */
+static char *join(char *a, char *b) {
+    size_t na = a ? strlen(a) : 0, nb = b ? strlen(b) : 0;
+    char *all = malloc(na + nb + 1);
+    if (all) {
+        if (a) memcpy(all, a, na);
+        if (b) memcpy(all + na, b, nb);
+        all[na + nb] = 0;
+    }
+    free(a), free(b);
+    return all;
 }
 
 static char *oa_done(void *ctx, const sched_poll *p) {
@@ -104,20 +146,15 @@ static char *oa_done(void *ctx, const sched_poll *p) {
     if (p->failed) {
         ev = sse_event(http_error_json(http_status_for_error(&p->err), p->err.msg));
     } else {
-        json_t *c = chunk(st, json_object(), api_finish_reason(p->result));
+        const char *finish = api_finish_reason(p->result);
+        char *held = st->tool_calls ? held_answer(st, p->result, &finish) : NULL;
+        json_t *c = chunk(st, json_object(), finish);
         json_object_set_new(c, "usage", api_usage_json(p));
         json_object_set_new(c, "timings", api_timings_json(p));
-        ev = sse_event(c);
+        if (p->result->incomplete) json_object_set_new(c, "json_incomplete", json_true());
+        ev = join(held, sse_event(c));
     }
-    static const char done[] = "data: [DONE]\n\n";
-    size_t n = ev ? strlen(ev) : 0;
-    char *all = malloc(n + sizeof done);
-    if (all) {
-        if (ev) memcpy(all, ev, n);
-        memcpy(all + n, done, sizeof done);
-    }
-    free(ev);
-    return all;
+    return join(ev, strdup("data: [DONE]\n\n"));
 }
 
 static void oa_free(void *ctx) { free(ctx); }
@@ -127,13 +164,27 @@ static const sse_format oa_format = {.queued = oa_queued, .text = oa_text, .prog
 
 /* ---- /v1/chat/completions ----------------------------------------------------- */
 
-static json_t *completion_json(qvl_server *s, const char *id, const sched_poll *p) {
+static json_t *completion_json(qvl_server *s, const char *id, const sched_poll *p, bool tool_calls) {
     const gen_result *r = p->result;
-    json_t *msg = json_pack("{s:s, s:s%}", "role", "assistant", "content", r->text ? r->text : "", r->text_len);
-    return json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:s}], s:o, s:o}", "id", id, "object", "chat.completion",
-                     "created", (json_int_t)time(NULL), "model", s->m->name, "choices", "index", 0, "message", msg,
-                     "finish_reason", api_finish_reason(r), "usage", api_usage_json(p), "timings",
-                     api_timings_json(p));
+    const char *finish = api_finish_reason(r);
+    char *content = NULL;
+    json_t *calls = tool_calls ? api_tool_calls(r->text ? r->text : "", r->text_len, &content) : NULL;
+    json_t *msg;
+    if (calls) {
+        msg = json_pack("{s:s, s:o, s:o}", "role", "assistant", "content", content ? json_string(content) : json_null(),
+                        "tool_calls", calls);
+        finish = "tool_calls";
+    } else {
+        msg = json_pack("{s:s, s:s%}", "role", "assistant", "content", r->text ? r->text : "", r->text_len);
+    }
+    free(content);
+    json_t *out = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:s}], s:o, s:o}", "id", id, "object",
+                            "chat.completion", "created", (json_int_t)time(NULL), "model", s->m->name, "choices",
+                            "index", 0, "message", msg, "finish_reason", finish, "usage", api_usage_json(p),
+                            "timings", api_timings_json(p));
+    if (out && r->incomplete)
+        json_object_set_new(json_array_get(json_object_get(out, "choices"), 0), "json_incomplete", json_true());
+    return out;
 }
 
 enum MHD_Result api_chat_completions(srv_req *r) {
@@ -142,16 +193,20 @@ enum MHD_Result api_chat_completions(srv_req *r) {
     json_t *body = srv_parse_json_body(r, &err);
     sched_request req = {.load_image = srv_load_image, .load_free = srv_images_free};
     const char *stops[API_MAX_STOP];
+    api_structure shape = {0};
     json_t *msgs = body ? json_object_get(body, "messages") : NULL;
     if (!body || check_unsupported(body, &err) || check_messages(msgs, &err) ||
         api_parse_params(s, body, &req.params, stops, &req.min_pixels, &req.max_pixels, &err) ||
-        api_parse_mode(body, &req.mode, &err) ||
+        api_parse_mode(body, &req.mode, &err) || api_parse_openai_structure(body, &shape, &err) ||
         !(req.load_ctx = srv_check_images(s, msgs, &err))) {
+        api_structure_free(&shape);
         json_decref(body);
         return srv_reply_error(r, &err);
     }
-    bool stream = json_is_true(json_object_get(body, "stream"));
+    bool stream = json_is_true(json_object_get(body, "stream")), tool_calls = shape.tool_calls;
     req.messages = json_incref(msgs);
+    req.constraint = shape.constraint;   /* owned by the job from here */
+    req.tools = shape.tools;
     sched_job *job = sched_submit(s->sched, &req, &err);   /* copies the stop strings */
     json_decref(body);
     if (!job) return srv_reply_error(r, &err);
@@ -167,7 +222,7 @@ enum MHD_Result api_chat_completions(srv_req *r) {
             return MHD_NO;
         }
         api_observe(s, &p);
-        enum MHD_Result rc = p.failed ? srv_reply_error(r, &p.err) : srv_reply_json(r, 200, completion_json(s, id, &p));
+        enum MHD_Result rc = p.failed ? srv_reply_error(r, &p.err) : srv_reply_json(r, 200, completion_json(s, id, &p, tool_calls));
         sched_job_release(job);
         return rc;
     }
@@ -189,6 +244,7 @@ enum MHD_Result api_chat_completions(srv_req *r) {
         return MHD_NO;
     }
     st->srv = s;
+    st->tool_calls = tool_calls;
     st->created = (long)time(NULL);
     memcpy(st->id, id, sizeof st->id);
     return sse_respond(r, job, &p, &oa_format, st);

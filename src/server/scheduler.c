@@ -65,10 +65,17 @@ struct scheduler {
 
 /* ---- jobs ------------------------------------------------------------------ */
 
+/* Releases what a request owns. */
+static void request_free(sched_request *req) {
+    json_decref(req->messages);
+    if (req->load_free) req->load_free(req->load_ctx);
+    grammar_free(req->constraint);
+    json_decref(req->tools);
+}
+
 static void job_unref_locked(sched_job *j) {
     if (--j->refs > 0) return;
-    json_decref(j->req.messages);
-    if (j->req.load_free) j->req.load_free(j->req.load_ctx);
+    request_free(&j->req);
     for (int i = 0; i < j->req.params.n_stop; i++) free(j->stop[i]);
     free(j->stop);
     if (j->has_result) gen_result_free(&j->result);
@@ -107,11 +114,11 @@ static void queue_fail_locked(scheduler *s, sched_job *j, int code, const char *
 }
 
 sched_job *sched_submit(scheduler *s, sched_request *req, qvl_error *err) {
-    sched_job *j = calloc(1, sizeof *j);
+    sched_job *j = req->constraint && !s->cfg.vocab ? NULL : calloc(1, sizeof *j);
     if (!j) {
-        json_decref(req->messages);
-        if (req->load_free) req->load_free(req->load_ctx);
-        qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+        if (req->constraint && !s->cfg.vocab) qvl_fail_code(err, QVL_E_BAD_INPUT, "this server cannot constrain answers");
+        else qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+        request_free(req);
         return NULL;
     }
     j->s = s;
@@ -301,7 +308,9 @@ static void run_job(slot *sl, sched_job *j) {
                          .user = j, .cancel = &j->cancel, .progress = {on_progress, j},
                          .chat = {.add_generation_prompt = true, .min_pixels = j->req.min_pixels,
                                   .max_pixels = j->req.max_pixels, .load_image = j->req.load_image,
-                                  .load_ctx = j->req.load_ctx, .cache = s->cfg.cache}};
+                                  .load_ctx = j->req.load_ctx, .cache = s->cfg.cache, .tools = j->req.tools}};
+    rq.gen.constraint = j->req.constraint;
+    rq.gen.vocab = s->cfg.vocab;
     answer_result res;
     qvl_error err = {0};
     int rc = answer_run(&w, &rq, &res, &err);

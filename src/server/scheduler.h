@@ -22,8 +22,8 @@
  *
  * Memory: a job is reference counted between the scheduler and its
  * submitter; the submitter calls sched_job_release exactly once. The
- * messages (and a load_ctx with load_free) passed to sched_submit are owned
- * by the job from then on.
+ * messages, constraint and tools (and a load_ctx with load_free) passed to
+ * sched_submit are owned by the job from then on.
  */
 #ifndef QVL_SCHEDULER_H
 #define QVL_SCHEDULER_H
@@ -34,6 +34,8 @@
 #include "base/error.h"
 #include "generate/chat.h"
 #include "generate/generate.h"
+#include "grammar/grammar.h"
+#include "grammar/token_mask.h"
 #include "model/model.h"
 #include "ocr/ocr_router.h"
 
@@ -54,6 +56,7 @@ typedef struct sched_config {
     const char *ocr_plugin;         /* NULL: Tesseract */
     const char *ocr_lang;           /* NULL: OCR_DEFAULT_LANG */
     struct image_cache *cache;      /* shared encoded images; NULL: none */
+    const vocab_index *vocab;       /* the tokenizer's index, for constrained answers; NULL: none possible */
 } sched_config;
 
 /* Starts the slot threads. Returns NULL with err set (out of memory for a
@@ -78,11 +81,14 @@ typedef struct sched_request {
     chat_load_image_fn load_image;  /* see chat.h */
     void *load_ctx;                 /* must outlive the job, unless load_free is set */
     void (*load_free)(void *load_ctx);   /* NULL, or frees load_ctx with the job */
+    grammar *constraint;            /* NULL, or the grammar the answer must follow; owned by the job after submit */
+    json_t *tools;                  /* NULL, or tool definitions for the prompt; owned by the job after submit */
 } sched_request;
 
 /* Queues a request. Returns the job (refcount held by the caller), or NULL
- * with err set: SRV_E_QUEUE_FULL, SRV_E_SHUTDOWN, QVL_E_NOMEM. The messages
- * (and load_ctx, with load_free) are released on failure too. */
+ * with err set: SRV_E_QUEUE_FULL, SRV_E_SHUTDOWN, QVL_E_NOMEM, QVL_E_BAD_INPUT
+ * (a constraint but no vocab in the config). The messages, constraint,
+ * tools (and load_ctx, with load_free) are released on failure too. */
 sched_job *sched_submit(scheduler *s, sched_request *req, qvl_error *err);
 
 typedef enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE } sched_state;

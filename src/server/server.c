@@ -251,6 +251,7 @@ void server_stop(qvl_server *s, double grace_s) {
     conn_deadlines_stop(s->deadlines);
     sched_free(s->sched);
     image_cache_free(s->cache);
+    vocab_index_free(s->vocab);
     conv_store_free(s->convs);
     metrics_free(s->met);
     free(s);
@@ -258,9 +259,11 @@ void server_stop(qvl_server *s, double grace_s) {
 
 int server_set_model(qvl_server *s, const qvl_model *m, qvl_error *err) {
     if (s->cfg.image_cache_mb > 0) s->cache = image_cache_new((size_t)s->cfg.image_cache_mb << 20);
+    if (!(s->vocab = vocab_index_build(m->tok, err))) return -1;   /* for JSON Schema answers and tool calls */
     sched_config sc = {.n_slots = s->cfg.parallel, .threads = s->cfg.threads, .n_ctx = s->cfg.ctx,
                        .max_queue = s->cfg.max_queue, .timeout_s = s->cfg.timeout_s, .router = s->cfg.router,
-                       .ocr_plugin = s->cfg.ocr_plugin, .ocr_lang = s->cfg.ocr_lang, .cache = s->cache};
+                       .ocr_plugin = s->cfg.ocr_plugin, .ocr_lang = s->cfg.ocr_lang, .cache = s->cache,
+                       .vocab = s->vocab};
     s->sched = sched_create(m, &sc, err);
     if (!s->sched) return -1;
     s->m = m;

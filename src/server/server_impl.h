@@ -17,6 +17,8 @@
 #include "image/image.h"
 #include "base/clock.h"
 #include "generate/image_cache.h"
+#include "grammar/grammar.h"
+#include "grammar/token_mask.h"
 #include "model/model.h"
 #include "server/conn_deadline.h"
 #include "server/conversations.h"
@@ -32,6 +34,7 @@ struct qvl_server {
     image_limits img_lim;        /* applied when decoding request images */
     scheduler *sched;
     image_cache *cache;          /* encoded images shared by the slots, or NULL */
+    vocab_index *vocab;          /* the tokenizer's index for constrained answers (set with m) */
     metrics *met;
     conv_store *convs;
     struct MHD_Daemon *daemon;
@@ -125,6 +128,35 @@ const char *api_finish_reason(const gen_result *res);
 
 /* Records a finished job in the metrics. Cannot fail. */
 void api_observe(qvl_server *s, const sched_poll *p);
+
+/* ---- api_structured.c: JSON Schema answers and tool calls ---- */
+
+/* What an OpenAI request asks of the answer's shape. */
+typedef struct api_structure {
+    grammar *constraint;     /* response_format's, or a required / named tool call's; NULL = free text */
+    json_t *tools;           /* tools to render in the prompt (tool_choice not "none"); NULL = none */
+    bool tool_calls;         /* look for <tool_call> blocks in the answer */
+} api_structure;
+
+/* Reads response_format (text, json_object, json_schema with the schema in
+ * json_schema.schema or at the top level), tools and tool_choice (auto,
+ * none, required, a named function). Returns 0 with *out filled (free with
+ * api_structure_free, or move its parts into a sched_request), or -1 with
+ * err (QVL_E_BAD_INPUT naming the field, or the schema keyword refused). */
+int api_parse_openai_structure(const json_t *body, api_structure *out, qvl_error *err);
+void api_structure_free(api_structure *s);
+
+/* The simple API's "schema": a JSON Schema (object, or its text from a
+ * form), or "json" for any JSON object. *out = NULL when absent. Returns 0,
+ * or -1 with err (QVL_E_BAD_INPUT). */
+int api_parse_schema_field(const json_t *body, grammar **out, qvl_error *err);
+
+/* The <tool_call> blocks of an answer as OpenAI tool_calls
+ * ([{"id", "type": "function", "function": {"name", "arguments": "<JSON>"}}]),
+ * with *content the malloc'd text around them (trimmed; NULL when none).
+ * Returns NULL (and *content NULL) when the answer holds no call or a
+ * malformed one: then it is all text. */
+json_t *api_tool_calls(const char *text, size_t len, char **content);
 
 /* Handlers (api_openai.c, api_chat.c). */
 enum MHD_Result api_chat_completions(srv_req *r);

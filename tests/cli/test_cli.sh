@@ -52,6 +52,12 @@ check "convert wrote a gguf" "[ -s $tmp/m.gguf ]"
 a=$($QVL ask -m $tmp/m --temperature 0 -n 8 'Hi' 2>/dev/null)
 b=$($QVL ask -m $tmp/m.gguf --temperature 0 -n 8 'Hi' 2>/dev/null)
 check "converted model answers like the directory" "[ -n \"$a\" ] && [ \"$a\" = \"$b\" ]"
+printf '{"type":"object","properties":{"size":{"enum":["S","M"]},"n":{"type":"integer","minimum":1,"maximum":9}},"required":["size","n"]}' > "$tmp/schema.json"
+check "ask --schema answers JSON that follows the schema" "$QVL ask -m $tmp/m --temperature 1 --seed 3 --schema $tmp/schema.json 'Size?' 2>/dev/null | python3 -c 'import json, sys; v = json.load(sys.stdin); assert v[\"size\"] in (\"S\", \"M\") and 1 <= v[\"n\"] <= 9'"
+printf '{"type":"string","pattern":"a+"}' > "$tmp/bad_schema.json"
+bad_out=$($QVL ask -m $tmp/m --schema $tmp/bad_schema.json 'x' 2>&1 >/dev/null); bad_rc=$?
+check "ask --schema names an unsupported keyword and exits 2" "[ $bad_rc -eq 2 ] && grep -q \"'pattern' is not supported\" <<< \"\$bad_out\""
+check "ask --schema json and a cut answer says the JSON is incomplete" "$QVL ask -m $tmp/m --temperature 1 -n 2 --schema json 'x' 2>&1 >/dev/null | grep -q 'JSON is incomplete'"
 check "ask stops at max tokens and says so" "$QVL ask -m $tmp/m.gguf --temperature 0 -n 3 --no-loop-check 'Hi' 2>&1 >/dev/null | grep -q 'max-tokens'"
 
 # The quantization cache cannot be written (a path through a file; a full

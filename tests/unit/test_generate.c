@@ -1,14 +1,21 @@
 /* test_generate.c - the sampler on hand-made logits, and the generation loop
  * on the tiny model: stop strings (cut exactly, never emitted), loop
- * detection, cancellation, max tokens, seeds. */
+ * detection, cancellation, max tokens, seeds; constrained answers (a JSON
+ * Schema, a forced tool call) that parse whatever the seed, and report an
+ * answer cut by max_tokens as incomplete. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "check.h"
 #include "tiny_model.h"
 #include "generate/generate.h"
 #include "generate/sampler.h"
+#include "grammar/json_schema.h"
+#include "grammar/tool_grammar.h"
 #include "load/model_load.h"
 
 #define V 1000
@@ -100,6 +107,30 @@ static void sampler_tests(void) {
     fill(l);
     CHECK_EQ_INT(sampler_sample(&s, l), 7);
     sampler_free(&s);
+
+    /* sampling among a list equals sampling with every other logit at -inf */
+    for (int run = 0; run < 3; run++) {
+        sampler s2;
+        p = sampling_defaults();
+        p.temperature = run == 0 ? 0 : 1.3f;
+        p.top_k = run == 2 ? 0 : 5;
+        p.presence_penalty = 0.5f;
+        p.seed = 99;
+        sampler_init(&s, &p, V);
+        sampler_init(&s2, &p, V);
+        int32_t ids[] = {3, 7, 42, 500, 501, 777};
+        float scratch[6];
+        for (int k = 0; k < 40; k++) {
+            fill(l);
+            int32_t a1 = sampler_sample_among(&s, l, ids, 6, scratch);
+            for (int i = 0, j = 0; i < V; i++) {
+                if (j < 6 && ids[j] == i) j++;
+                else l[i] = -INFINITY;
+            }
+            CHECK_EQ_INT(a1, sampler_sample(&s2, l));
+        }
+        sampler_free(&s), sampler_free(&s2);
+    }
 
     /* repetition penalty applies to prompt tokens too (HF semantics) */
     p.presence_penalty = 0;
@@ -239,6 +270,74 @@ static void prefix_reuse_tests(const qvl_model *m) {
     gen_session_free(&cold);
 }
 
+static void constrained_tests(const qvl_model *m) {
+    qvl_error err = {0};
+    vocab_index *vx = vocab_index_build(m->tok, &err);
+    CHECK_MSG(vx != NULL, "%s", err.msg);
+    json_t *schema = json_loads("{\"type\":\"object\",\"properties\":{\"item\":{\"type\":\"string\",\"maxLength\":"
+                                "6},\"n\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":9},\"tags\":{\"type\":"
+                                "\"array\",\"items\":{\"enum\":[\"a\",\"b\"]},\"maxItems\":2}},\"required\":[\"item\","
+                                "\"n\",\"tags\"]}", 0, NULL);
+    grammar *g = grammar_from_schema(schema, &err);
+    CHECK_MSG(g != NULL, "%s", err.msg);
+    gen_params gp = gen_params_defaults(m);
+    gp.sampling.temperature = 1.0f;
+    gp.max_tokens = 200;
+    gp.constraint = g;
+    gp.vocab = vx;
+    int parsed = 0, forced = 0;
+    for (int seed = 1; seed <= 10; seed++) {
+        gp.sampling.seed = (uint64_t)seed;
+        collect c = {0};
+        gen_result r;
+        run(m, &gp, &c, &r);
+        json_t *v = json_loads(r.text ? r.text : "", 0, NULL);
+        bool ok = v && json_is_string(json_object_get(v, "item")) &&
+                  json_integer_value(json_object_get(v, "n")) >= 1 && json_integer_value(json_object_get(v, "n")) <= 9 &&
+                  json_array_size(json_object_get(v, "tags")) <= 2;
+        CHECK_MSG(ok && r.finish == FINISH_STOP && !r.incomplete, "seed %d: '%s' finish %d", seed, r.text, r.finish);
+        CHECK(r.text_len == c.len && !memcmp(r.text, c.buf, c.len));
+        parsed += ok;
+        forced += r.n_forced;
+        json_decref(v);
+        gen_result_free(&r);
+    }
+    CHECK_EQ_INT(parsed, 10);
+    CHECK(forced > 0);   /* after "item":"..." the key "n" is the only way on: single tokens are forced */
+
+    /* max_tokens inside the JSON: "length", and the result says it is incomplete */
+    gp.max_tokens = 3;
+    collect c = {0};
+    gen_result r;
+    run(m, &gp, &c, &r);
+    CHECK_EQ_INT(r.finish, FINISH_LENGTH);
+    CHECK(r.incomplete);
+    gen_result_free(&r);
+
+    /* ignore_eos cannot run past the end of the value */
+    gp.max_tokens = 200;
+    gp.ignore_eos = true;
+    run(m, &gp, &c, &r);
+    CHECK(r.finish == FINISH_STOP && !r.incomplete);
+    gen_result_free(&r);
+    grammar_free(g);
+    json_decref(schema);
+
+    json_t *tools = json_loads("[{\"type\":\"function\",\"function\":{\"name\":\"lookup\",\"parameters\":{\"type\":"
+                               "\"object\",\"properties\":{\"q\":{\"type\":\"string\",\"maxLength\":5}},\"required\":"
+                               "[\"q\"]}}}]", 0, NULL);
+    g = grammar_tool_call(tools, "lookup", &err);
+    gp.constraint = g;
+    gp.ignore_eos = false;
+    run(m, &gp, &c, &r);
+    const char *head = "<tool_call>\n{\"name\": \"lookup\", \"arguments\": {\"q\":\"";
+    CHECK_MSG(r.text && !strncmp(r.text, head, strlen(head)) && strstr(r.text, "}}\n</tool_call>"), "%s", r.text);
+    gen_result_free(&r);
+    grammar_free(g);
+    json_decref(tools);
+    vocab_index_free(vx);
+}
+
 int main(void) {
     sampler_tests();
     char dir[64];
@@ -249,6 +348,7 @@ int main(void) {
     CHECK_MSG(m != NULL, "%s", err.msg);
     if (m) generate_tests(m);
     if (m) prefix_reuse_tests(m);
+    if (m) constrained_tests(m);
     model_free(m);
     tiny_model_remove(dir);
     return check_summary();

@@ -4,9 +4,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { execFileSync } from "node:child_process";
 import { checkDecodeTimings } from "./check_timings.mjs";
 import { gradientPng } from "./big_image.mjs";
+import { exifJpeg } from "./exif_jpeg.mjs";
 
 const URL = process.env.QVL_URL;
 const TD = process.env.QVL_TESTDATA || "../shared/testdata";
@@ -160,16 +160,6 @@ test("/metrics counts generated tokens", async () => {
   const r = (await post("/api/v1/chat", { question: "hi", max_tokens: 3 })).json;
   assert.equal(await count(), before + r.usage.completion_tokens);
 });
-
-// A w x h JPEG (ImageMagick) with an EXIF block whose orientation is o: the
-// APP1 segment is put right after the JPEG's start marker.
-function exifJpeg(w, h, o) {
-  const jpeg = execFileSync("convert", ["-size", `${w}x${h}`, "xc:red", "jpg:-"]);
-  const tiff = Buffer.from([0x49, 0x49, 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, o, 0, 0, 0, 0, 0, 0, 0]);
-  const payload = Buffer.concat([Buffer.from("Exif\0\0", "latin1"), tiff]);
-  const head = Buffer.from([0xff, 0xe1, (payload.length + 2) >> 8, (payload.length + 2) & 0xff]);
-  return Buffer.concat([jpeg.subarray(0, 2), head, payload, jpeg.subarray(2)]);
-}
 
 test("boxes: true gives the boxes and the upright size of the image asked about", async () => {
   // The synthetic model writes no boxes, so the list is empty here (test_grounding.c checks the

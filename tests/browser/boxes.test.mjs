@@ -7,10 +7,9 @@
 // turns a fields answer into a table. With QVL_SHOTS=DIR it saves screenshots.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 import { exifJpeg } from "../api/exif_jpeg.mjs";
 
 const URL = process.env.QVL_URL;
@@ -59,13 +58,7 @@ function checkPlaced(d, boxes, image, what) {
 }
 
 test("the page draws the answer's boxes over the image and shows fields as a table", async () => {
-  const profile = mkdtempSync(join(tmpdir(), "qvl-chromium-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    viewport: { width: 1200, height: 800 },
-  });
+  const { context, profile, close } = await launchChromium();
   try {
     const page = await context.newPage();
     const errors = [];
@@ -145,7 +138,6 @@ test("the page draws the answer's boxes over the image and shows fields as a tab
     if (SHOTS) await page.screenshot({ path: join(SHOTS, "fields.png") });
     assert.deepEqual(errors, []);
   } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
+    await close();
   }
 });

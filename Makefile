@@ -126,7 +126,7 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.
 fuzz:
 	$(MAKE) FUZZ=1 fuzz-build
 # Only the parsers of untrusted bytes are linked in (not the SIMD kernels).
-FUZZ_LIBSRC := $(wildcard src/base/*.c src/format/*.c src/image/*.c) src/engine/dtype.c \
+FUZZ_LIBSRC := $(wildcard src/base/*.c src/format/*.c src/image/*.c) src/engine/dtype.c src/answer/grounding.c \
                $(wildcard src/tokenizer/*.c)
 fuzz-build: $(FUZZ_BIN)
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_LIBSRC)

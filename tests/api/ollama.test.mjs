@@ -149,13 +149,17 @@ test("options: num_predict, seed, stop, top_k, top_p, num_ctx; keep_alive accept
                        (e) => e.status_code === 400 && /num_predict/.test(e.error));
 });
 
-test("format is refused from the one constraint function until the JSON-Schema engine lands", async () => {
+test("format and tools are refused from the one constraint function until the JSON-Schema engine lands", async () => {
   // Flip this test when the engine is in: format "json" and a schema must then give valid JSON.
   for (const format of ["json", { type: "object", properties: { age: { type: "integer" } } }])
     await assert.rejects(ollama.chat({ model: await model(), format, messages: [{ role: "user", content: "q" }] }),
                          (e) => e.status_code === 400 && /format is not supported yet/.test(e.error));
   await assert.rejects(ollama.chat({ model: await model(), format: 7, messages: [{ role: "user", content: "q" }] }),
                        (e) => e.status_code === 400 && /'format' must be "json" or a JSON Schema/.test(e.error));
+  // Tools come through the same function; flip this too when tool calls are in.
+  const tools = [{ type: "function", function: { name: "get_time", parameters: { type: "object", properties: {} } } }];
+  await assert.rejects(ollama.chat({ model: await model(), tools, messages: [{ role: "user", content: "q" }] }),
+                       (e) => e.status_code === 400 && /tools are not supported yet/.test(e.error));
 });
 
 test("errors come in Ollama's shape: unknown model 404, bad base64 400, broken JSON 400, other routes 404", async () => {

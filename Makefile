@@ -148,7 +148,7 @@ fuzz:
 	$(MAKE) FUZZ=1 fuzz-build
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 # Only the parsers of untrusted bytes are linked in (not the SIMD kernels).
-FUZZ_LIBSRC := $(wildcard src/base/*.c src/format/*.c src/image/*.c) src/engine/dtype.c \
+FUZZ_LIBSRC := $(wildcard src/base/*.c src/format/*.c src/image/*.c) src/engine/dtype.c src/answer/grounding.c \
                $(wildcard src/tokenizer/*.c src/grammar/*.c)
 fuzz-build: $(FUZZ_BIN)
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_LIBSRC)

@@ -1,7 +1,10 @@
 // qvl web page: pick an image, ask questions about it, watch the answers
 // stream in. Talks to POST /api/v1/chat with stream: true (Server-Sent
 // Events over fetch) and keeps the conversation_id so follow-up questions
-// reuse the image without sending it again.
+// reuse the image without sending it again. With an image it asks for the
+// answer's boxes too (boxes.js draws them over the preview, behind a toggle);
+// in "fields" mode the question is a list of field names and the answer a
+// table (fields.js).
 //
 // Safety: model output is never parsed as HTML. renderMarkdown builds DOM
 // nodes with textContent for a small subset (code blocks, inline code, bold,
@@ -23,6 +26,10 @@ const TEXT = {
     stats: (n, tps, s) => `${n} tokens · ${tps} tokens/s · ${s} s`, keyPrompt: "This server needs an API key:",
     ocrStats: (s) => `read by OCR · ${s} s`, ocrHelped: "OCR text given to the model",
     network: "Cannot reach the server.", loading: "Loading the model…",
+    showBoxes: "Draw the answer's boxes on the image", modeAsk: "Ask", modeFields: "Fields → table",
+    fieldsPlaceholder: "Field names, e.g. brand, item number, composition (Enter to extract)",
+    fieldsPrefix: "Fields", field: "Field", value: "Value", noFields: "Type the names of the fields first.",
+    notJson: "The answer was not a JSON object with these fields; here it is as written:",
   },
   zh: {
     dropHint: "把图片拖到这里、粘贴，或选择一张", pick: "选择图片", removeImage: "移除",
@@ -38,6 +45,10 @@ const TEXT = {
     stats: (n, tps, s) => `${n} 个词元 · ${tps} 词元/秒 · ${s} 秒`, keyPrompt: "此服务器需要 API 密钥：",
     ocrStats: (s) => `由 OCR 识别 · ${s} 秒`, ocrHelped: "已将 OCR 文字提供给模型",
     network: "无法连接服务器。", loading: "正在加载模型…",
+    showBoxes: "在图片上标出回答中的方框", modeAsk: "提问", modeFields: "字段 → 表格",
+    fieldsPlaceholder: "字段名，例如：品牌、货号、成分（回车提取）",
+    fieldsPrefix: "字段", field: "字段", value: "值", noFields: "请先输入字段名。",
+    notJson: "回答不是包含这些字段的 JSON 对象；原文如下：",
   },
 };
 
@@ -219,6 +230,8 @@ function takeFile(file) {
     state.image = reader.result.replace(/^data:[^;,]*/, `data:${type}`);
     state.imageSent = false;
     state.conversationId = null;               // a new image starts a new conversation
+    clearBoxes();
+    $("preview").onload = placeBoxLayer;
     $("preview").src = state.image;
     $("preview").hidden = false;
     $("drop-hint").hidden = true;
@@ -238,6 +251,7 @@ function removeImage() {
   state.image = null;
   state.imageSent = false;
   state.conversationId = null;
+  clearBoxes();
   $("preview").hidden = true;
   $("preview").removeAttribute("src");
   $("drop-hint").hidden = false;
@@ -276,11 +290,13 @@ async function postChat(body, signal) {
 
 const RENDER_MS = 30;
 
-async function ask(question) {
+// Asks a question; with fields (names), asks for them as JSON and shows a table.
+async function ask(question, fields) {
   addMessage("user", question);
   const msg = addMessage("assistant", "");
   msg.classList.add("streaming");
-  const body = { question, stream: true };
+  const body = { question: fields ? fieldsQuestion(fields) : question, stream: true };
+  if (state.image && $("show-boxes").checked) body.boxes = true;
   const detail = $("detail").value;
   if (detail) body.max_pixels = Number(detail);
   if (state.conversationId) body.conversation_id = state.conversationId;
@@ -335,7 +351,10 @@ async function ask(question) {
           state.conversationId = ev.conversation_id;
           if (body.image) state.imageSent = true;
           raw = ev.response;
-          renderMarkdown(msg.querySelector(".body"), raw);
+          if (fields) renderFieldsTable(msg.querySelector(".body"), fields, raw,
+                                        { field: t("field"), value: t("value"), notJson: t("notJson") });
+          else renderMarkdown(msg.querySelector(".body"), raw);
+          if (ev.boxes) drawBoxes(ev.boxes, ev.image);
           finishAnswer(msg, raw, ev.timings, ev.usage);
           finished = true;
         }
@@ -387,9 +406,21 @@ function init() {
     const q = $("question").value.trim();
     if (!q) return setStatus(t("noQuestion"));
     if (state.controller) return;
+    if ($("mode").value === "fields") {
+      const names = parseFieldNames(q);
+      if (!names.length) return setStatus(t("noFields"));
+      $("question").value = "";
+      return ask(`${t("fieldsPrefix")}: ${names.join(", ")}`, names);
+    }
     $("question").value = "";
     ask(q);
   });
+  $("mode").addEventListener("change", () => {
+    $("question").dataset.i18nPlaceholder = $("mode").value === "fields" ? "fieldsPlaceholder" : "placeholder";
+    $("question").placeholder = t($("question").dataset.i18nPlaceholder);
+  });
+  $("show-boxes").addEventListener("change", applyBoxesToggle);
+  window.addEventListener("resize", placeBoxLayer);
   $("question").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
@@ -400,6 +431,7 @@ function init() {
   $("clear").addEventListener("click", () => {
     if (state.controller) state.controller.abort();
     $("log").replaceChildren();
+    clearBoxes();
     state.conversationId = null;
     state.imageSent = false;
     setStatus("");

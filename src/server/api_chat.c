@@ -2,7 +2,8 @@
  *
  *   {"image": "<base64 or data URL>", "question": "...",
  *    "conversation_id": "...", "stream": false, "max_tokens": 1024,
- *    "temperature": 0.7, "max_pixels": 1003520, "mode": "auto"}
+ *    "temperature": 0.7, "max_pixels": 1003520, "mode": "auto",
+ *    "boxes": false}
  *   -> {"response": "...", "timestamp": "<ISO 8601>", "model": "...",
  *       "conversation_id": "...", "finish_reason": "stop",
  *       "route": "ocr" | "vlm" | "ocr+vlm", "ocr_fallback": false,
@@ -12,6 +13,12 @@
  * in a multipart form) makes the answer JSON that follows it (grammar.h):
  * "response" is then the JSON text and "json" the parsed value, or, when
  * max_tokens cut it, "json_incomplete": true and finish_reason "length".
+ * "boxes": true adds the answer's grounding (answer/grounding.h: Qwen3-VL's
+ * bbox_2d objects, 0-1000) as pixel boxes of the image asked about, upright
+ * after its EXIF orientation: "boxes": [{"label", "x1", "y1", "x2", "y2"}]
+ * and "image": {"width", "height"}. It needs an image in the conversation;
+ * an answer without boxes gives "boxes": []. The question itself is not
+ * changed: ask for the boxes ("... report bbox_2d coordinates as JSON").
  *
  * "mode" chooses the route (answer.h): auto (text-reading questions go to
  * OCR, which answers in well under a second; low OCR confidence falls back
@@ -38,6 +45,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "answer/grounding.h"
 #include "base/base64.h"
 #include "server/http_util.h"
 #include "server/server_impl.h"
@@ -132,8 +140,8 @@ static json_t *form_to_json(srv_req *r, qvl_error *err) {
                 goto fail;
             }
             json_object_set_new(obj, "image", url);
-        } else if (!strcmp(f->name, "stream")) {
-            json_object_set_new(obj, "stream", json_boolean(!strcmp(text, "true") || !strcmp(text, "1")));
+        } else if (!strcmp(f->name, "stream") || !strcmp(f->name, "boxes")) {
+            json_object_set_new(obj, f->name, json_boolean(!strcmp(text, "true") || !strcmp(text, "1")));
         } else if (!strcmp(f->name, "max_tokens") || !strcmp(f->name, "temperature") ||
                    !strcmp(f->name, "max_pixels")) {
             char *end;
@@ -167,12 +175,34 @@ typedef struct chat_ctx {
     bool schema;            /* the answer is JSON: add it parsed */
     char conv_id[33];
     json_t *messages;       /* shared with the job; extended with the answer when done */
+    bool boxes;             /* add the answer's grounding boxes */
+    const srv_images *images;   /* the job's (valid while the job is held): the image size */
 } chat_ctx;
 
 static void chat_ctx_free(void *p) {
     chat_ctx *c = p;
     json_decref(c->messages);
     free(c);
+}
+
+enum { MAX_BOXES = 256 };
+
+/* "boxes" and "image" for the answer text: the grounding in pixels of the
+ * image asked about. The size is known once the job decoded the image (an
+ * answer that got this far did). */
+static void add_boxes(json_t *answer, const chat_ctx *c, const gen_result *res) {
+    int w = 0, h = 0;
+    json_t *arr = json_array();
+    grounding_box *b = malloc(MAX_BOXES * sizeof *b);
+    if (b && srv_images_last_size(c->images, &w, &h)) {
+        int n = grounding_boxes(res->text, res->text ? res->text_len : 0, w, h, b, MAX_BOXES);
+        for (int i = 0; i < n; i++)
+            json_array_append_new(arr, json_pack("{s:s, s:i, s:i, s:i, s:i}", "label", b[i].label, "x1", b[i].x1,
+                                                 "y1", b[i].y1, "x2", b[i].x2, "y2", b[i].y2));
+    }
+    free(b);
+    json_object_set_new(answer, "boxes", arr);
+    json_object_set_new(answer, "image", json_pack("{s:i, s:i}", "width", w, "height", h));
 }
 
 /* The answer's fields; on success also stores the conversation. */
@@ -194,6 +224,7 @@ static json_t *answer_json(chat_ctx *c, const sched_poll *p) {
     if (out && parsed) json_object_set_new(out, "json", parsed);
     else json_decref(parsed);
     if (out && c->schema && res->incomplete) json_object_set_new(out, "json_incomplete", json_true());
+    if (out && c->boxes) add_boxes(out, c, res);
     return out;
 }
 
@@ -247,6 +278,19 @@ static json_t *build_messages(qvl_server *s, const json_t *body, const char *con
     return msgs;
 }
 
+/* The optional "boxes" flag; true needs an image in the conversation.
+ * Returns 0, or -1 with err (QVL_E_BAD_INPUT). */
+static int parse_boxes(const json_t *body, const srv_images *images, bool *boxes, qvl_error *err) {
+    const json_t *v = json_object_get(body, "boxes");
+    if (v && !json_is_boolean(v) && !json_is_null(v))
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "'boxes' must be true or false");
+    *boxes = json_is_true(v);
+    if (*boxes && srv_images_count(images) == 0)
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "'boxes' needs an image: send one, or the conversation_id of a "
+                             "chat about one");
+    return 0;
+}
+
 
 enum MHD_Result api_simple_chat(srv_req *r) {
     qvl_server *s = r->srv;
@@ -263,11 +307,13 @@ enum MHD_Result api_simple_chat(srv_req *r) {
     }
     const char *conv_id = json_string_value(cid);
     json_t *msgs = NULL;
+    bool boxes = false;
     if (!body || api_parse_mode(body, &req.mode, &err) ||
         api_parse_params(s, body, &req.params, stops, &req.min_pixels, &req.max_pixels, &err) ||
         api_parse_schema_field(body, &req.constraint, &err) || !(msgs = build_messages(s, body, conv_id, &err)) ||
-        !(req.load_ctx = srv_check_images(s, msgs, &err))) {
+        !(req.load_ctx = srv_check_images(s, msgs, &err)) || parse_boxes(body, req.load_ctx, &boxes, &err)) {
         grammar_free(req.constraint);
+        srv_images_free(req.load_ctx);
         json_decref(msgs);
         json_decref(body);
         return srv_reply_error(r, &err);
@@ -283,6 +329,8 @@ enum MHD_Result api_simple_chat(srv_req *r) {
     c->srv = s;
     c->schema = req.constraint != NULL;
     c->messages = msgs;
+    c->boxes = boxes;
+    c->images = req.load_ctx;
     if (conv_id) snprintf(c->conv_id, sizeof c->conv_id, "%s", conv_id);
     else conv_new_id(c->conv_id);
     bool stream = json_is_true(json_object_get(body, "stream"));

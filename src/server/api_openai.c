@@ -256,8 +256,9 @@ enum MHD_Result api_models(srv_req *r) {
     const qvl_model *m = r->srv->m;
     json_t *meta = json_pack("{s:i, s:s, s:b}", "n_ctx", r->srv->cfg.ctx, "weights", m->weight_type ? m->weight_type : "",
                              "test_model", m->cfg.test_model[0] != 0);
-    json_t *model = json_pack("{s:s, s:s, s:I, s:s, s:o}", "id", m->name, "object", "model", "created",
-                              (json_int_t)time(NULL), "owned_by", "qvl", "meta", meta);
+    json_t *model = json_pack("{s:s, s:s, s:I, s:s, s:o, s:o}", "id", m->name, "object", "model", "created",
+                              (json_int_t)time(NULL), "owned_by", "qvl", "capabilities",
+                              api_model_capabilities(m), "meta", meta);
     return srv_reply_json(r, 200, json_pack("{s:s, s:[o]}", "object", "list", "data", model));
 }
 

@@ -43,10 +43,15 @@ enum MHD_Result srv_reply_json(srv_req *r, int status, json_t *body) {
     return rc;
 }
 
+bool srv_is_ollama_path(const char *path) {
+    return path && !strncmp(path, "/api/", 5) && strncmp(path, "/api/v1/", 8) != 0;
+}
+
 enum MHD_Result srv_reply_error(srv_req *r, const qvl_error *err) {
     int status = http_status_for_error(err);
     const char *msg = err->msg[0] ? err->msg : "internal error";
-    json_t *body = http_error_json(status, msg);
+    /* Ollama's clients read {"error": "<message>"}; everything else gets the OpenAI shape. */
+    json_t *body = srv_is_ollama_path(r->path) ? json_pack("{s:s}", "error", msg) : http_error_json(status, msg);
     if (err->code != SRV_E_QUEUE_FULL) return srv_reply_json(r, status, body);
     /* Busy: tell well-behaved clients when to come back. */
     char *text = json_dumps(body, JSON_COMPACT);
@@ -118,6 +123,7 @@ typedef struct srv_image {
     const json_t *part;      /* the content part it came from (the job keeps the messages) */
     uint8_t *bytes;
     size_t len;
+    int width, height;       /* upright size once decoded on the slot thread; 0 before */
 } srv_image;
 
 struct srv_images {
@@ -139,8 +145,13 @@ int srv_load_image(void *ctx, const json_t *part, int index, image_rgb *out, qvl
     for (int i = 0; i < si->n; i++)
         if (si->img[i].part == part) {
             int rc = image_decode(si->img[i].bytes, si->img[i].len, &si->srv->img_lim, out, err);
-            if (rc != 0) qvl_error_prefix(err, "image %d", index + 1);
-            return rc;
+            if (rc != 0) {
+                qvl_error_prefix(err, "image %d", index + 1);
+                return rc;
+            }
+            si->img[i].width = out->width;
+            si->img[i].height = out->height;
+            return 0;
         }
     /* Every part the chat template takes for an image was checked; this is
      * a part the two disagree on. Refuse rather than fetch unchecked data. */
@@ -186,4 +197,13 @@ srv_images *srv_check_images(qvl_server *s, const json_t *messages, qvl_error *e
 fail:
     srv_images_free(si);
     return NULL;
+}
+
+int srv_images_count(const srv_images *si) { return si ? si->n : 0; }
+
+bool srv_images_last_size(const srv_images *si, int *width, int *height) {
+    if (!si || si->n == 0 || si->img[si->n - 1].width <= 0) return false;
+    *width = si->img[si->n - 1].width;
+    *height = si->img[si->n - 1].height;
+    return true;
 }

@@ -87,6 +87,13 @@ static const route routes[] = {
     {"/tokenize", "POST", api_tokenize, true, true},
     {"/detokenize", "POST", api_detokenize, true, true},
     {"/api/v1/chat", "POST", api_simple_chat, true, true},
+    /* Ollama's API (api_ollama.c, api_ollama_models.c) */
+    {"/api/chat", "POST", api_ollama_chat, true, true},
+    {"/api/generate", "POST", api_ollama_generate, true, true},
+    {"/api/tags", "GET", api_ollama_tags, true, true},
+    {"/api/show", "POST", api_ollama_show, true, true},
+    {"/api/ps", "GET", api_ollama_ps, true, true},
+    {"/api/version", "GET", api_ollama_version, false, false},
     {NULL, NULL, NULL, false, false},
 };
 
@@ -140,9 +147,13 @@ static enum MHD_Result dispatch(srv_req *r) {
         snprintf(msg, sizeof msg, "method %.16s is not allowed on %.100s", r->method, r->path);
         return srv_reply_fail(r, SRV_E_METHOD, msg);
     }
-    char msg[200];
-    snprintf(msg, sizeof msg, "no such endpoint: %.16s %.120s (see /v1/chat/completions, /api/v1/chat)", r->method,
-             r->path);
+    char msg[240];
+    if (srv_is_ollama_path(r->path))   /* /api/pull, /api/embed...: Ollama's model store and more */
+        snprintf(msg, sizeof msg, "%.16s %.100s is not part of qvl's Ollama API (it serves one model: /api/chat, "
+                 "/api/generate, /api/tags, /api/show, /api/ps, /api/version)", r->method, r->path);
+    else
+        snprintf(msg, sizeof msg, "no such endpoint: %.16s %.120s (see /v1/chat/completions, /api/v1/chat, /api/chat)",
+                 r->method, r->path);
     return srv_reply_fail(r, SRV_E_NOT_FOUND, msg);
 }
 

@@ -68,7 +68,12 @@ enum MHD_Result srv_reply_fail(srv_req *r, int code, const char *msg);
 /* Sends body (stolen) as JSON with status. Returns the MHD result. */
 enum MHD_Result srv_reply_json(srv_req *r, int status, json_t *body);
 
-/* Sends the error body for err (status from http_status_for_error). */
+/* True for the Ollama API's paths (/api/..., not the simple API's
+ * /api/v1/...), whose errors are {"error": "<message>"}. */
+bool srv_is_ollama_path(const char *path);
+
+/* Sends the error body for err (status from http_status_for_error): the
+ * OpenAI shape, or Ollama's on its paths. */
 enum MHD_Result srv_reply_error(srv_req *r, const qvl_error *err);
 
 /* Sends any prepared response (adds CORS and counts it in the metrics);
@@ -92,6 +97,15 @@ typedef struct srv_images srv_images;
  * load_free = srv_images_free), or NULL with err set. */
 srv_images *srv_check_images(qvl_server *s, const json_t *messages, qvl_error *err);
 void srv_images_free(void *si);
+
+/* How many images the request has. NULL is fine (0). */
+int srv_images_count(const srv_images *si);
+
+/* The upright pixel size of the request's last image (the one a question
+ * is about), known once the job has decoded it: true and the size, or
+ * false (no image, or not decoded: the job failed first). Read it after
+ * the job is done, while still holding the job. */
+bool srv_images_last_size(const srv_images *si, int *width, int *height);
 
 /* The chat_load_image_fn for a request: decodes the kept bytes of part
  * under the server's image limits. ctx = the request's srv_images. */
@@ -158,11 +172,28 @@ int api_parse_schema_field(const json_t *body, grammar **out, qvl_error *err);
  * malformed one: then it is all text. */
 json_t *api_tool_calls(const char *text, size_t len, char **content);
 
-/* Handlers (api_openai.c, api_chat.c). */
+/* ---- api_ollama_models.c: the served model as Ollama's API names it ---- */
+
+/* The body's "model" (or legacy "name") when it names the served model:
+ * the string as given (borrowed from body). NULL with err: QVL_E_BAD_INPUT
+ * when missing, SRV_E_NOT_FOUND (404) for another name. */
+const char *ollama_check_model(qvl_server *s, const json_t *body, qvl_error *err);
+
+/* ["completion", "vision" (when the vision tower is loaded), "tools"]: what
+ * /api/show and /v1/models report (new reference). */
+json_t *api_model_capabilities(const qvl_model *m);
+
+/* Handlers (api_openai.c, api_chat.c, api_ollama.c, api_ollama_models.c). */
 enum MHD_Result api_chat_completions(srv_req *r);
 enum MHD_Result api_models(srv_req *r);
 enum MHD_Result api_tokenize(srv_req *r);
 enum MHD_Result api_detokenize(srv_req *r);
 enum MHD_Result api_simple_chat(srv_req *r);
+enum MHD_Result api_ollama_chat(srv_req *r);
+enum MHD_Result api_ollama_generate(srv_req *r);
+enum MHD_Result api_ollama_tags(srv_req *r);
+enum MHD_Result api_ollama_show(srv_req *r);
+enum MHD_Result api_ollama_ps(srv_req *r);
+enum MHD_Result api_ollama_version(srv_req *r);
 
 #endif

@@ -161,7 +161,8 @@ enum MHD_Result sse_respond(srv_req *r, sched_job *job, sched_poll *first, const
         stream_free(st);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, "Content-Type", "text/event-stream; charset=utf-8");
+    MHD_add_response_header(resp, "Content-Type", fmt->content_type ? fmt->content_type
+                                                                    : "text/event-stream; charset=utf-8");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     return srv_reply(r, 200, resp);

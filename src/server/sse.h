@@ -34,6 +34,9 @@ typedef struct sse_format {
     /* The last events: the final chunk with usage, or an error event. */
     char *(*done)(void *ctx, const sched_poll *p);
     void (*free)(void *ctx);
+    /* The response's Content-Type; NULL = "text/event-stream; charset=utf-8".
+     * (Ollama streams newline-delimited JSON through the same machinery.) */
+    const char *content_type;
 } sse_format;
 
 /* Waits for the job's first news so that a request failing early gets a

@@ -94,6 +94,24 @@ grep -q 'image tokens' "$tmp/body" || { echo "FAIL: the 413 does not give the nu
 printf '{"question":"q","image":"%s","max_tokens":2,"max_pixels":200000}' "$(base64 -w0 "$tmp/photo.jpg")" > "$tmp/img.json"
 expect "photo at max_pixels 200000" 200 '"response"' "${JSON[@]}" --data-binary @"$tmp/img.json" "$URL/api/v1/chat"
 
+# The Ollama API: its error shape ({"error": "..."}) also for what the router
+# refuses, and NDJSON streaming by default (tests/api/ollama.test.mjs drives
+# its npm client).
+OERR='{"error":"'
+MODEL=$(curl -s "$URL/api/tags" | sed -n 's/.*"name":"\([^"]*\)".*/\1/p')
+expect "Ollama: other routes" 404 "${OERR}POST /api/pull is not part" "${JSON[@]}" -d '{"model":"x"}' "$URL/api/pull"
+expect "Ollama: wrong method" 405 "${OERR}method GET" "$URL/api/chat"
+expect "Ollama: huge body" 413 "${OERR}the request body is larger" "${JSON[@]}" --data-binary @"$tmp/big.txt" \
+    "$URL/api/chat"
+printf '{"model":"%s","prompt":"q","images":["%s"]}' "$MODEL" "$(base64 -w0 "$tmp/bigimg.png")" > "$tmp/img.json"
+expect "Ollama: image over --max-image-mb" 413 "${OERR}image 1" "${JSON[@]}" --data-binary @"$tmp/img.json" \
+    "$URL/api/generate"
+curl -s -D "$tmp/nd.head" -o "$tmp/nd.body" "${JSON[@]}" "$URL/api/chat" \
+    -d "{\"model\":\"$MODEL\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"options\":{\"num_predict\":3}}"
+grep -qi '^content-type: application/x-ndjson' "$tmp/nd.head" && [ "$(grep -c '"done":false' "$tmp/nd.body")" -ge 1 ] &&
+    [ "$(tail -n 1 "$tmp/nd.body" | grep -c '"done":true,"done_reason"')" = 1 ] ||
+    { echo "FAIL: /api/chat does not stream NDJSON by default: $(head -c 300 "$tmp/nd.head" "$tmp/nd.body")"; fail=1; }
+
 # A client that sends half a request holds a connection, not a slot.
 port=${URL##*:}
 exec 3<> "/dev/tcp/127.0.0.1/$port"
@@ -152,6 +170,8 @@ expect "wrong key" 401 'API key' -H 'Authorization: Bearer nope' "$K/v1/models"
 expect "right key" 200 '"object":"list"' -H 'Authorization: Bearer s3cret' "$K/v1/models"
 expect "X-API-Key header" 200 '"object":"list"' -H 'X-API-Key: s3cret' "$K/v1/models"
 expect "health needs no key" 200 '"ok"' "$K/health"
+expect "Ollama: no key" 401 "${OERR}missing or wrong API key" "${JSON[@]}" -d '{}' "$K/api/chat"
+expect "Ollama: version needs no key" 200 '"version"' "$K/api/version"
 curl -s -D "$tmp/cors" -o /dev/null "$K/health"
 grep -qi '^access-control-allow-origin: https://example.org' "$tmp/cors" || { echo "FAIL: CORS header"; fail=1; }
 AUTH=(-H 'Authorization: Bearer s3cret')
@@ -169,6 +189,8 @@ curl -sN "${AUTH[@]}" "${JSON[@]}" -d '{"messages":[{"role":"user","content":"hi
 bpid=$!
 sleep 0.3
 expect "queue full" 503 'busy' "${AUTH[@]}" "${JSON[@]}" -d '{"question":"q"}' "$K/api/v1/chat"
+expect "queue full (Ollama)" 503 "${OERR}" "${AUTH[@]}" "${JSON[@]}" -d "{\"model\":\"$MODEL\",\"prompt\":\"q\"}" \
+    "$K/api/generate"
 wait $bpid
 kill -TERM $kpid; wait $kpid 2>/dev/null
 

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { checkDecodeTimings } from "./check_timings.mjs";
 import { gradientPng } from "./big_image.mjs";
+import { exifJpeg } from "./exif_jpeg.mjs";
 
 const URL = process.env.QVL_URL;
 const TD = process.env.QVL_TESTDATA || "../shared/testdata";
@@ -158,4 +159,31 @@ test("/metrics counts generated tokens", async () => {
   const before = await count();
   const r = (await post("/api/v1/chat", { question: "hi", max_tokens: 3 })).json;
   assert.equal(await count(), before + r.usage.completion_tokens);
+});
+
+test("boxes: true gives the boxes and the upright size of the image asked about", async () => {
+  // The synthetic model writes no boxes, so the list is empty here (test_grounding.c checks the
+  // conversion); what the server adds around it is checked: the size after EXIF rotation.
+  for (const [o, w, h] of [[1, 64, 32], [6, 32, 64], [8, 32, 64], [3, 64, 32]]) {
+    const { status, json } = await post("/api/v1/chat", { image: exifJpeg(64, 32, o).toString("base64"),
+                                                           question: "Where is the red area?", max_tokens: 3,
+                                                           boxes: true, mode: "vlm" });
+    assert.equal(status, 200, JSON.stringify(json));
+    assert.ok(Array.isArray(json.boxes));
+    assert.deepEqual(json.image, { width: w, height: h }, `orientation ${o}`);
+    // A follow-up is about the same image.
+    const next = await post("/api/v1/chat", { conversation_id: json.conversation_id, question: "And now?",
+                                              max_tokens: 2, boxes: true, mode: "vlm" });
+    assert.deepEqual(next.json.image, { width: w, height: h });
+  }
+  // Streamed: on the final event. Without boxes: no such fields.
+  const evs = await events({ image: png, question: "q", max_tokens: 2, boxes: true });
+  assert.deepEqual(evs.at(-1).image, { width: 256, height: 256 });
+  const plain = (await post("/api/v1/chat", { image: png, question: "q", max_tokens: 2 })).json;
+  assert.equal(plain.boxes, undefined);
+  // Refused: boxes without an image, or not a boolean.
+  const none = await post("/api/v1/chat", { question: "Where?", boxes: true });
+  assert.equal(none.status, 400);
+  assert.match(none.json.error.message, /'boxes' needs an image/);
+  assert.equal((await post("/api/v1/chat", { image: png, question: "Where?", boxes: "yes" })).status, 400);
 });

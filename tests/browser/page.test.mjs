@@ -6,10 +6,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const URL = process.env.QVL_URL;
 const TD = process.env.QVL_TESTDATA || "../shared/testdata";
@@ -17,14 +16,7 @@ const SHOTS = process.env.QVL_SHOTS || "";
 const IMG = `${TD}/images/img_320x256.png`;
 
 test("the page: image, streamed answers, follow-up, copy, clear, bad file, phone width", async () => {
-  const profile = mkdtempSync(join(tmpdir(), "qvl-chromium-"));
-  // A fresh profile directory each run (playwright passes it as --user-data-dir).
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    viewport: { width: 1200, height: 800 },
-  });
+  const { context, profile, close } = await launchChromium();
   try {
     await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: URL });
     const page = await context.newPage();
@@ -166,7 +158,6 @@ test("the page: image, streamed answers, follow-up, copy, clear, bad file, phone
     if (SHOTS) await page.screenshot({ path: join(SHOTS, "phone.png"), fullPage: true });
     assert.deepEqual(errors, []);
   } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
+    await close();
   }
 });

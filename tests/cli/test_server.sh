@@ -2,9 +2,9 @@
 # `qvl serve` end to end: starts servers on free ports with the tiny test
 # model made in a temp dir, then runs
 #   - tests/api/curl_tests.sh   statuses, limits, multipart, SSE, API key, timeout
-#   - tests/api/*.test.mjs      the npm `openai` client, the simple API, JSON Schema answers and
-#                               tool calls validated by ajv (node --test)
-#   - tests/browser/page.test.mjs  the web page in headless Chromium (when installed)
+#   - tests/api/*.test.mjs      the npm `openai` and `ollama` clients, the simple API, JSON Schema
+#                               answers and tool calls validated by ajv (node --test)
+#   - tests/browser/*.test.mjs  the web page in headless Chromium (when installed)
 #   - a SIGTERM drain check
 #   - cancelling a long image encode: client gone, SIGTERM
 # Every server is stopped on exit, whatever happens. Needs node + `npm ci`.
@@ -27,7 +27,7 @@ start_server() {
     PID=$!
     pids+=("$PID")
     for _ in $(seq 1 300); do
-        URL=$(sed -n 's/.*ready on \(http:[^ ]*\) .*/\1/p' "$tmp/$name.out")
+        URL=$(sed -n 's/.*ready on \(http:[^ ]*\) .*/\1/p' "$tmp/$name.out" 2>/dev/null)
         [ -n "$URL" ] && return 0
         kill -0 "$PID" 2>/dev/null || break
         sleep 0.05
@@ -64,7 +64,9 @@ else
     # skipped node tests, said as such (tests/run_all.sh shows SKIP lines)
     sed -n 's/^ok [0-9]* - \(.*\) # SKIP \(.*\)/SKIP node API test "\1": \2/p' "$tmp/node.txt"
     if [ -x /usr/bin/chromium ] && [ -d node_modules/playwright-core ]; then
-        QVL_URL=$URL QVL_SHOTS=${QVL_SHOTS:-} node tests/browser/page.test.mjs || fail=1
+        for t in tests/browser/*.test.mjs; do
+            QVL_URL=$URL QVL_SHOTS=${QVL_SHOTS:-} node "$t" || fail=1
+        done
     else
         echo "SKIP browser test: /usr/bin/chromium is not installed (apt-get install chromium)"
     fi

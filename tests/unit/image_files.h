@@ -34,6 +34,26 @@ static inline uint8_t *read_whole_file(const char *path, size_t *len) {
     return buf;
 }
 
+/* Size of the APP1 payload exif_app1 writes. */
+enum { EXIF_APP1_LEN = 6 + 8 + 2 + 12 + 4 };
+
+/* An "Exif\0\0" APP1 payload whose IFD0 holds only the orientation tag o
+ * (1..8): a big-endian TIFF for odd values, little-endian for even ones, so
+ * both byte orders are exercised. */
+static inline void exif_app1(uint8_t app1[EXIF_APP1_LEN], int o) {
+    memset(app1, 0, EXIF_APP1_LEN);
+    memcpy(app1, "Exif\0\0", 6);
+    uint8_t *t = app1 + 6;
+    int be = o % 2;
+    memcpy(t, be ? "MM\0\x2a\0\0\0\x08" : "II\x2a\0\x08\0\0\0", 8);
+    uint8_t entry[14] = {0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, (uint8_t)o, 0, 0};
+    if (!be) {
+        uint8_t le[14] = {1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, (uint8_t)o, 0, 0, 0};
+        memcpy(entry, le, 14);
+    }
+    memcpy(t + 8, entry, 14);
+}
+
 /* JPEG of w x h pixels with `components` (1 gray, 3 RGB, 4 CMYK) and an
  * optional APP1 payload. Returns a malloc'd buffer. */
 static inline uint8_t *make_jpeg(const uint8_t *px, int w, int h, int components,

@@ -149,17 +149,8 @@ static void test_exif(void) {
             if (y >= h - 16 && x < 16) { p[0] = 0; p[1] = 0; p[2] = 255; }   /* BL blue */
         }
     for (int o = 1; o <= 8; o++) {
-        /* Big-endian TIFF for odd values, little-endian for even ones. */
-        uint8_t app1[6 + 8 + 2 + 12 + 4] = {'E', 'x', 'i', 'f', 0, 0};
-        uint8_t *t = app1 + 6;
-        int be = o % 2;
-        memcpy(t, be ? "MM\0\x2a\0\0\0\x08" : "II\x2a\0\x08\0\0\0", 8);
-        uint8_t entry[14] = {0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, (uint8_t)o, 0, 0};
-        if (!be) {
-            uint8_t le[14] = {1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, (uint8_t)o, 0, 0, 0};
-            memcpy(entry, le, 14);
-        }
-        memcpy(t + 8, entry, 14);
+        uint8_t app1[EXIF_APP1_LEN];
+        exif_app1(app1, o);
         size_t n;
         uint8_t *jpg = make_jpeg(stored, w, h, 3, app1, sizeof app1, &n);
         image_rgb img = {0};

@@ -273,9 +273,9 @@ qvl_server *server_start(const server_config *cfg, qvl_error *err) {
     /* Room for two base64 images plus the JSON around them. */
     s->max_body = s->img_lim.max_bytes / 3 * 4 * 2 + ((size_t)1 << 20);
     s->met = metrics_new();
-    /* 16 conversations of up to one max-size image each bound the store to
-     * ~16 x 1.33 x max_image_mb of base64 (about 210 MB at 10 MB). */
-    s->convs = conv_store_new(16, 30 * 60);
+    /* max_conversations (default 16) of up to one max-size image each bound
+     * the store to ~16 x 1.33 x max_image_mb of base64 (about 210 MB at 10 MB). */
+    s->convs = conv_store_new(cfg->max_conversations > 0 ? cfg->max_conversations : 16, 30 * 60);
     if (!s->met || !s->convs) {
         qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
         server_stop(s, 0);

@@ -54,6 +54,7 @@ typedef struct server_config {
     const char *ocr_lang;    /* OCR languages, or NULL for the default */
     int image_cache_mb;      /* encoded images kept for follow-ups (0 = none) */
     int max_pixels;          /* image detail of requests that give none (image/preprocess.h IMAGE_QVL_MAX_PIXELS) */
+    int max_conversations;   /* simple-API conversations kept (LRU, 30 min each); <= 0 = 16 */
     const char *instance_id; /* this replica's name (X-Qvl-Instance on every answer; prefix of its
                                 conversation ids), or NULL for "<hostname>:<port>" and unprefixed ids */
 } server_config;

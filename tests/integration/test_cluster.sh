@@ -25,8 +25,8 @@ $QVL make-test-model --config tiny --out "$tmp/m" > /dev/null 2>&1 || { echo "FA
 # for the few milliseconds in between, like any port-0 dance)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 scripts/cluster.sh start --replicas 2 --port "$port" --model "$tmp/m" --state "$state" \
-    -- --parallel 2 --max-conversations 5000 > "$tmp/start.log" 2>&1
-check "cluster.sh start" "[ $? -eq 0 ]" || { cat "$tmp/start.log"; exit 1; }
+    -- --parallel 2 --max-conversations 5000 > "$tmp/start.log" 2>&1 \
+    || { echo "FAIL: cluster.sh start"; cat "$tmp/start.log"; exit 1; }
 cp "$state/replicas.json" "$tmp/replicas.json"
 pids=$(sed -n 's/.*"pid": \([0-9]*\).*/\1/p' "$tmp/replicas.json" | tr '\n' ' ')
 ports=$(sed -n 's/.*"port": \([0-9]*\).*/\1/p' "$tmp/replicas.json" | tr '\n' ' ')

@@ -7,8 +7,8 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/cli_common.sh
 p=$tmp/prefix
-make --no-print-directory install PREFIX="$p" > "$tmp/install.log" 2>&1
-check "make install" "[ $? -eq 0 ]" || { cat "$tmp/install.log"; exit 1; }
+make --no-print-directory install PREFIX="$p" > "$tmp/install.log" 2>&1 \
+    || { echo "FAIL: make install"; cat "$tmp/install.log"; exit 1; }
 for f in bin/qvl share/man/man1/qvl.1 share/qvl/ocr-rules.txt share/qvl/qvl.conf.example lib/systemd/system/qvl.service \
          share/qvl/deploy/cluster.sh share/qvl/deploy/nginx/qvl.conf share/qvl/deploy/nginx/qvl-proxy.conf; do
     check "installed $f" "[ -s $p/$f ]"
@@ -24,7 +24,7 @@ done
 check "unit file: ExecStart is the installed binary" "grep -q '^ExecStart=$p/bin/qvl serve' $p/lib/systemd/system/qvl.service"
 if command -v systemd-analyze > /dev/null; then
     MANPATH=$p/share/man systemd-analyze verify "$p/lib/systemd/system/qvl.service" > "$tmp/verify.txt" 2>&1
-    check "systemd-analyze verify qvl.service" "[ $? -eq 0 ] && [ ! -s $tmp/verify.txt ]" || cat "$tmp/verify.txt"
+    check "systemd-analyze verify qvl.service: $(cat "$tmp/verify.txt")" "[ $? -eq 0 ] && [ ! -s $tmp/verify.txt ]"
 else
     echo "FAIL: systemd-analyze is missing (apt-get install systemd)"; fail=1
 fi

@@ -35,7 +35,7 @@ RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --
         libheif1 libtiff6 libgif7 libtesseract5 liblept5 libopenblas0-pthread \
         tesseract-ocr-eng tesseract-ocr-chi-sim curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --user-group --home-dir /var/lib/qvl --create-home qvl \
+    && useradd --uid 10001 --user-group --home-dir /var/lib/qvl --create-home --shell /usr/sbin/nologin qvl \
     && mkdir -p /models /var/lib/qvl/cache && chown qvl:qvl /var/lib/qvl/cache
 COPY --from=build /out/usr/local /usr/local
 USER qvl

@@ -16,7 +16,7 @@
 #       (deploy/nginx/qvl.conf is its output for 2 replicas).
 #
 # Environment: QVL (the qvl binary; default: qvl beside this repository's
-# scripts/, else on PATH), NGINX (default nginx).
+# scripts/, else on PATH), NGINX (default: nginx on PATH, else /usr/sbin/nginx).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "cluster.sh: $*" >&2; exit 2; }
@@ -120,9 +120,11 @@ start() {
     mkdir -p "$state"
     state=$(cd "$state" && pwd)
     [ -e "$state/replicas.json" ] && die "$state already holds a cluster: cluster.sh stop --state $state first"
-    local qvl nginx=${NGINX:-nginx} max_mb=10 threads i
+    local qvl nginx=${NGINX:-} max_mb=10 threads i
     qvl=$(qvl_bin)
-    command -v "$nginx" > /dev/null || die "nginx is not installed (apt-get install nginx)"
+    # Debian puts nginx in /usr/sbin, which is not on an ordinary user's PATH.
+    [ -n "$nginx" ] || nginx=$(command -v nginx || echo /usr/sbin/nginx)
+    [ -x "$nginx" ] || command -v "$nginx" > /dev/null || die "nginx is not installed (apt-get install nginx)"
     for ((i = 0; i < ${#qargs[@]}; i++)); do
         case ${qargs[i]} in --max-image-mb) max_mb=${qargs[i+1]:-10} ;; --max-image-mb=*) max_mb=${qargs[i]#*=} ;; esac
     done

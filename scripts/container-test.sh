@@ -47,7 +47,7 @@ fi
 
 # ---- build ----
 tb=$(date +%s)
-"${podman[@]}" build -q -t qvl . > /dev/null
+"${podman[@]}" build --format docker -q -t qvl . > /dev/null   # OCI images drop HEALTHCHECK
 say "image built in $(( $(date +%s) - tb )) s: $("${podman[@]}" image inspect qvl --format '{{.Size}}' | awk '{printf "%.0f MB", $1/1e6}')"
 
 # ---- run ----

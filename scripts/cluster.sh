@@ -132,7 +132,11 @@ start() {
 
     # Each replica takes a free port itself (--port 0) and says which.
     local pids=() ports=()
+    # Any failure from here on stops what was started (set -e alone would
+    # leave the replicas running).
+    trap 'stop_all; echo "cluster.sh: start failed" >&2' ERR
     for ((i = 1; i <= n; i++)); do
+        : > "$state/r$i.out"   # exists before the replica opens it: the wait below reads it at once
         setsid "$qvl" serve --model "$model" --host 127.0.0.1 --port 0 --threads "$threads" --instance-id "r$i" \
             "${qargs[@]}" > "$state/r$i.out" 2> "$state/r$i.log" < /dev/null &
         pids+=($!)
@@ -189,6 +193,7 @@ CONF
         echo "]"
     } > "$state/replicas.json.tmp"
     mv "$state/replicas.json.tmp" "$state/replicas.json"
+    trap - ERR
     echo "cluster.sh: $n replicas ready behind http://127.0.0.1:$port (state in $state)"
 }
 

@@ -35,6 +35,8 @@ check "replicas.json lists 2 running replicas" "[ \$(echo $pids | wc -w) -eq 2 ]
 for p in $ports; do
     check "replica on $p healthy, named" "curl -sf http://127.0.0.1:$p/health | grep -q '\"instance\":\"r[12]\"'"
 done
+check "two replicas quantizing into one cache at once both keep a whole file" \
+    "[ \$(grep -l 'quantized and cached in' $state/r1.log $state/r2.log | wc -l) -eq 2 ] && ! grep -q 'could not' $state/r*.log"
 check "second start on the same state refused" \
     "! scripts/cluster.sh start --replicas 1 --port 1 --model $tmp/m --state $state 2> /dev/null"
 

@@ -5,6 +5,9 @@
 #   make test-load  20 clients for 2 minutes against qvl serve (test-soak: 30 minutes)
 #   make bench      speed/memory benchmarks (bench/run.sh), JSON in bench/results/
 #   make test-2b    full-size golden check (generates the 2b test model; slow, not in CI)
+#   make test-integration  nginx + 2 replicas + a replica killed mid-run (also part of make test)
+#   make install PREFIX=/usr/local [DESTDIR=...]   the binary (web page inside), man page, OCR
+#                   rules, the systemd unit, example settings, the nginx config and cluster.sh
 #
 # Layout: every src/<module>/*.c except src/cli goes into libqvl.a; src/cli is
 # the program. Files named *_avx2.c / *_avx512.c / *_avx512bf16.c get their ISA flags here and
@@ -48,7 +51,7 @@ LIB      := $(BUILD)/libqvl.a
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test test-run test-load test-soak test-2b bench clean
+.PHONY: all test test-run test-load test-soak test-2b test-integration bench clean install
 all: qvl
 
 $(BUILD)/%.o: %.c
@@ -109,9 +112,12 @@ test-run: $(UNIT_BIN) $(BUILD)/qvl $(BUILD)/bench
 	@QVL_BIN=$(BUILD)/qvl tests/faults/run.sh $(BUILD)/faults.md
 	@tests/run_tiers.sh $(BUILD)
 
+# The integration test runs once, on the release build: it measures a
+# cluster's behaviour, not memory errors (the unit and script tests did).
 test: qvl
 	$(MAKE) test-run
 	$(MAKE) SAN=1 test-run
+	$(MAKE) test-integration
 	$(MAKE) fuzz FUZZ_SECONDS=20
 
 # The load test at full length (make test runs 20 s of it), and the soak
@@ -122,6 +128,10 @@ test-load: qvl
 	QVL_BIN=$(BUILD)/qvl tests/load/run.sh $(LOAD_CLIENTS) $(LOAD_SECONDS)
 test-soak: qvl
 	QVL_BIN=$(BUILD)/qvl tests/load/run.sh 20 1800
+
+test-integration: qvl
+	@QVL_BIN=$(CURDIR)/$(BUILD)/qvl tests/run_all.sh --only tests/integration/test_install.sh \
+	    tests/integration/test_cluster.sh
 
 test-2b: qvl
 	tests/golden/test_2b.sh
@@ -135,6 +145,27 @@ bench: qvl $(BUILD)/bench
 
 clean:
 	rm -rf build qvl
+
+# ---- install ----------------------------------------------------------------
+# The OCR rules go where the binary looks for them (PREFIX/share/qvl, beside
+# ../bin); the man page is made from the binary's own --help texts.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SHARE   := $(DESTDIR)$(PREFIX)/share/qvl
+$(BUILD)/qvl.1: $(BUILD)/qvl tools/make_man.sh
+	tools/make_man.sh $(BUILD)/qvl $@
+
+install: $(BUILD)/qvl $(BUILD)/qvl.1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(SHARE)/deploy/nginx \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 755 $(BUILD)/qvl $(DESTDIR)$(PREFIX)/bin/qvl
+	install -m 644 $(BUILD)/qvl.1 $(DESTDIR)$(PREFIX)/share/man/man1/qvl.1
+	install -m 644 data/ocr-rules.txt $(SHARE)/ocr-rules.txt
+	install -m 644 deploy/qvl.conf.example $(SHARE)/qvl.conf.example
+	install -m 644 deploy/nginx/qvl.conf deploy/nginx/qvl-proxy.conf $(SHARE)/deploy/nginx/
+	install -m 755 scripts/cluster.sh $(SHARE)/deploy/cluster.sh
+	sed 's|@PREFIX@|$(PREFIX)|g' deploy/qvl.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/qvl.service
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/systemd/system/qvl.service
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 

@@ -8,7 +8,8 @@ PKGS="build-essential pkg-config bc curl
       libheif-dev libtiff-dev libgif-dev
       libtesseract-dev libleptonica-dev tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-chi-tra
       libopenblas-dev clang libclang-rt-14-dev
-      imagemagick fonts-noto-cjk fonts-dejavu-core python3 chromium"
+      imagemagick fonts-noto-cjk fonts-dejavu-core python3 chromium
+      nginx"
 # Node.js may come from elsewhere (e.g. NodeSource, which bundles npm and
 # conflicts with Debian's npm package): install Debian's only when missing.
 command -v node >/dev/null || PKGS="$PKGS nodejs"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Runs the unit-test binaries given as arguments, then every tests/cli/*.sh
-# script (which use $QVL_BIN). Prints one line per test, plus the lines a
+# script (which use $QVL_BIN); with --only first, just the given programs. Prints one line per test, plus the lines a
 # passing test printed starting with "SKIP" (checks it could not run here,
 # e.g. AVX-512 kernels on an AVX2 CPU), so nothing is skipped silently; exits
 # non-zero if any failed, after running them all.
@@ -10,8 +10,10 @@ cd "$(dirname "$0")/.."
 # temporary folder, not the user's ~/.cache/qvl.
 export QVL_CACHE_DIR=$(mktemp -d)
 trap 'rm -rf "$QVL_CACHE_DIR"' EXIT
+scripts=(tests/cli/*.sh)
+if [ "${1:-}" = --only ]; then shift; scripts=(); fi
 fail=0; n=0
-for t in "$@" tests/cli/*.sh; do
+for t in "$@" "${scripts[@]}"; do
     [ -e "$t" ] || continue
     n=$((n+1))
     start=$(date +%s.%N)

@@ -276,6 +276,9 @@ function parseEvents(buffer, onEvent) {
 async function postChat(body, signal) {
   const headers = { "Content-Type": "application/json" };
   if (state.apiKey) headers.Authorization = "Bearer " + state.apiKey;
+  // The header too: a balancer in front of several qvl replicas routes the
+  // follow-up by it to the replica that holds the conversation (docs/deploy.md).
+  if (body.conversation_id) headers["X-Conversation-Id"] = body.conversation_id;
   let resp = await fetch("/api/v1/chat", { method: "POST", headers, body: JSON.stringify(body), signal });
   if (resp.status === 401) {
     const key = prompt(t("keyPrompt"));
@@ -308,7 +311,8 @@ async function ask(question, fields) {
   try {
     let resp = await postChat(body, state.controller.signal);
     if (resp.status === 400 && body.conversation_id && state.image) {
-      // The server forgot the conversation (expired): start again with the image.
+      // The server forgot the conversation (expired, or its replica stopped):
+      // start again with the image.
       const err = await resp.clone().json().catch(() => ({}));
       if (/conversation_id/.test((err.error || {}).message || "")) {
         delete body.conversation_id;

@@ -116,8 +116,8 @@ static void add_done(batch_out *o, const char *path, const char *question) {
 }
 
 /* JSONL: complete lines only; a line that does not parse (a torn write from
- * an older, crashed run) ends the usable part. Returns the usable length. */
-static size_t scan_jsonl(batch_out *o, const char *text, size_t len) {
+ * an older, crashed run) ends the usable part. */
+static size_t scan_jsonl(const char *text, size_t len, batch_record_fn fn, void *ctx) {
     size_t good = 0;
     for (size_t start = 0; start < len;) {
         const char *nl = memchr(text + start, '\n', len - start);
@@ -129,7 +129,7 @@ static size_t scan_jsonl(batch_out *o, const char *text, size_t len) {
             json_decref(j);
             break;
         }
-        add_done(o, p, q);
+        fn(ctx, p, q, start, end + 1);
         json_decref(j);
         good = start = end + 1;
     }
@@ -138,13 +138,13 @@ static size_t scan_jsonl(batch_out *o, const char *text, size_t len) {
 
 /* CSV (RFC 4180): records end at a newline outside quotes. The first two
  * fields of each data record are path and question. */
-static size_t scan_csv(batch_out *o, const char *text, size_t len) {
+static size_t scan_csv(const char *text, size_t len, batch_record_fn fn, void *ctx) {
     size_t good = 0, i = 0;
     bool header = true;
     while (i < len) {
         char *field[2] = {NULL, NULL};
         int nf = 0;
-        size_t cap = 256, fl = 0;
+        size_t cap = 256, fl = 0, start = i;
         char *buf = malloc(cap);
         bool in_q = false, complete = false;
         for (; i < len; i++) {
@@ -177,7 +177,7 @@ static size_t scan_csv(batch_out *o, const char *text, size_t len) {
         }
         free(buf);
         if (complete && nf >= 2) {
-            if (!header) add_done(o, field[0], field[1]);
+            if (!header) fn(ctx, field[0], field[1], start, i);
             header = false;
             good = i;
         }
@@ -185,6 +185,15 @@ static size_t scan_csv(batch_out *o, const char *text, size_t len) {
         if (!complete) break;
     }
     return good;
+}
+
+size_t batch_scan_records(batch_format fmt, const char *text, size_t len, batch_record_fn fn, void *ctx) {
+    return fmt == BATCH_JSONL ? scan_jsonl(text, len, fn, ctx) : scan_csv(text, len, fn, ctx);
+}
+
+static void remember_done(void *ctx, const char *path, const char *question, size_t start, size_t end) {
+    (void)start, (void)end;
+    add_done(ctx, path, question);
 }
 
 int batch_out_open(batch_out *o, const char *path, batch_format fmt, bool resume, qvl_error *err) {
@@ -205,7 +214,7 @@ int batch_out_open(batch_out *o, const char *path, batch_format fmt, bool resume
             batch_out_close(o);
             return -1;
         }
-        size_t good = fmt == BATCH_JSONL ? scan_jsonl(o, text, len) : scan_csv(o, text, len);
+        size_t good = batch_scan_records(fmt, text, len, remember_done, o);
         free(text);
         if (good < len && truncate(path, (off_t)good) != 0) {
             batch_out_close(o);
@@ -219,8 +228,7 @@ int batch_out_open(batch_out *o, const char *path, batch_format fmt, bool resume
         batch_out_close(o);
         return qvl_fail_code(err, QVL_E_IO, "%s: cannot open for writing: %s", path, strerror(e));
     }
-    if (fmt == BATCH_CSV && ftell(o->f) == 0)
-        fputs("path,question,answer,route,finish,prompt_tokens,answer_tokens,ms,error\n", o->f);
+    if (fmt == BATCH_CSV && ftell(o->f) == 0) fputs(BATCH_CSV_HEADER, o->f);
     return 0;
 }
 

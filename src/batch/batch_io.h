@@ -34,6 +34,19 @@ int batch_read_questions(const char *path, path_list *out, qvl_error *err);
 
 typedef enum { BATCH_JSONL, BATCH_CSV } batch_format;
 
+/* The first line of a CSV results file. */
+#define BATCH_CSV_HEADER "path,question,answer,route,finish,prompt_tokens,answer_tokens,ms,error\n"
+
+/* Called for each complete record of a results file: its path and question,
+ * and its bytes text[start..end) (end after its newline). */
+typedef void (*batch_record_fn)(void *ctx, const char *path, const char *question, size_t start, size_t end);
+
+/* Walks the complete records of the text of a results file in format fmt
+ * (a CSV header is skipped, not reported), calling fn for each. Returns the
+ * length of the usable part: a torn last record (a crash mid-write) and
+ * anything after it are left out. Cannot fail. */
+size_t batch_scan_records(batch_format fmt, const char *text, size_t len, batch_record_fn fn, void *ctx);
+
 typedef struct batch_record {
     const char *path, *question, *answer, *route, *finish, *error;   /* answer/error may be NULL */
     int prompt_tokens, answer_tokens;

@@ -15,17 +15,23 @@
 
 #include "answer/answer.h"
 #include "batch/batch_io.h"
+#include "batch/batch_shard.h"
 #include "cli/cli_util.h"
 #include "generate/image_cache.h"
 #include "load/model_load.h"
 
 static const char *help =
     "usage: qvl batch --model M --images DIR|LIST.txt (--question Q ... | --questions FILE) --out FILE\n"
+    "       qvl batch --merge --out FILE SHARD_FILE...\n"
     "\n"
     "Asks every question about every image (found by their bytes, recursively, sorted) and\n"
     "appends one record per (image, question) to FILE, fsynced as it goes.\n"
     "      --format jsonl|csv  output format (default: from the file name, else jsonl)\n"
     "      --resume            skip the pairs FILE already holds (after a crash or Ctrl-C)\n"
+    "      --shard I/N         only the images of share I of N (0 <= I < N, by a hash of the path under\n"
+    "                          --images): N machines or array jobs run one batch, each its own --out\n"
+    "      --merge             join the results files given as arguments into --out (sorted by image,\n"
+    "                          each pair once); no model needed\n"
     "      --max-pixels N  --min-pixels N   image detail (fewer pixels = faster; default max 300000)\n"
     "      --max-tokens N      answer length limit (default 512)\n"
     "      --temperature T     default 0 (greedy: reproducible results)\n"
@@ -135,12 +141,32 @@ static int run_batch(batch_job *j, const path_list *imgs, const path_list *qs, b
     return 0;
 }
 
+/* `qvl batch --merge --out FILE INPUT...`. */
+static int merge_files(const char *outp, batch_format fmt, const str_list *inputs) {
+    if (!inputs->n) {
+        fprintf(stderr, "qvl batch: --merge needs the results files to join as arguments\n");
+        return 2;
+    }
+    qvl_error err = {0};
+    batch_merge_stats ms;
+    if (batch_merge(outp, fmt, inputs->items, inputs->n, &ms, &err) != 0) {
+        fprintf(stderr, "qvl batch: %s\n", err.msg);
+        return 1;
+    }
+    fprintf(stderr, "merged %d files into %s: %ld records", inputs->n, outp, ms.records);
+    if (ms.dups) fprintf(stderr, ", %ld repeated pairs left out", ms.dups);
+    if (ms.torn) fprintf(stderr, ", a torn last record left out of %d file(s) (run that shard again with --resume)",
+                         ms.torn);
+    fputc('\n', stderr);
+    return 0;
+}
+
 int cli_batch(int argc, char **argv) {
     cli_model_opts mo = {0};
     cli_ocr_opts oo = {0};
-    str_list qlist = {0};
-    const char *images = NULL, *qfile = NULL, *outp = NULL, *format = NULL;
-    int resume = 0, max_tokens = 512, max_px = 0, min_px = 0, ctx = 8192, no_loop = 0;
+    str_list qlist = {0}, pos = {0};
+    const char *images = NULL, *qfile = NULL, *outp = NULL, *format = NULL, *shard = NULL;
+    int resume = 0, max_tokens = 512, max_px = 0, min_px = 0, ctx = 8192, no_loop = 0, merge = 0;
     float temp = 0;
     cli_opt opts[] = {CLI_MODEL_OPTIONS(mo),
                       CLI_OCR_OPTIONS(oo),
@@ -156,26 +182,45 @@ int cli_batch(int argc, char **argv) {
                       {"--temperature", NULL, OPT_FLOAT, &temp},
                       {"--ctx", NULL, OPT_INT, &ctx},
                       {"--no-loop-check", NULL, OPT_FLAG, &no_loop},
+                      {"--shard", NULL, OPT_STR, &shard},
+                      {"--merge", NULL, OPT_FLAG, &merge},
                       {0}};
-    int rc = cli_parse(argc, argv, opts, help, NULL);
+    int rc = cli_parse(argc, argv, opts, help, &pos);
+    const char *usage = rc >= 0 ? NULL
+                        : !outp ? "need --out"
+                        : merge ? (images || qlist.n || qfile || shard || resume
+                                       ? "--merge joins files: give only --out, --format and the files" : NULL)
+                        : pos.n ? "unexpected arguments (only --merge takes files)"
+                        : !images || (!qlist.n && !qfile) || (qlist.n && qfile)
+                            ? "need --images, --out and either --question (repeatable) or --questions"
+                        : format && strcmp(format, "csv") && strcmp(format, "jsonl") ? "--format must be jsonl or csv"
+                                                                                      : NULL;
+    if (usage) {
+        fprintf(stderr, "qvl batch: %s\n\n%s", usage, help);
+        rc = 2;
+    }
     if (rc >= 0) {
         free(qlist.items);
+        free(pos.items);
         return rc;
-    }
-    if (!images || !outp || (!qlist.n && !qfile) || (qlist.n && qfile)) {
-        fprintf(stderr, "qvl batch: need --images, --out and either --question (repeatable) or --questions\n\n%s", help);
-        free(qlist.items);
-        return 2;
     }
     size_t ol = strlen(outp);
     batch_format fmt = format ? (!strcmp(format, "csv") ? BATCH_CSV : BATCH_JSONL)
                               : (ol > 4 && !strcmp(outp + ol - 4, ".csv") ? BATCH_CSV : BATCH_JSONL);
-    if (format && strcmp(format, "csv") && strcmp(format, "jsonl")) {
-        fprintf(stderr, "qvl batch: --format must be jsonl or csv\n");
+    if (merge) {
+        rc = merge_files(outp, fmt, &pos);
+        free(qlist.items);
+        free(pos.items);
+        return rc;
+    }
+    free(pos.items);
+    qvl_error err = {0};
+    int shard_i = 0, shard_n = 1;
+    if (shard && batch_shard_parse(shard, &shard_i, &shard_n, &err) != 0) {
+        fprintf(stderr, "qvl batch: %s\n", err.msg);
         free(qlist.items);
         return 2;
     }
-    qvl_error err = {0};
     ocr_mode mode;
     ocr_router *router = NULL;
     ocr_engine *engine = NULL;
@@ -194,6 +239,11 @@ int cli_batch(int argc, char **argv) {
     if (!imgs.n) {
         snprintf(err.msg, sizeof err.msg, "%s: no images found (%d other files skipped)", images, skipped);
         goto fail;
+    }
+    if (shard) {
+        int all = imgs.n;
+        batch_shard_keep(&imgs, images, shard_i, shard_n);
+        fprintf(stderr, "shard %d/%d: %d of the %d images\n", shard_i, shard_n, imgs.n, all);
     }
     if (batch_out_open(&out, outp, fmt, resume, &err) != 0) goto fail;
     if (cli_ocr_setup("qvl batch", &oo, true, &mode, &router, &engine) != 0) goto cleanup;

@@ -1,12 +1,15 @@
 /* cli_serve.c - `qvl serve`: loads the model, starts the HTTP server (see
  * src/server/server.h) and runs until SIGINT or SIGTERM, then drains:
- * no new connections, running answers get a grace period, then exit 0. */
+ * no new connections, running answers get a grace period, then exit 0.
+ * Its options may also come from a config file and QVL_* variables
+ * (cli_settings.h), as a service manager or a container sets them. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli_settings.h"
 #include "cli/cli_util.h"
 #include "image/preprocess.h"
 #include "server/server.h"
@@ -34,36 +37,62 @@ static const char *help =
     "                          tokens; a request may ask for up to 16777216)\n"
     "      --no-ocr            no OCR fast path: every question goes to the model\n"
     "      --ocr-rules F  --ocr-lang L  --ocr-plugin P   OCR routing rules, languages, plugin\n"
+    "      --max-conversations N  simple-API conversations kept for follow-ups (default 16; each holds its\n"
+    "                          image: up to 1.33 x --max-image-mb MB)\n"
+    "      --instance-id ID    this replica's name, sent as X-Qvl-Instance on every answer and put before\n"
+    "                          its conversation ids so a balancer can route follow-ups (default host:port)\n"
+    CLI_SETTINGS_HELP
     CLI_MODEL_HELP;
 
+typedef struct serve_opts {
+    server_config cfg;
+    cli_model_opts mo;
+    cli_ocr_opts oo;
+    int no_ocr;
+    float timeout, grace, header_timeout;
+} serve_opts;
+
+static int serve(serve_opts *so);
+
 int cli_serve(int argc, char **argv) {
-    cli_model_opts mo = {0};
-    server_config cfg = {.host = "127.0.0.1", .port = 8080, .parallel = 1, .max_image_mb = 10, .ctx = 4096,
-                         .max_queue = 32, .max_connections = 256, .image_cache_mb = 512,
-                         .max_pixels = IMAGE_QVL_MAX_PIXELS};
-    cli_ocr_opts oo = {0};
-    int no_ocr = 0;
-    float timeout = 300, grace = 10, header_timeout = 10;
-    cli_opt opts[] = {CLI_MODEL_OPTIONS(mo),
-                      {"--host", NULL, OPT_STR, &cfg.host},
-                      {"--port", "-p", OPT_INT, &cfg.port},
-                      {"--parallel", "-np", OPT_INT, &cfg.parallel},
-                      {"--api-key", NULL, OPT_STR, &cfg.api_key},
-                      {"--max-image-mb", NULL, OPT_INT, &cfg.max_image_mb},
-                      {"--cors", NULL, OPT_STR, &cfg.cors},
-                      {"--ctx", "-c", OPT_INT, &cfg.ctx},
-                      {"--timeout", NULL, OPT_FLOAT, &timeout},
-                      {"--max-queue", NULL, OPT_INT, &cfg.max_queue},
-                      {"--max-connections", NULL, OPT_INT, &cfg.max_connections},
-                      {"--grace", NULL, OPT_FLOAT, &grace},
-                      {"--header-timeout", NULL, OPT_FLOAT, &header_timeout},
-                      {"--image-cache-mb", NULL, OPT_INT, &cfg.image_cache_mb},
-                      {"--max-pixels", NULL, OPT_INT, &cfg.max_pixels},
-                      {"--no-ocr", NULL, OPT_FLAG, &no_ocr},
-                      CLI_OCR_OPTIONS(oo),
+    serve_opts so = {.cfg = {.host = "127.0.0.1", .port = 8080, .parallel = 1, .max_image_mb = 10, .ctx = 4096,
+                             .max_queue = 32, .max_connections = 256, .image_cache_mb = 512,
+                             .max_pixels = IMAGE_QVL_MAX_PIXELS, .max_conversations = 16},
+                     .timeout = 300, .grace = 10, .header_timeout = 10};
+    const char *config = NULL;   /* read by cli_parse_settings before the rest */
+    cli_opt opts[] = {CLI_MODEL_OPTIONS(so.mo),
+                      {"--host", NULL, OPT_STR, &so.cfg.host},
+                      {"--port", "-p", OPT_INT, &so.cfg.port},
+                      {"--parallel", "-np", OPT_INT, &so.cfg.parallel},
+                      {"--api-key", NULL, OPT_STR, &so.cfg.api_key},
+                      {"--max-image-mb", NULL, OPT_INT, &so.cfg.max_image_mb},
+                      {"--cors", NULL, OPT_STR, &so.cfg.cors},
+                      {"--ctx", "-c", OPT_INT, &so.cfg.ctx},
+                      {"--timeout", NULL, OPT_FLOAT, &so.timeout},
+                      {"--max-queue", NULL, OPT_INT, &so.cfg.max_queue},
+                      {"--max-connections", NULL, OPT_INT, &so.cfg.max_connections},
+                      {"--grace", NULL, OPT_FLOAT, &so.grace},
+                      {"--header-timeout", NULL, OPT_FLOAT, &so.header_timeout},
+                      {"--image-cache-mb", NULL, OPT_INT, &so.cfg.image_cache_mb},
+                      {"--max-pixels", NULL, OPT_INT, &so.cfg.max_pixels},
+                      {"--no-ocr", NULL, OPT_FLAG, &so.no_ocr},
+                      {"--max-conversations", NULL, OPT_INT, &so.cfg.max_conversations},
+                      {"--instance-id", NULL, OPT_STR, &so.cfg.instance_id},
+                      {"--config", NULL, OPT_STR, &config},
+                      CLI_OCR_OPTIONS(so.oo),
                       {0}};
-    int rc = cli_parse(argc, argv, opts, help, NULL);
-    if (rc >= 0) return rc;
+    cli_settings st;
+    int rc = cli_parse_settings(argc, argv, opts, help, &st);
+    if (rc < 0) rc = serve(&so);
+    cli_settings_free(&st);
+    return rc;
+}
+
+static int serve(serve_opts *so) {
+    server_config cfg = so->cfg;
+    cli_model_opts mo = so->mo;
+    cli_ocr_opts oo = so->oo;
+    float timeout = so->timeout, grace = so->grace, header_timeout = so->header_timeout;
     const char *bad = cfg.port < 0 || cfg.port > 65535 ? "--port must be 0..65535"
                       : cfg.parallel < 1 || cfg.parallel > 64 ? "--parallel must be 1..64"
                       : cfg.max_image_mb < 1 || cfg.max_image_mb > 100 ? "--max-image-mb must be 1..100"
@@ -73,7 +102,10 @@ int cli_serve(int argc, char **argv) {
                       : timeout < 0 || grace < 0 ? "--timeout and --grace must be >= 0"
                       : header_timeout < 0.5 || header_timeout > 600 ? "--header-timeout must be 0.5..600"
                       : cfg.image_cache_mb < 0 ? "--image-cache-mb must be >= 0"
+                      : cfg.max_conversations < 1 || cfg.max_conversations > 100000 ? "--max-conversations must be 1..100000"
                       : cfg.max_pixels < 28 * 28 || cfg.max_pixels > IMAGE_HF_MAX_PIXELS ? "--max-pixels must be 784..16777216"
+                      : cfg.instance_id && !server_instance_valid(cfg.instance_id)
+                          ? "--instance-id must be 1-48 characters of A-Z a-z 0-9 . _ : -"
                       : oo.mode ? "--mode is chosen per request (the 'mode' field)" : NULL;
     if (bad) {
         fprintf(stderr, "qvl serve: %s\n", bad);
@@ -82,7 +114,7 @@ int cli_serve(int argc, char **argv) {
     cfg.timeout_s = timeout;
     cfg.header_timeout_s = header_timeout;
     ocr_router *router = NULL;
-    if (!no_ocr) {
+    if (!so->no_ocr) {
         qvl_error rerr = {0};
         if (!(router = ocr_router_load(oo.rules, &rerr))) {
             fprintf(stderr, "qvl serve: %s (or pass --no-ocr)\n", rerr.msg);
@@ -126,9 +158,9 @@ int cli_serve(int argc, char **argv) {
     if (m->cfg.test_model[0])
         fprintf(stderr, "\n*** RUNNING THE SYNTHETIC TEST MODEL - answers are gibberish; pass --model with real "
                         "Qwen3-VL weights ***\n\n");
-    printf("qvl serve: %s ready on http://%s%s%s:%d (%d slot%s, %d threads, OCR fast path %s)\n", m->name,
-           v6 ? "[" : "", cfg.host, v6 ? "]" : "", server_port(srv), cfg.parallel, cfg.parallel == 1 ? "" : "s",
-           cfg.threads, router ? "on" : "off");
+    printf("qvl serve: %s ready on http://%s%s%s:%d (%d slot%s, %d threads, OCR fast path %s, instance %s)\n",
+           m->name, v6 ? "[" : "", cfg.host, v6 ? "]" : "", server_port(srv), cfg.parallel,
+           cfg.parallel == 1 ? "" : "s", cfg.threads, router ? "on" : "off", server_instance(srv));
     fflush(stdout);
     int sig = 0;
     sigwait(&stop, &sig);

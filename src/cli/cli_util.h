@@ -34,8 +34,6 @@ int cli_default_threads(void);
  * default (IMAGE_QVL_MAX_PIXELS) unless a larger --min-pixels was given. */
 long cli_max_pixels(int max_px, int min_px);
 
-#endif
-
 /* ---- model options shared by every command that runs the model ---- */
 #include "load/model_load.h"
 
@@ -101,3 +99,5 @@ typedef struct cli_ocr_opts {
  * failure. */
 int cli_ocr_setup(const char *cmd, const cli_ocr_opts *oo, bool may_use_ocr, ocr_mode *mode, ocr_router **router,
                   ocr_engine **engine);
+
+#endif

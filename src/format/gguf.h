@@ -138,7 +138,7 @@ int gguf_kv_str(const gguf_file *g, const gguf_kv *kv, uint64_t i, gguf_str *out
  *   gguf_writer_write(w, bytes, n) repeatedly: the data of tensor 0, then
  *     tensor 1, ... (any chunking; the header goes out on the first call);
  *   gguf_writer_finish(w).
- * Output goes to "path.tmp", renamed to path by finish, so a crash never
+ * Output goes to "path.<pid>.tmp", renamed to path by finish, so a crash never
  * leaves a half-written file under the final name. Metadata is copied into
  * the writer; tensor data is not buffered. All functions return 0 or -1 with
  * err set. A refused argument (duplicate key or name, bad shape, more bytes

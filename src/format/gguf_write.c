@@ -53,15 +53,17 @@ gguf_writer *gguf_writer_open(const char *path, qvl_error *err) {
     size_t n = strlen(path);
     if (w) {
         w->path = strdup(path);
-        w->tmp_path = malloc(n + 5);
+        w->tmp_path = malloc(n + 32);
     }
     if (!w || !w->path || !w->tmp_path) {
         gguf_writer_abort(w);
         qvl_fail_code(err, QVL_E_NOMEM, "%s: out of memory", path);
         return NULL;
     }
-    memcpy(w->tmp_path, path, n);
-    memcpy(w->tmp_path + n, ".tmp", 5);
+    /* The process id keeps two processes writing the same file (replicas
+     * quantizing into one shared cache) from writing into each other's
+     * temporary file; the last rename wins with a whole file. */
+    snprintf(w->tmp_path, n + 32, "%s.%ld.tmp", path, (long)getpid());
     return w;
 }
 

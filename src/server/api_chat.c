@@ -33,12 +33,17 @@
  * prompt read (k of n tokens), {"text": "..."} per piece, then {"done": true, ...the
  * fields above...} or {"error": {...}}.
  *
- * Conversations: every answer returns a conversation_id; sending it back
+ * Conversations: every answer returns a conversation_id (also as the
+ * X-Conversation-Id header); sending it back (in the body or in that header)
  * with a new question continues the chat about the same image without
  * resending it (the server keeps the 16 most recent for 30 minutes after
  * their last use; conversations.h). The whole conversation is sent to the
  * model each time, but a slot keeps its KV cache and the server its encoded
- * images, so a follow-up only computes the new question.
+ * images, so a follow-up only computes the new question. An id this server
+ * does not hold is refused with 400 and "send the image again" - unless the
+ * request has an image: then a conversation starts under that id, so a
+ * client may choose its ids (and a balancer hash on them) from the start.
+ * With --instance-id, new ids are "<instance>-<32 hex>" (server.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,7 +178,7 @@ fail:
 typedef struct chat_ctx {
     qvl_server *srv;
     bool schema;            /* the answer is JSON: add it parsed */
-    char conv_id[33];
+    char conv_id[CONV_ID_SIZE];
     json_t *messages;       /* shared with the job; extended with the answer when done */
     bool boxes;             /* add the answer's grounding boxes */
     const srv_images *images;   /* the job's (valid while the job is held): the image size */
@@ -253,7 +258,9 @@ static const sse_format chat_format = {.queued = chat_queued, .text = chat_text,
 /* ---- the request ------------------------------------------------------------ */
 
 /* Builds the messages: the stored conversation (if any) plus one user turn
- * with the image (if any) and the question. NULL with err set. */
+ * with the image (if any) and the question. A conversation id this server
+ * does not hold starts a new conversation when the request has an image,
+ * and is refused otherwise. NULL with err set. */
 static json_t *build_messages(qvl_server *s, const json_t *body, const char *conv_id, qvl_error *err) {
     json_t *q = json_object_get(body, "question"), *img = json_object_get(body, "image");
     if (!json_is_string(q) || json_string_length(q) == 0) {
@@ -264,14 +271,17 @@ static json_t *build_messages(qvl_server *s, const json_t *body, const char *con
         qvl_fail_code(err, QVL_E_BAD_INPUT, "'image' must be a base64 string or a data URL");
         return NULL;
     }
-    json_t *msgs = conv_id ? conv_get(s->convs, conv_id) : json_array();
-    if (!msgs) {
-        qvl_fail_code(err, QVL_E_BAD_INPUT, "conversation_id '%.40s' is unknown or has expired: send the image "
-                      "again without it", conv_id);
+    bool has_image = json_is_string(img) && json_string_length(img) > 0;
+    json_t *msgs = conv_id ? conv_get(s->convs, conv_id) : NULL;
+    if (!msgs && conv_id && !has_image) {
+        qvl_fail_code(err, QVL_E_BAD_INPUT, "conversation_id '%.96s' is not held by this server (instance %s): it "
+                      "expired, or the replica that held it stopped. Send the image again (without the "
+                      "conversation id) to start over", conv_id, s->instance);
         return NULL;
     }
+    if (!msgs) msgs = json_array();
     json_t *content = json_array();
-    if (json_is_string(img) && json_string_length(img) > 0)
+    if (has_image)
         json_array_append_new(content, json_pack("{s:s, s:{s:O}}", "type", "image_url", "image_url", "url", img));
     json_array_append_new(content, json_pack("{s:s, s:O}", "type", "text", "text", q));
     json_array_append_new(msgs, json_pack("{s:s, s:o}", "role", "user", "content", content));
@@ -291,6 +301,22 @@ static int parse_boxes(const json_t *body, const srv_images *images, bool *boxes
     return 0;
 }
 
+/* The request's conversation id: the body's conversation_id or the
+ * X-Conversation-Id header (already checked by the router, in r->conv_id);
+ * NULL for a new conversation. Returns -1 with err when the body's is
+ * malformed or the two disagree. */
+static int request_conv_id(srv_req *r, const json_t *body, const char **id, qvl_error *err) {
+    json_t *cid = json_object_get(body, "conversation_id");
+    *id = r->conv_id[0] ? r->conv_id : NULL;
+    if (!cid || json_is_null(cid)) return 0;
+    if (!json_is_string(cid) || !conv_id_valid(json_string_value(cid)))
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "'conversation_id' must be the string an earlier answer returned");
+    if (*id && strcmp(*id, json_string_value(cid)) != 0)
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "'conversation_id' and the X-Conversation-Id header differ: "
+                             "send one, or the same in both");
+    *id = json_string_value(cid);
+    return 0;
+}
 
 enum MHD_Result api_simple_chat(srv_req *r) {
     qvl_server *s = r->srv;
@@ -299,16 +325,10 @@ enum MHD_Result api_simple_chat(srv_req *r) {
     json_t *body = multipart ? form_to_json(r, &err) : srv_parse_json_body(r, &err);
     sched_request req = {.load_image = srv_load_image, .load_free = srv_images_free};
     const char *stops[API_MAX_STOP];
-    json_t *cid = body ? json_object_get(body, "conversation_id") : NULL;
-    if (body && cid && !json_is_null(cid) && (!json_is_string(cid) || json_string_length(cid) > 64)) {
-        qvl_fail_code(&err, QVL_E_BAD_INPUT, "'conversation_id' must be the string an earlier answer returned");
-        json_decref(body);
-        body = NULL;
-    }
-    const char *conv_id = json_string_value(cid);
+    const char *conv_id = NULL;
     json_t *msgs = NULL;
     bool boxes = false;
-    if (!body || api_parse_mode(body, &req.mode, &err) ||
+    if (!body || request_conv_id(r, body, &conv_id, &err) || api_parse_mode(body, &req.mode, &err) ||
         api_parse_params(s, body, &req.params, stops, &req.min_pixels, &req.max_pixels, &err) ||
         api_parse_schema_field(body, &req.constraint, &err) || !(msgs = build_messages(s, body, conv_id, &err)) ||
         !(req.load_ctx = srv_check_images(s, msgs, &err)) || parse_boxes(body, req.load_ctx, &boxes, &err)) {
@@ -332,7 +352,8 @@ enum MHD_Result api_simple_chat(srv_req *r) {
     c->boxes = boxes;
     c->images = req.load_ctx;
     if (conv_id) snprintf(c->conv_id, sizeof c->conv_id, "%s", conv_id);
-    else conv_new_id(c->conv_id);
+    else conv_new_id(s->cfg.instance_id, c->conv_id);
+    snprintf(r->conv_id, sizeof r->conv_id, "%s", c->conv_id);   /* answered in X-Conversation-Id */
     bool stream = json_is_true(json_object_get(body, "stream"));
     req.messages = json_incref(msgs);
     sched_job *job = sched_submit(s->sched, &req, &err);

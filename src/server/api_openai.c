@@ -212,8 +212,8 @@ enum MHD_Result api_chat_completions(srv_req *r) {
     if (!job) return srv_reply_error(r, &err);
 
     char id[48];
-    char hex[33];
-    conv_new_id(hex);
+    char hex[CONV_ID_SIZE];
+    conv_new_id(NULL, hex);
     snprintf(id, sizeof id, "chatcmpl-%.24s", hex);
     sched_poll p;
     if (!stream) {

@@ -134,8 +134,8 @@ static json_t *tool_call_json(const char *inner, size_t n) {
     json_t *out = NULL;
     if (name && args) {
         char *text = json_is_string(args) ? strdup(json_string_value(args)) : json_dumps(args, JSON_COMPACT);
-        char hex[33], id[40];
-        conv_new_id(hex);
+        char hex[CONV_ID_SIZE], id[40];
+        conv_new_id(NULL, hex);
         snprintf(id, sizeof id, "call_%.24s", hex);
         if (text)
             out = json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type", "function", "function", "name", name,

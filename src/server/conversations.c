@@ -2,6 +2,7 @@
  * max_entries is tens, not thousands. */
 #include "server/conversations.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +11,7 @@
 #include <time.h>
 
 typedef struct conv_entry {
-    char id[33];
+    char id[CONV_ID_SIZE];
     json_t *messages;     /* NULL = free entry */
     double last_used;     /* seconds, monotonic */
 } conv_entry;
@@ -94,7 +95,7 @@ void conv_put(conv_store *cs, const char *id, json_t *messages) {
     pthread_mutex_unlock(&cs->mu);
 }
 
-void conv_new_id(char out[33]) {
+void conv_new_id(const char *prefix, char out[CONV_ID_SIZE]) {
     unsigned char r[16];
     if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
         /* No entropy source: time and address still make collisions unlikely
@@ -102,5 +103,14 @@ void conv_new_id(char out[33]) {
         unsigned long long t = (unsigned long long)(now_s() * 1e9) ^ (unsigned long long)(size_t)out;
         for (int i = 0; i < 16; i++) r[i] = (unsigned char)(t >> (i % 8 * 8)) ^ (unsigned char)(i * 37);
     }
-    for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", r[i]);
+    int at = prefix ? snprintf(out, CONV_PREFIX_MAX + 2, "%.*s-", CONV_PREFIX_MAX, prefix) : 0;
+    for (int i = 0; i < 16; i++) snprintf(out + at + 2 * i, 3, "%02x", r[i]);
+}
+
+bool conv_id_valid(const char *id) {
+    size_t n = strlen(id);
+    if (n == 0 || n >= CONV_ID_SIZE) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)id[i]) && !strchr("._:-", id[i])) return false;
+    return true;
 }

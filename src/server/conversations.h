@@ -11,8 +11,13 @@
 #define QVL_CONVERSATIONS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 typedef struct conv_store conv_store;
+
+/* Longest conversation id plus its NUL: an instance prefix (up to
+ * CONV_PREFIX_MAX characters), '-', 32 hex digits; or an id the client chose. */
+enum { CONV_PREFIX_MAX = 48, CONV_ID_SIZE = 96 };
 
 /* Returns NULL when out of memory. */
 conv_store *conv_store_new(int max_entries, double ttl_s);
@@ -26,7 +31,14 @@ json_t *conv_get(conv_store *cs, const char *id);
  * Cannot fail (out of memory drops the conversation). */
 void conv_put(conv_store *cs, const char *id, json_t *messages);
 
-/* Writes a fresh random id (32 hex digits) into out. Cannot fail. */
-void conv_new_id(char out[33]);
+/* Writes a fresh random id into out: 32 hex digits, after "<prefix>-" when
+ * prefix is not NULL (at most CONV_PREFIX_MAX characters; longer is cut).
+ * A balancer routes follow-ups by that prefix. Cannot fail. */
+void conv_new_id(const char *prefix, char out[CONV_ID_SIZE]);
+
+/* True when id is a well-formed conversation id: 1..CONV_ID_SIZE-1
+ * characters of A-Z a-z 0-9 . _ : - (what conv_new_id writes, and what a
+ * client may choose itself). */
+bool conv_id_valid(const char *id);
 
 #endif

@@ -16,8 +16,11 @@ enum MHD_Result srv_reply(srv_req *r, int status, struct MHD_Response *resp) {
     const server_config *cfg = &r->srv->cfg;
     if (cfg->cors) {
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", cfg->cors);
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Qvl-Instance, X-Conversation-Id");
         MHD_add_response_header(resp, "Vary", "Origin");
     }
+    MHD_add_response_header(resp, "X-Qvl-Instance", r->srv->instance);
+    if (r->conv_id[0]) MHD_add_response_header(resp, "X-Conversation-Id", r->conv_id);
     metrics_count_response(r->srv->met, status);
     enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);

@@ -24,10 +24,11 @@ static bool is_test_model(const qvl_model *m) { return m->cfg.test_model[0] != 0
 
 static enum MHD_Result api_health(srv_req *r) {
     if (!atomic_load(&r->srv->ready))
-        return srv_reply_json(r, 503, json_pack("{s:s, s:i}", "status", "loading", "max_image_mb",
-                                                r->srv->cfg.max_image_mb));
+        return srv_reply_json(r, 503, json_pack("{s:s, s:s, s:i}", "status", "loading", "instance",
+                                                r->srv->instance, "max_image_mb", r->srv->cfg.max_image_mb));
     const qvl_model *m = r->srv->m;
-    json_t *j = json_pack("{s:s, s:s, s:b}", "status", "ok", "model", m->name, "test_model", is_test_model(m));
+    json_t *j = json_pack("{s:s, s:s, s:s, s:b}", "status", "ok", "instance", r->srv->instance, "model", m->name,
+                          "test_model", is_test_model(m));
     if (is_test_model(m))
         json_object_set_new(j, "note", json_string("RUNNING THE SYNTHETIC TEST MODEL - answers are gibberish; "
                                                    "pass --model with real Qwen3-VL weights"));
@@ -116,10 +117,15 @@ static enum MHD_Result dispatch(srv_req *r) {
         struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
         if (!resp) return MHD_NO;
         MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-        MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type, X-API-Key");
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                "Authorization, Content-Type, X-API-Key, X-Conversation-Id");
         MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
         return srv_reply(r, 204, resp);
     }
+    const char *cid = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Conversation-Id");
+    if (cid && !conv_id_valid(cid))
+        return srv_reply_fail(r, QVL_E_BAD_INPUT, "X-Conversation-Id must be 1-95 characters of A-Z a-z 0-9 . _ : -");
+    if (cid) snprintf(r->conv_id, sizeof r->conv_id, "%s", cid);
     if (r->too_large) {
         char msg[160];
         snprintf(msg, sizeof msg, "the request body is larger than the limit of %zu bytes (images up to %d MB)",
@@ -248,6 +254,10 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 
 int server_port(const qvl_server *s) { return s->port; }
 
+const char *server_instance(const qvl_server *s) { return s->instance; }
+
+bool server_instance_valid(const char *id) { return strlen(id) <= CONV_PREFIX_MAX && conv_id_valid(id); }
+
 void server_stop(qvl_server *s, double grace_s) {
     if (!s) return;
     if (s->daemon) {
@@ -289,6 +299,12 @@ qvl_server *server_start(const server_config *cfg, qvl_error *err) {
         return NULL;
     }
     s->cfg = *cfg;
+    if (cfg->instance_id && !server_instance_valid(cfg->instance_id)) {
+        qvl_fail_code(err, QVL_E_BAD_INPUT, "--instance-id must be 1-%d characters of A-Z a-z 0-9 . _ : -",
+                      CONV_PREFIX_MAX);
+        free(s);
+        return NULL;
+    }
     if (s->cfg.max_image_mb < 1) s->cfg.max_image_mb = 10;
     s->img_lim.max_bytes = (size_t)s->cfg.max_image_mb << 20;
     /* Room for two base64 images plus the JSON around them. */
@@ -298,9 +314,9 @@ qvl_server *server_start(const server_config *cfg, qvl_error *err) {
      * (10 MB images at ~0.5 MB/s), after 30 s of keep-alive idleness at
      * most (libmicrohttpd's own idle timeout). */
     s->deadlines = conn_deadlines_start(cfg->header_timeout_s > 0 ? cfg->header_timeout_s : 10, 60, CONN_IDLE_S);
-    /* 16 conversations of up to one max-size image each bound the store to
-     * ~16 x 1.33 x max_image_mb of base64 (about 210 MB at 10 MB). */
-    s->convs = conv_store_new(16, 30 * 60);
+    /* max_conversations (default 16) of up to one max-size image each bound
+     * the store to ~16 x 1.33 x max_image_mb of base64 (about 210 MB at 10 MB). */
+    s->convs = conv_store_new(cfg->max_conversations > 0 ? cfg->max_conversations : 16, 30 * 60);
     if (!s->met || !s->convs || !s->deadlines) {
         qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
         server_stop(s, 0);
@@ -329,5 +345,12 @@ qvl_server *server_start(const server_config *cfg, qvl_error *err) {
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : cfg->port;
+    if (cfg->instance_id) {
+        snprintf(s->instance, sizeof s->instance, "%s", cfg->instance_id);
+    } else {
+        char host[256] = "localhost";
+        gethostname(host, sizeof host - 1);
+        snprintf(s->instance, sizeof s->instance, "%.40s:%d", host, s->port);
+    }
     return s;
 }

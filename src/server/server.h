@@ -16,6 +16,13 @@
  * polls it every 50 ms and checks its socket, so a client that goes away
  * cancels its job before the next token (see sse.h).
  *
+ * Replicas: every answer carries "X-Qvl-Instance: <instance id>". A request
+ * may carry "X-Conversation-Id" (the simple API's conversation_id as a
+ * header, so a balancer can route by it); the id is returned in that header.
+ * With an explicit instance id, new conversation ids start with "<id>-", so
+ * a balancer can send follow-ups to the replica that holds them
+ * (deploy/nginx/qvl.conf).
+ *
  * Start-up: server_start listens at once (the page loads and /health says
  * "loading"); server_set_model then makes the APIs answer. server_stop
  * drains.
@@ -23,6 +30,7 @@
 #ifndef QVL_SERVER_H
 #define QVL_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "base/error.h"
@@ -47,6 +55,9 @@ typedef struct server_config {
     const char *ocr_lang;    /* OCR languages, or NULL for the default */
     int image_cache_mb;      /* encoded images kept for follow-ups (0 = none) */
     int max_pixels;          /* image detail of requests that give none (image/preprocess.h IMAGE_QVL_MAX_PIXELS) */
+    int max_conversations;   /* simple-API conversations kept (LRU, 30 min each); <= 0 = 16 */
+    const char *instance_id; /* this replica's name (X-Qvl-Instance on every answer; prefix of its
+                                conversation ids), or NULL for "<hostname>:<port>" and unprefixed ids */
 } server_config;
 
 typedef struct qvl_server qvl_server;
@@ -63,6 +74,13 @@ int server_set_model(qvl_server *s, const qvl_model *m, qvl_error *err);
 
 /* The port actually bound (useful with port 0). */
 int server_port(const qvl_server *s);
+
+/* The instance id the server sends in X-Qvl-Instance. */
+const char *server_instance(const qvl_server *s);
+
+/* True when id can be an instance id: 1..CONV_PREFIX_MAX (48) characters of
+ * A-Z a-z 0-9 . _ : - (it goes into a header and into conversation ids). */
+bool server_instance_valid(const char *id);
 
 /* Stops accepting connections, lets running requests finish for up to
  * grace_s seconds (then cancels them), closes every connection and frees the

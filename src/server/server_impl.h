@@ -39,6 +39,7 @@ struct qvl_server {
     conv_store *convs;
     struct MHD_Daemon *daemon;
     int port;
+    char instance[CONV_PREFIX_MAX + 1];   /* X-Qvl-Instance (server_config.instance_id or hostname:port) */
     atomic_int in_flight;        /* requests started and not yet completely sent */
     conn_deadlines *deadlines;   /* receive time limits per connection (conn_deadline.h) */
 };
@@ -54,6 +55,8 @@ typedef struct srv_req {
     size_t discarded;            /* body bytes thrown away after too_large */
     double t_start;              /* clock_ms() at arrival */
     conn_entry *deadline;        /* this connection's conn_deadlines entry, or NULL */
+    char conv_id[CONV_ID_SIZE];  /* the X-Conversation-Id sent back ("" = none): the request's, or the
+                                    simple API's new conversation */
 } srv_req;
 
 /* ---- request.c: replies and request bodies ---- */

@@ -132,23 +132,46 @@ static void test_expiry(void) {
 }
 
 static void test_ids(void) {
-    char a[33], b[33];
+    char a[CONV_ID_SIZE], b[CONV_ID_SIZE];
     memset(a, 'x', sizeof a);
     memset(b, 'x', sizeof b);
-    conv_new_id(a);
-    conv_new_id(b);
+    conv_new_id(NULL, a);
+    conv_new_id(NULL, b);
     CHECK_EQ_INT(strlen(a), 32);
     CHECK_EQ_INT(strlen(b), 32);
     CHECK(strspn(a, "0123456789abcdef") == 32 && strspn(b, "0123456789abcdef") == 32);
     CHECK(strcmp(a, b) != 0);
     /* 200 ids, no repeats */
-    static char many[200][33];
+    static char many[200][CONV_ID_SIZE];
     int dup = 0;
     for (int i = 0; i < 200; i++) {
-        conv_new_id(many[i]);
+        conv_new_id(NULL, many[i]);
         for (int k = 0; k < i; k++) dup += !strcmp(many[i], many[k]);
     }
     CHECK_EQ_INT(dup, 0);
+    CHECK(conv_id_valid(a));
+}
+
+/* With an instance prefix (a replica behind a balancer): "<prefix>-<32 hex>",
+ * a too-long prefix cut so the id still fits; what ids a client may choose. */
+static void test_prefixed_ids(void) {
+    char id[CONV_ID_SIZE];
+    conv_new_id("r2", id);
+    CHECK_EQ_INT(strlen(id), 35);
+    CHECK(!strncmp(id, "r2-", 3) && strspn(id + 3, "0123456789abcdef") == 32);
+    CHECK(conv_id_valid(id));
+    char longp[200];
+    memset(longp, 'p', sizeof longp - 1);
+    longp[sizeof longp - 1] = 0;
+    conv_new_id(longp, id);
+    CHECK_EQ_INT(strlen(id), CONV_PREFIX_MAX + 1 + 32);
+    CHECK(id[CONV_PREFIX_MAX] == '-' && conv_id_valid(id));
+    CHECK(conv_id_valid("host.example:8080-abc_1"));
+    CHECK(!conv_id_valid(""));
+    CHECK(!conv_id_valid("a b"));
+    CHECK(!conv_id_valid("a\r\nX-Evil: 1"));
+    CHECK(!conv_id_valid("caf\xc3\xa9"));
+    CHECK(!conv_id_valid(longp));   /* 199 characters */
 }
 
 /* Four threads, each with its own ids in a store big enough for all: every
@@ -157,7 +180,7 @@ typedef struct { conv_store *cs; int t, bad; } worker;
 
 static void *work(void *arg) {
     worker *w = arg;
-    char id[33], want[32], buf[32];
+    char id[CONV_ID_SIZE], want[32], buf[32];
     for (int round = 0; round < 200; round++) {
         int k = round % 8;
         snprintf(id, sizeof id, "t%d-%d", w->t, k);
@@ -188,6 +211,7 @@ int main(void) {
     test_put_get_copy();
     test_lru();
     test_ids();
+    test_prefixed_ids();
     test_threads();
     test_expiry();
     return check_summary();

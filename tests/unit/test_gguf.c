@@ -204,7 +204,7 @@ static void test_round_trip(void) {
     char dir[] = "/tmp/qvl_gguf_XXXXXX", path[256], tmp[320];
     CHECK(mkdtemp(dir) != NULL);
     snprintf(path, sizeof path, "%s/rt.gguf", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
     qvl_error err = {0};
 
     /* tensor payloads */
@@ -329,14 +329,16 @@ static void test_round_trip(void) {
     CHECK(gguf_writer_finish(w, &err) == -1);
     CHECK(strstr(err.msg, "tensor 'a' got 8 of 28 bytes") != NULL);
     CHECK(access(path2, F_OK) != 0);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path2);
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path2, (long)getpid());
     CHECK(access(tmp, F_OK) != 0);
 
     /* an unwritable place is an I/O error naming the file */
     char path3[300];
     snprintf(path3, sizeof path3, "%s/no/such/dir/x.gguf", dir);
     w = gguf_writer_open(path3, &err);
-    CHECK(gguf_writer_finish(w, &err) == -1 && err.code == QVL_E_IO && strstr(err.msg, "x.gguf.tmp"));
+    char tmp3[40];
+    snprintf(tmp3, sizeof tmp3, "x.gguf.%ld.tmp", (long)getpid());
+    CHECK(gguf_writer_finish(w, &err) == -1 && err.code == QVL_E_IO && strstr(err.msg, tmp3));
 
     /* abort removes the temporary file */
     w = gguf_writer_open(path2, &err);

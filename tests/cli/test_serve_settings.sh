@@ -79,7 +79,7 @@ for o in $($QVL serve --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
     grep -q "^$v: " "$tmp/each.err" && named=$((named + 1))
     grep -q "^$v: \|--parallel must be" "$tmp/each.err" || { echo "FAIL: $v ($(head -c 200 $tmp/each.err))"; fail=1; }
 done
-check "14 number/flag variables read (got $named)" "[ $named -eq 14 ]"
+check "15 number/flag variables read (got $named)" "[ $named -eq 15 ]"
 
 # ---- the replica headers ----
 start rep -- --instance-id r7 --no-ocr --cors '*'

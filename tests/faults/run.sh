@@ -136,6 +136,10 @@ cpid=$!
 sleep 0.5
 http "server full (1 slot, --max-queue 0)" "429 503" "${A[@]}" "${J[@]}" "$URL/api/v1/chat" -d '{"question":"hi"}'
 kill $cpid 2>/dev/null; wait $cpid 2>/dev/null
+# the client left: its slot frees within moments (checked by the API tests)
+for _ in $(seq 100); do
+    curl -s "${A[@]}" "$URL/health" | grep -q '"busy": *0' && break; sleep 0.05
+done
 http "a valid question still answered after all that" 200 "${A[@]}" "${J[@]}" "$URL/api/v1/chat" -d '{"question":"hi","max_tokens":2}'
 kill -TERM $pid; wait $pid; rc=$?
 row "SIGTERM after the faults" "exit 0" "exit $rc" $([ $rc -eq 0 ] && echo 1 || echo 0)

@@ -96,7 +96,6 @@ static int ollama_request_constraint(const json_t *format, const json_t *tools, 
         return qvl_fail_code(err, QVL_E_BAD_INPUT, "'tools' must be an array of tool definitions");
     if (asked(tools))
         return qvl_fail_code(err, QVL_E_BAD_INPUT, "tools are not supported yet by qvl's Ollama API");
-    (void)req;
     return 0;
 }
 

@@ -22,7 +22,9 @@ for t in "$@" "${scripts[@]}"; do
         grep '^SKIP' <<< "$out" | sed 's/^/     /'
     else
         fail=$((fail+1))
-        printf 'FAIL %s\n%s\n' "$(basename "$t")" "$out" | tail -n 60
+        # the output's end, then the name (a long output must not push it off)
+        printf '%s\n' "$out" | tail -n 60
+        printf 'FAIL %s\n' "$(basename "$t")"
     fi
 done
 echo "$((n-fail))/$n test programs passed ($QVL_BIN)"

@@ -150,9 +150,10 @@ test("the server's memory does not grow over 100 more concurrent image requests"
   const base = rss();
   for (let i = 0; i < 20; i++) await fiveStreams();
   const grownMB = (rss() - base) / 1048576;
-  // Measured: +0.1 MB (tiny model, --parallel 2). 6 MB is 60 KB per request: a decoded 256x256
-  // image (192 KB) or anything bigger kept per request fails this.
-  assert.ok(grownMB < 6, `RSS grew by ${grownMB.toFixed(1)} MB over 100 requests after the warm-up`);
+  // Measured: +0.1 MB (tiny model, --parallel 2), once 6.4 MB on a machine loaded by other
+  // builds (malloc arenas of busy threads). 12 MB is 120 KB per request: a decoded 256x256
+  // image (192 KB) or anything bigger kept per request still fails this.
+  assert.ok(grownMB < 12, `RSS grew by ${grownMB.toFixed(1)} MB over 100 requests after the warm-up`);
 });
 
 test("a client that disconnects frees its slot at once", async () => {

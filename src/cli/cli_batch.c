@@ -31,7 +31,7 @@ static const char *help =
     "      --temperature T     default 0 (greedy: reproducible results)\n"
     "      --ctx N             context size (default 8192)\n"
     "      --no-loop-check     do not stop answers that repeat themselves\n"
-    CLI_OCR_HELP CLI_MODEL_HELP;
+    CLI_SCHEMA_HELP CLI_OCR_HELP CLI_MODEL_HELP;
 
 static atomic_bool stop_requested;
 
@@ -139,7 +139,7 @@ int cli_batch(int argc, char **argv) {
     cli_model_opts mo = {0};
     cli_ocr_opts oo = {0};
     str_list qlist = {0};
-    const char *images = NULL, *qfile = NULL, *outp = NULL, *format = NULL;
+    const char *images = NULL, *qfile = NULL, *outp = NULL, *format = NULL, *schema_arg = NULL;
     int resume = 0, max_tokens = 512, max_px = 0, min_px = 0, ctx = 8192, no_loop = 0;
     float temp = 0;
     cli_opt opts[] = {CLI_MODEL_OPTIONS(mo),
@@ -156,6 +156,7 @@ int cli_batch(int argc, char **argv) {
                       {"--temperature", NULL, OPT_FLOAT, &temp},
                       {"--ctx", NULL, OPT_INT, &ctx},
                       {"--no-loop-check", NULL, OPT_FLAG, &no_loop},
+                      {"--schema", NULL, OPT_STR, &schema_arg},
                       {0}};
     int rc = cli_parse(argc, argv, opts, help, NULL);
     if (rc >= 0) {
@@ -184,6 +185,7 @@ int cli_batch(int argc, char **argv) {
     int skipped = 0;
     batch_out out = {0};
     batch_job j = {0};
+    cli_schema schema = {0};
     rc = 1;
     if (qfile ? batch_read_questions(qfile, &qs, &err) : 0) goto fail;
     for (int i = 0; i < qlist.n; i++) {
@@ -194,6 +196,10 @@ int cli_batch(int argc, char **argv) {
     if (!imgs.n) {
         snprintf(err.msg, sizeof err.msg, "%s: no images found (%d other files skipped)", images, skipped);
         goto fail;
+    }
+    if (cli_schema_load("qvl batch", schema_arg, &schema) != 0) {
+        rc = 2;
+        goto cleanup;
     }
     if (batch_out_open(&out, outp, fmt, resume, &err) != 0) goto fail;
     if (cli_ocr_setup("qvl batch", &oo, true, &mode, &router, &engine) != 0) goto cleanup;
@@ -212,6 +218,7 @@ int cli_batch(int argc, char **argv) {
     j.rq.gen.sampling.temperature = temp;
     j.rq.gen.max_tokens = max_tokens;
     j.rq.gen.detect_loops = !no_loop;
+    if (cli_schema_attach("qvl batch", &schema, j.m, &j.rq.gen) != 0) goto cleanup;
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     progress pg = {.tty = isatty(2), .total = imgs.n * qs.n - out.n_done, .t0 = now_s()};
@@ -229,6 +236,7 @@ int cli_batch(int argc, char **argv) {
 fail:
     fprintf(stderr, "qvl batch: %s\n", err.msg);
 cleanup:
+    cli_schema_free(&schema);
     image_cache_free(cache);
     ocr_engine_close(engine);
     ocr_router_free(router);

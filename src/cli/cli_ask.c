@@ -9,7 +9,6 @@
 
 #include "answer/answer.h"
 #include "cli/cli_util.h"
-#include "grammar/json_schema.h"
 #include "load/model_load.h"
 
 static const char *help =
@@ -24,11 +23,10 @@ static const char *help =
     "      --top-k K  --top-p P  --min-p P  --seed S\n"
     "      --repeat-penalty R  --presence-penalty P  --frequency-penalty F\n"
     "      --stop TEXT         stop when TEXT appears (repeatable)\n"
-    "      --schema FILE       answer with JSON that follows this JSON Schema (\"json\": any JSON object)\n"
     "      --ctx N             context size in tokens (default 4096)\n"
     "      --no-loop-check     do not stop when the output repeats itself\n"
     "  -v, --verbose           print the route and timings to stderr\n"
-    CLI_OCR_HELP CLI_MODEL_HELP;
+    CLI_SCHEMA_HELP CLI_OCR_HELP CLI_MODEL_HELP;
 
 static int print_piece(void *user, const char *text, size_t len) {
     fwrite(text, 1, len, stdout);
@@ -67,21 +65,6 @@ static gen_params gen_options(const qvl_model *m, const ask_opts *a, const str_l
     gp.n_stop = stops->n;
     gp.detect_loops = !a->no_loop;
     return gp;
-}
-
-/* --schema: a JSON Schema file, or "json" for any JSON object. NULL with err set. */
-static grammar *load_schema(const char *arg, qvl_error *err) {
-    if (!strcmp(arg, "json")) return grammar_json_object(err);
-    json_error_t je;
-    json_t *s = json_load_file(arg, 0, &je);
-    if (!s) {
-        qvl_fail_code(err, QVL_E_BAD_INPUT, "--schema %s: %s (line %d)", arg, je.text, je.line);
-        return NULL;
-    }
-    grammar *g = grammar_from_schema(s, err);
-    json_decref(s);
-    if (!g) qvl_error_prefix(err, "--schema %s", arg);
-    return g;
 }
 
 /* A terminal's stderr gets one line rewritten in place while the image and
@@ -147,33 +130,26 @@ int cli_ask(int argc, char **argv) {
     ocr_router *router = NULL;
     ocr_engine *engine = NULL;
     if (rc < 0 && cli_ocr_setup("qvl ask", &oo, images.n > 0, &mode, &router, &engine) != 0) rc = 2;
-    qvl_error err = {0};
-    grammar *schema = NULL;
-    vocab_index *vocab = NULL;
-    if (rc < 0 && a.schema && !(schema = load_schema(a.schema, &err))) {
-        fprintf(stderr, "qvl ask: %s\n", err.msg);
-        rc = 2;
-    }
+    cli_schema schema = {0};
+    if (rc < 0 && cli_schema_load("qvl ask", a.schema, &schema) != 0) rc = 2;
     qvl_model *m = NULL;
     if (rc < 0 && !(m = cli_load_model("qvl ask", &mo, images.n == 0))) rc = 1;
-    if (rc < 0 && schema && !(vocab = vocab_index_build(m->tok, &err))) {
-        fprintf(stderr, "qvl ask: %s\n", err.msg);
-        rc = 1;
-    }
+    gen_params gp = {0};
+    if (rc < 0) gp = gen_options(m, &a, &stops);
+    if (rc < 0 && cli_schema_attach("qvl ask", &schema, m, &gp) != 0) rc = 1;
     if (rc >= 0) goto out;
 
+    qvl_error err = {0};
     threadpool *tp = threadpool_create(mo.threads);
     gen_session sess;
     json_t *msgs = build_messages(&a, &images, pos.items[0]);
     rc = gen_session_init(&sess, m, a.ctx, &err);
     if (rc == 0) {
         answer_worker w = {.model = m, .router = router, .ocr = engine, .ocr_lang = oo.lang, .tp = tp, .session = &sess};
-        answer_request rq = {.messages = msgs, .mode = mode, .gen = gen_options(m, &a, &stops), .on_text = print_piece,
+        answer_request rq = {.messages = msgs, .mode = mode, .gen = gp, .on_text = print_piece,
                              .chat = {.add_generation_prompt = true, .min_pixels = a.min_px, .max_pixels = cli_max_pixels(a.max_px, a.min_px),
                                       .load_image = cli_load_image_file}};
         if (isatty(STDERR_FILENO)) rq.progress = (qvl_progress){print_progress, NULL};
-        rq.gen.constraint = schema;
-        rq.gen.vocab = vocab;
         answer_result res;
         rc = answer_run(&w, &rq, &res, &err);
         if (rc != 0 && rq.progress.fn) fputs("\r\033[K", stderr);   /* the error gets a line of its own */
@@ -190,8 +166,7 @@ int cli_ask(int argc, char **argv) {
     json_decref(msgs);
     threadpool_free(tp);
 out:
-    grammar_free(schema);
-    vocab_index_free(vocab);
+    cli_schema_free(&schema);
     ocr_engine_close(engine);
     ocr_router_free(router);
     model_free(m);

@@ -37,7 +37,7 @@ static const char *help =
     "      --temperature T     default 0 (greedy: reproducible results)\n"
     "      --ctx N             context size (default 8192)\n"
     "      --no-loop-check     do not stop answers that repeat themselves\n"
-    CLI_OCR_HELP CLI_MODEL_HELP;
+    CLI_SCHEMA_HELP CLI_OCR_HELP CLI_MODEL_HELP;
 
 static atomic_bool stop_requested;
 
@@ -165,7 +165,7 @@ int cli_batch(int argc, char **argv) {
     cli_model_opts mo = {0};
     cli_ocr_opts oo = {0};
     str_list qlist = {0}, pos = {0};
-    const char *images = NULL, *qfile = NULL, *outp = NULL, *format = NULL, *shard = NULL;
+    const char *images = NULL, *qfile = NULL, *outp = NULL, *format = NULL, *shard = NULL, *schema_arg = NULL;
     int resume = 0, max_tokens = 512, max_px = 0, min_px = 0, ctx = 8192, no_loop = 0, merge = 0;
     float temp = 0;
     cli_opt opts[] = {CLI_MODEL_OPTIONS(mo),
@@ -184,6 +184,7 @@ int cli_batch(int argc, char **argv) {
                       {"--no-loop-check", NULL, OPT_FLAG, &no_loop},
                       {"--shard", NULL, OPT_STR, &shard},
                       {"--merge", NULL, OPT_FLAG, &merge},
+                      {"--schema", NULL, OPT_STR, &schema_arg},
                       {0}};
     int rc = cli_parse(argc, argv, opts, help, &pos);
     const char *usage = rc >= 0 ? NULL
@@ -229,6 +230,7 @@ int cli_batch(int argc, char **argv) {
     int skipped = 0;
     batch_out out = {0};
     batch_job j = {0};
+    cli_schema schema = {0};
     rc = 1;
     if (qfile ? batch_read_questions(qfile, &qs, &err) : 0) goto fail;
     for (int i = 0; i < qlist.n; i++) {
@@ -244,6 +246,10 @@ int cli_batch(int argc, char **argv) {
         int all = imgs.n;
         batch_shard_keep(&imgs, images, shard_i, shard_n);
         fprintf(stderr, "shard %d/%d: %d of the %d images\n", shard_i, shard_n, imgs.n, all);
+    }
+    if (cli_schema_load("qvl batch", schema_arg, &schema) != 0) {
+        rc = 2;
+        goto cleanup;
     }
     if (batch_out_open(&out, outp, fmt, resume, &err) != 0) goto fail;
     if (cli_ocr_setup("qvl batch", &oo, true, &mode, &router, &engine) != 0) goto cleanup;
@@ -262,6 +268,7 @@ int cli_batch(int argc, char **argv) {
     j.rq.gen.sampling.temperature = temp;
     j.rq.gen.max_tokens = max_tokens;
     j.rq.gen.detect_loops = !no_loop;
+    if (cli_schema_attach("qvl batch", &schema, j.m, &j.rq.gen) != 0) goto cleanup;
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     progress pg = {.tty = isatty(2), .total = imgs.n * qs.n - out.n_done, .t0 = now_s()};
@@ -279,6 +286,7 @@ int cli_batch(int argc, char **argv) {
 fail:
     fprintf(stderr, "qvl batch: %s\n", err.msg);
 cleanup:
+    cli_schema_free(&schema);
     image_cache_free(cache);
     ocr_engine_close(engine);
     ocr_router_free(router);

@@ -2,6 +2,7 @@
 #include "cli/cli_util.h"
 
 #include "base/mapped_file.h"
+#include "grammar/json_schema.h"
 #include "image/preprocess.h"
 #include "load/quant_cache.h"
 #include "load/model_load.h"
@@ -180,4 +181,40 @@ fail:
 long cli_max_pixels(int max_px, int min_px) {
     if (max_px > 0) return max_px;
     return min_px > IMAGE_QVL_MAX_PIXELS ? 0 : IMAGE_QVL_MAX_PIXELS;
+}
+
+int cli_schema_load(const char *cmd, const char *arg, cli_schema *s) {
+    memset(s, 0, sizeof *s);
+    if (!arg) return 0;
+    qvl_error err = {0};
+    if (!strcmp(arg, "json")) {
+        s->g = grammar_json_object(&err);
+    } else {
+        json_error_t je;
+        json_t *schema = json_load_file(arg, 0, &je);
+        if (!schema) qvl_fail(&err, "--schema %s: %s (line %d)", arg, je.text, je.line);
+        else if (!(s->g = grammar_from_schema(schema, &err))) qvl_error_prefix(&err, "--schema %s", arg);
+        json_decref(schema);
+    }
+    if (s->g) return 0;
+    fprintf(stderr, "%s: %s\n", cmd, err.msg);
+    return -1;
+}
+
+int cli_schema_attach(const char *cmd, cli_schema *s, const qvl_model *m, gen_params *gp) {
+    if (!s->g) return 0;
+    qvl_error err = {0};
+    if (!(s->vocab = vocab_index_build(m->tok, &err))) {
+        fprintf(stderr, "%s: %s\n", cmd, err.msg);
+        return -1;
+    }
+    gp->constraint = s->g;
+    gp->vocab = s->vocab;
+    return 0;
+}
+
+void cli_schema_free(cli_schema *s) {
+    grammar_free(s->g);
+    vocab_index_free(s->vocab);
+    memset(s, 0, sizeof *s);
 }

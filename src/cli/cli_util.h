@@ -100,4 +100,28 @@ typedef struct cli_ocr_opts {
 int cli_ocr_setup(const char *cmd, const cli_ocr_opts *oo, bool may_use_ocr, ocr_mode *mode, ocr_router **router,
                   ocr_engine **engine);
 
+/* ---- JSON Schema answers (--schema) of ask / batch ---- */
+#include "generate/generate.h"
+#include "grammar/grammar.h"
+#include "grammar/token_mask.h"
+
+#define CLI_SCHEMA_HELP \
+    "      --schema FILE   answer with JSON that follows this JSON Schema (\"json\": any JSON object)\n"
+
+typedef struct cli_schema {
+    grammar *g;               /* NULL: no --schema */
+    vocab_index *vocab;
+} cli_schema;
+
+/* Compiles --schema arg (a JSON Schema file, or "json"); arg NULL = none.
+ * Prints "cmd: message" (naming an unsupported keyword) and returns -1 on
+ * failure. */
+int cli_schema_load(const char *cmd, const char *arg, cli_schema *s);
+
+/* Indexes m's vocabulary and makes gp follow the schema (nothing without
+ * one). Prints a message and returns -1 when out of memory. */
+int cli_schema_attach(const char *cmd, cli_schema *s, const qvl_model *m, gen_params *gp);
+
+void cli_schema_free(cli_schema *s);
+
 #endif

@@ -2,7 +2,8 @@
 # qvl batch end to end on the tiny model: the right records for good, corrupt,
 # non-image and nested files; kill -9 in the middle then --resume gives exactly
 # one record per (image, question) and valid JSONL; a full disk stops the run
-# with the file whole; CSV output parses.
+# with the file whole; CSV output parses; --schema answers are JSON that
+# follows the schema.
 set -u
 . "$(dirname "$0")/../lib/cli_common.sh"
 pid=0
@@ -56,4 +57,13 @@ check "disk full, then --resume: one record per pair" "[ \$(python3 -c 'import j
 $QVL batch -m "$tmp/m" --mode vlm --images "$tmp/imgs/a.png" -q 'Say "hi", then list: a, b' --out "$tmp/r.csv" -n 4 2>/dev/null
 check "csv parses: header + 1 record, question intact" \
     "python3 -c 'import csv,sys; r=list(csv.reader(open(sys.argv[1], newline=\"\"))); assert len(r)==2 and r[1][1]==\"Say \\\"hi\\\", then list: a, b\" and r[0][0]==\"path\"' $tmp/r.csv"
+
+# --schema: every answer is JSON that follows the schema (temperature 1: whatever the weights)
+printf '{"type":"object","properties":{"color":{"enum":["red","blue"]},"count":{"type":"integer","minimum":0,"maximum":9}},"required":["color","count"]}' > "$tmp/schema.json"
+$QVL batch -m "$tmp/m" --mode vlm --images "$tmp/imgs/a.png" -q "Color?" -q "Count?" --temperature 1 \
+    --schema "$tmp/schema.json" --out "$tmp/s.jsonl" -n 64 --max-pixels 65536 2>/dev/null
+check "batch --schema: 2 answers that parse and follow the schema" \
+    "python3 -c 'import json,sys; rs=[json.loads(json.loads(l)[\"answer\"]) for l in open(sys.argv[1])]; assert len(rs)==2 and all(r[\"color\"] in (\"red\",\"blue\") and 0<=r[\"count\"]<=9 for r in rs)' $tmp/s.jsonl"
+$QVL batch -m "$tmp/m" --images "$tmp/imgs/a.png" -q x --schema /nonexistent.json --out "$tmp/bad.jsonl" 2>"$tmp/bad.log"
+check "batch --schema with a missing file exits 2 and says why" "[ $? -eq 2 ] && grep -q nonexistent $tmp/bad.log"
 exit $fail

@@ -295,7 +295,7 @@ static void test_queued(void) {
     while (!(body_of(&b) && strstr(body_of(&b), "\n\n")) && read_some(fd, &b) > 0) {}
     const char *body = body_of(&b);
     CHECK_MSG(body && !strncmp(body, "data: {\"queued\":1}\n\n", 20), "first bytes: %.60s", body ? body : "");
-    sleep_ms(1600);   /* the position is repeated about once a second */
+    sleep_ms(2500);   /* the position is repeated about once a second: 2 or 3 repeats */
     sched_job_cancel(busy);
     read_all(fd, &b);
     close(fd);
@@ -310,7 +310,8 @@ static void test_queued(void) {
             first_text = i;
         }
     }
-    CHECK_MSG(queued >= 2 && queued <= 4, "%d queued events in 1.6 s", queued);
+    /* at least one repeat even when a loaded machine delays the others; not a stream of them */
+    CHECK_MSG(queued >= 2 && queued <= 5, "%d queued events in 2.5 s", queued);
     CHECK(n > 0 && json_is_true(json_object_get(ev[n - 1], "done")));
     free_events(ev, n);
     free(b.p);

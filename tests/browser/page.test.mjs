@@ -138,8 +138,9 @@ test("the page: image, streamed answers, follow-up, copy, clear, bad file, phone
     await page.selectOption("#detail", { index: 3 });
     await page.fill("#question", "Describe the gradient");
     await page.click("#send");
-    await page.locator("#progress-label", { hasText: /reading the (image|question) \d+%/ }).waitFor({ timeout: 20000 });
-    await page.locator(".msg.assistant .stats").waitFor({ timeout: 30000 });
+    // (generous waits: an ASan build on a busy machine takes a minute over this encode)
+    await page.locator("#progress-label", { hasText: /reading the (image|question) \d+%/ }).waitFor({ timeout: 60000 });
+    await page.locator(".msg.assistant .stats").waitFor({ timeout: 120000 });
     assert.ok(await page.locator("#progress").isHidden(), "the progress bar stays after the answer");
     await page.selectOption("#detail", { index: 1 });
 

@@ -20,7 +20,8 @@ static const char *ocr_help =
     "       qvl ocr --eval DIR [--json] [options]\n"
     "\n"
     "Reads the text in an image with the OCR engine and prints it, then one line per text\n"
-    "line with its confidence (0..100) and box.\n"
+    "line with its confidence (0..100) and box, whether the reading is trusted (served as an\n"
+    "answer) and what was done to the page first (turned, levelled, light evened, enlarged).\n"
     "  --bench IMG         time one cold and N warm recognitions; prints JSON\n"
     "  --eval DIR          score DIR/manifest.tsv (file, category, lang[, tags] per line, tab-\n"
     "                      separated; ground truth DIR/<FILE's base name>.gt.txt) by character\n"
@@ -32,6 +33,8 @@ static const char *ocr_help =
     "  --tessdata DIR      Tesseract language data directory (default: Tesseract's)\n"
     "  --timeout MS        plugin time limit per image (default 20000)\n"
     "  --runs N            warm runs for --bench (default 5)\n"
+    "  --as-is             no page correction (turning, levelling, light, enlarging): the\n"
+    "                      engine sees the image as given\n"
     "  --json              machine-readable output\n";
 
 static int64_t now_us(void) {
@@ -51,25 +54,41 @@ static int load_image(const char *path, image_rgb *img) {
     return rc;
 }
 
-static int recognize_file(ocr_engine *eng, const char *path, const char *lang, ocr_result *res) {
+static int recognize_file(ocr_engine *eng, const char *path, const char *lang, ocr_result *res,
+                          ocr_page_plan *plan) {
     image_rgb img = {0};
     if (load_image(path, &img) < 0) return -1;
     qvl_error err = {0};
-    int rc = ocr_engine_recognize(eng, &img, lang, res, &err);
+    int rc = ocr_engine_read_page(eng, &img, lang, NULL, res, plan, &err);
     image_free(&img);
     if (rc < 0) fprintf(stderr, "qvl ocr: %s: %s\n", path, err.msg);
     return rc;
 }
 
-static void print_result(const ocr_engine *eng, const ocr_result *res, int as_json, double ms) {
+/* "turned 90, levelled 3.1 deg, light evened, enlarged x2.0" or "as given". */
+static const char *plan_words(const ocr_page_plan *p, char *buf, size_t n) {
+    int k = snprintf(buf, n, "%s", "");
+    if (p->rotation) k += snprintf(buf + k, n - (size_t)k, ", turned %d", p->rotation);
+    if (p->skew != 0) k += snprintf(buf + k, n - (size_t)k, ", levelled %.1f deg", p->skew);
+    if (p->light) k += snprintf(buf + k, n - (size_t)k, ", light evened");
+    if (p->scale != 1) k += snprintf(buf + k, n - (size_t)k, ", enlarged x%.1f", p->scale);
+    snprintf(buf + k, n - (size_t)k, "%s(lines across/down %.2f, up/down %.1f, light spread %.2f, marks %.0f px)",
+             k ? " " : "as given ", p->axis_ratio, p->updown, p->light_spread, p->mark_height);
+    return *buf == ',' ? buf + 2 : buf;
+}
+
+static void print_result(const ocr_engine *eng, const ocr_result *res, const ocr_page_plan *plan, int as_json,
+                         double ms) {
+    char words[256];
     if (!as_json) {
         printf("%s\n\n", res->text);
         for (int i = 0; i < res->n_lines; i++) {
             const ocr_line *l = &res->lines[i];
             printf("[%5.1f] (%d,%d %dx%d) %s\n", l->confidence, l->x, l->y, l->w, l->h, l->text);
         }
-        printf("-- %s, %d lines, confidence %.1f, %.0f ms\n", ocr_engine_name(eng), res->n_lines,
-               res->confidence, ms);
+        printf("-- %s, %d lines, confidence %.1f, %s, page %s, %.0f ms\n", ocr_engine_name(eng), res->n_lines,
+               res->confidence, ocr_result_trusted(res) ? "trusted" : "NOT trusted",
+               plan_words(plan, words, sizeof words), ms);
         return;
     }
     json_t *lines = json_array();
@@ -78,8 +97,11 @@ static void print_result(const ocr_engine *eng, const ocr_result *res, int as_js
         json_array_append_new(lines, json_pack("{s:s, s:f, s:[iiii]}", "text", l->text, "confidence",
                                                (double)l->confidence, "box", l->x, l->y, l->w, l->h));
     }
-    json_t *root = json_pack("{s:s, s:s, s:f, s:f, s:o}", "engine", ocr_engine_name(eng), "text",
-                             res->text, "confidence", (double)res->confidence, "ms", ms, "lines", lines);
+    json_t *root = json_pack("{s:s, s:s, s:f, s:b, s:f, s:o, s:{s:i, s:f, s:b, s:f}}", "engine",
+                             ocr_engine_name(eng), "text", res->text, "confidence", (double)res->confidence,
+                             "trusted", ocr_result_trusted(res), "ms", ms, "lines", lines, "page", "rotation",
+                             plan->rotation, "skew", (double)plan->skew, "light", plan->light, "scale",
+                             (double)plan->scale);
     json_dumpf(root, stdout, JSON_INDENT(1));
     printf("\n");
     json_decref(root);
@@ -157,14 +179,18 @@ static int eval_one(ocr_engine *eng, const char *dir, const char *file, const ch
     char *gt = cli_read_all("qvl ocr", gt_path, &len);
     if (!gt) return -1;
     ocr_result res = {0};
-    int rc = recognize_file(eng, path, lang, &res);
+    ocr_page_plan plan;
+    int rc = recognize_file(eng, path, lang, &res, &plan);
     double cer = 0;
     qvl_error err = {0};
     if (rc == 0 && ocr_cer(gt, res.text, &cer, edits, chars, &err) < 0) {
         fprintf(stderr, "qvl ocr: %s: %s\n", file, err.msg);
         rc = -1;
     }
-    if (rc == 0 && !as_json) printf("%-36s %-12s CER %6.3f  conf %5.1f\n", file, lang, cer, res.confidence);
+    char words[256];
+    if (rc == 0 && !as_json)
+        printf("%-36s %-12s CER %6.3f  conf %5.1f%s  %s\n", file, lang, cer, res.confidence,
+               ocr_result_trusted(&res) ? "" : " (not trusted)", plan_words(&plan, words, sizeof words));
     ocr_result_free(&res);
     free(gt);
     return rc;
@@ -223,13 +249,13 @@ static int run_eval(ocr_engine *eng, const char *dir, int as_json) {
 
 int cli_ocr(int argc, char **argv) {
     const char *image = NULL, *bench = NULL, *eval = NULL, *lang = NULL, *plugin = NULL, *tessdata = NULL;
-    int timeout = 0, runs = 5, as_json = 0;
+    int timeout = 0, runs = 5, as_json = 0, as_is = 0;
     cli_opt opts[] = {
         {"--image", "-i", OPT_STR, &image}, {"--bench", NULL, OPT_STR, &bench},
         {"--eval", NULL, OPT_STR, &eval}, {"--lang", "-l", OPT_STR, &lang},
         {"--plugin", NULL, OPT_STR, &plugin}, {"--tessdata", NULL, OPT_STR, &tessdata},
         {"--timeout", NULL, OPT_INT, &timeout}, {"--runs", NULL, OPT_INT, &runs},
-        {"--json", NULL, OPT_FLAG, &as_json}, {0}};
+        {"--json", NULL, OPT_FLAG, &as_json}, {"--as-is", NULL, OPT_FLAG, &as_is}, {0}};
     int rc = cli_parse(argc, argv, opts, ocr_help, NULL);
     if (rc >= 0) return rc;
     if (!!image + !!bench + !!eval != 1) {
@@ -237,7 +263,7 @@ int cli_ocr(int argc, char **argv) {
         return 2;
     }
     qvl_error err = {0};
-    ocr_engine_opts eo = {.tessdata = tessdata, .timeout_ms = timeout};
+    ocr_engine_opts eo = {.tessdata = tessdata, .timeout_ms = timeout, .as_is = as_is};
     ocr_engine *eng = plugin ? ocr_engine_open_plugin(plugin, &eo, &err) : ocr_engine_open_tesseract(&eo, &err);
     if (!eng) {
         fprintf(stderr, "qvl ocr: %s\n", err.msg);
@@ -248,8 +274,9 @@ int cli_ocr(int argc, char **argv) {
     else {
         ocr_result res = {0};
         int64_t t0 = now_us();
-        rc = recognize_file(eng, image, lang, &res) < 0 ? 1 : 0;
-        if (rc == 0) print_result(eng, &res, as_json, (double)(now_us() - t0) / 1000.0);
+        ocr_page_plan plan;
+        rc = recognize_file(eng, image, lang, &res, &plan) < 0 ? 1 : 0;
+        if (rc == 0) print_result(eng, &res, &plan, as_json, (double)(now_us() - t0) / 1000.0);
         ocr_result_free(&res);
     }
     ocr_engine_close(eng);

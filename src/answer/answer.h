@@ -50,6 +50,9 @@ typedef struct answer_result {
     ocr_route route;            /* the path that produced the answer */
     bool fell_back;             /* OCR was tried, its confidence was too low, the model answered */
     float ocr_confidence;       /* 0..100 when OCR ran */
+    json_t *ocr;                /* when OCR ran: {"confidence", "trusted", "lines": [{"text", "confidence",
+                                   "box": [x, y, w, h]}], "page": {"rotation", "skew", "light", "scale"}}
+                                   (boxes in the corrected page); NULL otherwise. Owned: answer_result_free */
     double ocr_ms, image_ms;
     int n_images, n_images_cached;   /* images the model read; how many came from the cache */
     gen_result gen;             /* the answer text, usage, timings (no tokens for OCR answers) */

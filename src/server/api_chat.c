@@ -178,10 +178,14 @@ static json_t *answer_json(chat_ctx *c, const sched_poll *p) {
                                   res->text_len);
     json_array_append_new(c->messages, assistant);
     conv_put(c->srv->convs, c->conv_id, json_incref(c->messages));
-    return json_pack("{s:s%, s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o}", "response", res->text ? res->text : "",
-                     res->text_len, "timestamp", ts, "model", c->srv->m->name, "conversation_id", c->conv_id,
-                     "finish_reason", api_finish_reason(res), "route", p->route ? p->route : "vlm", "ocr_fallback",
-                     p->ocr_fell_back, "usage", api_usage_json(p), "timings", api_timings_json(p));
+    json_t *out = json_pack("{s:s%, s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o}", "response", res->text ? res->text : "",
+                            res->text_len, "timestamp", ts, "model", c->srv->m->name, "conversation_id", c->conv_id,
+                            "finish_reason", api_finish_reason(res), "route", p->route ? p->route : "vlm",
+                            "ocr_fallback", p->ocr_fell_back, "usage", api_usage_json(p), "timings",
+                            api_timings_json(p));
+    /* the reading with per-line confidence, whenever OCR ran (also when the model answered after it) */
+    if (out && p->ocr) json_object_set_new(out, "ocr", json_deep_copy(p->ocr));
+    return out;
 }
 
 static char *chat_queued(void *ctx, int position) { return sse_event(json_pack("{s:i}", "queued", position)); }

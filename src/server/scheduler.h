@@ -105,6 +105,7 @@ typedef struct sched_poll {
     double image_ms;        /* image decode + encode time */
     const char *route;      /* "ocr", "vlm", "ocr+vlm": what produced the answer (when done) */
     bool ocr_fell_back;     /* OCR confidence too low: the model answered */
+    const json_t *ocr;      /* when OCR ran: the reading, per line (answer_result.ocr); owned by the job */
     double ocr_ms;
     double queue_ms;        /* submission to start */
     double first_text_ms;   /* submission to the first text; < 0 if none */

@@ -165,7 +165,7 @@ static void cat_add(cat_sum *c, long edits, long chars) {
 
 /* Scores one manifest row; returns -1 when the image could not be read. */
 static int eval_one(ocr_engine *eng, const char *dir, const char *file, const char *lang,
-                    long *edits, long *chars, int as_json) {
+                    long *edits, long *chars, double *cer_out, int as_json) {
     /* The ground truth sits in DIR under the image's base name, so a
      * manifest can point at images kept elsewhere (the shared test data). */
     char path[4096], gt_path[4096];
@@ -191,6 +191,7 @@ static int eval_one(ocr_engine *eng, const char *dir, const char *file, const ch
     if (rc == 0 && !as_json)
         printf("%-36s %-12s CER %6.3f  conf %5.1f%s  %s\n", file, lang, cer, res.confidence,
                ocr_result_trusted(&res) ? "" : " (not trusted)", plan_words(&plan, words, sizeof words));
+    *cer_out = cer;
     ocr_result_free(&res);
     free(gt);
     return rc;
@@ -205,6 +206,9 @@ static int run_eval(ocr_engine *eng, const char *dir, int as_json) {
     cat_sum cats[64], all = {.name = "all"};
     memset(cats, 0, sizeof cats);
     int ncat = 0, failed = 0;
+    double worst_cer = -1, cer_sum = 0;
+    int scored = 0;
+    char worst[128] = "";
     int64_t t0 = now_us();
     for (char *line = man, *next; line && *line; line = next) {
         next = strchr(line, '\n');
@@ -218,7 +222,14 @@ static int run_eval(ocr_engine *eng, const char *dir, int as_json) {
             continue;
         }
         long e = 0, c = 0;
-        if (eval_one(eng, dir, file, lang, &e, &c, as_json) < 0) { failed++; continue; }
+        double cer = 0;
+        if (eval_one(eng, dir, file, lang, &e, &c, &cer, as_json) < 0) { failed++; continue; }
+        cer_sum += cer;
+        scored++;
+        if (cer > worst_cer) {
+            worst_cer = cer;
+            snprintf(worst, sizeof worst, "%s", file);
+        }
         cat_add(cat_get(cats, &ncat, cat), e, c);
         /* Tags (language, degradation) give a second cut of the same numbers. */
         for (char *save = NULL, *t = tags ? strtok_r(tags, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
@@ -231,8 +242,9 @@ static int run_eval(ocr_engine *eng, const char *dir, int as_json) {
     free(man);
     double secs = (double)(now_us() - t0) / 1e6;
     cats[ncat++] = all;
-    if (as_json) printf("{\"eval\": \"ocr\", \"dir\": \"%s\", \"failed\": %d, \"seconds\": %.1f, \"categories\": {",
-                        dir, failed, secs);
+    if (as_json) printf("{\"eval\": \"ocr\", \"dir\": \"%s\", \"failed\": %d, \"seconds\": %.1f, \"max_cer\": %.4f, "
+                        "\"worst\": \"%s\", \"mean_image_cer\": %.4f, \"categories\": {", dir, failed, secs, worst_cer, worst,
+                        scored ? cer_sum / scored : 0.0);
     else printf("\n%-14s %6s %8s %8s\n", "category", "images", "chars", "CER");
     for (int i = 0; i < ncat; i++) {
         double cer = cats[i].chars ? (double)cats[i].edits / (double)cats[i].chars : 0;
@@ -243,7 +255,8 @@ static int run_eval(ocr_engine *eng, const char *dir, int as_json) {
             printf("%-14s %6d %8ld %8.4f\n", cats[i].name, cats[i].images, cats[i].chars, cer);
     }
     if (as_json) printf("}}\n");
-    else printf("(%d failed, %.1f s)\n", failed, secs);
+    else printf("(%d failed, %.1f s; mean CER per image %.4f; worst image %s at CER %.3f)\n", failed, secs,
+                scored ? cer_sum / scored : 0.0, worst, worst_cer);
     return failed ? 1 : 0;
 }
 

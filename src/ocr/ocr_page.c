@@ -142,12 +142,13 @@ static float edge_on(PIX *bin) {
     return (float)on / (float)(2 * (w + h));
 }
 
-/* Whether one inner component's box covers more than a sixth of the
- * picture: a sheet of paper lying on something darker. */
-static bool has_sheet(PIX *inner) {
-    BOXA *boxa = pixConnCompBB(inner, 8);
+/* Whether one light component's box covers more than a sixth of the
+ * picture: a sheet of paper lying on something darker (it may run off the
+ * picture's edge). */
+static bool has_sheet(PIX *light) {
+    BOXA *boxa = pixConnCompBB(light, 8);
     if (!boxa) return false;
-    double area = (double)pixGetWidth(inner) * pixGetHeight(inner);
+    double area = (double)pixGetWidth(light) * pixGetHeight(light);
     bool found = false;
     for (int i = 0; i < boxaGetCount(boxa) && !found; i++) {
         l_int32 x, y, bw, bh;
@@ -169,8 +170,8 @@ static PIX *binarise(PIX *grey, bool *inverted) {
     *inverted = false;
     if (edge_on(bin) > 0.5f) {
         PIX *inv = pixInvert(NULL, bin);
-        PIX *light = inv ? small_parts(inv) : NULL;
-        *inverted = light && !has_sheet(light);
+        PIX *light = inv && !has_sheet(inv) ? small_parts(inv) : NULL;
+        *inverted = light != NULL;
         pixDestroy(&inv);
         if (*inverted) { pixDestroy(&bin); return light; }
         pixDestroy(&light);

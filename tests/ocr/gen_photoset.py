@@ -12,6 +12,7 @@ given one kind of trouble:
   rot90 / rot180 / rot270                   turned sideways or upside down
   blur      slightly out of focus           jpeg    strong JPEG compression
   combo     tilt + uneven light + blur + JPEG
+and bench_photo_1024x768.jpg, a dense page tilted 7 degrees under the lamp (the latency page).
 Writes OUT_DIR/<name>.jpg|.png, OUT_DIR/<name>.gt.txt and OUT_DIR/manifest.tsv for
 `qvl ocr --eval OUT_DIR` (CER per category = kind of trouble, and per tag = language).
 Needs ImageMagick's convert and fonts-noto-cjk + fonts-dejavu-core. Everything comes from
@@ -96,6 +97,20 @@ def main():
             with open(os.path.join(out_dir, name + ".gt.txt"), "w", encoding="utf-8") as g:
                 g.write("\n".join(lines) + "\n")
             manifest.append("%s.%s\t%s\t%s\t%s,%s" % (name, ext, kind, tess, lang, layout))
+    # The latency page: a dense English page (16 long lines) photographed on
+    # the desk, tilted 7 degrees, under the lamp, as a JPEG.
+    rng = random.Random(77)
+    lines = [" ".join(rng.sample(EN_SENT, 2)) for _ in range(16)]
+    subprocess.run(["convert", "-size", "%dx%d" % (W - 80, H - 110), "xc:#fbfbf6", "-font", "DejaVu-Serif",
+                    "-pointsize", "15", "-fill", "#1c1c1c", "-interline-spacing", "11", "-annotate", "+24+36",
+                    "\n".join(lines), "(", "-size", "%dx%d" % (W, H), "xc:#5a5048", ")", "+swap", "-gravity",
+                    "center", "-compose", "Over", "-composite", "+gravity", "-background", "#5a5048", "-rotate", "7",
+                    "-gravity", "center", "-extent", "%dx%d" % (W, H), *trouble("light", rng, 0), "-colorspace",
+                    "sRGB", "-type", "TrueColor", "-quality", "85", os.path.join(out_dir, "bench_photo_1024x768.jpg")],
+                   check=True)
+    with open(os.path.join(out_dir, "bench_photo_1024x768.gt.txt"), "w", encoding="utf-8") as g:
+        g.write("\n".join(lines) + "\n")
+    manifest.append("bench_photo_1024x768.jpg\tbench\teng\ten,doc")
     with open(os.path.join(out_dir, "manifest.tsv"), "w", encoding="utf-8") as m:
         m.write("\n".join(manifest) + "\n")
     print("wrote %d images to %s" % (len(manifest) - 1, out_dir))

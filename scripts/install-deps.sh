@@ -7,6 +7,7 @@ PKGS="build-essential pkg-config bc curl
       libjpeg62-turbo-dev libpng-dev libwebp-dev libexif-dev nettle-dev
       libheif-dev libtiff-dev libgif-dev
       libtesseract-dev libleptonica-dev tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-chi-tra
+      libpoppler-glib-dev libcairo2-dev
       libopenblas-dev
       imagemagick fonts-noto-cjk fonts-dejavu-core python3 chromium"
 # Node.js may come from elsewhere (e.g. NodeSource, which bundles npm and

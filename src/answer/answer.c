@@ -83,9 +83,13 @@ static json_t *ocr_report(const ocr_result *res, const ocr_page_plan *plan) {
 static int run_ocr(answer_worker *w, const answer_request *rq, const chat_input *in, ocr_result *res,
                    answer_result *out, qvl_error *err) {
     double t0 = clock_ms();
-    ocr_page_plan plan;
-    int rc = ocr_engine_read_page(w->ocr, &in->images[in->n_images - 1], w->ocr_lang ? w->ocr_lang : OCR_DEFAULT_LANG,
-                                  rq->cancel, res, &plan, err);
+    ocr_page_plan plan = {.scale = 1};
+    const char *lang = w->ocr_lang ? w->ocr_lang : OCR_DEFAULT_LANG;
+    const char *type = rq->doc ? image_sniff(rq->doc, rq->doc_len) : NULL;
+    qvl_error ignored = {0};
+    bool paged = type && (!strcmp(type, "application/pdf") || image_page_count(rq->doc, rq->doc_len, NULL, &ignored) > 1);
+    int rc = paged ? ocr_engine_read_document(w->ocr, rq->doc, rq->doc_len, NULL, rq->pages, lang, rq->cancel, res, err)
+                   : ocr_engine_read_page(w->ocr, &in->images[in->n_images - 1], lang, rq->cancel, res, &plan, err);
     out->ocr_ms = clock_ms() - t0;
     out->ocr_confidence = rc == 0 ? res->confidence : 0;
     if (rc == 0 && !(out->ocr = ocr_report(res, &plan))) {

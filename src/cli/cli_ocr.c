@@ -34,8 +34,8 @@ static const char *ocr_help =
     "  --timeout MS        plugin time limit per image (default 20000)\n"
     "  --runs N            warm runs for --bench (default 5)\n"
     "  --pages P           of a PDF or multi-page TIFF: \"2\", \"1-3\" or \"all\" (the default); a PDF\n"
-    "                      page with a text layer (born-digital) is read from it, exactly; a\n"
-    "                      scanned page is rendered at 200 dpi and read by OCR\n"
+    "                      page with a text layer (born-digital) is read from it, exactly\n"
+    "                      (confidence 100); a scanned page is rendered at 200 dpi and read by OCR\n"
     "  --as-is             no page correction (turning, levelling, light, enlarging): the\n"
     "                      engine sees the image as given\n"
     "  --json              machine-readable output\n";
@@ -149,16 +149,9 @@ static int run_bench(ocr_engine *eng, const char *path, const char *lang, int ru
 
 /* ---- documents: PDF and multi-page TIFF ---- */
 
-/* Whether s has a character other than white space. */
-static int has_text(const char *s) {
-    for (; s && *s; s++)
-        if (*s != ' ' && *s != '\n' && *s != '\r' && *s != '\t' && *s != '\f') return 1;
-    return 0;
-}
-
-/* Reads pages first..last of a document: a PDF page by its text layer when
- * it has one (born-digital: exact, milliseconds), else rendered and read by
- * OCR. Prints each page; returns 0, or 1 when a page failed. */
+/* Reads pages first..last of a document one by one (ocr_engine_read_document:
+ * a PDF page by its text layer when it has one, else rendered and read by
+ * OCR) and prints each. Returns 0, or 1 when a page failed. */
 static int read_document(ocr_engine *eng, const uint8_t *bytes, size_t len, const char *pages, const char *lang,
                          int as_json) {
     qvl_error err = {0};
@@ -167,37 +160,25 @@ static int read_document(ocr_engine *eng, const uint8_t *bytes, size_t len, cons
         fprintf(stderr, "qvl ocr: %s\n", err.msg);
         return 1;
     }
-    int is_pdf = !strcmp(image_sniff(bytes, len), "application/pdf");
     json_t *all = json_array();
     int rc = 0;
     for (int p = first; p <= last && rc == 0; p++) {
         int64_t t0 = now_us();
-        char *layer = NULL;
-        if (is_pdf && image_pdf_page_text(bytes, len, p, &layer, &err) != 0) rc = 1;
+        char one[16];
+        snprintf(one, sizeof one, "%d", p + 1);
         ocr_result res = {0};
-        ocr_page_plan plan = {0};
-        image_rgb img = {0};
-        int by_text = rc == 0 && has_text(layer);
-        if (rc == 0 && !by_text)
-            rc = image_decode_page(bytes, len, p, NULL, &img, &err) != 0 ||
-                 ocr_engine_read_page(eng, &img, lang, NULL, &res, &plan, &err) != 0;
+        rc = ocr_engine_read_document(eng, bytes, len, NULL, one, lang, NULL, &res, &err) != 0;
         double ms = (double)(now_us() - t0) / 1000.0;
-        if (rc) {
-            fprintf(stderr, "qvl ocr: page %d: %s\n", p + 1, err.msg);
-        } else if (as_json) {
-            json_array_append_new(all, json_pack("{s:i, s:s, s:s, s:f, s:f}", "page", p + 1, "source",
-                                                 by_text ? "text layer" : "ocr", "text", by_text ? layer : res.text,
-                                                 "confidence", by_text ? 100.0 : (double)res.confidence, "ms", ms));
-        } else {
-            char words[256];
-            printf("== page %d: %s, %.0f ms ==\n%s\n", p + 1,
-                   by_text ? "text layer" : plan_words(&plan, words, sizeof words), ms, by_text ? layer : res.text);
-            if (!by_text) printf("-- confidence %.1f, %s\n", res.confidence, ocr_result_trusted(&res) ? "trusted"
-                                                                                                       : "NOT trusted");
-        }
-        free(layer);
+        if (rc)
+            fprintf(stderr, "qvl ocr: %s\n", err.msg);
+        else if (as_json)
+            json_array_append_new(all, json_pack("{s:i, s:s, s:f, s:b, s:f}", "page", p + 1, "text", res.text,
+                                                 "confidence", (double)res.confidence, "trusted",
+                                                 ocr_result_trusted(&res), "ms", ms));
+        else
+            printf("== page %d: confidence %.1f, %s, %.0f ms ==\n%s\n", p + 1, res.confidence,
+                   ocr_result_trusted(&res) ? "trusted" : "NOT trusted", ms, res.text);
         ocr_result_free(&res);
-        image_free(&img);
     }
     if (as_json && rc == 0) {
         json_t *root = json_pack("{s:s, s:i, s:o}", "engine", ocr_engine_name(eng), "page_count", n, "pages", all);

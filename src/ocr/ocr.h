@@ -131,6 +131,18 @@ int ocr_engine_recognize_cancellable(ocr_engine *eng, const image_rgb *img, cons
 int ocr_engine_read_page(ocr_engine *eng, const image_rgb *img, const char *lang, const atomic_bool *cancel,
                          ocr_result *out, ocr_page_plan *used, qvl_error *err);
 
+/* The text of pages `pages` ("2", "1-3", NULL or "all": every page) of a
+ * document: a PDF page with a text layer is taken from it (exact,
+ * confidence 100, no boxes), any other page (a scanned PDF page, a TIFF
+ * page) is decoded within lim (may be NULL) and read with
+ * ocr_engine_read_page. Lines come in page order, an empty line between
+ * pages. Returns 0 with *out filled (ocr_result_free), or -1 with err set
+ * ("page N: ..." for a page that failed; the codes of image_decode and
+ * ocr_engine_read_page; QVL_E_BAD_INPUT for a bad page selection). */
+int ocr_engine_read_document(ocr_engine *eng, const uint8_t *bytes, size_t len, const image_limits *lim,
+                             const char *pages, const char *lang, const atomic_bool *cancel, ocr_result *out,
+                             qvl_error *err);
+
 /* ---- how far a reading can be believed (ocr_trust.c) ---- */
 
 /* A reading worth serving as the text of the image: it has text, its

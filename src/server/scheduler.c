@@ -304,7 +304,8 @@ static void run_job(slot *sl, sched_job *j) {
                          .user = j, .cancel = &j->cancel, .progress = {on_progress, j},
                          .chat = {.add_generation_prompt = true, .min_pixels = j->req.min_pixels,
                                   .max_pixels = j->req.max_pixels, .load_image = j->req.load_image,
-                                  .load_ctx = j->req.load_ctx, .cache = s->cfg.cache}};
+                                  .load_ctx = j->req.load_ctx, .cache = s->cfg.cache},
+                         .doc = j->req.doc, .doc_len = j->req.doc_len, .pages = j->req.pages[0] ? j->req.pages : NULL};
     answer_result res;
     qvl_error err = {0};
     int rc = answer_run(&w, &rq, &res, &err);

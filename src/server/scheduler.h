@@ -78,6 +78,9 @@ typedef struct sched_request {
     chat_load_image_fn load_image;  /* see chat.h */
     void *load_ctx;                 /* must outlive the job, unless load_free is set */
     void (*load_free)(void *load_ctx);   /* NULL, or frees load_ctx with the job */
+    const uint8_t *doc;             /* the last image's bytes (answer_request.doc); must live as long as load_ctx */
+    size_t doc_len;
+    char pages[32];                 /* answer_request.pages; "" = all */
 } sched_request;
 
 /* Queues a request. Returns the job (refcount held by the caller), or NULL

@@ -87,6 +87,10 @@ typedef struct srv_images srv_images;
 srv_images *srv_check_images(qvl_server *s, const json_t *messages, qvl_error *err);
 void srv_images_free(void *si);
 
+/* The bytes of the last image of the set (*bytes NULL when it has none);
+ * they live as long as the set. Cannot fail. */
+void srv_images_last(const srv_images *si, const uint8_t **bytes, size_t *len);
+
 /* The chat_load_image_fn for a request: decodes the kept bytes of part
  * under the server's image limits. ctx = the request's srv_images. */
 int srv_load_image(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err);

@@ -178,6 +178,9 @@ ocr_photo_max_cer=$(json_get max_cer <<< "$photo_eval")
 ocr_photo_categories=$(python3 -c 'import json,sys; print(json.dumps({k: v["cer"] for k, v in json.load(sys.stdin)["categories"].items()}))' <<< "$photo_eval")
 ocr_clean_cer=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["categories"]["all"]["cer"])' <<< "$clean_eval")
 ocr_page_png_cer=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["categories"]["real_print"]["cer"])' <<< "$real_eval")
+pdf_eval=$(QVL_BIN=$QVL python3 tests/ocr/pdf_accuracy.py --json) || die "tests/ocr/pdf_accuracy.py failed"
+ocr_pdf_born_cer=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["cer"]["born"])' <<< "$pdf_eval")
+ocr_pdf_scan_cer=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["cer"]["scan"])' <<< "$pdf_eval")
 
 # A server on model $2 (default the Q4_K_M one) with $1 slots, more qvl
 # serve flags after those; sets SRV_PID and SRV_URL.
@@ -360,6 +363,8 @@ json=$(cat <<EOF
   "ocr_photo_cer_by_category": $ocr_photo_categories,
   "ocr_clean_set_cer": $ocr_clean_cer,
   "ocr_page_png_cer": $ocr_page_png_cer,
+  "ocr_pdf_born_digital_cer": $ocr_pdf_born_cer,
+  "ocr_pdf_scanned_cer": $ocr_pdf_scan_cer,
   "batch_images_per_min": $batch_ipm,
   "batch_question_reuse_speedup": $batch_speedup,
   "batch_images": $BATCH_IMAGES,
@@ -435,6 +440,8 @@ row "  photographed set CER, mean/image" "$ocr_photo_mean_cer" - "<=0.05"
 row "  photographed set CER, worst image" "$ocr_photo_max_cer" - "<=0.15"
 row "  clean rendered set CER" "$ocr_clean_cer" - "<=0.019"
 row "  page.png (uneven light) CER" "$ocr_page_png_cer" - "<=0.10"
+row "  PDF text layers CER" "$ocr_pdf_born_cer" - "<=0.01"
+row "  scanned PDF pages CER" "$ocr_pdf_scan_cer" - "<=0.05"
 row "batch images/min (448, 3 q)" "$batch_ipm" - "-"
 row "  question reuse speed-up" "$batch_speedup" - "-"
 row "  $BATCH_IMAGES images x 3 q, minutes" "$batch_min" - "-"

@@ -9,7 +9,7 @@ PKGS="build-essential pkg-config bc curl
       libtesseract-dev libleptonica-dev tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-chi-tra
       libpoppler-glib-dev libcairo2-dev
       libopenblas-dev
-      imagemagick fonts-noto-cjk fonts-dejavu-core python3 chromium"
+      imagemagick fonts-noto-cjk fonts-dejavu-core python3 python3-cairo chromium"
 # Node.js may come from elsewhere (e.g. NodeSource, which bundles npm and
 # conflicts with Debian's npm package): install Debian's only when missing.
 command -v node >/dev/null || PKGS="$PKGS nodejs"

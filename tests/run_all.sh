@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 # temporary folder, not the user's ~/.cache/qvl.
 export QVL_CACHE_DIR=$(mktemp -d)
 trap 'rm -rf "$QVL_CACHE_DIR"' EXIT
+# Under ASan: leaks that system libraries make once per process are not ours (tests/lsan.supp).
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 fail=0; n=0
 for t in "$@" tests/cli/*.sh; do
     [ -e "$t" ] || continue

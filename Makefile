@@ -17,7 +17,8 @@ CC      ?= cc
 SAN     ?= 0
 BUILD   ?= build/release
 OPT     := -O2
-PKGS    := jansson libutf8proc libmicrohttpd libjpeg libpng libwebp libheif libtiff-4 libgif nettle tesseract lept openblas
+PKGS    := jansson libutf8proc libmicrohttpd libjpeg libpng libwebp libheif libtiff-4 libgif nettle tesseract lept openblas \
+           poppler-glib cairo
 # -Wno-format-truncation: paths are built with snprintf into PATH_MAX-sized
 # buffers; an over-long path then fails to open, with its (cut) name shown.
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter \

@@ -57,6 +57,7 @@ Q4=$MODELS/2b-q4_k_m.gguf   # llama.cpp's Q4_K_M mix, tensor for tensor
 MMPROJ=$MODELS/2b-mmproj-f16.gguf
 REAL=../shared/testdata/images/real
 OCR_DOC=tests/ocr/set/bench_doc_1024x768.png
+OCR_PHOTO=tests/ocr/photo/tilt_en.png
 OUT=bench/results
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -170,6 +171,20 @@ decode_again
 echo "  OCR 1024x768 document ..."
 ocr_json=$($QVL ocr --bench "$OCR_DOC" --lang eng) || die "qvl ocr --bench failed"
 ocr_ms=$(json_get warm_ms_median <<< "$ocr_json")
+echo "  OCR of photographed pages: a tilted 1024x768 photo (orientation + levelling), CER per category ..."
+ocr_photo_json=$($QVL ocr --bench "$OCR_PHOTO" --lang eng) || die "qvl ocr --bench $OCR_PHOTO failed"
+ocr_photo_ms=$(json_get warm_ms_median <<< "$ocr_photo_json")
+photo_eval=$($QVL ocr --eval tests/ocr/photo --json) || die "qvl ocr --eval tests/ocr/photo failed"
+clean_eval=$($QVL ocr --eval tests/ocr/set --json) || die "qvl ocr --eval tests/ocr/set failed"
+real_eval=$($QVL ocr --eval tests/ocr/real --json) || die "qvl ocr --eval tests/ocr/real failed"
+ocr_photo_mean_cer=$(json_get mean_image_cer <<< "$photo_eval")
+ocr_photo_max_cer=$(json_get max_cer <<< "$photo_eval")
+ocr_photo_categories=$(python3 -c 'import json,sys; print(json.dumps({k: v["cer"] for k, v in json.load(sys.stdin)["categories"].items()}))' <<< "$photo_eval")
+ocr_clean_cer=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["categories"]["all"]["cer"])' <<< "$clean_eval")
+ocr_page_png_cer=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["categories"]["real_print"]["cer"])' <<< "$real_eval")
+pdf_eval=$(QVL_BIN=$QVL python3 tests/ocr/pdf_accuracy.py --json) || die "tests/ocr/pdf_accuracy.py failed"
+ocr_pdf_born_cer=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["cer"]["born"])' <<< "$pdf_eval")
+ocr_pdf_scan_cer=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["cer"]["scan"])' <<< "$pdf_eval")
 
 # A server on model $2 (default the Q4_K_M one) with $1 slots, more qvl
 # serve flags after those; sets SRV_PID and SRV_URL.
@@ -346,6 +361,14 @@ json=$(cat <<EOF
   "peak_rss_mb_text_q4_k_m": $q4_peak_rss_mb,
   "peak_rss_mb_q8_0": $q8_peak_rss_mb,
   "ocr_ms_1024x768": $ocr_ms,
+  "ocr_ms_photo_1024x768": $ocr_photo_ms,
+  "ocr_photo_mean_cer": $ocr_photo_mean_cer,
+  "ocr_photo_max_cer": $ocr_photo_max_cer,
+  "ocr_photo_cer_by_category": $ocr_photo_categories,
+  "ocr_clean_set_cer": $ocr_clean_cer,
+  "ocr_page_png_cer": $ocr_page_png_cer,
+  "ocr_pdf_born_digital_cer": $ocr_pdf_born_cer,
+  "ocr_pdf_scanned_cer": $ocr_pdf_scan_cer,
   "batch_images_per_min": $batch_ipm,
   "batch_question_reuse_speedup": $batch_speedup,
   "batch_images": $BATCH_IMAGES,
@@ -425,6 +448,13 @@ row "5 streams aggregate tok/s" "$s5_tok_s" - "-"
 row "  single stream tok/s (server)" "$s1_tok_s" - "-"
 row "  aggregate / single" "$stream_ratio" - ">=2.5"
 row "OCR ms 1024x768 document (warm)" "$ocr_ms" - "<1000ms"
+row "OCR ms 1024x768 tilted photo (warm)" "$ocr_photo_ms" - "<=1000ms"
+row "  photographed set CER, mean/image" "$ocr_photo_mean_cer" - "<=0.05"
+row "  photographed set CER, worst image" "$ocr_photo_max_cer" - "<=0.15"
+row "  clean rendered set CER" "$ocr_clean_cer" - "<=0.019"
+row "  page.png (uneven light) CER" "$ocr_page_png_cer" - "<=0.10"
+row "  PDF text layers CER" "$ocr_pdf_born_cer" - "<=0.01"
+row "  scanned PDF pages CER" "$ocr_pdf_scan_cer" - "<=0.05"
 row "batch images/min (448, 3 q)" "$batch_ipm" - "-"
 row "  question reuse speed-up" "$batch_speedup" - "-"
 row "  $BATCH_IMAGES images x 3 q, minutes" "$batch_min" - "-"

@@ -7,8 +7,9 @@ PKGS="build-essential pkg-config bc curl
       libjpeg62-turbo-dev libpng-dev libwebp-dev libexif-dev nettle-dev
       libheif-dev libtiff-dev libgif-dev
       libtesseract-dev libleptonica-dev tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-chi-tra
+      libpoppler-glib-dev libcairo2-dev
       libopenblas-dev clang libclang-rt-14-dev
-      imagemagick fonts-noto-cjk fonts-dejavu-core python3 chromium
+      imagemagick fonts-noto-cjk fonts-dejavu-core python3 python3-cairo chromium
       nginx"
 # Node.js may come from elsewhere (e.g. NodeSource, which bundles npm and
 # conflicts with Debian's npm package): install Debian's only when missing.

@@ -12,6 +12,8 @@ export QVL_CACHE_DIR=$(mktemp -d)
 trap 'rm -rf "$QVL_CACHE_DIR"' EXIT
 scripts=(tests/cli/*.sh)
 if [ "${1:-}" = --only ]; then shift; scripts=(); fi
+# Under ASan: leaks that system libraries make once per process are not ours (tests/lsan.supp).
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 fail=0; n=0
 for t in "$@" "${scripts[@]}"; do
     [ -e "$t" ] || continue

@@ -63,14 +63,39 @@ static json_t *with_ocr_context(const json_t *messages, const char *ocr_text) {
     return NULL;
 }
 
+/* The reading for the answer's "ocr" field (see answer.h); NULL when out of memory. */
+static json_t *ocr_report(const ocr_result *res, const ocr_page_plan *plan) {
+    json_t *lines = json_array();
+    for (int i = 0; lines && i < res->n_lines; i++) {
+        const ocr_line *l = &res->lines[i];
+        if (json_array_append_new(lines, json_pack("{s:s, s:f, s:[iiii]}", "text", l->text, "confidence",
+                                                   (double)l->confidence, "box", l->x, l->y, l->w, l->h)) != 0) {
+            json_decref(lines);
+            return NULL;
+        }
+    }
+    return json_pack("{s:f, s:b, s:o, s:{s:i, s:f, s:b, s:f}}", "confidence", (double)res->confidence, "trusted",
+                     ocr_result_trusted(res), "lines", lines, "page", "rotation", plan->rotation, "skew",
+                     (double)plan->skew, "light", plan->light, "scale", (double)plan->scale);
+}
+
 /* OCR of the conversation's last image (already decoded in *in). */
 static int run_ocr(answer_worker *w, const answer_request *rq, const chat_input *in, ocr_result *res,
                    answer_result *out, qvl_error *err) {
     double t0 = clock_ms();
-    int rc = ocr_engine_recognize_cancellable(w->ocr, &in->images[in->n_images - 1],
-                                              w->ocr_lang ? w->ocr_lang : OCR_DEFAULT_LANG, rq->cancel, res, err);
+    ocr_page_plan plan = {.scale = 1};
+    const char *lang = w->ocr_lang ? w->ocr_lang : OCR_DEFAULT_LANG;
+    const char *type = rq->doc ? image_sniff(rq->doc, rq->doc_len) : NULL;
+    qvl_error ignored = {0};
+    bool paged = type && (!strcmp(type, "application/pdf") || image_page_count(rq->doc, rq->doc_len, NULL, &ignored) > 1);
+    int rc = paged ? ocr_engine_read_document(w->ocr, rq->doc, rq->doc_len, NULL, rq->pages, lang, rq->cancel, res, err)
+                   : ocr_engine_read_page(w->ocr, &in->images[in->n_images - 1], lang, rq->cancel, res, &plan, err);
     out->ocr_ms = clock_ms() - t0;
     out->ocr_confidence = rc == 0 ? res->confidence : 0;
+    if (rc == 0 && !(out->ocr = ocr_report(res, &plan))) {
+        ocr_result_free(res);
+        return qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+    }
     return rc;
 }
 
@@ -182,11 +207,16 @@ int answer_run(answer_worker *w, const answer_request *rq, answer_result *out, q
     ocr_result_free(&res);
 done:
     chat_input_free(&in);
+    if (rc != 0) {   /* a failed answer owns nothing */
+        json_decref(out->ocr);
+        out->ocr = NULL;
+    }
     return rc;
 }
 
 void answer_result_free(answer_result *r) {
     gen_result_free(&r->gen);
+    json_decref(r->ocr);
     memset(r, 0, sizeof *r);
 }
 

@@ -47,12 +47,22 @@ typedef struct answer_request {
     atomic_bool *cancel;        /* NULL, or set by another thread: stops the image encoding, the prompt or
                                    the answer (OCR runs to its end, under a second) */
     qvl_progress progress;      /* hears the image encoding, then the prompt (before the first text); {0} = none */
+    /* The encoded bytes of the conversation's last image, when the caller has them (may be NULL). When
+     * they are a document (a PDF, a multi-page TIFF), OCR answers read pages `pages` of it ("2", "1-3";
+     * NULL = all: born-digital PDF pages by their text layer, the others rendered and read) instead of
+     * the one decoded page the model sees (the first of `pages`, as the loader decodes it). */
+    const uint8_t *doc;
+    size_t doc_len;
+    const char *pages;
 } answer_request;
 
 typedef struct answer_result {
     ocr_route route;            /* the path that produced the answer */
     bool fell_back;             /* OCR was tried, its confidence was too low, the model answered */
     float ocr_confidence;       /* 0..100 when OCR ran */
+    json_t *ocr;                /* when OCR ran: {"confidence", "trusted", "lines": [{"text", "confidence",
+                                   "box": [x, y, w, h]}], "page": {"rotation", "skew", "light", "scale"}}
+                                   (boxes in the corrected page); NULL otherwise. Owned: answer_result_free */
     double ocr_ms, image_ms;
     int n_images, n_images_cached;   /* images the model read; how many came from the cache */
     gen_result gen;             /* the answer text, usage, timings (no tokens for OCR answers) */

@@ -104,15 +104,18 @@ int batch_read_questions(const char *path, path_list *out, qvl_error *err) {
 
 /* ---- results file ------------------------------------------------------ */
 
-static char *pair_key(const char *path, const char *question) {
-    char *k = malloc(strlen(path) + strlen(question) + 2);
-    sprintf(k, "%s\x1f%s", path, question);
+/* "path\x1fquestion", the path of a document page as "path#page=n" (the
+ * CSV path field). */
+static char *pair_key(const char *path, int page, const char *question) {
+    char *k = malloc(strlen(path) + strlen(question) + 24);
+    if (page > 0) sprintf(k, "%s#page=%d\x1f%s", path, page, question);
+    else sprintf(k, "%s\x1f%s", path, question);
     return k;
 }
 
-static void add_done(batch_out *o, const char *path, const char *question) {
+static void add_done(batch_out *o, const char *path, int page, const char *question) {
     o->done = realloc(o->done, (size_t)(o->n_done + 1) * sizeof *o->done);
-    o->done[o->n_done++] = pair_key(path, question);
+    o->done[o->n_done++] = pair_key(path, page, question);
 }
 
 /* JSONL: complete lines only; a line that does not parse (a torn write from
@@ -129,7 +132,7 @@ static size_t scan_jsonl(const char *text, size_t len, batch_record_fn fn, void 
             json_decref(j);
             break;
         }
-        fn(ctx, p, q, start, end + 1);
+        fn(ctx, p, (int)json_integer_value(json_object_get(j, "page")), q, start, end + 1);
         json_decref(j);
         good = start = end + 1;
     }
@@ -177,7 +180,7 @@ static size_t scan_csv(const char *text, size_t len, batch_record_fn fn, void *c
         }
         free(buf);
         if (complete && nf >= 2) {
-            if (!header) fn(ctx, field[0], field[1], start, i);
+            if (!header) fn(ctx, field[0], 0, field[1], start, i);   /* a page's path already says "#page=n" */
             header = false;
             good = i;
         }
@@ -191,9 +194,9 @@ size_t batch_scan_records(batch_format fmt, const char *text, size_t len, batch_
     return fmt == BATCH_JSONL ? scan_jsonl(text, len, fn, ctx) : scan_csv(text, len, fn, ctx);
 }
 
-static void remember_done(void *ctx, const char *path, const char *question, size_t start, size_t end) {
+static void remember_done(void *ctx, const char *path, int page, const char *question, size_t start, size_t end) {
     (void)start, (void)end;
-    add_done(ctx, path, question);
+    add_done(ctx, path, page, question);
 }
 
 int batch_out_open(batch_out *o, const char *path, batch_format fmt, bool resume, qvl_error *err) {
@@ -232,9 +235,9 @@ int batch_out_open(batch_out *o, const char *path, batch_format fmt, bool resume
     return 0;
 }
 
-bool batch_out_has(const batch_out *o, const char *path, const char *question) {
+bool batch_out_has(const batch_out *o, const char *path, int page, const char *question) {
     if (!o->n_done) return false;   /* done may be NULL: bsearch must not see it */
-    char *k = pair_key(path, question);
+    char *k = pair_key(path, page, question);
     bool found = bsearch(&k, o->done, (size_t)o->n_done, sizeof *o->done, cmp_str) != NULL;
     free(k);
     return found;
@@ -270,6 +273,7 @@ int batch_out_write(batch_out *o, const batch_record *r, qvl_error *err) {
                               r->question, "answer", r->answer, "route", r->route, "finish", r->finish,
                               "prompt_tokens", r->prompt_tokens, "answer_tokens", r->answer_tokens, "ms",
                               (json_int_t)(r->ms + 0.5), "error", r->error);
+        if (j && r->page > 0) json_object_set_new(j, "page", json_integer(r->page));
         char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
         if (!line) return qvl_fail(err, "cannot encode the record for %s (invalid UTF-8 in the path?)", r->path);
@@ -277,8 +281,9 @@ int batch_out_write(batch_out *o, const batch_record *r, qvl_error *err) {
         fputc('\n', o->f);
         free(line);
     } else {
-        char nums[96];
-        csv_field(o->f, r->path, false);
+        char nums[96], page_path[4200];
+        if (r->page > 0) snprintf(page_path, sizeof page_path, "%s#page=%d", r->path, r->page);
+        csv_field(o->f, r->page > 0 ? page_path : r->path, false);
         csv_field(o->f, r->question, false);
         csv_field(o->f, r->answer, false);
         csv_field(o->f, r->route, false);

@@ -6,7 +6,8 @@
  * name, in a stable sorted order; each record is written whole and fsynced
  * before the next one starts, so a crash or kill loses at most the record in
  * progress; on resume a torn last record is cut off and every (path,
- * question) pair already in the file is skipped.
+ * question) pair already in the file is skipped. A document (PDF) gives one
+ * record per page, its page number kept with the path.
  */
 #ifndef QVL_BATCH_IO_H
 #define QVL_BATCH_IO_H
@@ -37,9 +38,12 @@ typedef enum { BATCH_JSONL, BATCH_CSV } batch_format;
 /* The first line of a CSV results file. */
 #define BATCH_CSV_HEADER "path,question,answer,route,finish,prompt_tokens,answer_tokens,ms,error\n"
 
-/* Called for each complete record of a results file: its path and question,
- * and its bytes text[start..end) (end after its newline). */
-typedef void (*batch_record_fn)(void *ctx, const char *path, const char *question, size_t start, size_t end);
+/* Called for each complete record of a results file: its path, page (of a
+ * PDF or multi-page TIFF in JSONL; 0 otherwise - CSV paths say
+ * "#page=n") and question, and its bytes text[start..end) (end after its
+ * newline). */
+typedef void (*batch_record_fn)(void *ctx, const char *path, int page, const char *question, size_t start,
+                                size_t end);
 
 /* Walks the complete records of the text of a results file in format fmt
  * (a CSV header is skipped, not reported), calling fn for each. Returns the
@@ -49,6 +53,7 @@ size_t batch_scan_records(batch_format fmt, const char *text, size_t len, batch_
 
 typedef struct batch_record {
     const char *path, *question, *answer, *route, *finish, *error;   /* answer/error may be NULL */
+    int page;   /* 0: an image; n >= 1: page n of a document (JSONL "page": n; CSV path "FILE#page=n") */
     int prompt_tokens, answer_tokens;
     double ms;
 } batch_record;
@@ -68,8 +73,8 @@ typedef struct batch_out {
  * run cannot silently mix results). */
 int batch_out_open(batch_out *o, const char *path, batch_format fmt, bool resume, qvl_error *err);
 
-/* True if (path, question) is already in the file. */
-bool batch_out_has(const batch_out *o, const char *path, const char *question);
+/* True if (path, page, question) is already in the file (page 0: an image). */
+bool batch_out_has(const batch_out *o, const char *path, int page, const char *question);
 
 /* Appends one record, flushed and fsynced. */
 int batch_out_write(batch_out *o, const batch_record *r, qvl_error *err);

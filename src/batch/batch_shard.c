@@ -54,6 +54,7 @@ void batch_shard_keep(path_list *list, const char *source, int index, int count)
 
 typedef struct merge_rec {
     char *path, *question;
+    int page;              /* of a paged document; 0 otherwise */
     int input;             /* which text */
     size_t start, end;     /* its bytes there */
     long seq;              /* arrival order: the stable tie-break */
@@ -66,7 +67,7 @@ typedef struct merge {
     bool nomem;
 } merge;
 
-static void collect(void *ctx, const char *path, const char *question, size_t start, size_t end) {
+static void collect(void *ctx, const char *path, int page, const char *question, size_t start, size_t end) {
     merge *m = ctx;
     if (m->nomem) return;
     if (m->n == m->cap) {
@@ -80,7 +81,8 @@ static void collect(void *ctx, const char *path, const char *question, size_t st
         m->cap = cap;
     }
     merge_rec *r = &m->r[m->n];
-    *r = (merge_rec){.path = strdup(path), .question = strdup(question), .input = m->input, .start = start,
+    *r = (merge_rec){.path = strdup(path), .question = strdup(question), .page = page, .input = m->input,
+                     .start = start,
                      .end = end, .seq = m->n};
     if (!r->path || !r->question) {
         free(r->path), free(r->question);
@@ -99,11 +101,12 @@ static int by_path(const void *a, const void *b) {
 static int by_pair(const void *a, const void *b) {
     const merge_rec *x = *(merge_rec *const *)a, *y = *(merge_rec *const *)b;
     int c = strcmp(x->path, y->path);
+    if (!c) c = (x->page > y->page) - (x->page < y->page);
     if (!c) c = strcmp(x->question, y->question);
     return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-/* Marks every record whose (path, question) came earlier (end = 0). */
+/* Marks every record whose (path, page, question) came earlier (end = 0). */
 static long drop_dups(merge *m) {
     merge_rec **idx = malloc((size_t)(m->n ? m->n : 1) * sizeof *idx);
     if (!idx) return -1;
@@ -111,7 +114,8 @@ static long drop_dups(merge *m) {
     qsort(idx, (size_t)m->n, sizeof *idx, by_pair);
     long dups = 0;
     for (long i = 1; i < m->n; i++)
-        if (!strcmp(idx[i]->path, idx[i - 1]->path) && !strcmp(idx[i]->question, idx[i - 1]->question)) {
+        if (!strcmp(idx[i]->path, idx[i - 1]->path) && idx[i]->page == idx[i - 1]->page &&
+            !strcmp(idx[i]->question, idx[i - 1]->question)) {
             idx[i]->end = idx[i]->start;
             dups++;
         }

@@ -15,7 +15,11 @@ static const char *help =
     "usage: qvl ask --model M [options] \"question\"\n"
     "\n"
     "Answers one question, streaming the text to stdout as it is generated.\n"
-    "      --image IMG         an image to ask about (repeatable)\n"
+    "      --image IMG         an image to ask about (repeatable); a PDF too\n"
+    "      --pages P           of the last image when it is a PDF or multi-page TIFF: \"2\", \"1-3\";\n"
+    "                          \"extract the text\" questions read these pages (default all: a\n"
+    "                          born-digital page from its text layer, a scanned one by OCR); the\n"
+    "                          model sees the first page\n"
     "      --system TEXT       system message\n"
     "      --max-pixels N  --min-pixels N   image detail (fewer pixels = faster; default max 300000)\n"
     "      --max-tokens N      answer length limit (default 1024)\n"
@@ -35,7 +39,7 @@ static int print_piece(void *user, const char *text, size_t len) {
 }
 
 typedef struct ask_opts {
-    const char *system, *schema;
+    const char *system, *schema, *pages;
     int max_tokens, top_k, seed, ctx, no_loop, verbose, max_px, min_px;
     float temp, top_p, min_p, rep, pres, freq;
 } ask_opts;
@@ -104,6 +108,7 @@ int cli_ask(int argc, char **argv) {
                       CLI_OCR_OPTIONS(oo),
                       {"--image", NULL, OPT_LIST, &images},
                       {"--system", NULL, OPT_STR, &a.system},
+                      {"--pages", NULL, OPT_STR, &a.pages},
                       {"--max-pixels", NULL, OPT_INT, &a.max_px},
                       {"--min-pixels", NULL, OPT_INT, &a.min_px},
                       {"--max-tokens", "-n", OPT_INT, &a.max_tokens},
@@ -150,6 +155,12 @@ int cli_ask(int argc, char **argv) {
                              .chat = {.add_generation_prompt = true, .min_pixels = a.min_px, .max_pixels = cli_max_pixels(a.max_px, a.min_px),
                                       .load_image = cli_load_image_file}};
         if (isatty(STDERR_FILENO)) rq.progress = (qvl_progress){print_progress, NULL};
+        /* the last image's bytes: a document is read page by page for OCR answers */
+        size_t doc_len = 0;
+        char *doc = images.n ? cli_read_all("qvl ask", images.items[images.n - 1], &doc_len) : NULL;
+        rq.doc = (const uint8_t *)doc;
+        rq.doc_len = doc_len;
+        rq.pages = a.pages;
         answer_result res;
         rc = answer_run(&w, &rq, &res, &err);
         if (rc != 0 && rq.progress.fn) fputs("\r\033[K", stderr);   /* the error gets a line of its own */
@@ -159,6 +170,7 @@ int cli_ask(int argc, char **argv) {
             report(&a, &res);
             answer_result_free(&res);
         }
+        free(doc);
         gen_session_free(&sess);
     }
     if (rc != 0) fprintf(stderr, "qvl ask: %s\n", err.msg);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "answer/answer.h"
+#include "base/mapped_file.h"
 #include "batch/batch_io.h"
 #include "batch/batch_shard.h"
 #include "cli/cli_util.h"
@@ -25,7 +26,9 @@ static const char *help =
     "       qvl batch --merge --out FILE SHARD_FILE...\n"
     "\n"
     "Asks every question about every image (found by their bytes, recursively, sorted) and\n"
-    "appends one record per (image, question) to FILE, fsynced as it goes.\n"
+    "appends one record per (image, question) to FILE, fsynced as it goes. A PDF gives one\n"
+    "record per (page, question) with \"page\": n (CSV: path FILE#page=n); \"extract the text\"\n"
+    "reads a born-digital page from its text layer.\n"
     "      --format jsonl|csv  output format (default: from the file name, else jsonl)\n"
     "      --resume            skip the pairs FILE already holds (after a crash or Ctrl-C)\n"
     "      --shard I/N         only the images of share I of N (0 <= I < N, by a hash of the path under\n"
@@ -90,12 +93,18 @@ static int cancel_if_stopping(void *user, const char *t, size_t n) {
     return atomic_load(&stop_requested);
 }
 
-/* Answers one (image, question); fills r (answer owned by *answer_out). */
-static void ask_one(batch_job *j, const char *path, const char *question, batch_record *r, char **answer_out,
-                    qvl_error *err) {
+/* Answers one (image or document page, question); fills r (answer owned by
+ * *answer_out). doc: the file's bytes when it is a document, else NULL. */
+static void ask_one(batch_job *j, const char *path, const uint8_t *doc, size_t doc_len, const char *question,
+                    batch_record *r, char **answer_out, qvl_error *err) {
     double t0 = now_s();
-    json_t *msgs = json_pack("[{s:s, s:[{s:s, s:s}, {s:s, s:s}]}]", "role", "user", "content", "type", "image", "image",
-                             path, "type", "text", "text", question);
+    json_t *msgs = json_pack("[{s:s, s:[{s:s, s:s, s:i}, {s:s, s:s}]}]", "role", "user", "content", "type", "image",
+                             "image", path, "page", r->page > 0 ? r->page - 1 : 0, "type", "text", "text", question);
+    char page[16];
+    snprintf(page, sizeof page, "%d", r->page);
+    j->rq.doc = doc;
+    j->rq.doc_len = doc_len;
+    j->rq.pages = doc ? page : NULL;
     *answer_out = NULL;
     j->rq.messages = msgs;
     answer_result res;
@@ -115,20 +124,43 @@ static void ask_one(batch_job *j, const char *path, const char *question, batch_
     r->ms = (now_s() - t0) * 1e3;
 }
 
+/* A PDF's bytes and page count (*doc NULL and 1 page for anything else, or
+ * a document that cannot be read: its record says why). */
+static int document_pages(const char *path, uint8_t **doc, size_t *len) {
+    *doc = NULL;
+    qvl_error err = {0};
+    char *bytes = read_file_text(path, IMAGE_DEFAULT_MAX_BYTES, len, &err);
+    const char *type = bytes ? image_sniff((const uint8_t *)bytes, *len) : NULL;
+    int n = type && !strcmp(type, "application/pdf") ? image_page_count((const uint8_t *)bytes, *len, NULL, &err) : 0;
+    if (n < 1) {
+        free(bytes);
+        return 1;
+    }
+    *doc = (uint8_t *)bytes;
+    return n;
+}
+
 static int run_batch(batch_job *j, const path_list *imgs, const path_list *qs, batch_out *out, progress *pg) {
     qvl_error err = {0};
     for (int i = 0; i < imgs->n && !atomic_load(&stop_requested); i++) {
+        uint8_t *doc;
+        size_t doc_len;
+        int n_pages = document_pages(imgs->items[i], &doc, &doc_len);
+        pg->total += doc ? (n_pages - 1) * qs->n : 0;
+        for (int p = 0; p < n_pages && !atomic_load(&stop_requested); p++)
         for (int k = 0; k < qs->n && !atomic_load(&stop_requested); k++) {
-            if (batch_out_has(out, imgs->items[i], qs->items[k])) continue;
-            batch_record r = {.path = imgs->items[i], .question = qs->items[k], .route = "none"};
+            int page = doc ? p + 1 : 0;
+            if (batch_out_has(out, imgs->items[i], page, qs->items[k])) continue;
+            batch_record r = {.path = imgs->items[i], .question = qs->items[k], .route = "none", .page = page};
             char *answer;
             memset(&err, 0, sizeof err);
-            ask_one(j, imgs->items[i], qs->items[k], &r, &answer, &err);
+            ask_one(j, imgs->items[i], doc, doc_len, qs->items[k], &r, &answer, &err);
             bool interrupted = atomic_load(&stop_requested);
             if (!interrupted) {   /* a record cut short by Ctrl-C is not written: --resume redoes it */
                 if (batch_out_write(out, &r, &err) != 0) {
                     fprintf(stderr, "\nqvl batch: %s\n", err.msg);
                     free(answer);
+                    free(doc);
                     return -1;
                 }
                 pg->done++;
@@ -137,6 +169,7 @@ static int run_batch(batch_job *j, const path_list *imgs, const path_list *qs, b
             }
             free(answer);
         }
+        free(doc);
     }
     return 0;
 }

@@ -20,7 +20,8 @@ static const char *ocr_help =
     "       qvl ocr --eval DIR [--json] [options]\n"
     "\n"
     "Reads the text in an image with the OCR engine and prints it, then one line per text\n"
-    "line with its confidence (0..100) and box.\n"
+    "line with its confidence (0..100) and box, whether the reading is trusted (served as an\n"
+    "answer) and what was done to the page first (turned, levelled, light evened, enlarged).\n"
     "  --bench IMG         time one cold and N warm recognitions; prints JSON\n"
     "  --eval DIR          score DIR/manifest.tsv (file, category, lang[, tags] per line, tab-\n"
     "                      separated; ground truth DIR/<FILE's base name>.gt.txt) by character\n"
@@ -32,6 +33,11 @@ static const char *ocr_help =
     "  --tessdata DIR      Tesseract language data directory (default: Tesseract's)\n"
     "  --timeout MS        plugin time limit per image (default 20000)\n"
     "  --runs N            warm runs for --bench (default 5)\n"
+    "  --pages P           of a PDF or multi-page TIFF: \"2\", \"1-3\" or \"all\" (the default); a PDF\n"
+    "                      page with a text layer (born-digital) is read from it, exactly\n"
+    "                      (confidence 100); a scanned page is rendered at 200 dpi and read by OCR\n"
+    "  --as-is             no page correction (turning, levelling, light, enlarging): the\n"
+    "                      engine sees the image as given\n"
     "  --json              machine-readable output\n";
 
 static int64_t now_us(void) {
@@ -51,25 +57,41 @@ static int load_image(const char *path, image_rgb *img) {
     return rc;
 }
 
-static int recognize_file(ocr_engine *eng, const char *path, const char *lang, ocr_result *res) {
+static int recognize_file(ocr_engine *eng, const char *path, const char *lang, ocr_result *res,
+                          ocr_page_plan *plan) {
     image_rgb img = {0};
     if (load_image(path, &img) < 0) return -1;
     qvl_error err = {0};
-    int rc = ocr_engine_recognize(eng, &img, lang, res, &err);
+    int rc = ocr_engine_read_page(eng, &img, lang, NULL, res, plan, &err);
     image_free(&img);
     if (rc < 0) fprintf(stderr, "qvl ocr: %s: %s\n", path, err.msg);
     return rc;
 }
 
-static void print_result(const ocr_engine *eng, const ocr_result *res, int as_json, double ms) {
+/* "turned 90, levelled 3.1 deg, light evened, enlarged x2.0" or "as given". */
+static const char *plan_words(const ocr_page_plan *p, char *buf, size_t n) {
+    int k = snprintf(buf, n, "%s", "");
+    if (p->rotation) k += snprintf(buf + k, n - (size_t)k, ", turned %d", p->rotation);
+    if (p->skew != 0) k += snprintf(buf + k, n - (size_t)k, ", levelled %.1f deg", p->skew);
+    if (p->light) k += snprintf(buf + k, n - (size_t)k, ", light evened");
+    if (p->scale != 1) k += snprintf(buf + k, n - (size_t)k, ", enlarged x%.1f", p->scale);
+    snprintf(buf + k, n - (size_t)k, "%s(lines across/down %.2f, up/down %.1f, light spread %.2f, marks %.0f px)",
+             k ? " " : "as given ", p->axis_ratio, p->updown, p->light_spread, p->mark_height);
+    return *buf == ',' ? buf + 2 : buf;
+}
+
+static void print_result(const ocr_engine *eng, const ocr_result *res, const ocr_page_plan *plan, int as_json,
+                         double ms) {
+    char words[256];
     if (!as_json) {
         printf("%s\n\n", res->text);
         for (int i = 0; i < res->n_lines; i++) {
             const ocr_line *l = &res->lines[i];
             printf("[%5.1f] (%d,%d %dx%d) %s\n", l->confidence, l->x, l->y, l->w, l->h, l->text);
         }
-        printf("-- %s, %d lines, confidence %.1f, %.0f ms\n", ocr_engine_name(eng), res->n_lines,
-               res->confidence, ms);
+        printf("-- %s, %d lines, confidence %.1f, %s, page %s, %.0f ms\n", ocr_engine_name(eng), res->n_lines,
+               res->confidence, ocr_result_trusted(res) ? "trusted" : "NOT trusted",
+               plan_words(plan, words, sizeof words), ms);
         return;
     }
     json_t *lines = json_array();
@@ -78,8 +100,11 @@ static void print_result(const ocr_engine *eng, const ocr_result *res, int as_js
         json_array_append_new(lines, json_pack("{s:s, s:f, s:[iiii]}", "text", l->text, "confidence",
                                                (double)l->confidence, "box", l->x, l->y, l->w, l->h));
     }
-    json_t *root = json_pack("{s:s, s:s, s:f, s:f, s:o}", "engine", ocr_engine_name(eng), "text",
-                             res->text, "confidence", (double)res->confidence, "ms", ms, "lines", lines);
+    json_t *root = json_pack("{s:s, s:s, s:f, s:b, s:f, s:o, s:{s:i, s:f, s:b, s:f}}", "engine",
+                             ocr_engine_name(eng), "text", res->text, "confidence", (double)res->confidence,
+                             "trusted", ocr_result_trusted(res), "ms", ms, "lines", lines, "page", "rotation",
+                             plan->rotation, "skew", (double)plan->skew, "light", plan->light, "scale",
+                             (double)plan->scale);
     json_dumpf(root, stdout, JSON_INDENT(1));
     printf("\n");
     json_decref(root);
@@ -122,6 +147,50 @@ static int run_bench(ocr_engine *eng, const char *path, const char *lang, int ru
     return 0;
 }
 
+/* ---- documents: PDF and multi-page TIFF ---- */
+
+/* Reads pages first..last of a document one by one (ocr_engine_read_document:
+ * a PDF page by its text layer when it has one, else rendered and read by
+ * OCR) and prints each. Returns 0, or 1 when a page failed. */
+static int read_document(ocr_engine *eng, const uint8_t *bytes, size_t len, const char *pages, const char *lang,
+                         int as_json) {
+    qvl_error err = {0};
+    int n = image_page_count(bytes, len, NULL, &err), first, last;
+    if (n < 0 || image_pages_parse(pages, n, &first, &last, &err) != 0) {
+        fprintf(stderr, "qvl ocr: %s\n", err.msg);
+        return 1;
+    }
+    json_t *all = json_array();
+    int rc = 0;
+    for (int p = first; p <= last && rc == 0; p++) {
+        int64_t t0 = now_us();
+        char one[16];
+        snprintf(one, sizeof one, "%d", p + 1);
+        ocr_result res = {0};
+        rc = ocr_engine_read_document(eng, bytes, len, NULL, one, lang, NULL, &res, &err) != 0;
+        double ms = (double)(now_us() - t0) / 1000.0;
+        if (rc)
+            fprintf(stderr, "qvl ocr: %s\n", err.msg);
+        else if (as_json)
+            json_array_append_new(all, json_pack("{s:i, s:s, s:f, s:b, s:f}", "page", p + 1, "text", res.text,
+                                                 "confidence", (double)res.confidence, "trusted",
+                                                 ocr_result_trusted(&res), "ms", ms));
+        else
+            printf("== page %d: confidence %.1f, %s, %.0f ms ==\n%s\n", p + 1, res.confidence,
+                   ocr_result_trusted(&res) ? "trusted" : "NOT trusted", ms, res.text);
+        ocr_result_free(&res);
+    }
+    if (as_json && rc == 0) {
+        json_t *root = json_pack("{s:s, s:i, s:o}", "engine", ocr_engine_name(eng), "page_count", n, "pages", all);
+        json_dumpf(root, stdout, JSON_INDENT(1));
+        printf("\n");
+        json_decref(root);
+    } else {
+        json_decref(all);
+    }
+    return rc;
+}
+
 /* ---- --eval: character error rate per category ---- */
 
 typedef struct { char name[64]; long edits, chars; int images; } cat_sum;
@@ -143,7 +212,7 @@ static void cat_add(cat_sum *c, long edits, long chars) {
 
 /* Scores one manifest row; returns -1 when the image could not be read. */
 static int eval_one(ocr_engine *eng, const char *dir, const char *file, const char *lang,
-                    long *edits, long *chars, int as_json) {
+                    long *edits, long *chars, double *cer_out, int as_json) {
     /* The ground truth sits in DIR under the image's base name, so a
      * manifest can point at images kept elsewhere (the shared test data). */
     char path[4096], gt_path[4096];
@@ -157,14 +226,19 @@ static int eval_one(ocr_engine *eng, const char *dir, const char *file, const ch
     char *gt = cli_read_all("qvl ocr", gt_path, &len);
     if (!gt) return -1;
     ocr_result res = {0};
-    int rc = recognize_file(eng, path, lang, &res);
+    ocr_page_plan plan;
+    int rc = recognize_file(eng, path, lang, &res, &plan);
     double cer = 0;
     qvl_error err = {0};
     if (rc == 0 && ocr_cer(gt, res.text, &cer, edits, chars, &err) < 0) {
         fprintf(stderr, "qvl ocr: %s: %s\n", file, err.msg);
         rc = -1;
     }
-    if (rc == 0 && !as_json) printf("%-36s %-12s CER %6.3f  conf %5.1f\n", file, lang, cer, res.confidence);
+    char words[256];
+    if (rc == 0 && !as_json)
+        printf("%-36s %-12s CER %6.3f  conf %5.1f%s  %s\n", file, lang, cer, res.confidence,
+               ocr_result_trusted(&res) ? "" : " (not trusted)", plan_words(&plan, words, sizeof words));
+    *cer_out = cer;
     ocr_result_free(&res);
     free(gt);
     return rc;
@@ -179,6 +253,9 @@ static int run_eval(ocr_engine *eng, const char *dir, int as_json) {
     cat_sum cats[64], all = {.name = "all"};
     memset(cats, 0, sizeof cats);
     int ncat = 0, failed = 0;
+    double worst_cer = -1, cer_sum = 0;
+    int scored = 0;
+    char worst[128] = "";
     int64_t t0 = now_us();
     for (char *line = man, *next; line && *line; line = next) {
         next = strchr(line, '\n');
@@ -192,7 +269,14 @@ static int run_eval(ocr_engine *eng, const char *dir, int as_json) {
             continue;
         }
         long e = 0, c = 0;
-        if (eval_one(eng, dir, file, lang, &e, &c, as_json) < 0) { failed++; continue; }
+        double cer = 0;
+        if (eval_one(eng, dir, file, lang, &e, &c, &cer, as_json) < 0) { failed++; continue; }
+        cer_sum += cer;
+        scored++;
+        if (cer > worst_cer) {
+            worst_cer = cer;
+            snprintf(worst, sizeof worst, "%s", file);
+        }
         cat_add(cat_get(cats, &ncat, cat), e, c);
         /* Tags (language, degradation) give a second cut of the same numbers. */
         for (char *save = NULL, *t = tags ? strtok_r(tags, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
@@ -205,8 +289,9 @@ static int run_eval(ocr_engine *eng, const char *dir, int as_json) {
     free(man);
     double secs = (double)(now_us() - t0) / 1e6;
     cats[ncat++] = all;
-    if (as_json) printf("{\"eval\": \"ocr\", \"dir\": \"%s\", \"failed\": %d, \"seconds\": %.1f, \"categories\": {",
-                        dir, failed, secs);
+    if (as_json) printf("{\"eval\": \"ocr\", \"dir\": \"%s\", \"failed\": %d, \"seconds\": %.1f, \"max_cer\": %.4f, "
+                        "\"worst\": \"%s\", \"mean_image_cer\": %.4f, \"categories\": {", dir, failed, secs, worst_cer, worst,
+                        scored ? cer_sum / scored : 0.0);
     else printf("\n%-14s %6s %8s %8s\n", "category", "images", "chars", "CER");
     for (int i = 0; i < ncat; i++) {
         double cer = cats[i].chars ? (double)cats[i].edits / (double)cats[i].chars : 0;
@@ -217,19 +302,22 @@ static int run_eval(ocr_engine *eng, const char *dir, int as_json) {
             printf("%-14s %6d %8ld %8.4f\n", cats[i].name, cats[i].images, cats[i].chars, cer);
     }
     if (as_json) printf("}}\n");
-    else printf("(%d failed, %.1f s)\n", failed, secs);
+    else printf("(%d failed, %.1f s; mean CER per image %.4f; worst image %s at CER %.3f)\n", failed, secs,
+                scored ? cer_sum / scored : 0.0, worst, worst_cer);
     return failed ? 1 : 0;
 }
 
 int cli_ocr(int argc, char **argv) {
     const char *image = NULL, *bench = NULL, *eval = NULL, *lang = NULL, *plugin = NULL, *tessdata = NULL;
-    int timeout = 0, runs = 5, as_json = 0;
+    const char *pages = NULL;
+    int timeout = 0, runs = 5, as_json = 0, as_is = 0;
     cli_opt opts[] = {
         {"--image", "-i", OPT_STR, &image}, {"--bench", NULL, OPT_STR, &bench},
         {"--eval", NULL, OPT_STR, &eval}, {"--lang", "-l", OPT_STR, &lang},
         {"--plugin", NULL, OPT_STR, &plugin}, {"--tessdata", NULL, OPT_STR, &tessdata},
         {"--timeout", NULL, OPT_INT, &timeout}, {"--runs", NULL, OPT_INT, &runs},
-        {"--json", NULL, OPT_FLAG, &as_json}, {0}};
+        {"--json", NULL, OPT_FLAG, &as_json}, {"--as-is", NULL, OPT_FLAG, &as_is},
+        {"--pages", NULL, OPT_STR, &pages}, {0}};
     int rc = cli_parse(argc, argv, opts, ocr_help, NULL);
     if (rc >= 0) return rc;
     if (!!image + !!bench + !!eval != 1) {
@@ -237,7 +325,7 @@ int cli_ocr(int argc, char **argv) {
         return 2;
     }
     qvl_error err = {0};
-    ocr_engine_opts eo = {.tessdata = tessdata, .timeout_ms = timeout};
+    ocr_engine_opts eo = {.tessdata = tessdata, .timeout_ms = timeout, .as_is = as_is};
     ocr_engine *eng = plugin ? ocr_engine_open_plugin(plugin, &eo, &err) : ocr_engine_open_tesseract(&eo, &err);
     if (!eng) {
         fprintf(stderr, "qvl ocr: %s\n", err.msg);
@@ -246,11 +334,24 @@ int cli_ocr(int argc, char **argv) {
     if (bench) rc = run_bench(eng, bench, lang, runs);
     else if (eval) rc = run_eval(eng, eval, as_json);
     else {
-        ocr_result res = {0};
-        int64_t t0 = now_us();
-        rc = recognize_file(eng, image, lang, &res) < 0 ? 1 : 0;
-        if (rc == 0) print_result(eng, &res, as_json, (double)(now_us() - t0) / 1000.0);
-        ocr_result_free(&res);
+        size_t len;
+        uint8_t *bytes = (uint8_t *)cli_read_all("qvl ocr", image, &len);
+        const char *type = bytes ? image_sniff(bytes, len) : NULL;
+        qvl_error perr = {0};
+        int n_pages = type ? image_page_count(bytes, len, NULL, &perr) : 1;
+        if (!bytes) {
+            rc = 1;
+        } else if (type && (!strcmp(type, "application/pdf") || n_pages > 1 || pages)) {
+            rc = read_document(eng, bytes, len, pages, lang, as_json);
+        } else {
+            ocr_result res = {0};
+            int64_t t0 = now_us();
+            ocr_page_plan plan;
+            rc = recognize_file(eng, image, lang, &res, &plan) < 0 ? 1 : 0;
+            if (rc == 0) print_result(eng, &res, &plan, as_json, (double)(now_us() - t0) / 1000.0);
+            ocr_result_free(&res);
+        }
+        free(bytes);
     }
     ocr_engine_close(eng);
     return rc;

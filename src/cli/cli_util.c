@@ -152,7 +152,9 @@ int cli_load_image_file(void *ctx, const json_t *part, int index, image_rgb *out
     size_t len;
     char *bytes = read_file_text(path, IMAGE_DEFAULT_MAX_BYTES + 1, &len, err);
     if (!bytes) return -1;
-    int rc = image_decode((const uint8_t *)bytes, len, NULL, out, err);
+    /* "page": n (0-based) picks a page of a PDF or multi-page TIFF (qvl batch's documents) */
+    int page = (int)json_integer_value(json_object_get(part, "page"));
+    int rc = image_decode_page((const uint8_t *)bytes, len, page, NULL, out, err);
     if (rc != 0) qvl_error_prefix(err, "%s", path);
     free(bytes);
     return rc;

@@ -30,9 +30,15 @@
  *     transparent colour (white) when the frame has one, else palette
  *     colour 0. HEIF/AVIF: the primary image (not thumbnails or the other
  *     images of a collection); 10/12-bit images are reduced to 8 bits.
- *   - Pages: image_decode gives the first page of a multi-page TIFF;
- *     image_page_count and image_decode_page reach the others. Every other
- *     format has exactly one page.
+ *   - Pages: image_decode gives the first page of a multi-page TIFF or of a
+ *     PDF; image_page_count and image_decode_page reach the others. Every
+ *     other format has exactly one page.
+ *   - PDF (found by "%PDF-" in its first 1024 bytes, image_sniff:
+ *     "application/pdf"): a page is rendered on white at 200 dpi, less when
+ *     that would pass max_pixels or 16 MP; more than 1000 pages, a page over
+ *     200 inches a side, or a user password are refused before any work;
+ *     scripts and forms are never run (see image_pdf.c). image_pdf_page_text
+ *     gives a page's text layer.
  *
  * Not handled: animation (a GIF gives its first frame, a HEIF/AVIF sequence
  * its primary still image and fails without one; animated WebP is
@@ -72,7 +78,8 @@ typedef struct image_limits {
 
 /* Returns "image/jpeg", "image/png", "image/webp", "image/gif",
  * "image/tiff", "image/heic" (HEVC brands), "image/avif" (AV1 brands),
- * "image/heif" (only the generic mif1/msf1 brands) or "image/bmp" from the
+ * "image/heif" (only the generic mif1/msf1 brands), "image/bmp" or
+ * "application/pdf" from the
  * first bytes, or NULL when none matches (also for len too short). Cannot
  * fail otherwise; the string is static. */
 const char *image_sniff(const uint8_t *bytes, size_t len);
@@ -95,6 +102,18 @@ int image_page_count(const uint8_t *bytes, size_t len, const image_limits *lim, 
  * QVL_E_BAD_INPUT. */
 int image_decode_page(const uint8_t *bytes, size_t len, int page, const image_limits *lim,
                       image_rgb *out, qvl_error *err);
+
+/* The text layer of PDF page `page` (0-based) into *text (malloc'd, UTF-8,
+ * lines separated by '\n'; "" for a scanned page, which has none). Returns
+ * 0, or -1 with err set (the codes of image_decode; QVL_E_BAD_MEDIA when
+ * bytes are not a PDF) and *text NULL. */
+int image_pdf_page_text(const uint8_t *bytes, size_t len, int page, char **text, qvl_error *err);
+
+/* Parses a page selection for a document of n_pages pages: "2", "1-3",
+ * "all" or NULL/"" (all). Pages are 1-based in the text and 0-based in
+ * *first..*last (inclusive). Returns 0, or -1 with err set (QVL_E_BAD_INPUT:
+ * not of that form, or past the last page, naming it). */
+int image_pages_parse(const char *spec, int n_pages, int *first, int *last, qvl_error *err);
 
 /* Allocates a width x height image with undefined pixels. Returns 0, or -1
  * with err set (QVL_E_NOMEM, or QVL_E_BAD_INPUT for a non-positive or

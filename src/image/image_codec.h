@@ -35,6 +35,18 @@ int image_decode_tiff(const uint8_t *bytes, size_t len, int page, uint64_t max_p
 int image_tiff_page_count(const uint8_t *bytes, size_t len, uint64_t max_pixels,
                           qvl_error *err);
 
+/* PDF, the other paged format (image_pdf.c): image_pdf_sniff gives
+ * "application/pdf" when "%PDF-" is within the first 1024 bytes (else NULL);
+ * image_decode_pdf renders page (0-based) at an OCR-suited resolution within
+ * max_pixels; image_pdf_page_count returns the pages (>= 1) or -1 with err
+ * set. Limits on pages, page size and render size are checked before work. */
+const char *image_pdf_sniff(const uint8_t *bytes, size_t len);
+int image_decode_pdf(const uint8_t *bytes, size_t len, int page, uint64_t max_pixels, image_rgb *out,
+                     qvl_error *err);
+int image_pdf_page_count(const uint8_t *bytes, size_t len, qvl_error *err);
+/* image_pdf_page_text (image.h) after the dispatcher's checks. */
+int image_pdf_text(const uint8_t *bytes, size_t len, int page, char **text, qvl_error *err);
+
 /* Refuses a zero side, a side above INT_MAX/4, or width*height above
  * max_pixels, naming the format in the message (QVL_E_TOO_LARGE or
  * QVL_E_BAD_INPUT). Returns 0 or -1. */

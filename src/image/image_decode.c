@@ -3,14 +3,15 @@
  */
 #include "image/image_codec.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef int (*image_decoder)(const uint8_t *bytes, size_t len, uint64_t max_pixels,
                              image_rgb *out, qvl_error *err);
 
-/* One row per single-image type image_sniff can return; TIFF, the format
- * with pages, is dispatched by image_decode_page itself. */
+/* One row per single-image type image_sniff can return; TIFF and PDF, the
+ * formats with pages, are dispatched by image_decode_page itself. */
 static const struct {
     const char *mime;
     image_decoder decode;
@@ -48,7 +49,7 @@ const char *image_sniff(const uint8_t *b, size_t len) {
     if (heif) return heif;
     if (len >= 2 && b[0] == 'B' && b[1] == 'M' && bmp_header_plausible(b, len))
         return "image/bmp";
-    return NULL;
+    return image_pdf_sniff(b, len);
 }
 
 /* The checks every entry point shares: data present, within max_bytes, a
@@ -65,7 +66,7 @@ static int check_input(const uint8_t *bytes, size_t len, const image_limits *lim
     if (!*type)
         return qvl_fail_code(err, QVL_E_BAD_MEDIA,
                              "not a supported image: the data is not JPEG, PNG, WebP, HEIC, AVIF, "
-                             "TIFF, GIF or BMP");
+                             "TIFF, GIF, BMP or PDF");
     return 0;
 }
 
@@ -78,6 +79,7 @@ int image_page_count(const uint8_t *bytes, size_t len, const image_limits *lim, 
     if (check_input(bytes, len, lim, &type, err) != 0) return -1;
     if (strcmp(type, "image/tiff") == 0)
         return image_tiff_page_count(bytes, len, max_pixels_of(lim), err);
+    if (strcmp(type, "application/pdf") == 0) return image_pdf_page_count(bytes, len, err);
     return 1;
 }
 
@@ -89,9 +91,11 @@ int image_decode_page(const uint8_t *bytes, size_t len, int page, const image_li
     int rc = -1;
     if (strcmp(type, "image/tiff") == 0) {
         rc = image_decode_tiff(bytes, len, page, max_pixels_of(lim), out, err);
+    } else if (strcmp(type, "application/pdf") == 0) {
+        rc = image_decode_pdf(bytes, len, page, max_pixels_of(lim), out, err);
     } else if (page != 0) {
         return qvl_fail_code(err, QVL_E_BAD_INPUT,
-                             "page %d does not exist: only a TIFF has more than page 0 (this is %s)",
+                             "page %d does not exist: only a TIFF or a PDF has more than page 0 (this is %s)",
                              page, type);
     } else {
         for (size_t i = 0; i < sizeof decoders / sizeof decoders[0]; i++)
@@ -105,4 +109,35 @@ int image_decode_page(const uint8_t *bytes, size_t len, int page, const image_li
 int image_decode(const uint8_t *bytes, size_t len, const image_limits *lim,
                  image_rgb *out, qvl_error *err) {
     return image_decode_page(bytes, len, 0, lim, out, err);
+}
+
+int image_pdf_page_text(const uint8_t *bytes, size_t len, int page, char **text, qvl_error *err) {
+    const char *type;
+    *text = NULL;
+    if (check_input(bytes, len, NULL, &type, err) != 0) return -1;
+    if (strcmp(type, "application/pdf") != 0)
+        return qvl_fail_code(err, QVL_E_BAD_MEDIA, "only a PDF has a text layer (this is %s)", type);
+    return image_pdf_text(bytes, len, page, text, err);
+}
+
+int image_pages_parse(const char *spec, int n_pages, int *first, int *last, qvl_error *err) {
+    *first = 0;
+    *last = n_pages - 1;
+    if (!spec || !*spec || !strcmp(spec, "all")) return 0;
+    int a = 0, b = 0, used = 0;
+    if (sscanf(spec, "%d-%d%n", &a, &b, &used) == 2 && spec[used] == 0) {
+    } else if (sscanf(spec, "%d%n", &a, &used) == 1 && spec[used] == 0) {
+        b = a;
+    } else {
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "bad pages '%.40s': expected a page (\"2\"), a range "
+                             "(\"1-3\") or \"all\"", spec);
+    }
+    if (a < 1 || b < a)
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "bad pages '%.40s': pages count from 1, a range goes up", spec);
+    if (b > n_pages)
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "pages '%.40s': the document has %d page%s", spec, n_pages,
+                             n_pages == 1 ? "" : "s");
+    *first = a - 1;
+    *last = b - 1;
+    return 0;
 }

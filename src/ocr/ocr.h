@@ -32,6 +32,7 @@
 
 #include "base/error.h"
 #include "image/image.h"
+#include "ocr/ocr_page.h"
 
 /* ---- the plugin ABI: what a backend .so implements ---- */
 
@@ -86,6 +87,7 @@ typedef struct ocr_engine_opts {
     const char *config;     /* passed to a plugin's init; may be NULL */
     int timeout_ms;         /* plugin time limit per request; 0 = OCR_DEFAULT_TIMEOUT_MS */
     uint64_t max_pixels;    /* larger images are refused; 0 = OCR_DEFAULT_MAX_PIXELS */
+    bool as_is;             /* no page correction: the backend sees the image as given */
 } ocr_engine_opts;
 
 #define OCR_DEFAULT_TIMEOUT_MS 20000
@@ -117,6 +119,50 @@ int ocr_engine_recognize(ocr_engine *eng, const image_rgb *img, const char *lang
  * Plugins run to their own time limit. cancel may be NULL. */
 int ocr_engine_recognize_cancellable(ocr_engine *eng, const image_rgb *img, const char *lang,
                                      const atomic_bool *cancel, ocr_result *out, qvl_error *err);
+
+/* The same, with the page made readable first (ocr_page.h: turned upright,
+ * levelled, evenly lit, small print enlarged, each only when measured to
+ * need it) and, when the reading is not trusted (ocr_result_trusted), read
+ * again turned by 180 degrees (and by 90 and 270 when the line direction was
+ * a close call); the better reading wins. Boxes are in the pixels of the
+ * corrected page. *used (may be NULL) receives the plan that produced the
+ * result. An engine opened with opts.as_is skips all of this.
+ * ocr_engine_recognize and _cancellable are this with used = NULL. */
+int ocr_engine_read_page(ocr_engine *eng, const image_rgb *img, const char *lang, const atomic_bool *cancel,
+                         ocr_result *out, ocr_page_plan *used, qvl_error *err);
+
+/* The text of pages `pages` ("2", "1-3", NULL or "all": every page) of a
+ * document: a PDF page with a text layer is taken from it (exact,
+ * confidence 100, no boxes), any other page (a scanned PDF page, a TIFF
+ * page) is decoded within lim (may be NULL) and read with
+ * ocr_engine_read_page. Lines come in page order, an empty line between
+ * pages. Returns 0 with *out filled (ocr_result_free), or -1 with err set
+ * ("page N: ..." for a page that failed; the codes of image_decode and
+ * ocr_engine_read_page; QVL_E_BAD_INPUT for a bad page selection). */
+int ocr_engine_read_document(ocr_engine *eng, const uint8_t *bytes, size_t len, const image_limits *lim,
+                             const char *pages, const char *lang, const atomic_bool *cancel, ocr_result *out,
+                             qvl_error *err);
+
+/* ---- how far a reading can be believed (ocr_trust.c) ---- */
+
+/* A reading worth serving as the text of the image: it has text, its
+ * confidence is at least OCR_TRUST_CONFIDENCE and its text looks like
+ * writing (ocr_text_plausibility >= OCR_TRUST_PLAUSIBLE). Upside-down Latin,
+ * noise and photos without text fail it. Cannot fail. */
+#define OCR_TRUST_CONFIDENCE 60.0f
+#define OCR_TRUST_PLAUSIBLE  0.75f
+bool ocr_result_trusted(const ocr_result *res);
+
+/* Whether reading a is better than b (the same image read two ways):
+ * confidence times plausibility, a reading with far fewer characters
+ * counting less. Cannot fail. */
+bool ocr_result_better(const ocr_result *a, const ocr_result *b);
+
+/* 0..1: how much text looks like writing rather than what a recogniser
+ * makes of noise: the share of letters, digits and CJK characters among the
+ * non-space characters, lowered by one-letter fragments and runs of
+ * punctuation. 0 for empty text. Cannot fail. */
+float ocr_text_plausibility(const char *text);
 
 /* Releases the engine; NULL is fine. */
 void ocr_engine_close(ocr_engine *eng);

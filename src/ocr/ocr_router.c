@@ -261,7 +261,9 @@ int ocr_router_accepts(const ocr_router *r, const ocr_result *res) {
     if (!res || !res->text) return 0;
     int has_text = 0;
     for (const char *p = res->text; *p && !has_text; p++) has_text = *p != ' ' && *p != '\n';
-    return has_text && res->confidence >= r->min_conf;
+    /* Confidence alone lets upside-down Latin and noise through (they came
+     * back at 40-70): the text must also look like writing. */
+    return has_text && res->confidence >= r->min_conf && ocr_text_plausibility(res->text) >= OCR_TRUST_PLAUSIBLE;
 }
 
 float ocr_router_min_confidence(const ocr_router *r) { return r->min_conf; }

@@ -61,7 +61,8 @@ ocr_route ocr_router_decide(const ocr_router *r, const char *question, ocr_mode 
                             ocr_decision *why);
 
 /* In auto mode, whether an OCR result is good enough to be the answer:
- * some text, and confidence >= the file's min-confidence. Cannot fail. */
+ * some text, confidence >= the file's min-confidence, and text that looks
+ * like writing (ocr_text_plausibility >= OCR_TRUST_PLAUSIBLE). Cannot fail. */
 int ocr_router_accepts(const ocr_router *r, const ocr_result *res);
 
 /* The min-confidence in force (0..100). */

@@ -2,7 +2,7 @@
  *
  *   {"image": "<base64 or data URL>", "question": "...",
  *    "conversation_id": "...", "stream": false, "max_tokens": 1024,
- *    "temperature": 0.7, "max_pixels": 1003520, "mode": "auto",
+ *    "temperature": 0.7, "max_pixels": 1003520, "mode": "auto", "pages": "1-3",
  *    "boxes": false}
  *   -> {"response": "...", "timestamp": "<ISO 8601>", "model": "...",
  *       "conversation_id": "...", "finish_reason": "stop",
@@ -23,7 +23,9 @@
  * "mode" chooses the route (answer.h): auto (text-reading questions go to
  * OCR, which answers in well under a second; low OCR confidence falls back
  * to the model and sets ocr_fallback), ocr, vlm, or ocr+vlm (OCR text given
- * to the model as context).
+ * to the model as context). "pages" selects pages of a PDF or multi-page
+ * TIFF image for OCR answers ("2", "1-3"; default all: a born-digital PDF
+ * page is read from its text layer); the model sees the first page.
  *
  * The same fields may come as multipart/form-data (an "image" file part and
  * text fields), so `curl -F image=@photo.jpg -F question=...` works. With
@@ -52,6 +54,7 @@
 
 #include "answer/grounding.h"
 #include "base/base64.h"
+#include "image/image.h"
 #include "server/http_util.h"
 #include "server/server_impl.h"
 #include "server/sse.h"
@@ -230,6 +233,8 @@ static json_t *answer_json(chat_ctx *c, const sched_poll *p) {
     else json_decref(parsed);
     if (out && c->schema && res->incomplete) json_object_set_new(out, "json_incomplete", json_true());
     if (out && c->boxes) add_boxes(out, c, res);
+    /* the reading with per-line confidence, whenever OCR ran (also when the model answered after it) */
+    if (out && p->ocr) json_object_set_new(out, "ocr", json_deep_copy(p->ocr));
     return out;
 }
 
@@ -338,6 +343,24 @@ enum MHD_Result api_simple_chat(srv_req *r) {
         json_decref(body);
         return srv_reply_error(r, &err);
     }
+    json_t *pages = json_object_get(body, "pages");
+    if (pages && !json_is_null(pages)) {
+        if (json_is_integer(pages) && json_integer_value(pages) >= 1 && json_integer_value(pages) <= 100000)
+            snprintf(req.pages, sizeof req.pages, "%lld", (long long)json_integer_value(pages));
+        else if (json_is_string(pages) && json_string_length(pages) < sizeof req.pages)
+            snprintf(req.pages, sizeof req.pages, "%s", json_string_value(pages));
+        else
+            qvl_fail_code(&err, QVL_E_BAD_INPUT, "'pages' must be a page (2 or \"2\"), a range (\"1-3\") or \"all\"");
+        int a, b;
+        if (!err.msg[0] && image_pages_parse(req.pages, 100000, &a, &b, &err) != 0) req.pages[0] = 0;
+        if (err.msg[0]) {
+            srv_images_free(req.load_ctx);
+            json_decref(msgs);
+            json_decref(body);
+            return srv_reply_error(r, &err);
+        }
+    }
+    srv_images_last(req.load_ctx, &req.doc, &req.doc_len);
     chat_ctx *c = calloc(1, sizeof *c);
     if (!c) {
         grammar_free(req.constraint);

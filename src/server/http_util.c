@@ -69,7 +69,7 @@ int http_check_image_kind(const uint8_t *bytes, size_t len, const char *declared
     const char *kind = image_sniff(bytes, len);
     if (!kind)
         return qvl_fail_code(err, QVL_E_BAD_MEDIA, "the uploaded data is not a supported image: send a JPEG, "
-                             "PNG, WebP, HEIC, AVIF, TIFF, GIF or BMP");
+                             "PNG, WebP, HEIC, AVIF, TIFF, GIF, BMP or PDF");
     if (declared_mime && *declared_mime && strcasecmp(declared_mime, "application/octet-stream") != 0) {
         if (!declared_matches(declared_mime, kind))
             return qvl_fail_code(err, QVL_E_BAD_MEDIA, "the image is declared as %.64s but its bytes are %s",

@@ -143,6 +143,11 @@ void srv_images_free(void *p) {
     free(si);
 }
 
+void srv_images_last(const srv_images *si, const uint8_t **bytes, size_t *len) {
+    *bytes = si && si->n ? si->img[si->n - 1].bytes : NULL;
+    *len = si && si->n ? si->img[si->n - 1].len : 0;
+}
+
 int srv_load_image(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err) {
     srv_images *si = ctx;
     for (int i = 0; i < si->n; i++)

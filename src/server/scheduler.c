@@ -36,6 +36,7 @@ struct sched_job {
     double image_ms, ocr_ms;
     const char *route;
     bool fell_back;
+    json_t *ocr;            /* answer_result.ocr, taken over */
     double t_submit, t_start, t_first;
     sched_job *next;           /* queue link */
 };
@@ -79,6 +80,7 @@ static void job_unref_locked(sched_job *j) {
     for (int i = 0; i < j->req.params.n_stop; i++) free(j->stop[i]);
     free(j->stop);
     if (j->has_result) gen_result_free(&j->result);
+    json_decref(j->ocr);
     free(j->buf);
     pthread_cond_destroy(&j->cv);
     free(j);
@@ -230,6 +232,7 @@ void sched_job_poll(sched_job *j, int wait_ms, sched_poll *out) {
         out->ocr_ms = j->ocr_ms;
         out->route = j->route;
         out->ocr_fell_back = j->fell_back;
+        out->ocr = j->ocr;
         out->queue_ms = (j->t_start > 0 ? j->t_start : clock_ms()) - j->t_submit;
         out->first_text_ms = j->t_first < 0 ? -1 : j->t_first - j->t_submit;
     }
@@ -308,7 +311,8 @@ static void run_job(slot *sl, sched_job *j) {
                          .user = j, .cancel = &j->cancel, .progress = {on_progress, j},
                          .chat = {.add_generation_prompt = true, .min_pixels = j->req.min_pixels,
                                   .max_pixels = j->req.max_pixels, .load_image = j->req.load_image,
-                                  .load_ctx = j->req.load_ctx, .cache = s->cfg.cache, .tools = j->req.tools}};
+                                  .load_ctx = j->req.load_ctx, .cache = s->cfg.cache, .tools = j->req.tools},
+                         .doc = j->req.doc, .doc_len = j->req.doc_len, .pages = j->req.pages[0] ? j->req.pages : NULL};
     rq.gen.constraint = j->req.constraint;
     rq.gen.vocab = s->cfg.vocab;
     answer_result res;
@@ -321,6 +325,7 @@ static void run_job(slot *sl, sched_job *j) {
         j->ocr_ms = res.ocr_ms;
         j->route = ocr_route_name(res.route);
         j->fell_back = res.fell_back;
+        j->ocr = res.ocr;   /* taken over: freed with the job */
         j->result = res.gen;
         j->has_result = true;
     } else {

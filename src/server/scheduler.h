@@ -83,6 +83,9 @@ typedef struct sched_request {
     void (*load_free)(void *load_ctx);   /* NULL, or frees load_ctx with the job */
     grammar *constraint;            /* NULL, or the grammar the answer must follow; owned by the job after submit */
     json_t *tools;                  /* NULL, or tool definitions for the prompt; owned by the job after submit */
+    const uint8_t *doc;             /* the last image's bytes (answer_request.doc); must live as long as load_ctx */
+    size_t doc_len;
+    char pages[32];                 /* answer_request.pages; "" = all */
 } sched_request;
 
 /* Queues a request. Returns the job (refcount held by the caller), or NULL
@@ -111,6 +114,7 @@ typedef struct sched_poll {
     double image_ms;        /* image decode + encode time */
     const char *route;      /* "ocr", "vlm", "ocr+vlm": what produced the answer (when done) */
     bool ocr_fell_back;     /* OCR confidence too low: the model answered */
+    const json_t *ocr;      /* when OCR ran: the reading, per line (answer_result.ocr); owned by the job */
     double ocr_ms;
     double queue_ms;        /* submission to start */
     double first_text_ms;   /* submission to the first text; < 0 if none */

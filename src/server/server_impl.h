@@ -110,6 +110,10 @@ int srv_images_count(const srv_images *si);
  * the job is done, while still holding the job. */
 bool srv_images_last_size(const srv_images *si, int *width, int *height);
 
+/* The bytes of the last image of the set (*bytes NULL when it has none);
+ * they live as long as the set. Cannot fail. */
+void srv_images_last(const srv_images *si, const uint8_t **bytes, size_t *len);
+
 /* The chat_load_image_fn for a request: decodes the kept bytes of part
  * under the server's image limits. ctx = the request's srv_images. */
 int srv_load_image(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err);

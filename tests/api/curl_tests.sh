@@ -144,6 +144,43 @@ printf '{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{
 expect "OpenAI endpoint routes too" 200 '"route":"ocr"' "${JSON[@]}" --data-binary @"$tmp/ocr.json" \
     "$URL/v1/chat/completions"
 
+# Photographed pages (issue 17): an upside-down page is turned and read; noise is not served as text
+expect "upside-down page read" 200 '"rotation":180' -F image=@tests/ocr/photo/rot180_en.png \
+    -F question='Extract the text' "$URL/api/v1/chat"
+grep -q '"route":"ocr"' "$tmp/body" && grep -q 'Turn off the lights' "$tmp/body" ||
+    { echo "FAIL: upside-down page: $(head -c 300 "$tmp/body")"; fail=1; }
+convert -size 320x240 xc: -seed 7 +noise Random "$tmp/noise.png"
+expect "noise falls back to the model" 200 '"ocr_fallback":true' -F image=@"$tmp/noise.png" \
+    -F question='Extract the text' -F max_tokens=2 "$URL/api/v1/chat"
+grep -q '"trusted":false' "$tmp/body" || { echo "FAIL: noise reading trusted: $(head -c 300 "$tmp/body")"; fail=1; }
+
+# PDF (written here; no cross-reference table, so the reader rebuilds it): pages and text layers
+pdf_page() {   # $1 = object number of the page, $2 = of its content, $3 = the text
+    printf '%d 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>\nendobj\n' "$1" "$2"
+    local ops="BT /F1 14 Tf 72 720 Td ($3) Tj ET"
+    printf '%d 0 obj\n<< /Length %d >>\nstream\n%s\nendstream\nendobj\n' "$2" "${#ops}" "$ops"
+}
+{
+    printf '%%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >> >>\nendobj\n'
+    printf '2 0 obj\n<< /Type /Pages /Kids [4 0 R 6 0 R] /Count 2 >>\nendobj\n'
+    printf '3 0 obj\n<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>\nendobj\n'
+    pdf_page 4 5 'First page of the contract'
+    pdf_page 6 7 'Second page signed in Paris'
+    printf 'trailer\n<< /Root 1 0 R >>\n%%%%EOF\n'
+} > "$tmp/doc.pdf"
+expect "PDF: text layer of page 2" 200 '"response":"Second page signed in Paris"' -F image=@"$tmp/doc.pdf" \
+    -F question='Extract the text' -F pages=2 "$URL/api/v1/chat"
+expect "PDF: all pages by default" 200 'First page of the contract\\n\\nSecond page' -F image=@"$tmp/doc.pdf" \
+    -F question='Extract the text' "$URL/api/v1/chat"
+expect "PDF: a page past the end" 400 'the document has 2 pages' -F image=@"$tmp/doc.pdf" \
+    -F question='Extract the text' -F pages=3 "$URL/api/v1/chat"
+expect "PDF: a bad page selection" 400 "'pages' must be" "${JSON[@]}" -d '{"question":"read","pages":[1]}' \
+    "$URL/api/v1/chat"
+expect "PDF: the model sees page 1" 200 '"route":"vlm"' -F image=@"$tmp/doc.pdf" -F question='Is it signed?' \
+    -F max_tokens=2 "$URL/api/v1/chat"
+head -c 200 "$tmp/doc.pdf" > "$tmp/cut.pdf"
+expect "PDF: truncated" 400 'PDF' -F image=@"$tmp/cut.pdf" -F question='Extract the text' "$URL/api/v1/chat"
+
 # SSE framing: events, a final event, [DONE] for the OpenAI route
 curl -sN "${JSON[@]}" -d '{"question":"hi","stream":true,"max_tokens":5}' "$URL/api/v1/chat" > "$tmp/sse1"
 grep -q '^data: {"text":' "$tmp/sse1" && grep -q '"done":true' "$tmp/sse1" || { echo "FAIL: simple SSE"; cat "$tmp/sse1"; fail=1; }

@@ -66,4 +66,24 @@ check "batch --schema: 2 answers that parse and follow the schema" \
     "python3 -c 'import json,sys; rs=[json.loads(json.loads(l)[\"answer\"]) for l in open(sys.argv[1])]; assert len(rs)==2 and all(r[\"color\"] in (\"red\",\"blue\") and 0<=r[\"count\"]<=9 for r in rs)' $tmp/s.jsonl"
 $QVL batch -m "$tmp/m" --images "$tmp/imgs/a.png" -q x --schema /nonexistent.json --out "$tmp/bad.jsonl" 2>"$tmp/bad.log"
 check "batch --schema with a missing file exits 2 and says why" "[ $? -eq 2 ] && grep -q nonexistent $tmp/bad.log"
+
+# A PDF gives one record per page: the text layer answers "extract the text" page by page; resumable
+mkdir -p "$tmp/docs"
+{
+    printf '%%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n'
+    printf '2 0 obj\n<< /Type /Pages /Kids [4 0 R 6 0 R] /Count 2 >>\nendobj\n'
+    printf '3 0 obj\n<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>\nendobj\n'
+    for p in "4 5 Alpha page" "6 7 Beta page"; do
+        set -- $p
+        printf '%d 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>\nendobj\n' "$1" "$2"
+        ops="BT /F1 14 Tf 72 720 Td ($3 $4) Tj ET"
+        printf '%d 0 obj\n<< /Length %d >>\nstream\n%s\nendstream\nendobj\n' "$2" "${#ops}" "$ops"
+    done
+    printf 'trailer\n<< /Root 1 0 R >>\n%%%%EOF\n'
+} > "$tmp/docs/two.pdf"
+$QVL batch -m "$tmp/m" --images "$tmp/docs" -q "Extract the text" --out "$tmp/d.jsonl" 2>/dev/null
+check "PDF: one record per page with its page number and text" \
+    "python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; assert [(x[\"page\"],x[\"answer\"],x[\"route\"]) for x in r]==[(1,\"Alpha page\",\"ocr\"),(2,\"Beta page\",\"ocr\")], r' $tmp/d.jsonl"
+$QVL batch -m "$tmp/m" --images "$tmp/docs" -q "Extract the text" --out "$tmp/d.jsonl" --resume 2>/dev/null
+check "PDF: resume redoes no page" "[ \$(wc -l < $tmp/d.jsonl) -eq 2 ]"
 exit $fail

@@ -12,7 +12,10 @@
  *     mode wins over the wording (ocr even when unsure, vlm without OCR);
  *     forcing OCR without an image or engine is QVL_E_BAD_INPUT;
  *   - a malformed conversation or an unreadable image fails;
- *   - n_images_cached counts images taken from the cache.
+ *   - n_images_cached counts images taken from the cache;
+ *   - the answer carries the reading (overall and per-line confidence)
+ *     when OCR ran; noise read by the real Tesseract engine is not trusted
+ *     and the model answers.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,14 +39,20 @@ static ocr_engine *SURE, *UNSURE;   /* confidence 95 / 20 */
 static int loads;
 
 /* Image parts are {"type":"image_url","image_url":{"url":"test:WxH"}}: the
- * loader makes a W x H picture (or fails for anything else). */
+ * loader makes a W x H picture ("noise:WxH": grey noise), or fails for
+ * anything else. */
 static int load_image(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err) {
     const char *url = json_string_value(json_object_get(json_object_get(part, "image_url"), "url"));
     int w = 0, h = 0;
-    if (!url || sscanf(url, "test:%dx%d", &w, &h) != 2 || w < 1 || h < 1)
+    bool noise = url && sscanf(url, "noise:%dx%d", &w, &h) == 2;
+    if (!noise && (!url || sscanf(url, "test:%dx%d", &w, &h) != 2 || w < 1 || h < 1))
         return qvl_fail_code(err, QVL_E_BAD_MEDIA, "test loader: cannot read \"%s\"", url ? url : "");
     if (image_alloc(out, w, h, err) != 0) return -1;
-    for (int i = 0; i < w * h * 3; i++) out->pixels[i] = (uint8_t)(i * 7 + index * 50);
+    uint32_t x = 99;
+    for (int i = 0; i < w * h * 3; i++) {
+        x = x * 1664525u + 1013904223u;
+        out->pixels[i] = noise ? (uint8_t)(x >> 24) : (uint8_t)(i * 7 + index * 50);
+    }
     loads++;
     return 0;
 }
@@ -118,6 +127,7 @@ static void done(got *g) {
 static const char *route(const got *g) { return answer_route_name(&g->res); }
 
 #define IMG(wh) "{\"type\":\"image_url\",\"image_url\":{\"url\":\"test:" wh "\"}}"
+#define IMG_NOISE(wh) "{\"type\":\"image_url\",\"image_url\":{\"url\":\"noise:" wh "\"}}"
 #define TXT(t) "{\"type\":\"text\",\"text\":\"" t "\"}"
 #define USER1(parts) "[{\"role\":\"user\",\"content\":[" parts "]}]"
 
@@ -144,6 +154,37 @@ static void test_ocr_answers(void) {
     CHECK(g->res.ocr_confidence > 94.9f && g->res.ocr_confidence < 95.1f);
     CHECK(g->res.ocr_ms > 0);
     done(g);
+}
+
+/* The reading rides along with the answer: overall and per-line confidence. */
+static void test_ocr_report(void) {
+    got *g = ask(EXTRACT, SURE, ROUTER, OCR_MODE_AUTO, NULL);
+    CHECK(g->rc == 0 && g->res.ocr != NULL);
+    json_t *lines = json_object_get(g->res.ocr, "lines");
+    CHECK(json_array_size(lines) == 1);
+    CHECK(json_real_value(json_object_get(json_array_get(lines, 0), "confidence")) == 95);
+    CHECK(json_is_true(json_object_get(g->res.ocr, "trusted")));
+    CHECK(json_real_value(json_object_get(g->res.ocr, "confidence")) == 95);
+    CHECK(json_integer_value(json_object_get(json_object_get(g->res.ocr, "page"), "rotation")) == 0);
+    done(g);
+    got *v = ask(USER1(IMG("40x30") "," TXT("What is this?")), SURE, ROUTER, OCR_MODE_AUTO, NULL);
+    CHECK(v->rc == 0 && v->res.ocr == NULL);   /* OCR did not run */
+    done(v);
+}
+
+/* Noise read by the real engine: whatever Tesseract makes of it is never
+ * served as the text; the model answers. */
+static void test_noise_falls_back(void) {
+    qvl_error err = {0};
+    ocr_engine *tess = ocr_engine_open_tesseract(NULL, &err);
+    CHECK_MSG(tess != NULL, "%s", err.msg);
+    if (!tess) return;
+    got *g = ask(USER1(IMG_NOISE("320x240") "," TXT("Extract the text")), tess, ROUTER, OCR_MODE_AUTO, NULL);
+    CHECK_MSG(g->rc == 0, "%s", g->err.msg);
+    CHECK(g->res.fell_back && !strcmp(route(g), "vlm") && g->res.gen.n_generated >= 1);
+    CHECK(g->res.ocr != NULL && !json_is_true(json_object_get(g->res.ocr, "trusted")));
+    done(g);
+    ocr_engine_close(tess);
 }
 
 static void test_fallback_and_forced(void) {
@@ -302,6 +343,8 @@ int main(void) {
         CHECK(gen_session_init(&SESS, m, 2048, &err) == 0);
         test_ocr_answers();
         test_fallback_and_forced();
+        test_ocr_report();
+        test_noise_falls_back();
         test_model_paths();
         test_last_question();
         test_failures();

@@ -42,9 +42,10 @@ static void csv_tests(void) {
     CHECK(batch_out_open(&o, path, BATCH_CSV, false, &err) != 0 && strstr(err.msg, "--resume"));
     CHECK(batch_out_open(&o, path, BATCH_CSV, true, &err) == 0);
     CHECK_EQ_INT(o.n_done, 2);
-    CHECK(batch_out_has(&o, "a/b,c.png", "Say \"hi\", twice"));
-    CHECK(batch_out_has(&o, "x.png", "q"));
-    CHECK(!batch_out_has(&o, "x.png", "Say \"hi\", twice"));
+    CHECK(batch_out_has(&o, "a/b,c.png", 0, "Say \"hi\", twice"));
+    CHECK(batch_out_has(&o, "x.png", 0, "q"));
+    CHECK(!batch_out_has(&o, "x.png", 0, "Say \"hi\", twice"));
+    CHECK(!batch_out_has(&o, "x.png", 1, "q"));   /* page 1 of a document is another record */
     batch_out_close(&o);
 
     /* a torn record (crash mid-write) is cut off on resume */
@@ -79,13 +80,35 @@ static void jsonl_tests(void) {
     fclose(f);
     CHECK(batch_out_open(&o, path, BATCH_JSONL, true, &err) == 0);
     CHECK_EQ_INT(o.n_done, 1);
-    CHECK(batch_out_has(&o, "p.png", "多少钱?"));
+    CHECK(batch_out_has(&o, "p.png", 0, "多少钱?"));
     batch_out_close(&o);
     struct stat st;
     stat(path, &st);
     got = slurp(path);
     CHECK(got && got[st.st_size - 1] == '\n' && !strstr(got, "q.png"));
     free(got);
+
+    /* pages of a document: "page" in JSONL, "FILE#page=n" in CSV; resume tells pages apart */
+    char dpath[256], cpath[256];
+    snprintf(dpath, sizeof dpath, "%s/pages.jsonl", dir);
+    snprintf(cpath, sizeof cpath, "%s/pages.csv", dir);
+    batch_out oc;
+    CHECK(batch_out_open(&o, dpath, BATCH_JSONL, false, &err) == 0 && batch_out_open(&oc, cpath, BATCH_CSV, false, &err) == 0);
+    batch_record pg = {.path = "d.pdf", .question = "q", .answer = "t", .route = "ocr", .finish = "stop", .page = 2};
+    CHECK(batch_out_write(&o, &pg, &err) == 0 && batch_out_write(&oc, &pg, &err) == 0);
+    batch_out_close(&o);
+    batch_out_close(&oc);
+    got = slurp(dpath);
+    CHECK_MSG(got && strstr(got, "\"page\":2}"), "jsonl page: %s", got ? got : "(null)");
+    free(got);
+    got = slurp(cpath);
+    CHECK_MSG(got && strstr(got, "\n\"d.pdf#page=2\",\"q\""), "csv page: %s", got ? got : "(null)");
+    free(got);
+    CHECK(batch_out_open(&o, dpath, BATCH_JSONL, true, &err) == 0 && batch_out_open(&oc, cpath, BATCH_CSV, true, &err) == 0);
+    CHECK(batch_out_has(&o, "d.pdf", 2, "q") && !batch_out_has(&o, "d.pdf", 1, "q") && !batch_out_has(&o, "d.pdf", 0, "q"));
+    CHECK(batch_out_has(&oc, "d.pdf", 2, "q") && !batch_out_has(&oc, "d.pdf", 1, "q"));
+    batch_out_close(&o);
+    batch_out_close(&oc);
 }
 
 static void find_tests(void) {

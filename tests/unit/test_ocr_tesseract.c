@@ -11,24 +11,12 @@
 #include <string.h>
 
 #include "check.h"
+#include "text_file.h"
 #include "image/image.h"
 #include "ocr/ocr.h"
 #include "ocr/ocr_text.h"
 
 #define SET "tests/ocr/set/"
-
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
-    fclose(f);
-    if (buf) { buf[n] = 0; *len = (size_t)n; }
-    return buf;
-}
 
 static int load(const char *name, image_rgb *img) {
     char path[256];

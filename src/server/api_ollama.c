@@ -31,11 +31,22 @@
  * "messages" or "prompt" is Ollama's "load the model" request: answered at
  * once with done_reason "load".
  *
+ * format: "json" constrains the answer to any JSON object, a JSON Schema
+ * object to that schema (the grammar engine, as OpenAI's response_format:
+ * an unsupported keyword is a 400 naming it); num_predict reached inside
+ * the JSON is done_reason "length". tools (/api/chat only; OpenAI's tool
+ * definitions) go into the chat template's tool section, and the answer's
+ * <tool_call> blocks come back as message.tool_calls in Ollama's shape,
+ * [{"function": {"name", "arguments": {object}}}], with the text around them
+ * as the content; a streamed answer with tools is held back and sent as one
+ * line before the final one, since a call cannot be told from text until it
+ * is whole. Ollama has no forced call: the model decides. Earlier turns may
+ * hold an assistant's tool_calls and role "tool" messages with the results.
+ *
  * Refused with 400: "think" (Qwen3-VL Instruct does not think), "raw",
  * "suffix", "template", a non-empty "context" (the deprecated generate
- * memory: send messages to /api/chat), "logprobs"; and for now "format" and
- * "tools", from the one function that will build the request's output
- * constraint (ollama_request_constraint) once the grammar engine lands.
+ * memory: send messages to /api/chat), "logprobs", "tools" on
+ * /api/generate.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,24 +89,20 @@ static int check_unsupported(const json_t *body, qvl_error *err) {
 }
 
 /* The one place where a request's output constraint comes from: Ollama's
- * "format" ("json", or a JSON Schema object) and "tools". The grammar
- * engine (JSON Schema -> token masks) is not in this tree yet, so any
- * constraint is refused here, after its shape is checked; when the engine
- * lands, this builds it into req and the refusal goes (tests/api/
- * ollama.test.mjs expects the refusal and is flipped then). Returns 0, or
- * -1 with err (QVL_E_BAD_INPUT). */
-static int ollama_request_constraint(const json_t *format, const json_t *tools, sched_request *req, qvl_error *err) {
-    if (asked(format)) {
-        bool json_mode = json_is_string(format) && !strcmp(json_string_value(format), "json");
-        if (!json_mode && !json_is_object(format))
-            return qvl_fail_code(err, QVL_E_BAD_INPUT, "'format' must be \"json\" or a JSON Schema object");
-        return qvl_fail_code(err, QVL_E_BAD_INPUT, "format is not supported yet: the JSON-Schema engine is not in "
-                             "this build; ask for JSON in the prompt instead");
-    }
-    if (tools && !json_is_null(tools) && !json_is_array(tools))
-        return qvl_fail_code(err, QVL_E_BAD_INPUT, "'tools' must be an array of tool definitions");
-    if (asked(tools))
-        return qvl_fail_code(err, QVL_E_BAD_INPUT, "tools are not supported yet by qvl's Ollama API");
+ * "format" ("json", or a JSON Schema object) into req->constraint, and
+ * "tools" (chat only) into req->tools, with *tool_calls set when the answer
+ * is to be searched for calls. Returns 0, or -1 with err (QVL_E_BAD_INPUT);
+ * what was set is the caller's to free either way. */
+static int ollama_request_constraint(const json_t *format, const json_t *tools, ollama_route route,
+                                     sched_request *req, bool *tool_calls, qvl_error *err) {
+    *tool_calls = false;
+    if (asked(format) && api_schema_grammar(format, "format", false, &req->constraint, err) != 0) return -1;
+    if (!tools || json_is_null(tools) || (json_is_array(tools) && json_array_size(tools) == 0)) return 0;
+    if (route != OLLAMA_CHAT)
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "'tools' are for /api/chat: /api/generate does not take them");
+    if (api_check_tools(tools, err) != 0) return -1;
+    req->tools = json_incref((json_t *)tools);
+    *tool_calls = true;
     return 0;
 }
 
@@ -248,27 +255,46 @@ typedef struct ollama_ctx {
     ollama_route route;
     char model[128];         /* the name the client used: echoed back, as Ollama does */
     double t_start;          /* the request's arrival (clock_ms) */
+    bool tool_calls;         /* tools were given: the answer is held back and searched for calls */
 } ollama_ctx;
 
 static json_int_t ns(double ms) { return (json_int_t)(ms * 1e6); }
 
-/* {"model", "created_at"} plus the text: a message (chat) or "response". */
-static json_t *reply_base(const ollama_ctx *c, const char *text, size_t len, bool done) {
+/* {"model", "created_at"} plus the text: a message (chat) or "response".
+ * calls (stolen; NULL for none) become the message's tool_calls. */
+static json_t *reply_base(const ollama_ctx *c, const char *text, size_t len, json_t *calls, bool done) {
     char ts[40];
     http_iso_time(ts, sizeof ts);
     json_t *o = json_pack("{s:s, s:s}", "model", c->model, "created_at", ts);
-    if (c->route == OLLAMA_CHAT)
-        json_object_set_new(o, "message", json_pack("{s:s, s:s%}", "role", "assistant", "content", text, len));
-    else
+    if (c->route == OLLAMA_CHAT) {
+        json_t *msg = json_pack("{s:s, s:s%}", "role", "assistant", "content", text, len);
+        if (calls) json_object_set_new(msg, "tool_calls", calls);
+        json_object_set_new(o, "message", msg);
+    } else {
         json_object_set_new(o, "response", json_stringn(text, len));
+    }
     json_object_set_new(o, "done", json_boolean(done));
     return o;
 }
 
-/* The final object: done, done_reason, counts and durations (ns). */
-static json_t *final_json(const ollama_ctx *c, const sched_poll *p, const char *text, size_t len) {
+/* A whole answer as reply_base, its <tool_call> blocks (when tools were
+ * given) parsed into tool_calls and taken out of the text. */
+static json_t *reply_answer(const ollama_ctx *c, const gen_result *res, bool done) {
+    const char *text = res->text ? res->text : "";
+    size_t len = res->text ? res->text_len : 0;
+    char *content = NULL;
+    json_t *calls = c->tool_calls ? api_tool_calls(text, len, API_CALLS_OLLAMA, &content) : NULL;
+    json_t *o = calls ? reply_base(c, content ? content : "", content ? strlen(content) : 0, calls, done)
+                      : reply_base(c, text, len, NULL, done);
+    free(content);
+    return o;
+}
+
+/* The final object: done, done_reason, counts and durations (ns); the
+ * whole answer when whole is set (no streaming), else an empty text. */
+static json_t *final_json(const ollama_ctx *c, const sched_poll *p, bool whole) {
     const gen_result *res = p->result;
-    json_t *o = reply_base(c, text, len, true);
+    json_t *o = whole ? reply_answer(c, res, true) : reply_base(c, "", 0, NULL, true);
     double total = clock_ms() - c->t_start;
     json_t *stats = json_pack("{s:s, s:I, s:I, s:i, s:I, s:i, s:I}", "done_reason", api_finish_reason(res),
                               "total_duration", ns(total), "load_duration", ns(p->queue_ms), "prompt_eval_count",
@@ -298,13 +324,32 @@ static char *ndjson_line(json_t *obj) {
  * not expect would reach the user's code as a chunk. */
 static char *nd_queued(void *ctx, int position) { return NULL; }
 
-static char *nd_text(void *ctx, const char *text, size_t len) { return ndjson_line(reply_base(ctx, text, len, false)); }
+static char *nd_text(void *ctx, const char *text, size_t len) {
+    const ollama_ctx *c = ctx;
+    if (c->tool_calls) return NULL;   /* sent whole by nd_done */
+    return ndjson_line(reply_base(c, text, len, NULL, false));
+}
+
+/* Two lines joined (both malloc'd, either may be NULL; freed). */
+static char *join_lines(char *a, char *b) {
+    if (!a || !b) {
+        free(a);
+        return b;
+    }
+    size_t na = strlen(a), nb = strlen(b);
+    char *ab = realloc(a, na + nb + 1);
+    if (ab) memcpy(ab + na, b, nb + 1);
+    else free(a);
+    free(b);
+    return ab;
+}
 
 static char *nd_done(void *ctx, const sched_poll *p) {
     ollama_ctx *c = ctx;
     api_observe(c->srv, p);
     if (p->failed) return ndjson_line(json_pack("{s:s}", "error", p->err.msg[0] ? p->err.msg : "internal error"));
-    return ndjson_line(final_json(c, p, "", 0));
+    char *held = c->tool_calls ? ndjson_line(reply_answer(c, p->result, false)) : NULL;
+    return join_lines(held, ndjson_line(final_json(c, p, false)));
 }
 
 static void nd_free(void *ctx) { free(ctx); }
@@ -321,10 +366,12 @@ static enum MHD_Result answer(srv_req *r, ollama_route route) {
     sched_request req = {.load_image = srv_load_image, .load_free = srv_images_free};
     const char *stops[API_MAX_STOP];
     const char *model = NULL;
+    bool tool_calls = false;
     if (!body || !(model = ollama_check_model(s, body, &err)) || check_unsupported(body, &err) ||
         !(msgs = route == OLLAMA_CHAT ? chat_messages(body, &err) : generate_messages(body, &err)) ||
         parse_options(s, body, &req, stops, &params, &err) || api_parse_mode(body, &req.mode, &err) ||
-        ollama_request_constraint(json_object_get(body, "format"), json_object_get(body, "tools"), &req, &err) ||
+        ollama_request_constraint(json_object_get(body, "format"), json_object_get(body, "tools"), route, &req,
+                                  &tool_calls, &err) ||
         !(req.load_ctx = srv_check_images(s, msgs, &err)))
         goto fail;
     ollama_ctx *c = calloc(1, sizeof *c);
@@ -332,14 +379,16 @@ static enum MHD_Result answer(srv_req *r, ollama_route route) {
         qvl_fail_code(&err, QVL_E_NOMEM, "out of memory");
         goto fail;
     }
-    *c = (ollama_ctx){.srv = s, .route = route, .t_start = r->t_start};
+    *c = (ollama_ctx){.srv = s, .route = route, .t_start = r->t_start, .tool_calls = tool_calls};
     snprintf(c->model, sizeof c->model, "%s", model);
     const json_t *st = json_object_get(body, "stream");
     bool stream = !st || json_is_null(st) || json_is_true(st);   /* Ollama streams unless told not to */
     if (json_array_size(msgs) == 0) {   /* "load the model": it is loaded */
-        json_t *o = reply_base(c, "", 0, true);
+        json_t *o = reply_base(c, "", 0, NULL, true);
         json_object_set_new(o, "done_reason", json_string("load"));
         free(c);
+        grammar_free(req.constraint);
+        json_decref(req.tools);
         srv_images_free(req.load_ctx);
         json_decref(msgs);
         json_decref(params);
@@ -367,13 +416,14 @@ static enum MHD_Result answer(srv_req *r, ollama_route route) {
     if (p.failed) {
         rc = srv_reply_error(r, &p.err);
     } else {
-        const gen_result *res = p.result;
-        rc = srv_reply_json(r, 200, final_json(c, &p, res->text ? res->text : "", res->text ? res->text_len : 0));
+        rc = srv_reply_json(r, 200, final_json(c, &p, true));
     }
     sched_job_release(job);
     free(c);
     return rc;
 fail:
+    grammar_free(req.constraint);
+    json_decref(req.tools);
     srv_images_free(req.load_ctx);
     json_decref(msgs);
     json_decref(params);

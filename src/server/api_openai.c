@@ -110,7 +110,7 @@ static char *oa_text(void *ctx, const char *text, size_t len) {
  * and/or the tool calls. Sets *finish to "tool_calls" when there are calls. */
 static char *held_answer(oa_stream *st, const gen_result *r, const char **finish) {
     char *content = NULL;
-    json_t *calls = api_tool_calls(r->text ? r->text : "", r->text_len, &content);
+    json_t *calls = api_tool_calls(r->text ? r->text : "", r->text_len, API_CALLS_OPENAI, &content);
     json_t *delta = json_pack("{s:s}", "role", "assistant");
     if (calls) {
         size_t i;
@@ -168,7 +168,8 @@ static json_t *completion_json(qvl_server *s, const char *id, const sched_poll *
     const gen_result *r = p->result;
     const char *finish = api_finish_reason(r);
     char *content = NULL;
-    json_t *calls = tool_calls ? api_tool_calls(r->text ? r->text : "", r->text_len, &content) : NULL;
+    json_t *calls =
+        tool_calls ? api_tool_calls(r->text ? r->text : "", r->text_len, API_CALLS_OPENAI, &content) : NULL;
     json_t *msg;
     if (calls) {
         msg = json_pack("{s:s, s:o, s:o}", "role", "assistant", "content", content ? json_string(content) : json_null(),

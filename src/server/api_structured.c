@@ -1,7 +1,8 @@
-/* api_structured.c - structured answers in both APIs: OpenAI's
- * response_format, tools and tool_choice, the simple API's schema field
- * (requests -> a grammar and the tools to render), and the tool calls found
- * in an answer (answer text -> OpenAI tool_calls). See server_impl.h. */
+/* api_structured.c - structured answers in every API: OpenAI's
+ * response_format, tools and tool_choice, the simple API's schema field,
+ * Ollama's format and tools (requests -> a grammar and the tools to render),
+ * and the tool calls found in an answer (answer text -> OpenAI's or
+ * Ollama's tool_calls). See server_impl.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,7 @@ static int parse_tool_choice(const json_t *body, const char **mode, const char *
                          "{\"type\": \"function\", \"function\": {\"name\": ...}}");
 }
 
-static int check_tools(const json_t *tools, qvl_error *err) {
+int api_check_tools(const json_t *tools, qvl_error *err) {
     if (!json_is_array(tools)) return qvl_fail_code(err, QVL_E_BAD_INPUT, "'tools' must be an array");
     size_t i;
     const json_t *t;
@@ -75,7 +76,7 @@ int api_parse_openai_structure(const json_t *body, api_structure *out, qvl_error
     const char *mode, *name;
     if (parse_tool_choice(body, &mode, &name, err) != 0) return -1;
     bool have_tools = tools && !json_is_null(tools) && !(json_is_array(tools) && json_array_size(tools) == 0);
-    if (have_tools && check_tools(tools, err) != 0) return -1;
+    if (have_tools && api_check_tools(tools, err) != 0) return -1;
     bool forced = !strcmp(mode, "required") || !strcmp(mode, "named");
     if (forced && !have_tools)
         return qvl_fail_code(err, QVL_E_BAD_INPUT, "tool_choice '%s' needs 'tools'", mode);
@@ -99,40 +100,48 @@ void api_structure_free(api_structure *s) {
     memset(s, 0, sizeof *s);
 }
 
-int api_parse_schema_field(const json_t *body, grammar **out, qvl_error *err) {
+int api_schema_grammar(const json_t *s, const char *field, bool text_ok, grammar **out, qvl_error *err) {
     *out = NULL;
-    const json_t *s = json_object_get(body, "schema");
     if (!s || json_is_null(s)) return 0;
     json_t *parsed = NULL;
     if (json_is_string(s)) {
         if (!strcmp(json_string_value(s), "json")) return (*out = grammar_json_object(err)) ? 0 : -1;
-        /* a multipart form sends the schema as text */
         json_error_t je;
-        if (!(parsed = json_loads(json_string_value(s), 0, &je)))
-            return qvl_fail_code(err, QVL_E_BAD_INPUT, "'schema' is not JSON: %s (line %d)", je.text, je.line);
-        s = parsed;
+        if (text_ok && !(parsed = json_loads(json_string_value(s), 0, &je)))
+            return qvl_fail_code(err, QVL_E_BAD_INPUT, "'%s' is not JSON: %s (line %d)", field, je.text, je.line);
+        if (parsed) s = parsed;
     }
     if (!json_is_object(s)) {
         json_decref(parsed);
-        return qvl_fail_code(err, QVL_E_BAD_INPUT, "'schema' must be a JSON Schema object or \"json\"");
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "'%s' must be \"json\" or a JSON Schema object", field);
     }
     *out = grammar_from_schema(s, err);
     json_decref(parsed);
-    return *out ? 0 : qvl_error_prefix(err, "schema");
+    return *out ? 0 : qvl_error_prefix(err, field);
+}
+
+int api_parse_schema_field(const json_t *body, grammar **out, qvl_error *err) {
+    /* a multipart form sends the schema as text */
+    return api_schema_grammar(json_object_get(body, "schema"), "schema", true, out, err);
 }
 
 /* ---- answers ------------------------------------------------------------------- */
 
 static const char OPEN[] = "<tool_call>", CLOSE[] = "</tool_call>";
 
-/* One call block's inner text -> an OpenAI tool call, or NULL when it is not
- * {"name": "...", "arguments": ...}. */
-static json_t *tool_call_json(const char *inner, size_t n) {
+/* One call block's inner text -> a tool call in the given shape, or NULL
+ * when it is not {"name": "...", "arguments": ...} (for Ollama, arguments
+ * that are not an object, or a string holding one). */
+static json_t *tool_call_json(const char *inner, size_t n, api_call_shape shape) {
     json_t *call = json_loadb(inner, n, 0, NULL);
     const char *name = json_string_value(json_object_get(call, "name"));
-    const json_t *args = json_object_get(call, "arguments");
+    json_t *args = json_object_get(call, "arguments");
     json_t *out = NULL;
-    if (name && args) {
+    if (name && args && shape == API_CALLS_OLLAMA) {
+        json_t *obj = json_is_string(args) ? json_loads(json_string_value(args), 0, NULL) : json_incref(args);
+        if (json_is_object(obj)) out = json_pack("{s:{s:s, s:O}}", "function", "name", name, "arguments", obj);
+        json_decref(obj);
+    } else if (name && args) {
         char *text = json_is_string(args) ? strdup(json_string_value(args)) : json_dumps(args, JSON_COMPACT);
         char hex[CONV_ID_SIZE], id[40];
         conv_new_id(NULL, hex);
@@ -146,7 +155,7 @@ static json_t *tool_call_json(const char *inner, size_t n) {
     return out;
 }
 
-json_t *api_tool_calls(const char *text, size_t len, char **content) {
+json_t *api_tool_calls(const char *text, size_t len, api_call_shape shape, char **content) {
     *content = NULL;
     json_t *calls = json_array();
     char *rest = malloc(len + 1);
@@ -158,7 +167,7 @@ json_t *api_tool_calls(const char *text, size_t len, char **content) {
         if (!open) break;
         const char *inner = open + sizeof OPEN - 1;
         const char *close = memmem(inner, (size_t)(end - inner), CLOSE, sizeof CLOSE - 1);
-        json_t *call = close ? tool_call_json(inner, (size_t)(close - inner)) : NULL;
+        json_t *call = close ? tool_call_json(inner, (size_t)(close - inner), shape) : NULL;
         if (!call) goto none;   /* not a well-formed call: the whole answer is text */
         json_array_append_new(calls, call);
         memcpy(rest + rest_len, p, (size_t)(open - p));

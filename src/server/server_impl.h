@@ -167,17 +167,31 @@ typedef struct api_structure {
 int api_parse_openai_structure(const json_t *body, api_structure *out, qvl_error *err);
 void api_structure_free(api_structure *s);
 
-/* The simple API's "schema": a JSON Schema (object, or its text from a
- * form), or "json" for any JSON object. *out = NULL when absent. Returns 0,
- * or -1 with err (QVL_E_BAD_INPUT). */
+/* tools in OpenAI's (and Ollama's) shape: [{"type": "function", "function":
+ * {"name", "parameters": {...}}}]. Returns 0, or -1 with err
+ * (QVL_E_BAD_INPUT naming the entry). */
+int api_check_tools(const json_t *tools, qvl_error *err);
+
+/* A field asking for JSON answers (the simple API's "schema", Ollama's
+ * "format"): "json" for any JSON object, or a JSON Schema object (with
+ * text_ok, also a string holding one: a multipart form sends text).
+ * *out = NULL when s is NULL or null. Returns 0, or -1 with err
+ * (QVL_E_BAD_INPUT naming the field, or the schema keyword refused). */
+int api_schema_grammar(const json_t *s, const char *field, bool text_ok, grammar **out, qvl_error *err);
+
+/* The simple API's "schema" (api_schema_grammar with text allowed). */
 int api_parse_schema_field(const json_t *body, grammar **out, qvl_error *err);
 
-/* The <tool_call> blocks of an answer as OpenAI tool_calls
- * ([{"id", "type": "function", "function": {"name", "arguments": "<JSON>"}}]),
+/* The shape a parsed tool call takes: OpenAI's
+ * {"id", "type": "function", "function": {"name", "arguments": "<JSON text>"}}
+ * or Ollama's {"function": {"name", "arguments": {object}}}. */
+typedef enum { API_CALLS_OPENAI, API_CALLS_OLLAMA } api_call_shape;
+
+/* The <tool_call> blocks of an answer as tool_calls in the given shape,
  * with *content the malloc'd text around them (trimmed; NULL when none).
  * Returns NULL (and *content NULL) when the answer holds no call or a
  * malformed one: then it is all text. */
-json_t *api_tool_calls(const char *text, size_t len, char **content);
+json_t *api_tool_calls(const char *text, size_t len, api_call_shape shape, char **content);
 
 /* ---- api_ollama_models.c: the served model as Ollama's API names it ---- */
 

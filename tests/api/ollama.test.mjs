@@ -1,13 +1,17 @@
 // The official `ollama` npm client, unchanged, against a running `qvl serve`
 // (QVL_URL, started by tests/cli/test_server.sh with --parallel 2 on the tiny
 // test model): chat with images (streamed and not), generate, list, show, ps,
-// version, the options, and malformed requests getting Ollama's error shape.
+// version, the options, format ("json" and JSON Schemas, answers validated
+// with ajv) and tools (rendered as in the OpenAI API; the parser of the
+// answer's calls is tests/unit/test_tool_calls.c, since the synthetic model
+// writes no calls), and malformed requests getting Ollama's error shape.
 // Expectations do not depend on the server's code: greedy decoding is
 // deterministic, so a streamed answer must equal the non-streamed one.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { Ollama } from "ollama";
+import Ajv from "ajv";
 
 const URL = process.env.QVL_URL;
 const TD = process.env.QVL_TESTDATA || "../shared/testdata";
@@ -15,6 +19,7 @@ const ollama = new Ollama({ host: URL });
 const pngBytes = new Uint8Array(readFileSync(`${TD}/images/img_256x256.png`));
 const greedy = { temperature: 0, num_predict: 10 };
 let modelName = null;
+const ajv = new Ajv({ allErrors: true, strict: false });
 
 async function model() {
   if (!modelName) modelName = (await ollama.list()).models[0].name;
@@ -149,17 +154,125 @@ test("options: num_predict, seed, stop, top_k, top_p, num_ctx; keep_alive accept
                        (e) => e.status_code === 400 && /num_predict/.test(e.error));
 });
 
-test("format and tools are refused from the one constraint function until the JSON-Schema engine lands", async () => {
-  // Flip this test when the engine is in: format "json" and a schema must then give valid JSON.
-  for (const format of ["json", { type: "object", properties: { age: { type: "integer" } } }])
-    await assert.rejects(ollama.chat({ model: await model(), format, messages: [{ role: "user", content: "q" }] }),
-                         (e) => e.status_code === 400 && /format is not supported yet/.test(e.error));
-  await assert.rejects(ollama.chat({ model: await model(), format: 7, messages: [{ role: "user", content: "q" }] }),
-                       (e) => e.status_code === 400 && /'format' must be "json" or a JSON Schema/.test(e.error));
-  // Tools come through the same function; flip this too when tool calls are in.
-  const tools = [{ type: "function", function: { name: "get_time", parameters: { type: "object", properties: {} } } }];
-  await assert.rejects(ollama.chat({ model: await model(), tools, messages: [{ role: "user", content: "q" }] }),
-                       (e) => e.status_code === 400 && /tools are not supported yet/.test(e.error));
+// format and tools (issue 18): the same grammar engine and tool section as the
+// OpenAI API. The synthetic model samples gibberish, so every answer that
+// must be JSON is checked by an independent validator (ajv).
+const TAG = {
+  type: "object",
+  properties: { brand: { type: "string", maxLength: 12 }, size: { enum: ["S", "M", "L", "XL"] },
+                cotton: { type: "integer", minimum: 0, maximum: 100 },
+                care: { type: "array", items: { type: "string", maxLength: 8 }, maxItems: 2 },
+                名称: { type: "string", maxLength: 6 } },
+  required: ["brand", "size", "cotton", "名称"], additionalProperties: false,
+};
+const WEATHER = { type: "function", function: { name: "get_weather", description: "Current weather in a city",
+  parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } };
+const ask = (content) => [{ role: "user", content }];
+const textOf = (r) => (r.message ? r.message.content : r.response);
+
+test("format with a JSON Schema: 24 answers sampled at temperature 1, chat and generate, all validate", async () => {
+  const validate = ajv.compile(TAG);
+  const bad = [];
+  for (let seed = 1; seed <= 24; seed++) {
+    const options = { temperature: 1, seed, num_predict: 400 };
+    const r = seed % 2 ? await ollama.chat({ model: await model(), format: TAG, options, messages: ask("Read the tag.") })
+                       : await ollama.generate({ model: await model(), format: TAG, options, prompt: "Read the tag." });
+    let v;
+    try { v = JSON.parse(textOf(r)); } catch { bad.push(`does not parse: ${textOf(r)}`); continue; }
+    if (r.done_reason !== "stop") bad.push(`done_reason ${r.done_reason}: ${textOf(r)}`);
+    else if (!validate(v)) bad.push(`${ajv.errorsText(validate.errors)}: ${textOf(r)}`);
+  }
+  assert.deepEqual(bad.slice(0, 5), [], `${bad.length} of 24 answers failed`);
+});
+
+test("format streamed (NDJSON) with an image is the same JSON in pieces; num_predict inside it is 'length'", async () => {
+  const args = { model: await model(), format: TAG, options: { temperature: 1, seed: 9, num_predict: 400 },
+                 messages: [{ role: "user", content: "Read the tag.", images: [pngBytes] }] };
+  const whole = await ollama.chat(args);
+  const s = await collect(await ollama.chat({ ...args, stream: true }));
+  assert.equal(s.text, whole.message.content);
+  assert.ok(s.parts > 1, `${s.parts} parts`);
+  assert.equal(s.last.done_reason, "stop");
+  assert.ok(ajv.validate(TAG, JSON.parse(s.text)), s.text);
+  const g = await collect(await ollama.generate({ model: await model(), format: TAG, prompt: "tag", stream: true,
+                                                   options: { temperature: 1, seed: 4, num_predict: 400 } }));
+  assert.ok(ajv.validate(TAG, JSON.parse(g.text)), g.text);
+  for (const stream of [false, true]) {
+    const short = { model: await model(), format: TAG, stream, options: { temperature: 1, seed: 3, num_predict: 4 },
+                    messages: ask("tag") };
+    const r = stream ? (await collect(await ollama.chat(short))).last : await ollama.chat(short);
+    assert.equal(r.done_reason, "length");
+    assert.ok(r.eval_count <= 4, `eval_count ${r.eval_count}`);
+  }
+});
+
+test("format 'json' gives a JSON object; a bad format or a refused keyword is a 400 naming it", async () => {
+  let objects = 0;
+  for (let seed = 1; seed <= 6; seed++) {
+    const r = await ollama.chat({ model: await model(), format: "json", messages: ask("json"),
+                                  options: { temperature: 1, seed, num_predict: 300 } });
+    if (r.done_reason === "length") continue;   /* the object was still open at num_predict */
+    const v = JSON.parse(r.message.content);
+    assert.ok(v && typeof v === "object" && !Array.isArray(v), r.message.content);
+    objects++;
+  }
+  assert.ok(objects > 0, "no answer closed its object within 300 tokens");
+  for (const format of [7, "xml", ["json"]])
+    await assert.rejects(ollama.chat({ model: await model(), format, messages: ask("q") }),
+                         (e) => e.status_code === 400 && /'format' must be "json" or a JSON Schema/.test(e.error));
+  await assert.rejects(ollama.generate({ model: await model(), prompt: "q",
+                                         format: { type: "string", pattern: "^[A-Z]+$" } }),
+                       (e) => e.status_code === 400 && /format.*pattern/.test(e.error));
+});
+
+// What the chat template rendered, seen through the OpenAI API's count of
+// the same conversation: equal counts mean the same tool section.
+async function openaiPromptTokens(body) {
+  const r = await fetch(URL + "/v1/chat/completions", { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ model: "any", max_tokens: 1, ...body }) });
+  assert.equal(r.status, 200);
+  return (await r.json()).usage.prompt_tokens;
+}
+
+test("tools are rendered in the chat template's tool section as in the OpenAI API, and tool turns too", async () => {
+  const plain = await ollama.chat({ model: await model(), messages: ask("Weather in Paris?"), options: greedy });
+  const withTools = await ollama.chat({ model: await model(), messages: ask("Weather in Paris?"), tools: [WEATHER],
+                                        options: greedy });
+  assert.ok(withTools.prompt_eval_count > plain.prompt_eval_count + 50,
+            `${withTools.prompt_eval_count} vs ${plain.prompt_eval_count}`);
+  assert.equal(withTools.prompt_eval_count, await openaiPromptTokens({ messages: ask("Weather in Paris?"),
+                                                                       tools: [WEATHER] }));
+  // The gibberish holds no call: then it is all content (and a call, if any, has Ollama's shape).
+  for (const c of withTools.message.tool_calls || []) assert.equal(typeof c.function.arguments, "object");
+  assert.equal(typeof withTools.message.content, "string");
+  // Streamed with tools: held back until whole, then the same answer, then the final line.
+  const s = await collect(await ollama.chat({ model: await model(), messages: ask("Weather in Paris?"),
+                                              tools: [WEATHER], options: greedy, stream: true }));
+  assert.equal(s.text, withTools.message.content);
+  assert.ok(s.parts <= 1, `${s.parts} parts`);
+  checkFinal(s.last, greedy.num_predict);
+  // A later turn: the assistant's call (arguments as an object) and the tool's result.
+  const turn = [...ask("Weather in Paris?"),
+                { role: "assistant", content: "", tool_calls: [{ function: { name: "get_weather",
+                                                                              arguments: { city: "Paris" } } }] },
+                { role: "tool", content: "{\"temp\": 21}", tool_name: "get_weather" }];
+  const after = await ollama.chat({ model: await model(), messages: turn, tools: [WEATHER], options: greedy });
+  checkFinal(after, greedy.num_predict);
+  const oaTurn = [turn[0], { role: "assistant", content: "", tool_calls: [{ id: "call_1", type: "function",
+                  function: { name: "get_weather", arguments: "{\"city\": \"Paris\"}" } }] },
+                  { role: "tool", tool_call_id: "call_1", content: "{\"temp\": 21}" }];
+  assert.equal(after.prompt_eval_count, await openaiPromptTokens({ messages: oaTurn, tools: [WEATHER] }));
+  assert.ok(after.prompt_eval_count > withTools.prompt_eval_count);
+});
+
+test("bad tools are a 400; tools on /api/generate are refused", async () => {
+  for (const tools of [[{ type: "function" }], [{ type: "function", function: { name: "f", parameters: 3 } }]])
+    await assert.rejects(ollama.chat({ model: await model(), tools, messages: ask("q") }),
+                         (e) => e.status_code === 400 && /tools\[0\]/.test(e.error));
+  const r = await fetch(URL + "/api/generate", { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ model: await model(), prompt: "q", tools: [WEATHER], stream: false }) });
+  assert.equal(r.status, 400);
+  assert.match((await r.json()).error, /'tools' are for \/api\/chat/);
 });
 
 test("errors come in Ollama's shape: unknown model 404, bad base64 400, broken JSON 400, other routes 404", async () => {

@@ -1,6 +1,7 @@
 /* api_chat.c - the simple API, POST /api/v1/chat:
  *
- *   {"image": "<base64 or data URL>", "question": "...",
+ *   {"image": "<base64 or data URL>", "images": [...more, in order],
+ *    "question": "...",
  *    "conversation_id": "...", "stream": false, "max_tokens": 1024,
  *    "temperature": 0.7, "max_pixels": 1003520, "mode": "auto",
  *    "boxes": false}
@@ -25,8 +26,14 @@
  * to the model and sets ocr_fallback), ocr, vlm, or ocr+vlm (OCR text given
  * to the model as context).
  *
- * The same fields may come as multipart/form-data (an "image" file part and
- * text fields), so `curl -F image=@photo.jpg -F question=...` works. With
+ * Several images (at most SRV_MAX_IMAGES) go into one question in order:
+ * "image" first, then "images". "boxes" are about the first of them (the
+ * model's boxes do not say which image they are on), and an auto-mode
+ * text-reading question about several goes to the model (OCR reads one).
+ *
+ * The same fields may come as multipart/form-data (one or more "image" file
+ * parts and text fields), so `curl -F image=@photo.jpg -F question=...`
+ * works. With
  * "stream": true the answer comes as Server-Sent Events: {"queued": n}
  * while waiting, {"progress": {"stage": "image" or "prompt", "done": k,
  * "total": n}} while the image is encoded (k of n encoder blocks) and the
@@ -304,23 +311,24 @@ static int add_images(const json_t *body, json_t *content, qvl_error *err) {
 }
 
 /* Builds the messages: the stored conversation (if any) plus one user turn
- * with the images (if any) and the question. A conversation id this server
- * does not hold starts a new conversation when the request has an image,
- * and is refused otherwise. NULL with err set. */
-static json_t *build_messages(qvl_server *s, const json_t *body, const char *conv_id, qvl_error *err) {
+ * with the images (if any; *n_images of them) and the question. A
+ * conversation id this server does not hold starts a new conversation when
+ * the request has an image, and is refused otherwise. NULL with err set. */
+static json_t *build_messages(qvl_server *s, const json_t *body, const char *conv_id, int *n_images,
+                              qvl_error *err) {
     json_t *q = json_object_get(body, "question");
     if (!json_is_string(q) || json_string_length(q) == 0) {
         qvl_fail_code(err, QVL_E_BAD_INPUT, "'question' must be a non-empty string");
         return NULL;
     }
     json_t *content = json_array();
-    int n_images = add_images(body, content, err);
-    if (n_images < 0) {
+    *n_images = add_images(body, content, err);
+    if (*n_images < 0) {
         json_decref(content);
         return NULL;
     }
     json_t *msgs = conv_id ? conv_get(s->convs, conv_id) : NULL;
-    if (!msgs && conv_id && n_images == 0) {
+    if (!msgs && conv_id && *n_images == 0) {
         qvl_fail_code(err, QVL_E_BAD_INPUT, "conversation_id '%.96s' is not held by this server (instance %s): it "
                       "expired, or the replica that held it stopped. Send the image again (without the "
                       "conversation id) to start over", conv_id, s->instance);
@@ -388,9 +396,10 @@ enum MHD_Result api_simple_chat(srv_req *r) {
     const char *conv_id = NULL;
     json_t *msgs = NULL;
     bool boxes = false;
+    int n_images = 0;
     if (!body || request_conv_id(r, body, &conv_id, &err) || api_parse_mode(body, &req.mode, &err) ||
         api_parse_params(s, body, &req.params, stops, &req.min_pixels, &req.max_pixels, &err) ||
-        api_parse_schema_field(body, &req.constraint, &err) || !(msgs = build_messages(s, body, conv_id, &err)) ||
+        api_parse_schema_field(body, &req.constraint, &err) || !(msgs = build_messages(s, body, conv_id, &n_images, &err)) ||
         !(req.load_ctx = srv_check_images(s, msgs, &err)) || parse_boxes(body, req.load_ctx, &boxes, &err)) {
         grammar_free(req.constraint);
         srv_images_free(req.load_ctx);
@@ -398,6 +407,9 @@ enum MHD_Result api_simple_chat(srv_req *r) {
         json_decref(body);
         return srv_reply_error(r, &err);
     }
+    /* OCR reads one image (the last): a text-reading question about
+     * several goes to the model, which sees them all. */
+    if (n_images > 1 && req.mode == OCR_MODE_AUTO) req.mode = OCR_MODE_VLM;
     chat_ctx *c = calloc(1, sizeof *c);
     if (!c) {
         grammar_free(req.constraint);

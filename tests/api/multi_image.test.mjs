@@ -84,6 +84,18 @@ test("multipart: several image file parts, in order, like JSON", async () => {
   assert.match(r.json.error.message, /image 2/);
 });
 
+test("a text-reading question about several images goes to the model, which sees them all", async () => {
+  const q = { question: "Extract the text from the image", max_tokens: 2 };
+  const one = await post({ ...q, images: [b64(wide)] });
+  assert.equal(one.status, 200);
+  // One image: the OCR path reads it (or tries, and falls back to the model).
+  assert.ok(one.json.route === "ocr" || one.json.ocr_fallback === true, JSON.stringify(one.json));
+  const two = await post({ ...q, images: [b64(wide), b64(tall)] });
+  assert.equal(two.status, 200);
+  assert.equal(two.json.route, "vlm");
+  assert.equal(two.json.ocr_fallback, false);
+});
+
 test("nine images are refused with 400, JSON and multipart", async () => {
   const nine = Array(9).fill(b64(wide));
   const r = await post({ question: "q", images: nine });

@@ -33,8 +33,7 @@
  *
  * The same fields may come as multipart/form-data (one or more "image" file
  * parts and text fields), so `curl -F image=@photo.jpg -F question=...`
- * works. With
- * "stream": true the answer comes as Server-Sent Events: {"queued": n}
+ * works. With "stream": true the answer comes as Server-Sent Events: {"queued": n}
  * while waiting, {"progress": {"stage": "image" or "prompt", "done": k,
  * "total": n}} while the image is encoded (k of n encoder blocks) and the
  * prompt read (k of n tokens), {"text": "..."} per piece, then {"done": true, ...the
@@ -399,7 +398,8 @@ enum MHD_Result api_simple_chat(srv_req *r) {
     int n_images = 0;
     if (!body || request_conv_id(r, body, &conv_id, &err) || api_parse_mode(body, &req.mode, &err) ||
         api_parse_params(s, body, &req.params, stops, &req.min_pixels, &req.max_pixels, &err) ||
-        api_parse_schema_field(body, &req.constraint, &err) || !(msgs = build_messages(s, body, conv_id, &n_images, &err)) ||
+        api_parse_schema_field(body, &req.constraint, &err) ||
+        !(msgs = build_messages(s, body, conv_id, &n_images, &err)) ||
         !(req.load_ctx = srv_check_images(s, msgs, &err)) || parse_boxes(body, req.load_ctx, &boxes, &err)) {
         grammar_free(req.constraint);
         srv_images_free(req.load_ctx);

@@ -1,8 +1,9 @@
-// qvl web page: pick an image, ask questions about it, watch the answers
-// stream in. Talks to POST /api/v1/chat with stream: true (Server-Sent
-// Events over fetch) and keeps the conversation_id so follow-up questions
-// reuse the image without sending it again. With an image it asks for the
-// answer's boxes too (boxes.js draws them over the preview, behind a toggle);
+// qvl web page: pick one or several images, ask questions about them, watch
+// the answers stream in. Talks to POST /api/v1/chat with stream: true
+// (Server-Sent Events over fetch) and keeps the conversation_id so follow-up
+// questions reuse the images without sending them again. With images it asks
+// for the answer's boxes too (boxes.js draws them over the first image's
+// preview, behind a toggle);
 // in "fields" mode the question is a list of field names and the answer a
 // table (fields.js).
 //
@@ -13,7 +14,9 @@
 
 const TEXT = {
   en: {
-    dropHint: "Drop an image here, paste it, or choose one", pick: "Choose image", removeImage: "Remove",
+    dropHint: "Drop images here (one or several), paste them, or choose", pick: "Choose images",
+    removeImage: "Remove", pasted: "pasted image", imageOf: (i, n) => `image ${i} of ${n}`,
+    tooMany: (n) => `At most ${n} images per question: the rest were left out.`,
     detail: "Detail", detailLow: "low (fast)", detailDefault: "default", detailHigh: "high (slow)",
     detailMaximum: "maximum (very slow)", imageTokens: (n) => `~${n} image tokens`,
     placeholder: "Ask about the image… (Enter to send, Shift+Enter for a new line)",
@@ -32,7 +35,9 @@ const TEXT = {
     notJson: "The answer was not a JSON object with these fields; here it is as written:",
   },
   zh: {
-    dropHint: "把图片拖到这里、粘贴，或选择一张", pick: "选择图片", removeImage: "移除",
+    dropHint: "把图片拖到这里（一张或多张）、粘贴，或选择", pick: "选择图片",
+    removeImage: "移除", pasted: "粘贴的图片", imageOf: (i, n) => `第 ${i} 张，共 ${n} 张`,
+    tooMany: (n) => `每个问题最多 ${n} 张图片：其余的未加入。`,
     detail: "清晰度", detailLow: "低（快）", detailDefault: "默认", detailHigh: "高（慢）",
     detailMaximum: "最高（很慢）", imageTokens: (n) => `约 ${n} 个图像 token`,
     placeholder: "询问这张图片…（回车发送，Shift+回车换行）",
@@ -55,8 +60,12 @@ const TEXT = {
 const $ = (id) => document.getElementById(id);
 const state = {
   lang: "en",           // set below from the saved choice or the browser
-  image: null,          // data URL of the current image
-  imageSent: false,     // the server's conversation already holds it
+  images: [],           // the question's images, in order: {url (data URL), name, size}
+  selected: 0,          // the one shown large
+  imagesSent: false,    // the server's conversation already holds them
+  asked: false,         // they were asked about: a new image starts a new set
+  boxes: null,          // the latest answer's boxes ({boxes, image}), drawn on the first image
+  maxImages: 8,
   conversationId: null,
   controller: null,     // AbortController of the running request
   maxMB: 10,
@@ -220,44 +229,120 @@ function imageType(file) {
   return file.type ? null : IMAGE_TYPES[ext] || null;
 }
 
-function takeFile(file) {
-  if (!file) return;
-  const type = imageType(file);
-  if (!type) return showImageError(t("badType"));
-  if (file.size > state.maxMB * 1024 * 1024) return showImageError(t("tooBig")(state.maxMB));
-  const reader = new FileReader();
-  reader.onload = () => {
-    state.image = reader.result.replace(/^data:[^;,]*/, `data:${type}`);
-    state.imageSent = false;
-    state.conversationId = null;               // a new image starts a new conversation
-    clearBoxes();
-    $("preview").onload = placeBoxLayer;
-    $("preview").src = state.image;
-    $("preview").hidden = false;
-    $("drop-hint").hidden = true;
-    $("remove-image").hidden = false;
-    $("image-info").textContent = `${file.name || "pasted image"} · ${(file.size / 1024).toFixed(0)} KB`;
-    // Chromium shows no HEIC or TIFF: say so instead of an empty frame.
-    $("preview").onerror = () => {
-      $("preview").hidden = true;
-      $("drop-hint").hidden = true;
-      $("image-info").textContent += ` · ${t("noPreview")}`;
-    };
-  };
-  reader.readAsDataURL(file);
+// Reads a file as a data URL with the type the server checks it against.
+function readImage(file, type) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve({ url: reader.result.replace(/^data:[^;,]*/, `data:${type}`),
+                                    name: file.name || t("pasted"), size: file.size });
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
+// Adds chosen, dropped or pasted files to the question's images, in order. After an answer a
+// new image starts a new set (and a new conversation), as one image always did.
+async function takeFiles(files) {
+  const wanted = [];
+  for (const file of files) {
+    if (!file) continue;
+    const type = imageType(file);
+    if (!type) showImageError(t("badType"));
+    else if (file.size > state.maxMB * 1024 * 1024) showImageError(t("tooBig")(state.maxMB));
+    else wanted.push([file, type]);
+  }
+  if (!wanted.length) return;
+  if (state.asked) resetImages();
+  const room = state.maxImages - state.images.length;
+  if (wanted.length > room) showImageError(t("tooMany")(state.maxImages));
+  const read = await Promise.all(wanted.slice(0, Math.max(0, room)).map(([f, type]) => readImage(f, type)));
+  if (!read.length) return;
+  state.images.push(...read);
+  state.imagesSent = false;
+  state.conversationId = null;                 // a changed set of images is a new conversation
+  state.selected = state.images.length - 1;
+  showImages();
+}
+
+// Forgets every image (and the conversation about them).
+function resetImages() {
+  state.images = [];
+  state.selected = 0;
+  state.imagesSent = false;
+  state.asked = false;
+  state.conversationId = null;
+  state.boxes = null;
+}
+
+// Removes image i; the rest go with the next question, as a new conversation.
+function removeImageAt(i) {
+  state.images.splice(i, 1);
+  if (i === 0) state.boxes = null;             // they were the first image's
+  state.imagesSent = false;
+  state.asked = false;
+  state.conversationId = null;
+  state.selected = Math.min(state.selected > i ? state.selected - 1 : state.selected, state.images.length - 1);
+  showImages();
 }
 
 function removeImage() {
-  state.image = null;
-  state.imageSent = false;
-  state.conversationId = null;
-  clearBoxes();
-  $("preview").hidden = true;
-  $("preview").removeAttribute("src");
-  $("drop-hint").hidden = false;
-  $("remove-image").hidden = true;
-  $("image-info").textContent = "";
+  if (state.images.length) removeImageAt(state.selected);
   $("file-input").value = "";
+}
+
+// The selected image large (with the answer's boxes when it is the first) and a strip of
+// thumbnails to select or remove each when there are several.
+function showImages() {
+  const n = state.images.length, img = state.images[state.selected];
+  const preview = $("preview");
+  $("drop-hint").hidden = n > 0;
+  $("remove-image").hidden = n === 0;
+  $("thumbs").hidden = n < 2;
+  clearBoxes();
+  if (!img) {
+    preview.hidden = true;
+    preview.removeAttribute("src");
+    $("image-info").textContent = "";
+    $("thumbs").replaceChildren();
+    return;
+  }
+  $("image-info").textContent = `${n > 1 ? t("imageOf")(state.selected + 1, n) + " · " : ""}${img.name} · ` +
+    `${(img.size / 1024).toFixed(0)} KB`;
+  preview.onload = placeBoxLayer;
+  // Chromium shows no HEIC or TIFF: say so instead of an empty frame.
+  preview.onerror = () => {
+    preview.hidden = true;
+    $("image-info").textContent += ` · ${t("noPreview")}`;
+  };
+  preview.hidden = false;
+  if (preview.getAttribute("src") !== img.url) preview.src = img.url;
+  if (state.selected === 0 && state.boxes) drawBoxes(state.boxes.boxes, state.boxes.image);
+  $("thumbs").replaceChildren(...state.images.map((im, i) => thumbnail(im, i)));
+}
+
+function thumbnail(im, i) {
+  const item = document.createElement("div");
+  item.className = "thumb" + (i === state.selected ? " selected" : "");
+  const pick = document.createElement("button");
+  pick.type = "button";
+  pick.className = "thumb-pick";
+  pick.title = t("imageOf")(i + 1, state.images.length);
+  pick.setAttribute("aria-label", pick.title);
+  const small = document.createElement("img");
+  small.src = im.url;
+  small.alt = "";
+  small.onerror = () => { small.hidden = true; pick.textContent = String(i + 1); };   // HEIC, TIFF
+  pick.appendChild(small);
+  pick.addEventListener("click", () => { state.selected = i; showImages(); });
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.className = "thumb-remove";
+  remove.title = t("removeImage");
+  remove.setAttribute("aria-label", remove.title);
+  remove.innerHTML = '<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><path d="M6 6l12 12M18 6L6 18"/></svg>';
+  remove.addEventListener("click", () => removeImageAt(i));
+  item.append(pick, remove);
+  return item;
 }
 
 // ---- asking -------------------------------------------------------------------
@@ -299,24 +384,25 @@ async function ask(question, fields) {
   const msg = addMessage("assistant", "");
   msg.classList.add("streaming");
   const body = { question: fields ? fieldsQuestion(fields) : question, stream: true };
-  if (state.image && $("show-boxes").checked) body.boxes = true;
+  if (state.images.length && $("show-boxes").checked) body.boxes = true;
   const detail = $("detail").value;
   if (detail) body.max_pixels = Number(detail);
   if (state.conversationId) body.conversation_id = state.conversationId;
-  if (state.image && !state.imageSent) body.image = state.image;
+  const images = state.images.map((im) => im.url);
+  if (images.length && !state.imagesSent) body.images = images;
   state.controller = new AbortController();
   setBusy(true);
   setStatus(t("thinking"));
   let raw = "", finished = false;
   try {
     let resp = await postChat(body, state.controller.signal);
-    if (resp.status === 400 && body.conversation_id && state.image) {
+    if (resp.status === 400 && body.conversation_id && images.length) {
       // The server forgot the conversation (expired, or its replica stopped):
       // start again with the image.
       const err = await resp.clone().json().catch(() => ({}));
       if (/conversation_id/.test((err.error || {}).message || "")) {
         delete body.conversation_id;
-        body.image = state.image;
+        body.images = images;
         resp = await postChat(body, state.controller.signal);
       }
     }
@@ -353,12 +439,17 @@ async function ask(question, fields) {
         }
         if (ev.done) {
           state.conversationId = ev.conversation_id;
-          if (body.image) state.imageSent = true;
+          if (body.images) state.imagesSent = true;
+          if (images.length) state.asked = true;
           raw = ev.response;
           if (fields) renderFieldsTable(msg.querySelector(".body"), fields, raw,
                                         { field: t("field"), value: t("value"), notJson: t("notJson") });
           else renderMarkdown(msg.querySelector(".body"), raw);
-          if (ev.boxes) drawBoxes(ev.boxes, ev.image);
+          if (ev.boxes) {
+            state.boxes = { boxes: ev.boxes, image: ev.image };
+            if (ev.boxes.length) state.selected = 0;   // boxes belong to the first image: show it
+            showImages();
+          }
           finishAnswer(msg, raw, ev.timings, ev.usage);
           finished = true;
         }
@@ -391,7 +482,10 @@ function init() {
     applyLanguage();
   });
   $("pick").addEventListener("click", () => $("file-input").click());
-  $("file-input").addEventListener("change", (e) => takeFile(e.target.files[0]));
+  $("file-input").addEventListener("change", (e) => {
+    takeFiles([...e.target.files]);
+    e.target.value = "";                         // the same file may be chosen again
+  });
   $("remove-image").addEventListener("click", removeImage);
   const drop = $("drop");
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
@@ -399,11 +493,12 @@ function init() {
   drop.addEventListener("drop", (e) => {
     e.preventDefault();
     drop.classList.remove("over");
-    takeFile(e.dataTransfer.files[0]);
+    takeFiles([...e.dataTransfer.files]);
   });
   document.addEventListener("paste", (e) => {
-    for (const item of e.clipboardData ? e.clipboardData.items : [])
-      if (item.kind === "file") return takeFile(item.getAsFile());
+    const items = e.clipboardData ? [...e.clipboardData.items] : [];
+    const files = items.filter((item) => item.kind === "file").map((item) => item.getAsFile());
+    if (files.length) takeFiles(files);
   });
   $("ask").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -436,8 +531,9 @@ function init() {
     if (state.controller) state.controller.abort();
     $("log").replaceChildren();
     clearBoxes();
+    state.boxes = null;
     state.conversationId = null;
-    state.imageSent = false;
+    state.imagesSent = false;
     setStatus("");
   });
   checkHealth();
@@ -468,6 +564,7 @@ function labelDetailChoices() {
 function checkHealth() {
   fetch("/health").then((r) => r.json()).then((h) => {
     if (h.max_image_mb) state.maxMB = h.max_image_mb;
+    if (h.max_images) state.maxImages = h.max_images;
     if (h.detail) showDetailChoices(h.detail);
     if (h.status === "loading") {
       setStatus(t("loading"));

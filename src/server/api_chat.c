@@ -1,6 +1,7 @@
 /* api_chat.c - the simple API, POST /api/v1/chat:
  *
- *   {"image": "<base64 or data URL>", "question": "...",
+ *   {"image": "<base64 or data URL>", "images": [...more, in order],
+ *    "question": "...",
  *    "conversation_id": "...", "stream": false, "max_tokens": 1024,
  *    "temperature": 0.7, "max_pixels": 1003520, "mode": "auto", "pages": "1-3",
  *    "boxes": false}
@@ -27,9 +28,14 @@
  * TIFF image for OCR answers ("2", "1-3"; default all: a born-digital PDF
  * page is read from its text layer); the model sees the first page.
  *
- * The same fields may come as multipart/form-data (an "image" file part and
- * text fields), so `curl -F image=@photo.jpg -F question=...` works. With
- * "stream": true the answer comes as Server-Sent Events: {"queued": n}
+ * Several images (at most SRV_MAX_IMAGES) go into one question in order:
+ * "image" first, then "images". "boxes" are about the first of them (the
+ * model's boxes do not say which image they are on), and an auto-mode
+ * text-reading question about several goes to the model (OCR reads one).
+ *
+ * The same fields may come as multipart/form-data (one or more "image" file
+ * parts and text fields), so `curl -F image=@photo.jpg -F question=...`
+ * works. With "stream": true the answer comes as Server-Sent Events: {"queued": n}
  * while waiting, {"progress": {"stage": "image" or "prompt", "done": k,
  * "total": n}} while the image is encoded (k of n encoder blocks) and the
  * prompt read (k of n tokens), {"text": "..."} per piece, then {"done": true, ...the
@@ -68,7 +74,9 @@ typedef struct form_field {
     size_t len;
 } form_field;
 
-enum { MAX_FIELDS = 12 };
+/* The text fields plus one more image than allowed, so that a form with
+ * too many is refused with the count rather than cut short. */
+enum { MAX_FIELDS = 12 + SRV_MAX_IMAGES + 1 };
 
 typedef struct form {
     form_field f[MAX_FIELDS];
@@ -76,12 +84,17 @@ typedef struct form {
     bool failed;
 } form;
 
+static bool is_image_field(const char *name) { return !strcmp(name, "image") || !strcmp(name, "images"); }
+
 static enum MHD_Result form_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
                                  const char *content_type, const char *transfer_encoding, const char *data,
                                  uint64_t off, size_t size) {
     form *fm = cls;
     form_field *f = NULL;
-    for (int i = 0; i < fm->n && !f; i++)
+    /* Each "image" part is an image of its own (several may come, in
+     * order); other fields with the same name are joined. */
+    bool new_image = off == 0 && is_image_field(key);
+    for (int i = fm->n - 1; i >= 0 && !f && !new_image; i--)
         if (!strcmp(fm->f[i].name, key)) f = &fm->f[i];
     if (!f) {
         if (fm->n == MAX_FIELDS || strlen(key) >= sizeof f->name) return MHD_YES;   /* ignore extras */
@@ -106,9 +119,35 @@ static void form_free(form *fm) {
     for (int i = 0; i < fm->n; i++) free(fm->f[i].data);
 }
 
+/* An image file part as a data URL, after checking its size and its bytes
+ * against its declared type; n is its 1-based place, for messages. NULL
+ * with err set. */
+static json_t *file_data_url(const qvl_server *s, const form_field *f, size_t n, qvl_error *err) {
+    if (f->len > s->img_lim.max_bytes) {   /* the size first, as for inline images */
+        qvl_fail_code(err, QVL_E_TOO_LARGE, "image %zu is larger than the limit of %d MB", n, s->cfg.max_image_mb);
+        return NULL;
+    }
+    if (http_check_image_kind((const uint8_t *)f->data, f->len, f->mime, err) != 0) {
+        qvl_error_prefix(err, "image %zu", n);
+        return NULL;
+    }
+    size_t b64_len = base64_encoded_len(f->len);
+    char *b64 = malloc(b64_len + 1);
+    if (b64) {
+        base64_encode(b64, (const uint8_t *)f->data, f->len);
+        b64[b64_len] = 0;
+    }
+    const char *kind = image_sniff((const uint8_t *)f->data, f->len);
+    json_t *url = b64 ? json_sprintf("data:%s;base64,%s", kind, b64) : NULL;
+    free(b64);
+    if (!url) qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+    return url;
+}
+
 /* Turns a multipart body into the JSON object the JSON form would be: the
- * image file becomes a data URL (after checking its bytes against its
- * declared type), numbers and booleans are converted. NULL with err set. */
+ * image files (every part named "image" or "images", in order) become the
+ * "images" array of data URLs, numbers and booleans are converted. NULL
+ * with err set. */
 static json_t *form_to_json(srv_req *r, qvl_error *err) {
     form fm = {0};
     struct MHD_PostProcessor *pp = MHD_create_post_processor(r->conn, 64 * 1024, form_iter, &fm);
@@ -118,7 +157,7 @@ static json_t *form_to_json(srv_req *r, qvl_error *err) {
     }
     enum MHD_Result ok = MHD_post_process(pp, r->body, r->body_len);
     MHD_destroy_post_processor(pp);
-    json_t *obj = json_object();
+    json_t *obj = json_object(), *images = json_array();
     if (ok != MHD_YES || fm.failed) {
         qvl_fail_code(err, fm.failed ? QVL_E_NOMEM : QVL_E_BAD_INPUT, "cannot parse the multipart/form-data body");
         goto fail;
@@ -126,28 +165,11 @@ static json_t *form_to_json(srv_req *r, qvl_error *err) {
     for (int i = 0; i < fm.n; i++) {
         form_field *f = &fm.f[i];
         const char *text = f->data ? f->data : "";
-        if (!strcmp(f->name, "image")) {
+        if (is_image_field(f->name)) {
             if (f->len == 0) continue;   /* an empty file input */
-            if (f->len > r->srv->img_lim.max_bytes) {   /* the size first, as for inline images */
-                qvl_fail_code(err, QVL_E_TOO_LARGE, "the image is larger than the limit of %d MB",
-                              r->srv->cfg.max_image_mb);
-                goto fail;
-            }
-            if (http_check_image_kind((const uint8_t *)f->data, f->len, f->mime, err) != 0) goto fail;
-            size_t b64_len = base64_encoded_len(f->len);
-            char *b64 = malloc(b64_len + 1);
-            if (b64) {
-                base64_encode(b64, (const uint8_t *)f->data, f->len);
-                b64[b64_len] = 0;
-            }
-            const char *kind = image_sniff((const uint8_t *)f->data, f->len);
-            json_t *url = b64 ? json_sprintf("data:%s;base64,%s", kind, b64) : NULL;
-            free(b64);
-            if (!url) {
-                qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
-                goto fail;
-            }
-            json_object_set_new(obj, "image", url);
+            json_t *url = file_data_url(r->srv, f, json_array_size(images) + 1, err);
+            if (!url) goto fail;
+            json_array_append_new(images, url);
         } else if (!strcmp(f->name, "stream") || !strcmp(f->name, "boxes")) {
             json_object_set_new(obj, f->name, json_boolean(!strcmp(text, "true") || !strcmp(text, "1")));
         } else if (!strcmp(f->name, "max_tokens") || !strcmp(f->name, "temperature") ||
@@ -169,9 +191,12 @@ static json_t *form_to_json(srv_req *r, qvl_error *err) {
         }
     }
     form_free(&fm);
+    if (json_array_size(images) > 0) json_object_set(obj, "images", images);
+    json_decref(images);
     return obj;
 fail:
     form_free(&fm);
+    json_decref(images);
     json_decref(obj);
     return NULL;
 }
@@ -185,6 +210,7 @@ typedef struct chat_ctx {
     json_t *messages;       /* shared with the job; extended with the answer when done */
     bool boxes;             /* add the answer's grounding boxes */
     const srv_images *images;   /* the job's (valid while the job is held): the image size */
+    const json_t *boxes_part;   /* the image part (in messages) the boxes are about */
 } chat_ctx;
 
 static void chat_ctx_free(void *p) {
@@ -196,13 +222,13 @@ static void chat_ctx_free(void *p) {
 enum { MAX_BOXES = 256 };
 
 /* "boxes" and "image" for the answer text: the grounding in pixels of the
- * image asked about. The size is known once the job decoded the image (an
- * answer that got this far did). */
+ * image asked about (the first of the question's images). The size is known
+ * once the job decoded the image (an answer that got this far did). */
 static void add_boxes(json_t *answer, const chat_ctx *c, const gen_result *res) {
     int w = 0, h = 0;
     json_t *arr = json_array();
     grounding_box *b = malloc(MAX_BOXES * sizeof *b);
-    if (b && srv_images_last_size(c->images, &w, &h)) {
+    if (b && srv_images_size_of(c->images, c->boxes_part, &w, &h)) {
         int n = grounding_boxes(res->text, res->text ? res->text_len : 0, w, h, b, MAX_BOXES);
         for (int i = 0; i < n; i++)
             json_array_append_new(arr, json_pack("{s:s, s:i, s:i, s:i, s:i}", "label", b[i].label, "x1", b[i].x1,
@@ -262,35 +288,76 @@ static const sse_format chat_format = {.queued = chat_queued, .text = chat_text,
 
 /* ---- the request ------------------------------------------------------------ */
 
+/* The question's images in order: "image" (one) then "images" (an array),
+ * appended to content as image_url parts. Returns how many, or -1 with
+ * err (QVL_E_BAD_INPUT) for a malformed field or more than SRV_MAX_IMAGES. */
+static int add_images(const json_t *body, json_t *content, qvl_error *err) {
+    json_t *one = json_object_get(body, "image"), *many = json_object_get(body, "images");
+    if (one && !json_is_null(one) && !json_is_string(one))
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "'image' must be a base64 string or a data URL");
+    if (many && !json_is_null(many) && !json_is_array(many))
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "'images' must be an array of base64 strings or data URLs");
+    size_t n = (json_is_string(one) && json_string_length(one) > 0) + json_array_size(many);
+    if (n > SRV_MAX_IMAGES)
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "a question takes at most %d images, this one has %zu: send "
+                             "fewer, or ask about the rest in another question", SRV_MAX_IMAGES, n);
+    if (json_is_string(one) && json_string_length(one) > 0)
+        json_array_append_new(content, json_pack("{s:s, s:{s:O}}", "type", "image_url", "image_url", "url", one));
+    size_t i;
+    json_t *img;
+    json_array_foreach(many, i, img) {
+        if (!json_is_string(img) || json_string_length(img) == 0)
+            return qvl_fail_code(err, QVL_E_BAD_INPUT, "'images' item %zu must be a non-empty base64 string or "
+                                 "data URL", i + 1);
+        json_array_append_new(content, json_pack("{s:s, s:{s:O}}", "type", "image_url", "image_url", "url", img));
+    }
+    return (int)n;
+}
+
 /* Builds the messages: the stored conversation (if any) plus one user turn
- * with the image (if any) and the question. A conversation id this server
- * does not hold starts a new conversation when the request has an image,
- * and is refused otherwise. NULL with err set. */
-static json_t *build_messages(qvl_server *s, const json_t *body, const char *conv_id, qvl_error *err) {
-    json_t *q = json_object_get(body, "question"), *img = json_object_get(body, "image");
+ * with the images (if any; *n_images of them) and the question. A
+ * conversation id this server does not hold starts a new conversation when
+ * the request has an image, and is refused otherwise. NULL with err set. */
+static json_t *build_messages(qvl_server *s, const json_t *body, const char *conv_id, int *n_images,
+                              qvl_error *err) {
+    json_t *q = json_object_get(body, "question");
     if (!json_is_string(q) || json_string_length(q) == 0) {
         qvl_fail_code(err, QVL_E_BAD_INPUT, "'question' must be a non-empty string");
         return NULL;
     }
-    if (img && !json_is_null(img) && !json_is_string(img)) {
-        qvl_fail_code(err, QVL_E_BAD_INPUT, "'image' must be a base64 string or a data URL");
+    json_t *content = json_array();
+    *n_images = add_images(body, content, err);
+    if (*n_images < 0) {
+        json_decref(content);
         return NULL;
     }
-    bool has_image = json_is_string(img) && json_string_length(img) > 0;
     json_t *msgs = conv_id ? conv_get(s->convs, conv_id) : NULL;
-    if (!msgs && conv_id && !has_image) {
+    if (!msgs && conv_id && *n_images == 0) {
         qvl_fail_code(err, QVL_E_BAD_INPUT, "conversation_id '%.96s' is not held by this server (instance %s): it "
                       "expired, or the replica that held it stopped. Send the image again (without the "
                       "conversation id) to start over", conv_id, s->instance);
+        json_decref(content);
         return NULL;
     }
     if (!msgs) msgs = json_array();
-    json_t *content = json_array();
-    if (has_image)
-        json_array_append_new(content, json_pack("{s:s, s:{s:O}}", "type", "image_url", "image_url", "url", img));
     json_array_append_new(content, json_pack("{s:s, s:O}", "type", "text", "text", q));
     json_array_append_new(msgs, json_pack("{s:s, s:o}", "role", "user", "content", content));
     return msgs;
+}
+
+/* The image boxes are about: the first image of the latest question that
+ * had any (the page draws them on that one). NULL when there is none. */
+static const json_t *boxes_image_part(const json_t *msgs) {
+    for (size_t i = json_array_size(msgs); i-- > 0;) {
+        const json_t *content = json_object_get(json_array_get(msgs, i), "content");
+        size_t k;
+        const json_t *part;
+        json_array_foreach(content, k, part) {
+            const char *type = json_string_value(json_object_get(part, "type"));
+            if (type && !strcmp(type, "image_url")) return part;
+        }
+    }
+    return NULL;
 }
 
 /* The optional "boxes" flag; true needs an image in the conversation.
@@ -333,9 +400,11 @@ enum MHD_Result api_simple_chat(srv_req *r) {
     const char *conv_id = NULL;
     json_t *msgs = NULL;
     bool boxes = false;
+    int n_images = 0;
     if (!body || request_conv_id(r, body, &conv_id, &err) || api_parse_mode(body, &req.mode, &err) ||
         api_parse_params(s, body, &req.params, stops, &req.min_pixels, &req.max_pixels, &err) ||
-        api_parse_schema_field(body, &req.constraint, &err) || !(msgs = build_messages(s, body, conv_id, &err)) ||
+        api_parse_schema_field(body, &req.constraint, &err) ||
+        !(msgs = build_messages(s, body, conv_id, &n_images, &err)) ||
         !(req.load_ctx = srv_check_images(s, msgs, &err)) || parse_boxes(body, req.load_ctx, &boxes, &err)) {
         grammar_free(req.constraint);
         srv_images_free(req.load_ctx);
@@ -354,6 +423,7 @@ enum MHD_Result api_simple_chat(srv_req *r) {
         int a, b;
         if (!err.msg[0] && image_pages_parse(req.pages, 100000, &a, &b, &err) != 0) req.pages[0] = 0;
         if (err.msg[0]) {
+            grammar_free(req.constraint);
             srv_images_free(req.load_ctx);
             json_decref(msgs);
             json_decref(body);
@@ -361,6 +431,9 @@ enum MHD_Result api_simple_chat(srv_req *r) {
         }
     }
     srv_images_last(req.load_ctx, &req.doc, &req.doc_len);
+    /* OCR reads one image (the last): a text-reading question about
+     * several goes to the model, which sees them all. */
+    if (n_images > 1 && req.mode == OCR_MODE_AUTO) req.mode = OCR_MODE_VLM;
     chat_ctx *c = calloc(1, sizeof *c);
     if (!c) {
         grammar_free(req.constraint);
@@ -374,6 +447,7 @@ enum MHD_Result api_simple_chat(srv_req *r) {
     c->messages = msgs;
     c->boxes = boxes;
     c->images = req.load_ctx;
+    c->boxes_part = boxes_image_part(msgs);
     if (conv_id) snprintf(c->conv_id, sizeof c->conv_id, "%s", conv_id);
     else conv_new_id(s->cfg.instance_id, c->conv_id);
     snprintf(r->conv_id, sizeof r->conv_id, "%s", c->conv_id);   /* answered in X-Conversation-Id */

@@ -209,9 +209,12 @@ fail:
 
 int srv_images_count(const srv_images *si) { return si ? si->n : 0; }
 
-bool srv_images_last_size(const srv_images *si, int *width, int *height) {
-    if (!si || si->n == 0 || si->img[si->n - 1].width <= 0) return false;
-    *width = si->img[si->n - 1].width;
-    *height = si->img[si->n - 1].height;
-    return true;
+bool srv_images_size_of(const srv_images *si, const json_t *part, int *width, int *height) {
+    for (int i = 0; si && i < si->n; i++)
+        if (si->img[i].part == part && si->img[i].width > 0) {
+            *width = si->img[i].width;
+            *height = si->img[i].height;
+            return true;
+        }
+    return false;
 }

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/base64.h"
 #include "base/clock.h"
 #include "image/preprocess.h"
 #include "server/http_util.h"
@@ -36,6 +37,7 @@ static enum MHD_Result api_health(srv_req *r) {
     sched_stats(r->srv->sched, &queued, &running, &slots);
     json_object_set_new(j, "slots", json_pack("{s:i, s:i, s:i}", "total", slots, "busy", running, "queued", queued));
     json_object_set_new(j, "max_image_mb", json_integer(r->srv->cfg.max_image_mb));
+    json_object_set_new(j, "max_images", json_integer(SRV_MAX_IMAGES));
     /* The page's Detail choices: this server's default, a quarter and four
      * times it, and the model's maximum; about one image token per 1024 px. */
     long dflt = r->srv->cfg.max_pixels, low = dflt / 4 > 65536 ? dflt / 4 : 65536;
@@ -127,9 +129,9 @@ static enum MHD_Result dispatch(srv_req *r) {
         return srv_reply_fail(r, QVL_E_BAD_INPUT, "X-Conversation-Id must be 1-95 characters of A-Z a-z 0-9 . _ : -");
     if (cid) snprintf(r->conv_id, sizeof r->conv_id, "%s", cid);
     if (r->too_large) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "the request body is larger than the limit of %zu bytes (images up to %d MB)",
-                 r->srv->max_body, r->srv->cfg.max_image_mb);
+        char msg[200];
+        snprintf(msg, sizeof msg, "the request body is larger than the limit of %zu bytes (up to %d images of "
+                 "up to %d MB each)", r->srv->max_body, SRV_MAX_IMAGES, r->srv->cfg.max_image_mb);
         return srv_reply_fail(r, QVL_E_TOO_LARGE, msg);
     }
     bool path_known = false;
@@ -307,15 +309,18 @@ qvl_server *server_start(const server_config *cfg, qvl_error *err) {
     }
     if (s->cfg.max_image_mb < 1) s->cfg.max_image_mb = 10;
     s->img_lim.max_bytes = (size_t)s->cfg.max_image_mb << 20;
-    /* Room for two base64 images plus the JSON around them. */
-    s->max_body = s->img_lim.max_bytes / 3 * 4 * 2 + ((size_t)1 << 20);
+    /* Room for the most images one question may have, each of the largest
+     * size as base64 (the JSON form; a multipart body is smaller), plus 1 MB
+     * for the question and the JSON around them. */
+    s->max_body = base64_encoded_len(s->img_lim.max_bytes) * SRV_MAX_IMAGES + ((size_t)1 << 20);
     s->met = metrics_new();
     /* Headers within --header-timeout (default 10 s), a body within 60 s
      * (10 MB images at ~0.5 MB/s), after 30 s of keep-alive idleness at
      * most (libmicrohttpd's own idle timeout). */
     s->deadlines = conn_deadlines_start(cfg->header_timeout_s > 0 ? cfg->header_timeout_s : 10, 60, CONN_IDLE_S);
-    /* max_conversations (default 16) of up to one max-size image each bound
-     * the store to ~16 x 1.33 x max_image_mb of base64 (about 210 MB at 10 MB). */
+    /* max_conversations (default 16) hold their images as base64: typically
+     * one or two photos each (~16 x 1.33 MB per MB of photo); at worst
+     * SRV_MAX_IMAGES max-size images per question. */
     s->convs = conv_store_new(cfg->max_conversations > 0 ? cfg->max_conversations : 16, 30 * 60);
     if (!s->met || !s->convs || !s->deadlines) {
         qvl_fail_code(err, QVL_E_NOMEM, "out of memory");

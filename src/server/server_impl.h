@@ -26,6 +26,11 @@
 #include "server/scheduler.h"
 #include "server/server.h"
 
+/* At most this many images in one question of the simple API (several
+ * photos compared: "what changed?"); the request body limit is sized for
+ * this many images of --max-image-mb each. */
+enum { SRV_MAX_IMAGES = 8 };
+
 struct qvl_server {
     atomic_bool ready;           /* m and sched are set (store-release after both) */
     const qvl_model *m;
@@ -104,11 +109,11 @@ void srv_images_free(void *si);
 /* How many images the request has. NULL is fine (0). */
 int srv_images_count(const srv_images *si);
 
-/* The upright pixel size of the request's last image (the one a question
- * is about), known once the job has decoded it: true and the size, or
- * false (no image, or not decoded: the job failed first). Read it after
- * the job is done, while still holding the job. */
-bool srv_images_last_size(const srv_images *si, int *width, int *height);
+/* The upright pixel size of the image that came from content part `part`
+ * (a part of the request's messages), known once the job has decoded it:
+ * true and the size, or false (no such image, or not decoded: the job
+ * failed first). Read it after the job is done, while still holding the job. */
+bool srv_images_size_of(const srv_images *si, const json_t *part, int *width, int *height);
 
 /* The bytes of the last image of the set (*bytes NULL when it has none);
  * they live as long as the set. Cannot fail. */

@@ -51,7 +51,8 @@ expect "question missing" 400 'question' "${JSON[@]}" -d '{"image":""}' "$URL/ap
 expect "unknown conversation" 400 'conversation_id' "${JSON[@]}" \
     -d '{"question":"q","conversation_id":"0123"}' "$URL/api/v1/chat"
 expect "bad mode" 400 'mode' "${JSON[@]}" -d '{"question":"q","mode":"magic"}' "$URL/api/v1/chat"
-head -c 4000000 /dev/zero | tr '\0' 'a' > "$tmp/big.txt"
+# over the body limit: 8 images of --max-image-mb 1 as base64, plus 1 MB
+head -c 14000000 /dev/zero | tr '\0' 'a' > "$tmp/big.txt"
 expect "huge body (Content-Length)" 413 'larger than the limit' "${JSON[@]}" --data-binary @"$tmp/big.txt" "$URL/api/v1/chat"
 expect "huge body (chunked)" 413 'larger than the limit' "${JSON[@]}" -H 'Transfer-Encoding: chunked' \
     --data-binary @"$tmp/big.txt" "$URL/api/v1/chat"

@@ -3,10 +3,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
 import { checkDecodeTimings } from "./check_timings.mjs";
 import { gradientPng } from "./big_image.mjs";
 import { exifJpeg } from "./exif_jpeg.mjs";
+import { freshBmp } from "./fresh_bmp.mjs";
 
 const URL = process.env.QVL_URL;
 const TD = process.env.QVL_TESTDATA || "../shared/testdata";
@@ -17,23 +17,6 @@ async function post(path, body) {
   const r = await fetch(URL + path, { method: "POST", headers: { "Content-Type": "application/json" },
                                       body: JSON.stringify(body) });
   return { status: r.status, json: await r.json() };
-}
-
-// A w x h 24-bit BMP of random pixels, base64: an image no earlier request
-// has sent, so the first question about it is an image-cache miss.
-function freshBmp(w = 256, h = 256) {
-  const row = (w * 3 + 3) & ~3, b = Buffer.alloc(54 + row * h);
-  b.write("BM", 0);
-  b.writeUInt32LE(b.length, 2);
-  b.writeUInt32LE(54, 10);
-  b.writeUInt32LE(40, 14);
-  b.writeInt32LE(w, 18);
-  b.writeInt32LE(h, 22);
-  b.writeUInt16LE(1, 26);
-  b.writeUInt16LE(24, 28);
-  b.writeUInt32LE(row * h, 34);
-  randomBytes(row * h).copy(b, 54);
-  return b.toString("base64");
 }
 
 async function events(body) {

@@ -1,12 +1,17 @@
-/* test_cancel.c - long work stops when its cancel flag is set from another
- * thread (issue 16), on the tiny test model:
- *   1. a 1536x1536 image at the largest detail (9216 patches): the
- *      uncancelled encode is timed, then the same encode with the flag set
- *      after 50 ms must fail with QVL_E_CANCELLED in well under that time;
- *      a flag set before the call stops it at once;
- *   2. a text prompt of ~3000 tokens: the same for generate's prefill
- *      (FINISH_CANCELLED, no text); the passes that ran stay cached, and
- *      the retry that reuses them answers exactly as an uncancelled run.
+/* test_cancel.c - long work stops at its next check point once its cancel
+ * flag is set (issue 16), on the tiny test model:
+ *   1. a 1536x1536 image at the largest detail (9216 patches): the flag set
+ *      from the progress report of block 2 stops the encode before block 3
+ *      finishes (QVL_E_CANCELLED, no embeddings); a flag set before the call
+ *      stops it before the first block; a flag set from another thread
+ *      while it runs stops it too;
+ *   2. a text prompt of 3000 tokens: the flag set from the report of the
+ *      first prefill pass leaves exactly that pass cached (FINISH_CANCELLED,
+ *      no text), and the retry that reuses it answers exactly as an
+ *      uncancelled run.
+ * Counting the work done, not timing it, keeps the checks true on a fast or
+ * a loaded machine; how soon a cancel frees a slot is measured by make
+ * bench (cancel_ms_encode).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -41,11 +46,14 @@ static void cancel_later(canceller *c, atomic_bool *flag, int after_ms) {
 
 /* ---- 1. vision encode ------------------------------------------------------- */
 
-/* Progress reports of one call, kept in order. */
+/* Progress reports of one call, kept in order; the report numbered
+ * cancel_at (from 1) sets *flag, as a client leaving at that moment would. */
 typedef struct progress_log {
     int n;                     /* reports received (may exceed the kept ones) */
     const char *stage[16];
     int done[16], total[16];
+    int cancel_at;             /* 0: never */
+    atomic_bool *flag;
 } progress_log;
 
 static void log_progress(void *user, const char *stage, int done, int total) {
@@ -56,6 +64,7 @@ static void log_progress(void *user, const char *stage, int done, int total) {
         l->total[l->n] = total;
     }
     l->n++;
+    if (l->n == l->cancel_at) atomic_store(l->flag, true);
 }
 
 /* The log holds n reports of stage, report k (from 1) at done = min(k * step, total). */
@@ -76,37 +85,44 @@ static void vision_cancel_tests(const qvl_model *m, threadpool *tp) {
     if (!img.pixels) return;
     for (size_t i = 0; i < (size_t)SIDE * SIDE * 3; i++) img.pixels[i] = (uint8_t)(i * 7 + i / (SIDE * 3));
     image_preprocess_opts po = {.max_pixels = IMAGE_HF_MAX_PIXELS};
+    int depth = m->vision->cfg.depth;
     vision_image v;
     qvl_error err = {0};
+    atomic_bool flag = false;
 
     progress_log log = {0};
     qvl_progress progress = {log_progress, &log};
-    double t0 = now_s();
-    CHECK_MSG(vision_encode_image(m->vision, &img, &po, tp, NULL, &progress, &v, &err) == 0, "%s", err.msg);
-    double full = now_s() - t0;
+    CHECK_MSG(vision_encode_image(m->vision, &img, &po, tp, &flag, &progress, &v, &err) == 0, "%s", err.msg);
     CHECK(v.n_tokens == (SIDE / 32) * (SIDE / 32));
-    check_progress(&log, "image", m->vision->cfg.depth, 1, m->vision->cfg.depth);
+    check_progress(&log, "image", depth, 1, depth);
     vision_image_free(&v);
 
-    atomic_bool flag;
-    canceller c;
-    cancel_later(&c, &flag, 50);
-    t0 = now_s();
-    int rc = vision_encode_image(m->vision, &img, &po, tp, &flag, NULL, &v, &err);
-    double cut = now_s() - t0;
-    pthread_join(c.thread, NULL);
-    fprintf(stderr, "vision %dx%d: %.0f ms uncancelled, %.0f ms cancelled after 50 ms\n", SIDE, SIDE, full * 1e3,
-            cut * 1e3);
+    CHECK(depth >= 3);
+    log = (progress_log){.cancel_at = 2, .flag = &flag};
+    int rc = vision_encode_image(m->vision, &img, &po, tp, &flag, &progress, &v, &err);
     CHECK_MSG(rc == -1 && err.code == QVL_E_CANCELLED, "rc %d code %d: %s", rc, err.code, err.msg);
     CHECK(v.embd == NULL && v.n_tokens == 0);
-    CHECK_MSG(full > 0.5, "the uncancelled encode (%.0f ms) is too short to show anything", full * 1e3);
-    CHECK_MSG(cut < 0.05 + full / 4, "the cancelled encode took %.0f ms of %.0f", cut * 1e3, full * 1e3);
+    check_progress(&log, "image", 2, 1, depth);
 
-    atomic_store(&flag, true);   /* set before the call: not one block runs */
-    t0 = now_s();
-    rc = vision_encode_image(m->vision, &img, &po, tp, &flag, NULL, &v, &err);
+    log = (progress_log){0};   /* flag still set: not one block runs */
+    rc = vision_encode_image(m->vision, &img, &po, tp, &flag, &progress, &v, &err);
     CHECK(rc == -1 && err.code == QVL_E_CANCELLED);
-    CHECK_MSG(now_s() - t0 < full / 4, "a cancelled-before encode took %.0f ms", (now_s() - t0) * 1e3);
+    CHECK_MSG(log.n == 0, "a cancelled-before encode ran %d blocks", log.n);
+
+    /* From another thread, mid-way: whenever the flag lands, no block
+     * after it finishes. A thread that lost the race to a fast encode
+     * finds nothing to cancel, so the encode may also succeed whole. */
+    canceller c;
+    log = (progress_log){0};
+    cancel_later(&c, &flag, 20);
+    rc = vision_encode_image(m->vision, &img, &po, tp, &flag, &progress, &v, &err);
+    pthread_join(c.thread, NULL);
+    if (rc == 0) {
+        CHECK(log.n == depth);
+        vision_image_free(&v);
+    } else {
+        CHECK_MSG(err.code == QVL_E_CANCELLED && log.n < depth, "code %d after %d blocks", err.code, log.n);
+    }
     image_free(&img);
 }
 
@@ -127,37 +143,31 @@ static void prefill_cancel_tests(const qvl_model *m, threadpool *tp) {
     gp.detect_loops = false;
     gen_session s;
     qvl_error err = {0};
+    atomic_bool flag = false;
     CHECK(gen_session_init(&s, m, 4096, &err) == 0);
 
     gen_result ref, r;
     progress_log log = {0};
     gp.progress = (qvl_progress){log_progress, &log};
-    double t0 = now_s();
-    CHECK_MSG(generate(m, &s, &pr, &gp, tp, NULL, NULL, NULL, &ref, &err) == 0, "%s", err.msg);
-    double full = now_s() - t0;
-    check_progress(&log, "prompt", (PROMPT_N + 511) / 512, 512, PROMPT_N);
-    gp.progress = (qvl_progress){0};
+    CHECK_MSG(generate(m, &s, &pr, &gp, tp, NULL, NULL, &flag, &ref, &err) == 0, "%s", err.msg);
+    int passes = (PROMPT_N + 511) / 512;
+    check_progress(&log, "prompt", passes, 512, PROMPT_N);
+    CHECK(ref.finish == FINISH_LENGTH && ref.n_generated == 8);
     gen_session_free(&s);
     CHECK(gen_session_init(&s, m, 4096, &err) == 0);
 
-    atomic_bool flag;
-    canceller c;
-    cancel_later(&c, &flag, 50);
-    t0 = now_s();
+    log = (progress_log){.cancel_at = 1, .flag = &flag};
     CHECK_MSG(generate(m, &s, &pr, &gp, tp, NULL, NULL, &flag, &r, &err) == 0, "%s", err.msg);
-    double cut = now_s() - t0;
-    pthread_join(c.thread, NULL);
-    fprintf(stderr, "prefill %d tokens + 8: %.0f ms uncancelled, %.0f ms cancelled after 50 ms (%d cached)\n",
-            PROMPT_N, full * 1e3, cut * 1e3, s.kv.n);
     CHECK(r.finish == FINISH_CANCELLED && r.n_generated == 0 && r.text_len == 0);
-    CHECK_MSG(full > 0.3, "the uncancelled prefill (%.0f ms) is too short to show anything", full * 1e3);
-    CHECK_MSG(cut < 0.05 + full / 2, "the cancelled prefill took %.0f ms of %.0f", cut * 1e3, full * 1e3);
-    CHECK(s.kv.n < PROMPT_N);
+    check_progress(&log, "prompt", 1, 512, PROMPT_N);
+    CHECK_MSG(s.kv.n == 512, "%d prompt tokens cached after one pass", s.kv.n);
     gen_result_free(&r);
+    gp.progress = (qvl_progress){0};
 
-    /* The retry continues from the passes that ran and answers alike. */
+    /* The retry continues from the pass that ran and answers alike. */
     int cached = s.kv.n;
     CHECK(generate(m, &s, &pr, &gp, tp, NULL, NULL, &flag, &r, &err) == 0 && r.finish == FINISH_CANCELLED);
+    CHECK(s.kv.n == cached);
     gen_result_free(&r);
     CHECK(generate(m, &s, &pr, &gp, tp, NULL, NULL, NULL, &r, &err) == 0);
     CHECK(r.n_cached == cached && r.finish == FINISH_LENGTH);

@@ -13,7 +13,7 @@
  * options:
  *       --threads N    (default 2)   --runs R (default 5)
  *       --quant Q      quantize-on-load type for a Hugging Face directory
- *       --kernels K    force a kernel table (scalar, avx2, avx512, avx512bf16) to compare
+ *       --kernels K    force a kernel table (scalar, avx2, avxvnni, avx512, avx512bf16) to compare
  *       --pack no      text matrices as stored, not packed (weight_pack.h), to compare
  *   text:
  *       --decode N     tokens per decode run (default 32)

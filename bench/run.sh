@@ -47,7 +47,7 @@ if [ -n "${BENCH_KERNELS:-}" ]; then
     export QVL_KERNELS=$BENCH_KERNELS
     # OpenBLAS picks its own kernels from CPUID: make it match the tier.
     case $BENCH_KERNELS in
-        avx2 | scalar) export OPENBLAS_CORETYPE=Haswell ;;
+        avx2 | avxvnni | scalar) export OPENBLAS_CORETYPE=Haswell ;;
         avx512 | avx512bf16) export OPENBLAS_CORETYPE=SkylakeX ;;
     esac
 fi

@@ -2,7 +2,8 @@
 # run_tiers.sh BUILD_DIR - runs the numeric tests (kernels, packed, golden,
 # forward passes) once more per kernel table this CPU can execute besides the
 # one it picks by itself, forced with QVL_KERNELS: a Zen 4 checks avx512
-# (no BF16), avx2 and scalar too, a Zen 3 scalar. The scalar table stays the judge of the others
+# (no BF16), avx2 and scalar too, a Zen 5 also avxvnni, a Zen 3 scalar. The
+# scalar table stays the judge of the others
 # inside the tests; this makes sure every table also meets the goldens.
 set -u
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ has() { for f in "$@"; do [[ $flags == *" $f "* ]] || return 1; done; }
 tiers=()
 has avx512f avx512bw avx512vl avx512dq avx512_vnni avx512_bf16 avx2 fma f16c && tiers+=(avx512bf16)
 has avx512f avx512bw avx512vl avx512dq avx512_vnni avx2 fma f16c && tiers+=(avx512)
+has avx2 fma f16c avx_vnni && tiers+=(avxvnni)
 has avx2 fma f16c && tiers+=(avx2)
 tiers+=(scalar)
 tests="test_kernels test_packed test_vision_kernels test_attn_prompt test_text_forward test_batch_decode

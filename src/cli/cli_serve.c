@@ -11,6 +11,7 @@
 
 #include "cli/cli_settings.h"
 #include "cli/cli_util.h"
+#include "engine/kernels.h"
 #include "image/preprocess.h"
 #include "server/server.h"
 #include "load/model_load.h"
@@ -158,9 +159,11 @@ static int serve(serve_opts *so) {
     if (m->cfg.test_model[0])
         fprintf(stderr, "\n*** RUNNING THE SYNTHETIC TEST MODEL - answers are gibberish; pass --model with real "
                         "Qwen3-VL weights ***\n\n");
-    printf("qvl serve: %s ready on http://%s%s%s:%d (%d slot%s, %d threads, OCR fast path %s, instance %s)\n",
+    printf("qvl serve: %s ready on http://%s%s%s:%d (%d slot%s, %d threads, kernels %s, OCR fast path %s, "
+           "instance %s)\n",
            m->name, v6 ? "[" : "", cfg.host, v6 ? "]" : "", server_port(srv), cfg.parallel,
-           cfg.parallel == 1 ? "" : "s", cfg.threads, router ? "on" : "off", server_instance(srv));
+           cfg.parallel == 1 ? "" : "s", cfg.threads, kernels_get()->name, router ? "on" : "off",
+           server_instance(srv));
     fflush(stdout);
     int sig = 0;
     sigwait(&stop, &sig);

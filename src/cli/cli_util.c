@@ -2,6 +2,7 @@
 #include "cli/cli_util.h"
 
 #include "base/mapped_file.h"
+#include "engine/kernels.h"
 #include "grammar/json_schema.h"
 #include "image/preprocess.h"
 #include "load/quant_cache.h"
@@ -93,6 +94,17 @@ int cli_default_threads(void) {
     return n > 0 ? (int)n : 1;
 }
 
+int cli_force_kernels(const char *cmd, const char *name) {
+    if (kernels_force(name) == 0) return 0;
+    int n;
+    const kernels *const *all = kernels_list(&n);
+    fprintf(stderr, "%s: --kernels %s: not a kernel table this CPU runs; it runs:", cmd, name);
+    for (int i = 0; i < n; i++)
+        if (kernels_supported(all[i])) fprintf(stderr, " %s", all[i]->name);
+    fprintf(stderr, "\n");
+    return -1;
+}
+
 qvl_model *cli_load_model(const char *cmd, cli_model_opts *mo, bool text_only) {
     if (!mo->model) mo->model = getenv("QVL_MODEL");
     if (!mo->model) {
@@ -102,6 +114,7 @@ qvl_model *cli_load_model(const char *cmd, cli_model_opts *mo, bool text_only) {
         return NULL;
     }
     if (mo->threads < 1) mo->threads = cli_default_threads();
+    if (mo->kernels && cli_force_kernels(cmd, mo->kernels) != 0) return NULL;
     /* A text-only question does not load the vision tower, but a wrong
      * --mmproj path is still a mistake the user wants to hear about now. */
     if (mo->mmproj && access(mo->mmproj, R_OK) != 0) {

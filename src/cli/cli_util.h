@@ -44,12 +44,13 @@ typedef struct cli_model_opts {
     int threads;          /* -t/--threads */
     int no_cache;         /* --no-cache: do not keep quantized weights for the next load */
     int exact;            /* matrices as stored, not packed (model_load_opts.no_pack): `qvl logits --exact` */
+    const char *kernels;  /* --kernels NAME: force a kernel table (default: the best this CPU runs) */
 } cli_model_opts;
 
 #define CLI_MODEL_OPTIONS(mo) \
     {"--model", "-m", OPT_STR, &(mo).model}, {"--mmproj", NULL, OPT_STR, &(mo).mmproj}, \
     {"--quant", NULL, OPT_STR, &(mo).quant}, {"--threads", "-t", OPT_INT, &(mo).threads}, \
-    {"--no-cache", NULL, OPT_FLAG, &(mo).no_cache}
+    {"--no-cache", NULL, OPT_FLAG, &(mo).no_cache}, {"--kernels", NULL, OPT_STR, &(mo).kernels}
 
 #define CLI_MODEL_HELP \
     "  -m, --model M       Hugging Face directory or text .gguf (default: $QVL_MODEL)\n" \
@@ -57,7 +58,13 @@ typedef struct cli_model_opts {
     "      --quant Q       quantize bf16 weights on load: bf16, q8_0 (default), q4_k_m (4-bit,\n" \
     "                      llama.cpp's Q4_K_M mix), q4_k (all Q4_K but the embedding)\n" \
     "      --no-cache      do not keep the quantized weights (~/.cache/qvl) for the next load\n" \
-    "  -t, --threads N     compute threads (default: all cores)\n"
+    "  -t, --threads N     compute threads (default: all cores)\n" \
+    "      --kernels K     force a kernel table: avx512bf16, avx512, avxvnni, avx2, scalar (default:\n" \
+    "                      the best this CPU runs; to compare tiers on one machine)\n"
+
+/* Makes the kernel table called name the active one before any work;
+ * -1 and a message listing the tables this CPU runs when it cannot. */
+int cli_force_kernels(const char *cmd, const char *name);
 
 /* Loads the model named by mo (printing a clear message on failure).
  * text_only skips the vision tower. Returns NULL on failure. */

@@ -8,7 +8,8 @@
 
 static const kernels *active;
 
-static const kernels *const tables[] = {&kernels_avx512bf16, &kernels_avx512, &kernels_avx2, &kernels_scalar};
+static const kernels *const tables[] = {&kernels_avx512bf16, &kernels_avx512, &kernels_avxvnni, &kernels_avx2,
+                                         &kernels_scalar};
 enum { N_TABLES = sizeof tables / sizeof tables[0] };
 
 const kernels *const *kernels_list(int *n) {
@@ -25,6 +26,7 @@ bool kernels_supported(const kernels *k) {
                   has("avx512vnni");
     if (k == &kernels_avx512bf16) return avx512 && has("avx512bf16");
     if (k == &kernels_avx512) return avx512;
+    if (k == &kernels_avxvnni) return avx2 && has("avxvnni");
     if (k == &kernels_avx2) return avx2;
     return true;
 }

@@ -4,7 +4,9 @@
  * CPUID, or the one the environment variable QVL_KERNELS names). The tiers,
  * best first: "avx512bf16" (AVX-512 F/BW/DQ/VL/VNNI + BF16: Zen 4, Sapphire
  * Rapids), "avx512" (the same without BF16: Ice Lake, Tiger Lake, Cascade
- * Lake), "avx2" (AVX2 + FMA + F16C: Haswell .. Zen 3), "scalar". kernels_scalar is the plain-C reference every SIMD
+ * Lake), "avxvnni" (AVX2 + FMA + F16C + AVX-VNNI: Alder Lake and later
+ * Intel cores without AVX-512), "avx2" (AVX2 + FMA + F16C: Haswell .. Zen 3),
+ * "scalar". kernels_scalar is the plain-C reference every SIMD
  * version is tested against (ops.h's functions and kernels.c's, none of
  * which dispatch). Code that wants speed calls through the table; code
  * outside src/engine never names a table: what a table offers shows in its
@@ -162,6 +164,11 @@ void kernels_attn_pv_bf16_scalar(const uint16_t *p, size_t ps, int nq, const uin
 void quantize_act_avx2(qvl_dtype a, const float *x, void *out, int64_t n);
 bool f16_to_bf16_exact_avx2(const void *src, void *dst, int64_t n);
 
+/* The int8 dot products of the avxvnni tier (kernels_avxvnni.c). */
+float quant_dot_avxvnni(qvl_dtype w, const void *wrow, const void *arow, int64_t n);
+void quant_dot_multi_avxvnni(qvl_dtype w, const void *wrow, const void *arow, size_t astride, int nt, float *out,
+                             int64_t n);
+
 /* The AVX-512 int8 GEMM (gemm_avx512.c), entries of both AVX-512 tables. */
 size_t gemm_avx512_act_bytes(qvl_dtype w, int64_t n);
 void gemm_avx512_pack_act(qvl_dtype w, const float *x, void *out, int64_t n);
@@ -170,6 +177,7 @@ void gemm_avx512_tile(qvl_dtype w, const void *wrows, size_t wstride, int nr, co
 
 extern const kernels kernels_scalar;
 extern const kernels kernels_avx2;
+extern const kernels kernels_avxvnni;
 extern const kernels kernels_avx512;
 extern const kernels kernels_avx512bf16;
 

@@ -1,4 +1,7 @@
-/* kernels_avx2.c - AVX2+FMA versions of kernels.h (compiled with -mavx2 -mfma). */
+/* kernels_avx2.c - AVX2+FMA versions of kernels.h (compiled with -mavx2 -mfma)
+ * and the tables of the two 256-bit tiers: "avx2" and "avxvnni", which is
+ * avx2 with the int8 kernels of kernels_avxvnni.c and packed_*_avxvnni.c
+ * (defined there, compiled with -mavxvnni; only referenced here). */
 #include <immintrin.h>
 #include <math.h>
 
@@ -36,17 +39,26 @@ static float dot_lanes16(const float *a, const float *b, int n) {
 static void softmax_masked_avx2(float *x, int n, int n_row) { softmax_masked_exp(x, n, n_row, vision_avx2_exp_poly); }
 static void swiglu_avx2(float *gate, const float *up, int n) { swiglu_exp(gate, up, n, vision_avx2_exp_poly); }
 
+/* The entries both 256-bit tiers share. */
+#define AVX2_ENTRIES                                                                                                \
+    .dot_f32 = dot_lanes16, .axpy_f32 = axpy_f32, .dot_f32_lanes16 = dot_lanes16, .softmax = vision_avx2_softmax,   \
+    .attn_scores = vision_avx2_attn_scores, .attn_pv = vision_avx2_attn_pv, .layernorm = vision_avx2_layernorm,     \
+    .add_gelu_tanh = vision_avx2_add_gelu_tanh, .vec_add = vision_avx2_vec_add,                                     \
+    .add_residual = vision_avx2_add_residual, .round_bf16 = vision_avx2_round_bf16,                                 \
+    .softmax_bf16 = vision_avx2_softmax_bf16, .attn_scores_bf16 = vision_avx2_attn_scores_bf16,                     \
+    .attn_pv_bf16 = vision_avx2_attn_pv_bf16, .exp_poly = vision_avx2_exp_poly,                                     \
+    .softmax_masked = softmax_masked_avx2, .swiglu = swiglu_avx2, .quantize_act = quantize_act_avx2,                \
+    .f16_to_bf16_exact = f16_to_bf16_exact_avx2
+
 const kernels kernels_avx2 = {
     .name = "avx2",
-    .dot_f32 = dot_lanes16, .axpy_f32 = axpy_f32, .dot_f32_lanes16 = dot_lanes16,
-    .quant_dot = qs_quant_dot, .quant_dot_multi = qs_dot_multi,
-    .softmax = vision_avx2_softmax,
-    .attn_scores = vision_avx2_attn_scores, .attn_pv = vision_avx2_attn_pv,
-    .layernorm = vision_avx2_layernorm, .add_gelu_tanh = vision_avx2_add_gelu_tanh, .vec_add = vision_avx2_vec_add,
-    .add_residual = vision_avx2_add_residual,
-    .round_bf16 = vision_avx2_round_bf16, .softmax_bf16 = vision_avx2_softmax_bf16,
-    .attn_scores_bf16 = vision_avx2_attn_scores_bf16, .attn_pv_bf16 = vision_avx2_attn_pv_bf16,
-    .packed_matmul = packed_matmul_avx2,
-    .exp_poly = vision_avx2_exp_poly, .softmax_masked = softmax_masked_avx2, .swiglu = swiglu_avx2,
-    .quantize_act = quantize_act_avx2, .f16_to_bf16_exact = f16_to_bf16_exact_avx2,
+    AVX2_ENTRIES,
+    .quant_dot = qs_quant_dot, .quant_dot_multi = qs_dot_multi, .packed_matmul = packed_matmul_avx2,
+};
+
+const kernels kernels_avxvnni = {
+    .name = "avxvnni",
+    AVX2_ENTRIES,
+    .quant_dot = quant_dot_avxvnni, .quant_dot_multi = quant_dot_multi_avxvnni,
+    .packed_matmul = packed_matmul_avxvnni,
 };

@@ -18,7 +18,7 @@ typedef struct packed_format {
     void (*quantize_act)(const float *x, void *out, int64_t cols, packed_quantizer q);   /* packed_quantize_act */
     void (*pack_group)(const void *src, size_t src_stride, void *dst, int64_t cols);
     void (*get_row)(const void *group, int r, float *out, int64_t cols);
-    packed_matmul_fn matmul_avx2, matmul_avx512;   /* the kernels, one per instruction set */
+    packed_matmul_fn matmul_avx2, matmul_avxvnni, matmul_avx512;   /* the kernels, one per instruction set */
 } packed_format;
 
 /* The K-quants meet quant_dot's Q8_K rows as they are. */
@@ -27,14 +27,16 @@ static void quantize_q8_k(const float *x, void *out, int64_t cols, packed_quanti
 static const packed_format formats[] = {
     {.type = DT_Q4_K, .rec_cols = 256, .rec_bytes = Q4K_REC_BYTES, .act_bytes = Q8K_ACT_BYTES,
      .quantize_act = quantize_q8_k, .pack_group = packed_q4_k_pack_group, .get_row = packed_q4_k_get_row,
-     .matmul_avx2 = packed_q4_k_matmul_avx2, .matmul_avx512 = packed_q4_k_matmul_avx512},
+     .matmul_avx2 = packed_q4_k_matmul_avx2, .matmul_avxvnni = packed_q4_k_matmul_avxvnni,
+     .matmul_avx512 = packed_q4_k_matmul_avx512},
     {.type = DT_Q6_K, .rec_cols = 256, .rec_bytes = Q6K_REC_BYTES, .act_bytes = Q8K_ACT_BYTES,
      .quantize_act = quantize_q8_k, .pack_group = packed_q6_k_pack_group, .get_row = packed_q6_k_get_row,
-     .matmul_avx2 = packed_q6_k_matmul_avx2, .matmul_avx512 = packed_q6_k_matmul_avx512},
+     .matmul_avx2 = packed_q6_k_matmul_avx2, .matmul_avxvnni = packed_q6_k_matmul_avxvnni,
+     .matmul_avx512 = packed_q6_k_matmul_avx512},
     {.type = DT_Q8_0, .rec_cols = Q80_QK, .rec_bytes = Q80_PBLOCK_BYTES, .act_bytes = Q80_ACT_BYTES,
      .quantize_act = packed_q8_0_quantize_act, .pack_group = packed_q8_0_pack_group,
      .get_row = packed_q8_0_get_row, .matmul_avx2 = packed_q8_0_matmul_avx2,
-     .matmul_avx512 = packed_q8_0_matmul_avx512},
+     .matmul_avxvnni = packed_q8_0_matmul_avxvnni, .matmul_avx512 = packed_q8_0_matmul_avx512},
 };
 
 /* The row of type w, or NULL: only packed_supported may ask for a type
@@ -75,6 +77,11 @@ void packed_quantize_act(qvl_dtype w, const float *x, void *out, int64_t cols, p
 void packed_matmul_avx2(qvl_dtype w, const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
                         size_t ystride, int64_t cols) {
     format_of(w)->matmul_avx2(groups, ng, act, astride, nt, y, ystride, cols);
+}
+
+void packed_matmul_avxvnni(qvl_dtype w, const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
+                           size_t ystride, int64_t cols) {
+    format_of(w)->matmul_avxvnni(groups, ng, act, astride, nt, y, ystride, cols);
 }
 
 void packed_matmul_avx512(qvl_dtype w, const void *groups, int ng, const void *act, size_t astride, int nt, float *y,

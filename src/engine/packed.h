@@ -95,6 +95,17 @@ void packed_q6_k_matmul_avx2(const void *groups, int ng, const void *act, size_t
                              size_t ystride, int64_t cols);
 void packed_q8_0_matmul_avx2(const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
                              size_t ystride, int64_t cols);
+/* The AVX-VNNI kernels (packed_<type>_avxvnni.c), the same contract and
+ * results again. */
+void packed_q4_k_matmul_avxvnni(const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
+                                size_t ystride, int64_t cols);
+void packed_q6_k_matmul_avxvnni(const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
+                                size_t ystride, int64_t cols);
+void packed_q8_0_matmul_avxvnni(const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
+                                size_t ystride, int64_t cols);
+void packed_matmul_avxvnni(qvl_dtype w, const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
+                           size_t ystride, int64_t cols);
+
 void packed_matmul_avx2(qvl_dtype w, const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
                         size_t ystride, int64_t cols);
 

@@ -1,8 +1,8 @@
 /* packed_layout.h - byte offsets of the packed records and of the
  * activation rows they meet, shared by the packing code (packed_<type>.c,
  * where each layout is described) and the kernels (packed_<type>_avx2.c,
- * packed_<type>_avx512.c), so that a layout changes in one place. Private to
- * those files; callers use packed.h.
+ * _avxvnni.c, _avx512.c, and quant_simd.h's shared parts), so that a layout
+ * changes in one place. Private to those files; callers use packed.h.
  */
 #ifndef QVL_PACKED_LAYOUT_H
 #define QVL_PACKED_LAYOUT_H

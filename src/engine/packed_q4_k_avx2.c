@@ -31,26 +31,15 @@
  * each activation broadcast serves 16 rows (1 token: 10% faster than a
  * half at a time). */
 QS_INLINE void record(const uint8_t *g, const uint8_t *const *a, int n, __m256 (*facc)[QS_MAX_TB]) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256i msum[2][QS_MAX_TB], isum[2][QS_MAX_TB];
-    QS_UNROLL for (int t = 0; t < n; t++)
-        QS_UNROLL for (int h = 0; h < 2; h++) msum[h][t] = isum[h][t] = _mm256_setzero_si256();
-    /* the mins first: the record is then read in address order */
-    for (int j = 0; j < 8; j++) {
-        __m256i m0 = qs_dup_rows(g + Q4K_OFF_M + 16 * j, 0), m1 = qs_dup_rows(g + Q4K_OFF_M + 16 * j, 1);
-        QS_UNROLL for (int t = 0; t < n; t++) {
-            __m256i bs = qs_bcast32(a[t] + Q8K_ACT_BSUMS + 4 * j);
-            msum[0][t] = _mm256_add_epi32(msum[0][t], _mm256_madd_epi16(m0, bs));
-            msum[1][t] = _mm256_add_epi32(msum[1][t], _mm256_madd_epi16(m1, bs));
-        }
-    }
+    qs_q4k_mins(g, a, n, msum);   /* the mins first: the record is then read in address order */
     for (int j = 0; j < 8; j++) {
         __m256i acc[2][QS_MAX_TB];
         QS_UNROLL for (int c = 0; c < 4; c++) {
             const uint8_t *q = g + Q4K_OFF_Q + 256 * j + 64 * c;
-            __m256i v0 = qs_load(q), v1 = qs_load(q + 32);
-            __m256i lo0 = _mm256_and_si256(v0, m4), hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
-            __m256i lo1 = _mm256_and_si256(v1, m4), hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
+            __m256i lo0, hi0, lo1, hi1;
+            qs_nibbles(q, &lo0, &hi0);
+            qs_nibbles(q + 32, &lo1, &hi1);
             QS_UNROLL for (int t = 0; t < n; t++) {
                 const uint8_t *y = a[t] + Q8K_ACT_Q + 32 * j + 8 * c;
                 __m256i y0 = qs_bcast32(y), y1 = qs_bcast32(y + 4);
@@ -63,23 +52,11 @@ QS_INLINE void record(const uint8_t *g, const uint8_t *const *a, int n, __m256 (
         QS_UNROLL for (int h = 0; h < 2; h++) {
             __m256i sc = qs_dup_rows(g + Q4K_OFF_SC + 16 * j, h);
             QS_UNROLL for (int t = 0; t < n; t++)
-                isum[h][t] = _mm256_add_epi32(isum[h][t], _mm256_madd_epi16(acc[h][t], sc));
+                isum[h][t] = j ? _mm256_add_epi32(isum[h][t], _mm256_madd_epi16(acc[h][t], sc))
+                               : _mm256_madd_epi16(acc[h][t], sc);
         }
     }
-    QS_UNROLL for (int h = 0; h < 2; h++) {
-        const __m256 d = qs_f16x8(g + 16 * h), dmin = qs_f16x8(g + Q4K_OFF_DMIN + 16 * h);
-        QS_UNROLL for (int t = 0; t < n; t++) {
-            __m256 mins = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(msum[h][t]));
-            __m256 v = _mm256_fmsub_ps(d, _mm256_cvtepi32_ps(isum[h][t]), mins);
-            facc[h][t] = _mm256_fmadd_ps(v, _mm256_set1_ps(qs_f32(a[t])), facc[h][t]);
-        }
-    }
+    qs_q4k_finish(g, a, n, isum, msum, facc);
 }
 
-QS_GROUP_FNS(record, Q4K_REC_BYTES, Q8K_ACT_BYTES, PF_AHEAD)
-
-void packed_q4_k_matmul_avx2(const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
-                             size_t ystride, int64_t cols) {
-    int64_t nsb = cols / 256;
-    qs_packed_matmul(qs_group_fns, TB, groups, (size_t)nsb * Q4K_REC_BYTES, nsb, ng, act, astride, nt, y, ystride);
-}
+QS_PACKED_KERNEL(packed_q4_k_matmul_avx2, record, Q4K_REC_BYTES, 256, Q8K_ACT_BYTES, PF_AHEAD, TB)

@@ -31,8 +31,6 @@
  * tokens 5.9 -> 9.0 with records fetched two ahead; 2 tokens no gain. */
 #define PF_AHEAD (2 * Q6K_REC_BYTES)
 
-QS_INLINE __m256i rotl32_4(__m256i v) { return _mm256_or_si256(_mm256_slli_epi32(v, 4), _mm256_srli_epi32(v, 28)); }
-
 /* The even and odd level vectors (q, 0..63) of one L vector and its H'. */
 QS_INLINE void unpack(const uint8_t *l, __m256i hq, __m256i *e, __m256i *o) {
     __m256i lv = qs_load(l), x = _mm256_xor_si256(lv, hq);
@@ -59,7 +57,7 @@ QS_INLINE void half_sb(const uint8_t *sb, int h, const uint8_t *const *a, int n,
         QS_UNROLL for (int u = 0; u < 2; u++) {
             __m256i hv = qs_load(pv + 64 * u), e0, e1, o0, o1;
             unpack(pv + Q6K_PAIR_L + 128 * u, _mm256_and_si256(hv, m3c), &e0, &o0);
-            unpack(pv + Q6K_PAIR_L + 128 * u + 64, _mm256_and_si256(rotl32_4(hv), m3c), &e1, &o1);
+            unpack(pv + Q6K_PAIR_L + 128 * u + 64, _mm256_and_si256(qs_rotl32_4(hv), m3c), &e1, &o1);
             QS_UNROLL for (int t = 0; t < n; t++) {
                 const uint8_t *y = a[t] + 4 + 32 * p + 8 * u;
                 __m256i se = _mm256_add_epi16(qs_dot4(e0, y), qs_dot4(e1, y + 4));
@@ -82,10 +80,4 @@ QS_INLINE void record(const uint8_t *sb, const uint8_t *const *a, int n, __m256 
     half_sb(sb, 1, a, n, facc[1]);
 }
 
-QS_GROUP_FNS(record, Q6K_REC_BYTES, Q8K_ACT_BYTES, PF_AHEAD)
-
-void packed_q6_k_matmul_avx2(const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
-                             size_t ystride, int64_t cols) {
-    int64_t nsb = cols / 256;
-    qs_packed_matmul(qs_group_fns, TB, groups, (size_t)nsb * Q6K_REC_BYTES, nsb, ng, act, astride, nt, y, ystride);
-}
+QS_PACKED_KERNEL(packed_q6_k_matmul_avx2, record, Q6K_REC_BYTES, 256, Q8K_ACT_BYTES, PF_AHEAD, TB)

@@ -42,18 +42,7 @@ QS_INLINE void record(const uint8_t *blk, const uint8_t *const *a, int n, __m256
             }
         }
     }
-    QS_UNROLL for (int h = 0; h < 2; h++) {
-        const __m256 dw = qs_f16x8(blk + 16 * h);
-        QS_UNROLL for (int t = 0; t < n; t++)
-            facc[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[h][t]),
-                                         _mm256_mul_ps(dw, _mm256_set1_ps(qs_f32(a[t]))), facc[h][t]);
-    }
+    qs_q80_finish(blk, a, n, acc, facc);
 }
 
-QS_GROUP_FNS(record, Q80_PBLOCK_BYTES, Q80_ACT_BYTES, PF_AHEAD)
-
-void packed_q8_0_matmul_avx2(const void *groups, int ng, const void *act, size_t astride, int nt, float *y,
-                             size_t ystride, int64_t cols) {
-    int64_t nb = cols / Q80_QK;
-    qs_packed_matmul(qs_group_fns, TB, groups, (size_t)nb * Q80_PBLOCK_BYTES, nb, ng, act, astride, nt, y, ystride);
-}
+QS_PACKED_KERNEL(packed_q8_0_matmul_avx2, record, Q80_PBLOCK_BYTES, Q80_QK, Q80_ACT_BYTES, PF_AHEAD, TB)

@@ -1,7 +1,7 @@
 /* quant_simd.h - the 256-bit SIMD kit of the quantized kernels: the bodies
  * of the row-order quantized dot products (kernels_avx2.c, kernels_avx512.c,
- * gemm_avx512.c) and the parts the AVX2 kernels of packed matrices share
- * (packed_<type>_avx2.c). Include only from files built with the AVX2 or
+ * gemm_avx512.c) and the parts the 256-bit kernels of packed matrices share
+ * (packed_<type>_avx2.c, packed_<type>_avxvnni.c). Include only from files built with the AVX2 or
  * AVX-512 flags; everything here is static inline, so each includer gets
  * the code of what it uses, compiled for its own instruction set.
  *
@@ -13,7 +13,8 @@
  * lane. maddubs never saturates here: weight levels are <= 63 (K-quants) or
  * |w| <= 128 times |a| <= 127 activations.
  *
- * The includer may define, for its instruction set (the defaults are AVX2's):
+ * The includer may define, for its instruction set (the defaults are AVX2's,
+ * or AVX-VNNI's when built with -mavxvnni):
  *   QS_DOT_US(acc, u, s)  acc (8 x i32) += 4-groups of u8 u times i8 s
  *   QS_DOT_I16(acc, p, c) acc (8 x i32) += pairs of i16 p times i16 c
  * Each kernel handles nt activation rows (any of 1..QS_MAXT) per weight row,
@@ -42,18 +43,25 @@
 
 #include "engine/dtype.h"
 #include "engine/packed.h"
+#include "engine/packed_layout.h"
 #include "engine/quant_dot.h"
 
 #define QS_MAXT 8
 #define QS_INLINE static inline __attribute__((always_inline))
 #define QS_UNROLL _Pragma("GCC unroll 8")
 
-/* AVX2 has no int8 dot-product instruction: maddubs to i16 pairs, then madd
- * with ones (or the scales) to i32 lanes. */
+/* Built with -mavxvnni (the avxvnni tier's files): VPDPBUSD / VPDPWSSD in
+ * their VEX forms. AVX2 has no int8 dot-product instruction: maddubs to i16
+ * pairs, then madd with ones (or the scales) to i32 lanes. */
 #ifndef QS_DOT_US
+#ifdef __AVXVNNI__
+#define QS_DOT_US(acc, u, s) _mm256_dpbusd_avx_epi32((acc), (u), (s))
+#define QS_DOT_I16(acc, p, c) _mm256_dpwssd_avx_epi32((acc), (p), (c))
+#else
 #define QS_DOT_US(acc, u, s) \
     _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
 #define QS_DOT_I16(acc, p, c) _mm256_add_epi32((acc), _mm256_madd_epi16((p), (c)))
+#endif
 #endif
 
 QS_INLINE float qs_f16(const uint8_t *p) {
@@ -342,17 +350,19 @@ QS_INLINE __m256i qs_dot4(__m256i w, const uint8_t *y) { return _mm256_maddubs_e
 typedef void (*qs_group_fn)(const uint8_t *g, int64_t nblk, const uint8_t *act, size_t astride, float *y,
                             size_t ystride);
 
-/* Defines qs_group_fns[n], n = 1..QS_MAX_TB, for a format whose group is
- * nblk records of rec_bytes, each meeting an activation block of act_bytes:
- * rec(record, a, n, facc) adds to facc[h][t] the record's contribution to
- * rows 8h..8h+7 for the token whose block is at a[t]. One function per n, a
- * constant in it, so that each keeps its per-token state in registers; the
- * float accumulators start at 0 per group. With pf_ahead > 0, blocks of
- * QS_PF_MIN_TOKENS or more tokens fetch the record pf_ahead bytes ahead
- * into L2 (as the AVX-512 kernels: a kernel that consumes a record slowly
- * falls behind the hardware prefetcher; each format says what it measured). */
+/* Defines the packed.h kernel `name` (matmul_fn's signature) for a format
+ * whose group is cols / rec_cols records of rec_bytes, each meeting an
+ * activation block of act_bytes: rec(record, a, n, facc) adds to facc[h][t]
+ * the record's contribution to rows 8h..8h+7 for the token whose block is at
+ * a[t]. Tokens go in blocks of up to tb (<= QS_MAX_TB), each block count a
+ * function of its own with n a constant in it, so that each keeps its
+ * per-token state in registers; the float accumulators start at 0 per group.
+ * With pf_ahead > 0, blocks of QS_PF_MIN_TOKENS or more tokens fetch the
+ * record pf_ahead bytes ahead into L2 (as the AVX-512 kernels: a kernel that
+ * consumes a record slowly falls behind the hardware prefetcher; each format
+ * says what it measured). */
 #define QS_PF_MIN_TOKENS 3
-#define QS_GROUP_FNS(rec, rec_bytes, act_bytes, pf_ahead)                                                         \
+#define QS_PACKED_KERNEL(name, rec, rec_bytes, rec_cols, act_bytes, pf_ahead, tb)                                 \
     QS_INLINE void qs_group(const uint8_t *g, int64_t nblk, const uint8_t *act, size_t astride, float *y,        \
                             size_t ystride, const int n) {                                                       \
         __m256 facc[2][QS_MAX_TB];                                                                               \
@@ -375,7 +385,13 @@ typedef void (*qs_group_fn)(const uint8_t *g, int64_t nblk, const uint8_t *act, 
     QS_GROUP_N(8)                                                                                                \
     static const qs_group_fn qs_group_fns[QS_MAX_TB + 1] = {NULL,       qs_group_1, qs_group_2, qs_group_3,      \
                                                             qs_group_4, qs_group_5, qs_group_6, qs_group_7,      \
-                                                            qs_group_8};
+                                                            qs_group_8};                                         \
+    void name(const void *groups, int ng, const void *act, size_t astride, int nt, float *y, size_t ystride,     \
+              int64_t cols) {                                                                                    \
+        int64_t nblk = cols / (rec_cols);                                                                        \
+        qs_packed_matmul(qs_group_fns, tb, groups, (size_t)nblk * (rec_bytes), nblk, ng, act, astride, nt, y,    \
+                         ystride);                                                                               \
+    }
 
 #define QS_GROUP_N(n)                                                                                             \
     static void qs_group_##n(const uint8_t *g, int64_t nb, const uint8_t *a, size_t as, float *y, size_t ys) {   \
@@ -395,5 +411,60 @@ QS_INLINE void qs_packed_matmul(const qs_group_fn *fns, int tb, const void *grou
         }
     }
 }
+
+/* ---- parts of the packed formats' 256-bit kernels ----------------------------- */
+
+/* Q8_0: the block sums acc[h][t] (exact int32) of rows 8h..8h+7 into the
+ * float accumulators: facc = fma(float(sum), d_w * d_y, facc), the chain
+ * every packed Q8_0 kernel runs. */
+QS_INLINE void qs_q80_finish(const uint8_t *blk, const uint8_t *const *a, int n, __m256i (*acc)[QS_MAX_TB],
+                             __m256 (*facc)[QS_MAX_TB]) {
+    QS_UNROLL for (int h = 0; h < 2; h++) {
+        const __m256 dw = qs_f16x8(blk + 16 * h);
+        QS_UNROLL for (int t = 0; t < n; t++)
+            facc[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[h][t]),
+                                         _mm256_mul_ps(dw, _mm256_set1_ps(qs_f32(a[t]))), facc[h][t]);
+    }
+}
+
+/* Q4_K: msum[h][t] = the record's mins times the token's block sums,
+ * sum_j m_j (bsum_2j + bsum_2j+1): lanes (m_j, m_j) against the token's
+ * int16 pair, one QS_DOT_I16 per sub-block. */
+QS_INLINE void qs_q4k_mins(const uint8_t *g, const uint8_t *const *a, int n, __m256i (*msum)[QS_MAX_TB]) {
+    QS_UNROLL for (int t = 0; t < n; t++) msum[0][t] = msum[1][t] = _mm256_setzero_si256();
+    for (int j = 0; j < 8; j++) {
+        __m256i m0 = qs_dup_rows(g + Q4K_OFF_M + 16 * j, 0), m1 = qs_dup_rows(g + Q4K_OFF_M + 16 * j, 1);
+        QS_UNROLL for (int t = 0; t < n; t++) {
+            __m256i bs = qs_bcast32(a[t] + Q8K_ACT_BSUMS + 4 * j);
+            msum[0][t] = QS_DOT_I16(msum[0][t], m0, bs);
+            msum[1][t] = QS_DOT_I16(msum[1][t], m1, bs);
+        }
+    }
+}
+
+/* Q4_K: the low and high nibbles of the 32 level bytes at p, as bytes. */
+QS_INLINE void qs_nibbles(const uint8_t *p, __m256i *lo, __m256i *hi) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256i v = qs_load(p);
+    *lo = _mm256_and_si256(v, m4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+}
+
+/* Q4_K: per (row, token) v = d*float(isum) - dmin*float(msum) (fmsub),
+ * facc = v*dy + facc (fma): the AVX-512 kernel's float chain. */
+QS_INLINE void qs_q4k_finish(const uint8_t *g, const uint8_t *const *a, int n, __m256i (*isum)[QS_MAX_TB],
+                             __m256i (*msum)[QS_MAX_TB], __m256 (*facc)[QS_MAX_TB]) {
+    QS_UNROLL for (int h = 0; h < 2; h++) {
+        const __m256 d = qs_f16x8(g + 16 * h), dmin = qs_f16x8(g + Q4K_OFF_DMIN + 16 * h);
+        QS_UNROLL for (int t = 0; t < n; t++) {
+            __m256 mins = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(msum[h][t]));
+            __m256 v = _mm256_fmsub_ps(d, _mm256_cvtepi32_ps(isum[h][t]), mins);
+            facc[h][t] = _mm256_fmadd_ps(v, _mm256_set1_ps(qs_f32(a[t])), facc[h][t]);
+        }
+    }
+}
+
+/* Q6_K: rotates each 32-bit lane left by 4 (the layout's odd high bits). */
+QS_INLINE __m256i qs_rotl32_4(__m256i v) { return _mm256_or_si256(_mm256_slli_epi32(v, 4), _mm256_srli_epi32(v, 28)); }
 
 #endif

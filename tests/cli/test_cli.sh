@@ -58,6 +58,10 @@ printf '{"type":"string","pattern":"a+"}' > "$tmp/bad_schema.json"
 bad_out=$($QVL ask -m $tmp/m --schema $tmp/bad_schema.json 'x' 2>&1 >/dev/null); bad_rc=$?
 check "ask --schema names an unsupported keyword and exits 2" "[ $bad_rc -eq 2 ] && grep -q \"'pattern' is not supported\" <<< \"\$bad_out\""
 check "ask --schema json and a cut answer says the JSON is incomplete" "$QVL ask -m $tmp/m --temperature 1 -n 2 --schema json 'x' 2>&1 >/dev/null | grep -q 'JSON is incomplete'"
+check "--kernels names the tables this CPU runs when the name is wrong" "! $QVL ask -m $tmp/m --kernels avx9 'Hi' 2>$tmp/k.err && grep -q 'it runs:.* scalar' $tmp/k.err"
+a=$($QVL ask -m $tmp/m --temperature 0 -n 6 --no-loop-check 'Hi' 2>/dev/null)
+b=$($QVL ask -m $tmp/m --kernels scalar --temperature 0 -n 6 --no-loop-check 'Hi' 2>/dev/null)
+check "--kernels scalar answers as the best table does" "[ -n \"$a\" ] && [ \"$a\" = \"$b\" ]"
 check "ask stops at max tokens and says so" "$QVL ask -m $tmp/m.gguf --temperature 0 -n 3 --no-loop-check 'Hi' 2>&1 >/dev/null | grep -q 'max-tokens'"
 
 # The quantization cache cannot be written (a path through a file; a full

@@ -342,6 +342,11 @@ static const struct {
     {"avx2", " gemm_bf16_ok gemm_bf16_pack_x gemm_bf16_tile ", "no BF16 instructions: matmul's float path"},
     {"avx2", " attn_scores_rows attn_pv_rows attn_prompt_ok attn_prompt_scores attn_prompt_pv ",
      "the text attention loops over the AVX2 dot_f32_lanes16 and axpy_f32 (bit-matched), not blocked"},
+    {"avxvnni", " gemm_act_bytes gemm_pack_act gemm_tile ",
+     "the quantized text weights are packed (Q4_K, Q6_K, Q8_0: packed_matmul); other types take quant_dot_multi"},
+    {"avxvnni", " gemm_bf16_ok gemm_bf16_pack_x gemm_bf16_tile ", "no BF16 instructions: matmul's float path"},
+    {"avxvnni", " attn_scores_rows attn_pv_rows attn_prompt_ok attn_prompt_scores attn_prompt_pv ",
+     "as avx2: the text attention loops over dot_f32_lanes16 and axpy_f32"},
     {"avx512", " gemm_bf16_ok gemm_bf16_pack_x gemm_bf16_tile ", "no AVX512_BF16: matmul's float path"},
 };
 

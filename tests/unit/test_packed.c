@@ -109,13 +109,17 @@ static void check_format(qvl_dtype w, int cols, int raw) {
     for (int t = 0; t < NT && !bad; t++)
         for (int r = 0; r < PACK_ROWS; r++) bad += !same_bits(part[t][r], all[t][PACK_ROWS + r]);
     CHECK_MSG(!bad, "%s: %s cols %d: the middle group alone gives other bits", kn, dtype_get(w)->name, cols);
-    /* the AVX2 kernels promise the AVX-512 ones' bits (packed.h) */
-    if (!bad && !strcmp(kn, "avx2") && kernels_force("avx512") == 0) {
+    /* the 256-bit kernels promise the AVX-512 ones' bits (packed.h): the
+     * judge is avx512 where the CPU has it, else avx2 for avxvnni */
+    const char *judge = kernels_force("avx512") == 0 ? "avx512" : "avx2";
+    CHECK(kernels_force(kn) == 0);
+    if (!bad && (!strcmp(kn, "avx2") || !strcmp(kn, "avxvnni")) && strcmp(kn, judge) &&
+        kernels_force(judge) == 0) {
         kernels_get()->packed_matmul(w, pk, NG, act, ab, NT, &ref[0][0], ROWS, cols);
         for (int t = 0; t < NT; t++)
             for (int r = 0; r < ROWS; r++) bad += !same_bits(ref[t][r], all[t][r]);
-        CHECK_MSG(!bad, "avx2: %s cols %d%s: %d outputs differ from avx512's", dtype_get(w)->name, cols,
-                  raw ? " raw levels" : "", bad);
+        CHECK_MSG(!bad, "%s: %s cols %d%s: %d outputs differ from %s's", kn, dtype_get(w)->name, cols,
+                  raw ? " raw levels" : "", bad, judge);
         CHECK(kernels_force(kn) == 0);
     }
 out:

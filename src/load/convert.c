@@ -20,7 +20,7 @@
 #include "load/text_gguf.h"
 
 /* llama.cpp's general.file_type values for the mixes we write. */
-enum { FTYPE_F16 = 1 };
+enum { FTYPE_F16 = 1, FTYPE_Q8_0 = 7 };   /* llama.cpp's general.file_type values */
 
 static int write_text(const char *dir, const convert_opts *o, qvl_error *err) {
     model_load_opts lo = {.quant = o->quant, .threads = o->threads, .text_only = true};
@@ -65,7 +65,7 @@ static void mmproj_name(const char *hf, const model_config *cfg, char *out, size
     }
 }
 
-static int add_mmproj_metadata(gguf_writer *w, const model_config *cfg, qvl_error *err) {
+static int add_mmproj_metadata(gguf_writer *w, const model_config *cfg, int ftype, qvl_error *err) {
     const vision_config *v = &cfg->vision;
     int side = 1;
     while ((side + 1) * (side + 1) <= v->num_position_embeddings) side++;
@@ -74,7 +74,7 @@ static int add_mmproj_metadata(gguf_writer *w, const model_config *cfg, qvl_erro
     for (int i = 0; i < v->n_deepstack; i++) ds[v->deepstack_indexes[i]] = true;
     return gguf_writer_add_str(w, "general.architecture", "clip", err) ||
            gguf_writer_add_str(w, "general.type", "mmproj", err) ||
-           gguf_writer_add_u32(w, "general.file_type", FTYPE_F16, err) ||
+           gguf_writer_add_u32(w, "general.file_type", (uint32_t)ftype, err) ||
            gguf_writer_add_u32(w, "general.quantization_version", 2, err) ||
            gguf_writer_add_bool(w, "clip.has_vision_encoder", true, err) ||
            gguf_writer_add_str(w, "clip.projector_type", "qwen3vl_merger", err) ||
@@ -94,7 +94,7 @@ static int add_mmproj_metadata(gguf_writer *w, const model_config *cfg, qvl_erro
                ? -1 : 0;
 }
 
-/* Writes one tensor converted to `to` (F16 or F32); the patch kernel is
+/* Writes one tensor converted to `to` (F16, Q8_0 or F32); the patch kernel is
  * written as two slices, t = 0 then t = 1. */
 static int write_vision_tensor(gguf_writer *w, const qvl_tensor *t, qvl_dtype to, bool split_time, qvl_error *err) {
     int64_t n = tensor_nelements(t), per_t = n / 2;
@@ -116,8 +116,21 @@ static int write_vision_tensor(gguf_writer *w, const qvl_tensor *t, qvl_dtype to
     return rc;
 }
 
+/* The type of the mmproj's big matrices. Q8_0 (as llama.cpp's Q8_0 mmproj
+ * files) halves the file and, on the tiers with packed int8 kernels, runs
+ * the encoder's matmuls on them (load/weight_pack.c); the patch embedding and
+ * the position table stay as they are in every case. */
+static int mmproj_matrix_type(const char *name, qvl_dtype *out, qvl_error *err) {
+    if (!name || !strcmp(name, "f16")) *out = DT_F16;
+    else if (!strcmp(name, "q8_0")) *out = DT_Q8_0;
+    else return qvl_fail(err, "--mmproj-quant %s: not a vision weight type (use f16 or q8_0)", name);
+    return 0;
+}
+
 static int write_mmproj(const char *dir, const convert_opts *o, qvl_error *err) {
     char path[4096];
+    qvl_dtype mat_type = DT_F16;
+    if (mmproj_matrix_type(o->mmproj_quant, &mat_type, err) != 0) return -1;
     model_config cfg;
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (config_load_hf(&cfg, path, err) != 0) return -1;
@@ -127,7 +140,7 @@ static int write_mmproj(const char *dir, const convert_opts *o, qvl_error *err) 
     hf_tensor_desc *d = NULL;
     int n = config_hf_tensors(&cfg, &d), rc = -1;
     gguf_writer *w = gguf_writer_open(o->out_mmproj, err);
-    if (!w || add_mmproj_metadata(w, &cfg, err) != 0) goto done;
+    if (!w || add_mmproj_metadata(w, &cfg, mat_type == DT_Q8_0 ? FTYPE_Q8_0 : FTYPE_F16, err) != 0) goto done;
     const qvl_tensor **src = calloc((size_t)n, sizeof *src);
     for (int pass = 0; pass < 2; pass++)   /* declare all, then write all */
         for (int i = 0; i < n; i++) {
@@ -141,7 +154,7 @@ static int write_mmproj(const char *dir, const convert_opts *o, qvl_error *err) 
                 goto fail;
             }
             bool patch = !strcmp(gg, "v.patch_embd.weight"), matrix = t->n_dims >= 2 && !strstr(gg, "position_embd");
-            qvl_dtype to = matrix ? DT_F16 : DT_F32;
+            qvl_dtype to = !matrix ? DT_F32 : patch || t->ne[0] % 32 ? DT_F16 : mat_type;
             if (pass == 0) {
                 int64_t ne[4] = {t->ne[0], t->ne[1], patch ? t->ne[3] : t->ne[2], patch ? t->ne[4] : t->ne[3]};
                 int nd = patch ? 4 : t->n_dims;
@@ -166,6 +179,8 @@ done:
 }
 
 int convert_hf_to_gguf(const char *hf_dir, const convert_opts *o, qvl_error *err) {
+    qvl_dtype mat_type;
+    if (mmproj_matrix_type(o->mmproj_quant, &mat_type, err) != 0) return -1;   /* before any work */
     if (write_text(hf_dir, o, err) != 0) return -1;
     return o->out_mmproj ? write_mmproj(hf_dir, o, err) : 0;
 }

@@ -14,6 +14,7 @@ typedef struct convert_opts {
     const char *quant;        /* "bf16", "q8_0", "q4_k_m", "q4_k" (text matrices); NULL = q8_0 */
     const char *out_text;     /* text model .gguf (required) */
     const char *out_mmproj;   /* vision .gguf, or NULL to skip */
+    const char *mmproj_quant; /* its matrices: "f16" (NULL) or "q8_0" (half the bytes; see convert.c) */
     int threads;
 } convert_opts;
 

@@ -327,7 +327,7 @@ qvl_model *model_load(const char *path, const model_load_opts *opts, qvl_error *
     } else {
         rc = load_gguf(m, path, o, tp, err);
     }
-    if (rc == 0 && !o->no_pack) weight_pack_text(m, tp);
+    if (rc == 0 && !o->no_pack) weight_pack(m, tp);
     threadpool_free(tp);
     if (rc != 0) {
         model_free(m);

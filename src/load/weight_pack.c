@@ -30,15 +30,30 @@ static size_t packed_matrix_bytes(const qvl_tensor *w) {
     return packed_group_bytes(w->type, w->ne[0]) * (size_t)(w->ne[1] / PACK_ROWS);
 }
 
-/* The matrices to pack; the tied output is the embedding's bytes, listed once. */
-static int text_matrices(text_model *tm, qvl_tensor **out) {
+/* The matrices to pack, or with out NULL just their number: the text
+ * decoder's (the tied output is the embedding's bytes, listed once), then
+ * the vision tower's, whose F16/BF16 matrices packed_supported turns down
+ * (only a quantized mmproj has packable ones). */
+static int model_matrices(qvl_model *m, qvl_tensor **out) {
     int n = 0;
-    out[n++] = &tm->output;
+#define LIST(t) (out ? (void)(out[n] = (t)) : (void)0, n++)
+    text_model *tm = &m->text;
+    LIST(&tm->output);
     for (int i = 0; i < tm->cfg.n_layers; i++) {
         text_layer *L = &tm->layers[i];
         qvl_tensor *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (int k = 0; k < 7; k++) out[n++] = mats[k];
+        for (int k = 0; k < 7; k++) LIST(mats[k]);
     }
+    vision_model *vm = m->vision;
+    for (int i = 0; vm && i < vm->cfg.depth; i++) {
+        vision_block *b = &vm->blocks[i];
+        LIST(&b->qkv), LIST(&b->proj), LIST(&b->fc1), LIST(&b->fc2);
+    }
+    for (int i = 0; vm && i <= vm->cfg.n_deepstack; i++) {
+        vision_merger *mg = i ? &vm->deepstack[i - 1] : &vm->merger;
+        LIST(&mg->fc1), LIST(&mg->fc2);
+    }
+#undef LIST
     return n;
 }
 
@@ -54,12 +69,11 @@ static void *alloc_huge(size_t bytes) {
     return p;
 }
 
-void weight_pack_text(qvl_model *m, threadpool *tp) {
+void weight_pack(qvl_model *m, threadpool *tp) {
     if (!kernels_get()->packed_matmul) return;
-    text_model *tm = &m->text;
-    qvl_tensor **mats = malloc((size_t)(1 + 7 * tm->cfg.n_layers) * sizeof *mats);
+    qvl_tensor **mats = malloc((size_t)model_matrices(m, NULL) * sizeof *mats);
     if (!mats) return;
-    int n = text_matrices(tm, mats);
+    int n = model_matrices(m, mats);
     size_t total = 0;
     for (int i = 0; i < n; i++) total += packed_matrix_bytes(mats[i]);
     uint8_t *buf = total ? weight_adopt(m->storage, alloc_huge(total)) : NULL;
@@ -72,7 +86,9 @@ void weight_pack_text(qvl_model *m, threadpool *tp) {
         threadpool_run(tp, pack_worker, &j);
         w->packed = buf + at;
         at += bytes;
+        /* each drop does nothing outside its own file's mapping */
         if (m->storage->has_gguf) mapped_file_drop(&m->storage->gguf.map, w->data, w->nbytes);
+        if (m->storage->has_mmproj) mapped_file_drop(&m->storage->mmproj.map, w->data, w->nbytes);
     }
     free(mats);
 }

@@ -1,5 +1,6 @@
-/* weight_pack.h - gives the text decoder's quantized matrices their packed
- * copies (engine/packed.h) when the CPU's kernel table has packed kernels.
+/* weight_pack.h - gives the model's quantized matrices (the text decoder's,
+ * and the vision tower's of a quantized mmproj) their packed copies
+ * (engine/packed.h) when the CPU's kernel table has packed kernels.
  *
  * Runs once after loading. The packed copies live in one buffer owned by
  * the model's storage, on 2 MiB pages where the kernel grants them. Originals that are file mappings (GGUF files, the
@@ -16,10 +17,10 @@
 #include "engine/threadpool.h"
 #include "model/model.h"
 
-/* Packs every matrix of m->text that packed_supported allows, on tp's
+/* Packs every matrix of m that packed_supported allows, on tp's
  * threads. Does nothing if the kernel table has no packed kernels or
  * memory is short (matmul then uses the originals: same results to float
  * rounding). Cannot fail. */
-void weight_pack_text(qvl_model *m, threadpool *tp);
+void weight_pack(qvl_model *m, threadpool *tp);
 
 #endif

@@ -39,6 +39,18 @@ done
 $QVL encode-image -m $GG/tiny-Q8_0.gguf --mmproj $GG/tiny-mmproj-F16.gguf --image $IM/img_512x384.png --out $tmp/gg.f32 -t 2 >/dev/null
 d=$(maxdiff $tmp/gg.f32 $G/I3/F16/image_embd.f32)
 check "encode-image from the mmproj within 1e-2 (got $d)" "python3 -c 'import sys; sys.exit(0 if \"$d\" != \"size\" and float(\"$d\") <= 1e-2 else 1)'"
+# A Q8_0 mmproj (--mmproj-quant): half the bytes, embeddings near the golden F16 ones whether
+# the int8 matrices run packed (the best table) or as stored (the scalar reference's dots).
+$QVL convert -m $tmp/m --out $tmp/t.gguf --mmproj-out $tmp/q8.gguf --mmproj-quant q8_0 -t 2 2>/dev/null
+$QVL convert -m $tmp/m --out $tmp/t.gguf --mmproj-out $tmp/f16.gguf -t 2 2>/dev/null
+check "a Q8_0 mmproj is under 2/3 of the F16 one" "[ \$(stat -c %s $tmp/q8.gguf) -lt \$(( \$(stat -c %s $tmp/f16.gguf) * 2 / 3 )) ]"
+check "convert refuses an unknown --mmproj-quant before any work" "! $QVL convert -m $tmp/m --out $tmp/u.gguf --mmproj-out $tmp/u2.gguf --mmproj-quant q4 2>$tmp/err && grep -q 'use f16 or q8_0' $tmp/err && [ ! -e $tmp/u.gguf ]"
+$QVL encode-image -m $tmp/t.gguf --mmproj $tmp/q8.gguf --image $IM/img_512x384.png --out $tmp/q8.f32 -t 2 >/dev/null
+$QVL encode-image -m $tmp/t.gguf --mmproj $tmp/q8.gguf --kernels scalar --image $IM/img_512x384.png --out $tmp/q8s.f32 -t 2 >/dev/null
+for f in q8 q8s; do
+    d=$(maxdiff $tmp/$f.f32 $G/I3/F16/image_embd.f32)
+    check "encode-image from a Q8_0 mmproj ($f) within 3e-2 of the F16 golden (got $d)" "python3 -c 'import sys; sys.exit(0 if \"$d\" != \"size\" and float(\"$d\") <= 3e-2 else 1)'"
+done
 check "encode-image on a GGUF without --mmproj says so" "$QVL encode-image -m $GG/tiny-Q8_0.gguf --image $IM/img_256x256.png --out $tmp/n.f32 2>&1 | grep -q -- --mmproj"
 
 $QVL logits -m $tmp/m --quant bf16 --prompt-ids $G/I3/F16/prompt_ids.txt --image $IM/img_512x384.png --out $tmp/l.f32 -t 2 2>/dev/null

@@ -1,10 +1,10 @@
 #!/bin/bash
 # run_tiers.sh BUILD_DIR - runs the numeric tests (kernels, packed, golden,
 # forward passes) once more per kernel table this CPU can execute besides the
-# one it picks by itself, forced with QVL_KERNELS: a Zen 4 checks avx512
-# (no BF16), avx2 and scalar too, a Zen 5 also avxvnni, a Zen 3 scalar. The
-# scalar table stays the judge of the others
-# inside the tests; this makes sure every table also meets the goldens.
+# one it picks by itself, forced with QVL_KERNELS: a Zen 4 checks avx512 (no
+# BF16), avx2 and scalar too, a Zen 5 also avxvnni, a Zen 3 scalar. The
+# scalar table stays the judge of the others inside the tests; this makes
+# sure every table also meets the goldens.
 set -u
 cd "$(dirname "$0")/.."
 build=$1

@@ -164,6 +164,32 @@ static int recognize_page(TessBaseAPI *api, const ocr_image *img, const atomic_b
     return rc;
 }
 
+static long text_chars(const ocr_result *res) {
+    long n = 0;
+    for (int i = 0; i < res->n_lines; i++)
+        for (const char *p = res->lines[i].text; *p; p++) n += *p != ' ' && ((unsigned char)*p & 0xc0) != 0x80;
+    return n;
+}
+
+/* A table that layout analysis read column by column (ocr_layout.c) is read
+ * again as one block of rows, which keeps each row's cells together and in
+ * order. The rows replace the columns unless they lost text: the columns
+ * reading has dropped whole columns before, the rows reading never did. */
+static int reread_as_rows(TessBaseAPI *api, const ocr_image *img, const atomic_bool *cancel, ocr_result *out,
+                          qvl_error *err) {
+    ocr_result rows = {0};
+    TessBaseAPISetPageSegMode(api, PSM_SINGLE_BLOCK);
+    int rc = recognize_page(api, img, cancel, &rows, err);
+    TessBaseAPISetPageSegMode(api, PSM_AUTO);
+    if (rc == 0 && 10 * text_chars(&rows) >= 9 * text_chars(out)) {
+        ocr_result_free(out);
+        *out = rows;
+    } else {
+        ocr_result_free(&rows);
+    }
+    return rc;
+}
+
 int ocr_tess_recognize(ocr_tess *t, const ocr_image *img, const char *lang, const atomic_bool *cancel,
                        ocr_result *out, qvl_error *err) {
     TessBaseAPI *api = tess_get(t, lang, err);
@@ -176,6 +202,8 @@ int ocr_tess_recognize(ocr_tess *t, const ocr_image *img, const char *lang, cons
         TessBaseAPISetPageSegMode(api, PSM_SINGLE_COLUMN);
         rc = recognize_page(api, img, cancel, out, err);
         TessBaseAPISetPageSegMode(api, PSM_AUTO);
+    } else if (rc == 0 && ocr_lines_table_by_columns(out)) {
+        rc = reread_as_rows(api, img, cancel, out, err);
     }
     if (rc == 0) rc = ocr_result_finish(out, err);
     if (rc < 0) ocr_result_free(out);

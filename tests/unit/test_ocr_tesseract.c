@@ -1,8 +1,9 @@
 /* test_ocr_tesseract.c - the built-in Tesseract backend on clean images of
  * the rendered test set (tests/ocr/set, ground truth beside each image):
  * character error rate within a bound, lines in reading order with boxes
- * inside the image, a table read row by row at any print size, engine
- * reuse, one engine per thread, bad input, and cancellation.
+ * inside the image, a table read row by row at any print size, a grey page
+ * read the same as its colour twin, engine reuse, one engine per thread, bad
+ * input, and cancellation.
  * The full per-category accuracy report is `qvl ocr --eval` (make bench).
  */
 #include <pthread.h>
@@ -158,6 +159,23 @@ static void test_table_sizes(ocr_engine *eng) {
     free(gt);
 }
 
+/* A grey page goes to Tesseract as one channel (ocr_tesseract.c): the same
+ * page with one coloured pixel goes as RGB and must read the same. */
+static void test_grey_and_colour(ocr_engine *eng) {
+    image_rgb img = {0};
+    if (load("doc_en_01_clean.png", &img) < 0) return;
+    ocr_result grey, colour;
+    qvl_error err = {0};
+    CHECK(ocr_engine_recognize(eng, &img, "eng", &grey, &err) == 0);
+    img.pixels[0] = 255, img.pixels[1] = 0, img.pixels[2] = 0;
+    CHECK(ocr_engine_recognize(eng, &img, "eng", &colour, &err) == 0);
+    CHECK_MSG(grey.text && colour.text && grey.n_lines > 0 && !strcmp(grey.text, colour.text),
+              "grey:\n%s\ncolour:\n%s", grey.text ? grey.text : "", colour.text ? colour.text : "");
+    ocr_result_free(&grey);
+    ocr_result_free(&colour);
+    image_free(&img);
+}
+
 typedef struct { const image_rgb *img; char *text; } thread_job;
 
 static void *thread_main(void *arg) {
@@ -269,6 +287,7 @@ int main(void) {
     test_reading_order(eng);
     test_table_judge();
     test_table_sizes(eng);
+    test_grey_and_colour(eng);
     test_reuse_and_threads(eng);
     test_bad_input(eng);
     test_cancel(eng);

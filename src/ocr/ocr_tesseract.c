@@ -3,9 +3,12 @@
  * One ocr_tess keeps a TessBaseAPI per language set it has been asked for
  * (a few at most, least recently used evicted), because loading a language
  * model costs far more than recognising a page. Pixels go straight from our
- * RGB buffer into Tesseract (TessBaseAPISetImage copies them into its own
- * Pix); nothing touches the disk. Lines come from the result iterator in
- * Tesseract's reading order, each with its box and confidence.
+ * RGB buffer (one channel when the page is grey) into Tesseract
+ * (TessBaseAPISetImage copies them into its own Pix); nothing touches the
+ * disk. Lines come from the result iterator in Tesseract's reading order,
+ * each with its box and confidence. One pass of full layout analysis a
+ * page; a second only when it found no text, or read a table column by
+ * column (then the page is read as one block of rows).
  *
  * Not thread-safe: one ocr_tess per thread (ocr.h says so to callers).
  */

@@ -58,7 +58,7 @@ MMPROJ=$MODELS/2b-mmproj-f16.gguf
 MMPROJ_Q8=$MODELS/2b-mmproj-q8_0.gguf   # qvl convert --mmproj-quant q8_0
 REAL=../shared/testdata/images/real
 OCR_DOC=tests/ocr/set/bench_doc_1024x768.png
-OCR_PHOTO=tests/ocr/photo/tilt_en.png
+OCR_PHOTO=tests/ocr/photo/bench_photo_1024x768.jpg   # dense, tilted 7 degrees, under a lamp
 OUT=bench/results
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -180,7 +180,7 @@ decode_again
 echo "  OCR 1024x768 document ..."
 ocr_json=$($QVL ocr --bench "$OCR_DOC" --lang eng) || die "qvl ocr --bench failed"
 ocr_ms=$(json_get warm_ms_median <<< "$ocr_json")
-echo "  OCR of photographed pages: a tilted 1024x768 photo (orientation + levelling), CER per category ..."
+echo "  OCR of photographed pages: a dense tilted 1024x768 photo under a lamp (orientation, levelling, light), CER per category ..."
 ocr_photo_json=$($QVL ocr --bench "$OCR_PHOTO" --lang eng) || die "qvl ocr --bench $OCR_PHOTO failed"
 ocr_photo_ms=$(json_get warm_ms_median <<< "$ocr_photo_json")
 photo_eval=$($QVL ocr --eval tests/ocr/photo --json) || die "qvl ocr --eval tests/ocr/photo failed"

@@ -40,6 +40,12 @@ char *ocr_result_to_json(const ocr_result *res);
  * 128 bytes: safe to hand to Tesseract or a plugin. */
 int ocr_lang_valid(const char *lang);
 
+/* Whether the lines of a reading are a table read column by column: at
+ * least four lines, half of them standing side by side with
+ * another at the same height, and those mostly short (cells, not columns of
+ * prose). The recogniser then reads the page again as one block of rows. */
+bool ocr_lines_table_by_columns(const ocr_result *res);
+
 /* ---- backends ---- */
 typedef struct ocr_tess ocr_tess;
 ocr_tess *ocr_tess_open(const char *tessdata, qvl_error *err);

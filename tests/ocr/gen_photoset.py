@@ -24,7 +24,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from gen_testset import EN_SENT, ZH_SENT, MIXED_SENT, EN_ITEMS, ZH_ITEMS, label  # noqa: E402
+from gen_testset import EN_ITEMS, EN_SENT, MIXED_SENT, ZH_ITEMS, ZH_SENT, TestSet, dense_lines, label  # noqa: E402
 
 KINDS = ["tilt", "persp", "light", "rot90", "rot180", "rot270", "blur", "jpeg", "combo"]
 LANGS = {"en": ("eng", EN_SENT, "DejaVu-Sans"), "zh": ("chi_sim", ZH_SENT, "Noto-Sans-CJK-SC"),
@@ -72,9 +72,7 @@ def trouble(kind, rng, seed):
 
 
 def main():
-    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "photo")
-    os.makedirs(out_dir, exist_ok=True)
-    manifest = ["# file\tcategory\tlang\ttags  (written by tests/ocr/gen_photoset.py)"]
+    out = TestSet("photo", "gen_photoset.py")
     seed = 5000
     for kind in KINDS:
         for lang in LANGS:
@@ -85,35 +83,29 @@ def main():
             lines = page_lines(rng, lang, layout)
             size = rng.choice([20, 22, 24]) if layout == "doc" else rng.choice([24, 28])
             text = label("\n".join(lines), font, size, "#1c1c1c", "#fbfbf6", ["-interline-spacing", str(size // 2)])
-            name = "%s_%s" % (kind, lang)
             ext = "jpg" if kind in ("jpeg", "combo") else "png"
+            file = "%s_%s.%s" % (kind, lang, ext)
             cmd = ["convert", "-background", "#fbfbf6", *text, "-bordercolor", "#fbfbf6", "-border", "40x50",
                    "-resize", "%dx%d" % (W - 160, H - 140),
                    "(", "-size", "%dx%d" % (W, H), "xc:#5a5048", ")", "+swap", "-gravity", "center",
                    "-compose", "Over", "-composite", "+gravity", *trouble(kind, rng, seed),
                    "-colorspace", "sRGB", "-type", "TrueColor"]
             cmd += ["-quality", str(rng.choice([30, 40]))] if ext == "jpg" else ["-define", "png:exclude-chunks=date,time"]
-            subprocess.run(cmd + [os.path.join(out_dir, "%s.%s" % (name, ext))], check=True)
-            with open(os.path.join(out_dir, name + ".gt.txt"), "w", encoding="utf-8") as g:
-                g.write("\n".join(lines) + "\n")
-            manifest.append("%s.%s\t%s\t%s\t%s,%s" % (name, ext, kind, tess, lang, layout))
+            subprocess.run(cmd + [out.path(file)], check=True)
+            out.add(file, lines, kind, tess, "%s,%s" % (lang, layout))
     # The latency page: a dense English page (16 long lines) photographed on
     # the desk, tilted 7 degrees, under the lamp, as a JPEG.
     rng = random.Random(77)
-    lines = [" ".join(rng.sample(EN_SENT, 2)) for _ in range(16)]
+    lines = dense_lines(rng)
     subprocess.run(["convert", "-size", "%dx%d" % (W - 80, H - 110), "xc:#fbfbf6", "-font", "DejaVu-Serif",
                     "-pointsize", "15", "-fill", "#1c1c1c", "-interline-spacing", "11", "-annotate", "+24+36",
                     "\n".join(lines), "(", "-size", "%dx%d" % (W, H), "xc:#5a5048", ")", "+swap", "-gravity",
                     "center", "-compose", "Over", "-composite", "+gravity", "-background", "#5a5048", "-rotate", "7",
                     "-gravity", "center", "-extent", "%dx%d" % (W, H), *trouble("light", rng, 0), "-colorspace",
-                    "sRGB", "-type", "TrueColor", "-quality", "85", os.path.join(out_dir, "bench_photo_1024x768.jpg")],
+                    "sRGB", "-type", "TrueColor", "-quality", "85", out.path("bench_photo_1024x768.jpg")],
                    check=True)
-    with open(os.path.join(out_dir, "bench_photo_1024x768.gt.txt"), "w", encoding="utf-8") as g:
-        g.write("\n".join(lines) + "\n")
-    manifest.append("bench_photo_1024x768.jpg\tbench\teng\ten,doc")
-    with open(os.path.join(out_dir, "manifest.tsv"), "w", encoding="utf-8") as m:
-        m.write("\n".join(manifest) + "\n")
-    print("wrote %d images to %s" % (len(manifest) - 1, out_dir))
+    out.add("bench_photo_1024x768.jpg", lines, "bench", "eng", "en,doc")
+    out.finish()
 
 
 if __name__ == "__main__":

@@ -216,10 +216,36 @@ def build_blocks(lines, font, size, style, fg, bg, rng):
     return label("\n".join(lines), font, size, fg, bg, ["-interline-spacing", str(size // 3)])
 
 
+class TestSet:
+    """The files of a test set being written: each image's ground truth beside it, and
+    manifest.tsv (file, category, tesseract languages, tags) for `qvl ocr --eval`."""
+
+    def __init__(self, default_dir, writer):
+        self.dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), default_dir)
+        os.makedirs(self.dir, exist_ok=True)
+        self.manifest = ["# file\tcategory\tlang\ttags  (written by tests/ocr/%s)" % writer]
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def add(self, file, lines, category, lang, tags):
+        with open(self.path(os.path.splitext(file)[0] + ".gt.txt"), "w", encoding="utf-8") as g:
+            g.write("\n".join(lines) + "\n")
+        self.manifest.append("%s\t%s\t%s\t%s" % (file, category, lang, tags))
+
+    def finish(self):
+        with open(self.path("manifest.tsv"), "w", encoding="utf-8") as m:
+            m.write("\n".join(self.manifest) + "\n")
+        print("wrote %d images to %s" % (len(self.manifest) - 1, self.dir))
+
+
+def dense_lines(rng):
+    """The text of a latency page: 16 lines of two sentences each."""
+    return [" ".join(rng.sample(EN_SENT, 2)) for _ in range(16)]
+
+
 def main():
-    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "set")
-    os.makedirs(out_dir, exist_ok=True)
-    manifest = ["# file\tcategory\tlang\ttags  (written by tests/ocr/gen_testset.py)"]
+    out = TestSet("set", "gen_testset.py")
     seed = 1000
     for cat, lang, count in PLAN:
         for i in range(count):
@@ -232,23 +258,16 @@ def main():
                                      ("#111111", "#f2c200")])
             lines, font, size, style = MAKERS[cat](rng, lang, kind)
             name = "%s_%s_%02d_%s" % (cat, lang, i + 1, kind)
-            f = render(out_dir, name, build_blocks(lines, font, size, style, fg, bg, rng), bg, kind, rng, seed)
-            with open(os.path.join(out_dir, name + ".gt.txt"), "w", encoding="utf-8") as g:
-                g.write("\n".join(lines) + "\n")
-            manifest.append("%s\t%s\t%s\t%s,%s" % (f, cat, TESS_LANG[lang], lang, kind))
+            f = render(out.dir, name, build_blocks(lines, font, size, style, fg, bg, rng), bg, kind, rng, seed)
+            out.add(f, lines, cat, TESS_LANG[lang], "%s,%s" % (lang, kind))
     # The latency page: 1024x768, a dense English document.
-    rng = random.Random(7)
-    lines = [" ".join(rng.sample(EN_SENT, 2)) for _ in range(16)]
+    lines = dense_lines(random.Random(7))
     subprocess.run(["convert", "-size", "1024x768", "xc:white", "-font", "DejaVu-Serif", "-pointsize", "17",
                     "-fill", "#111111", "-interline-spacing", "12", "-annotate", "+40+60", "\n".join(lines),
-                    "-define", "png:exclude-chunks=date,time", os.path.join(out_dir, "bench_doc_1024x768.png")],
+                    "-define", "png:exclude-chunks=date,time", out.path("bench_doc_1024x768.png")],
                    check=True)
-    with open(os.path.join(out_dir, "bench_doc_1024x768.gt.txt"), "w", encoding="utf-8") as g:
-        g.write("\n".join(lines) + "\n")
-    manifest.append("bench_doc_1024x768.png\tdoc\teng\ten,clean,bench")
-    with open(os.path.join(out_dir, "manifest.tsv"), "w", encoding="utf-8") as m:
-        m.write("\n".join(manifest) + "\n")
-    print("wrote %d images to %s" % (len(manifest) - 1, out_dir))
+    out.add("bench_doc_1024x768.png", lines, "doc", "eng", "en,clean,bench")
+    out.finish()
 
 
 if __name__ == "__main__":

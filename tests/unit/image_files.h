@@ -6,6 +6,7 @@
 #ifndef QVL_TEST_IMAGE_FILES_H
 #define QVL_TEST_IMAGE_FILES_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,25 +15,7 @@
 #include <jpeglib.h>
 
 #include "image/image.h"
-
-/* The whole file at path, malloc'd, or NULL. */
-static inline uint8_t *read_whole_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    uint8_t *buf = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        rewind(f);
-        buf = n > 0 ? malloc((size_t)n) : NULL;
-        if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        }
-        *len = buf ? (size_t)n : 0;
-    }
-    fclose(f);
-    return buf;
-}
+#include "text_file.h"
 
 /* Size of the APP1 payload exif_app1 writes. */
 enum { EXIF_APP1_LEN = 6 + 8 + 2 + 12 + 4 };
@@ -54,10 +37,10 @@ static inline void exif_app1(uint8_t app1[EXIF_APP1_LEN], int o) {
     memcpy(t + 8, entry, 14);
 }
 
-/* JPEG of w x h pixels with `components` (1 gray, 3 RGB, 4 CMYK) and an
- * optional APP1 payload. Returns a malloc'd buffer. */
-static inline uint8_t *make_jpeg(const uint8_t *px, int w, int h, int components,
-                          const uint8_t *app1, size_t app1_len, size_t *len) {
+/* JPEG of w x h pixels with `components` (1 gray, 3 RGB, 4 CMYK), baseline
+ * or progressive, with an optional APP1 payload. Returns a malloc'd buffer. */
+static inline uint8_t *encode_jpeg(const uint8_t *px, int w, int h, int components, bool progressive,
+                                   const uint8_t *app1, size_t app1_len, size_t *len) {
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr jerr;
     unsigned char *buf = NULL;
@@ -71,6 +54,7 @@ static inline uint8_t *make_jpeg(const uint8_t *px, int w, int h, int components
     c.in_color_space = components == 1 ? JCS_GRAYSCALE : components == 3 ? JCS_RGB : JCS_CMYK;
     jpeg_set_defaults(&c);
     jpeg_set_quality(&c, 95, TRUE);
+    if (progressive) jpeg_simple_progression(&c);
     jpeg_start_compress(&c, TRUE);
     if (app1) jpeg_write_marker(&c, JPEG_APP0 + 1, app1, (unsigned)app1_len);
     while (c.next_scanline < c.image_height) {
@@ -84,6 +68,12 @@ static inline uint8_t *make_jpeg(const uint8_t *px, int w, int h, int components
     free(buf);
     *len = n;
     return out;
+}
+
+/* A baseline JPEG (see encode_jpeg). */
+static inline uint8_t *make_jpeg(const uint8_t *px, int w, int h, int components,
+                                 const uint8_t *app1, size_t app1_len, size_t *len) {
+    return encode_jpeg(px, w, h, components, false, app1, app1_len, len);
 }
 
 /* `convert in0.png ... in<n-1>.png <opts> out.<ext>` on the n images (n
@@ -107,7 +97,7 @@ static inline uint8_t *magick_convert(const image_rgb *imgs, int n, const char *
     }
     snprintf(path, sizeof path, "%s/out.%s", dir, ext);
     snprintf(cmd + k, sizeof cmd - (size_t)k, " %s %s", opts, path);
-    if (written == n && system(cmd) == 0) bytes = read_whole_file(path, len);
+    if (written == n && system(cmd) == 0) bytes = (uint8_t *)slurp(path, len);
     if (!bytes) fprintf(stderr, "magick_convert: `%s` made nothing\n", cmd);
     unlink(path);
     for (int i = 0; i < written; i++) {

@@ -193,7 +193,7 @@ static uint8_t *write_tiff(const tiff_spec *t, size_t *len) {
     for (uint32_t y = 0; y < t->h; y++)
         TIFFWriteScanline(tif, (uint8_t *)t->rows + y * row, y, 0);
     TIFFClose(tif);
-    uint8_t *bytes = read_whole_file(path, len);
+    uint8_t *bytes = (uint8_t *)slurp(path, len);
     unlink(path);
     return bytes;
 }

@@ -72,37 +72,19 @@ static void test_png_bomb(void) {
     CHECK_MSG(now() - t0 < 0.5, "bomb took %.3f s", now() - t0);
 }
 
-static uint8_t *small_jpeg(int w, int h, int progressive, size_t *len) {
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr jerr;
-    unsigned char *buf = NULL;
-    unsigned long n = 0;
-    c.err = jpeg_std_error(&jerr);
-    jpeg_create_compress(&c);
-    jpeg_mem_dest(&c, &buf, &n);
-    c.image_width = (JDIMENSION)w;
-    c.image_height = (JDIMENSION)h;
-    c.input_components = 3;
-    c.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&c);
-    if (progressive) jpeg_simple_progression(&c);
-    jpeg_start_compress(&c, TRUE);
-    uint8_t *row = malloc((size_t)w * 3);
-    for (int x = 0; x < w * 3; x++) row[x] = (uint8_t)(x * 13);
-    while (c.next_scanline < c.image_height) jpeg_write_scanlines(&c, &row, 1);
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    free(row);
-    uint8_t *out = malloc(n);
-    memcpy(out, buf, n);
-    free(buf);
-    *len = n;
-    return out;
+/* A w x h JPEG of a fixed stripe pattern (see encode_jpeg). */
+static uint8_t *small_jpeg(int w, int h, bool progressive, size_t *len) {
+    uint8_t *px = malloc((size_t)w * h * 3);
+    if (!px) return NULL;
+    for (size_t i = 0; i < (size_t)w * h * 3; i++) px[i] = (uint8_t)(i % ((size_t)w * 3) * 13);
+    uint8_t *jpg = encode_jpeg(px, w, h, 3, progressive, NULL, 0, len);
+    free(px);
+    return jpg;
 }
 
 static void test_limits(void) {
     size_t n;
-    uint8_t *jpg = small_jpeg(64, 48, 0, &n);
+    uint8_t *jpg = small_jpeg(64, 48, false, &n);
     /* Patch the SOF0 frame header to claim 60000 x 60000. */
     for (size_t i = 0; i + 9 < n; i++)
         if (jpg[i] == 0xff && jpg[i + 1] == 0xc0) {
@@ -115,7 +97,7 @@ static void test_limits(void) {
     CHECK_MSG(now() - t0 < 0.5, "JPEG bomb took %.3f s", now() - t0);
     free(jpg);
 
-    jpg = small_jpeg(64, 48, 0, &n);
+    jpg = small_jpeg(64, 48, false, &n);
     image_limits tiny_pixels = {.max_pixels = 64 * 48 - 1}, tiny_bytes = {.max_bytes = n - 1};
     expect_fail(jpg, n, &tiny_pixels, QVL_E_TOO_LARGE, "JPEG over max_pixels");
     expect_fail(jpg, n, &tiny_bytes, QVL_E_TOO_LARGE, "JPEG over max_bytes");
@@ -187,7 +169,7 @@ static void test_files(void) {
         mapped_file_close(&mf);
     }
     size_t n;
-    uint8_t *prog = small_jpeg(96, 64, 1, &n);
+    uint8_t *prog = small_jpeg(96, 64, true, &n);
     truncations(prog, n, "progressive JPEG");
     corruptions(prog, n, 8, n, "progressive JPEG");
     free(prog);
@@ -408,7 +390,7 @@ static void test_odd_shapes(void) {
     be32(p + 8, crc32_png(p + 4, 4));
     expect_fail(f, sizeof f, NULL, -1, "PNG 0x0");
 
-    image_rgb strip, back;
+    image_rgb strip, back = {0};
     qvl_error err = {0};
     char path[] = "/tmp/qvl-strip-XXXXXX.png";
     int fd = mkstemps(path, 4);
@@ -417,12 +399,11 @@ static void test_odd_shapes(void) {
     CHECK(image_alloc(&strip, 1, 100000, &err) == 0);
     memset(strip.pixels, 128, (size_t)100000 * 3);
     CHECK(image_write_png(&strip, path, &err) == 0);
-    FILE *in = fopen(path, "rb");
-    static uint8_t buf[1 << 20];
-    size_t n = in ? fread(buf, 1, sizeof buf, in) : 0;
-    if (in) fclose(in);
+    size_t n = 0;
+    uint8_t *buf = (uint8_t *)slurp(path, &n);
     unlink(path);
-    CHECK(image_decode(buf, n, NULL, &back, &err) == 0 && back.width == 1 && back.height == 100000);
+    CHECK(buf && image_decode(buf, n, NULL, &back, &err) == 0 && back.width == 1 && back.height == 100000);
+    free(buf);
     image_patches pt;
     CHECK(image_preprocess(&back, NULL, &pt, &err) != 0);
     CHECK_MSG(strstr(err.msg, "aspect ratio") != NULL, "%s", err.msg);

@@ -1,8 +1,9 @@
 /* test_ocr_tesseract.c - the built-in Tesseract backend on clean images of
  * the rendered test set (tests/ocr/set, ground truth beside each image):
  * character error rate within a bound, lines in reading order with boxes
- * inside the image, engine reuse, one engine per thread, bad input, and
- * cancellation.
+ * inside the image, a table read row by row at any print size, a grey page
+ * read the same as its colour twin, engine reuse, one engine per thread, bad
+ * input, and cancellation.
  * The full per-category accuracy report is `qvl ocr --eval` (make bench).
  */
 #include <pthread.h>
@@ -13,7 +14,9 @@
 #include "check.h"
 #include "text_file.h"
 #include "image/image.h"
+#include "image/resize.h"
 #include "ocr/ocr.h"
+#include "ocr/ocr_internal.h"
 #include "ocr/ocr_text.h"
 
 #define SET "tests/ocr/set/"
@@ -100,6 +103,77 @@ static void test_reading_order(ocr_engine *eng) {
     ocr_result_free(&res);
     image_free(&img);
     free(gt);
+}
+
+/* The layout judge on lines laid out by hand: cells side by side are a
+ * table read by columns; rows, prose columns and a few lines are not. */
+static void test_table_judge(void) {
+    typedef struct { const char *text; int x, y, w, h; } laid;
+    static const laid cells[] = {
+        {"分数", 513, 40, 51, 26}, {"年龄", 353, 40, 51, 27}, {"城市", 193, 40, 51, 27}, {"姓名", 33, 40, 50, 27},
+        {"杭州", 193, 100, 50, 26}, {"陈静", 34, 100, 51, 27}, {"53 95", 353, 104, 163, 20}},
+      rows[] = {{"姓名 城市 年龄 分数", 25, 30, 398, 20}, {"陈静 杭州 53 95", 25, 75, 362, 20},
+                {"王芳 上海 49 59", 25, 120, 362, 20}, {"杨磊 成都 30 52", 25, 165, 362, 20}},
+      prose[] = {{"The meeting has been moved to Thursday", 20, 10, 300, 14},
+                 {"Bring a photo ID and your confirmation", 360, 10, 300, 14},
+                 {"at 3 pm. Please keep your ticket until", 20, 30, 300, 14},
+                 {"number. Water the plants twice a week", 360, 30, 300, 14}};
+    const struct { const laid *lines; int n; bool table; } cases[] = {
+        {cells, 7, true}, {rows, 4, false}, {prose, 4, false}, {cells, 3, false}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        ocr_result res = {0};
+        const laid *l = cases[c].lines;
+        for (int i = 0; i < cases[c].n; i++)
+            CHECK(ocr_result_add_line(&res, l[i].text, l[i].x, l[i].y, l[i].w, l[i].h, 90, NULL) == 0);
+        CHECK_MSG(ocr_lines_table_by_columns(&res) == cases[c].table, "case %zu", c);
+        ocr_result_free(&res);
+    }
+}
+
+/* A ruled Chinese table that Tesseract's layout analysis read column by
+ * column once its print was enlarged (a 150 dpi scan rendered at 200 dpi):
+ * at every size its rows come back whole and in order. */
+static void test_table_sizes(ocr_engine *eng) {
+    image_rgb img = {0};
+    char *gt = ground_truth("table_zh_01_clean.png");
+    if (!gt || load("table_zh_01_clean.png", &img) < 0) { free(gt); return; }
+    const float scales[] = {1.0f, 4.0f / 3, 1.5f, 2.0f};
+    for (size_t i = 0; i < sizeof scales / sizeof scales[0]; i++) {
+        image_rgb big = {0};
+        qvl_error err = {0};
+        int w = (int)(img.width * scales[i] + 0.5f), h = (int)(img.height * scales[i] + 0.5f);
+        CHECK(image_resize_bicubic(&img, w, h, &big, &err) == 0);
+        ocr_result res;
+        if (ocr_engine_recognize(eng, &big, "chi_sim", &res, &err) == 0) {
+            double cer = 1;
+            CHECK(ocr_cer(gt, res.text, &cer, NULL, NULL, &err) == 0);
+            CHECK_MSG(cer <= 0.05 && res.n_lines == 5, "x%.2f: CER %.3f, %d lines:\n%s", scales[i], cer,
+                      res.n_lines, res.text);
+            ocr_result_free(&res);
+        } else {
+            CHECK_MSG(0, "x%.2f: %s", scales[i], err.msg);
+        }
+        image_free(&big);
+    }
+    image_free(&img);
+    free(gt);
+}
+
+/* A grey page goes to Tesseract as one channel (ocr_tesseract.c): the same
+ * page with one coloured pixel goes as RGB and must read the same. */
+static void test_grey_and_colour(ocr_engine *eng) {
+    image_rgb img = {0};
+    if (load("doc_en_01_clean.png", &img) < 0) return;
+    ocr_result grey, colour;
+    qvl_error err = {0};
+    CHECK(ocr_engine_recognize(eng, &img, "eng", &grey, &err) == 0);
+    img.pixels[0] = 255, img.pixels[1] = 0, img.pixels[2] = 0;
+    CHECK(ocr_engine_recognize(eng, &img, "eng", &colour, &err) == 0);
+    CHECK_MSG(grey.text && colour.text && grey.n_lines > 0 && !strcmp(grey.text, colour.text),
+              "grey:\n%s\ncolour:\n%s", grey.text ? grey.text : "", colour.text ? colour.text : "");
+    ocr_result_free(&grey);
+    ocr_result_free(&colour);
+    image_free(&img);
 }
 
 typedef struct { const image_rgb *img; char *text; } thread_job;
@@ -211,6 +285,9 @@ int main(void) {
     CHECK_STR(ocr_engine_name(eng), "tesseract");
     test_accuracy(eng);
     test_reading_order(eng);
+    test_table_judge();
+    test_table_sizes(eng);
+    test_grey_and_colour(eng);
     test_reuse_and_threads(eng);
     test_bad_input(eng);
     test_cancel(eng);

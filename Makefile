@@ -186,3 +186,19 @@ fuzz-build: $(FUZZ_BIN)
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_LIBSRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(FUZZ_LIBSRC) $(LDLIBS)
+# The API request targets call the server's parse steps: the server's files
+# and the parsers are built instrumented (into build/fuzz/src), and what they
+# call beyond those (the scheduler's callees: generation, the model) comes
+# uninstrumented from the release library, never run by these targets.
+FUZZ_API_OBJ := $(patsubst %.c,build/fuzz/%.o,$(filter-out src/server/server.c src/server/web_assets.c,\
+                  $(wildcard src/server/*.c)) $(FUZZ_LIBSRC))
+build/fuzz/fuzz_api_%: tests/fuzz/fuzz_api_%.c tests/fuzz/fuzz_util.h tests/fuzz/fuzz_server.h $(FUZZ_API_OBJ) \
+                       build/release/libqvl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(FUZZ_API_OBJ) build/release/libqvl.a $(LDLIBS)
+ifeq ($(FUZZ),1)
+build/release/libqvl.a: FORCE
+	$(MAKE) FUZZ= build/release/libqvl.a
+.PHONY: FORCE
+FORCE:
+endif

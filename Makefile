@@ -1,7 +1,7 @@
 # qvl - plain Makefile.
 #   make            builds ./qvl (release, -O2)
 #   make test       unit + golden + hostile-file + load tests, then all again under ASan/UBSan,
-#                   then every fuzz target for 20 s
+#                   then every fuzz target for 30 s (two at a time)
 #   make test-load  20 clients for 2 minutes against qvl serve (test-soak: 30 minutes)
 #   make bench      speed/memory benchmarks (bench/run.sh), JSON in bench/results/
 #   make test-2b    full-size golden check (generates the 2b test model; slow, not in CI)
@@ -119,7 +119,7 @@ test: qvl
 	$(MAKE) test-run
 	$(MAKE) SAN=1 test-run
 	$(MAKE) test-integration
-	$(MAKE) fuzz FUZZ_SECONDS=20
+	$(MAKE) fuzz FUZZ_SECONDS=30
 
 # The load test at full length (make test runs 20 s of it), and the soak
 # run that reports the RSS slope (not in CI).

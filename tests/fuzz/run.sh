@@ -12,6 +12,8 @@ cd "$(dirname "$0")/../.."
 seconds=${1:-60}
 jobs_max=${FUZZ_JOBS:-2}
 export QVL_TESTDATA=${QVL_TESTDATA:-$PWD/../shared/testdata}
+# what system libraries allocate once per process is not a finding (tests/lsan.supp: fontconfig, for PDFs)
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 # run_one TARGET: one target's run; its summary line goes to build/fuzz/TARGET.summary.
 run_one() {

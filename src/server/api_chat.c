@@ -374,12 +374,12 @@ static int parse_boxes(const json_t *body, const srv_images *images, bool *boxes
 }
 
 /* The request's conversation id: the body's conversation_id or the
- * X-Conversation-Id header (already checked by the router, in r->conv_id);
+ * X-Conversation-Id header (already checked by the router; NULL when absent);
  * NULL for a new conversation. Returns -1 with err when the body's is
  * malformed or the two disagree. */
-static int request_conv_id(srv_req *r, const json_t *body, const char **id, qvl_error *err) {
+static int request_conv_id(const char *header_id, const json_t *body, const char **id, qvl_error *err) {
     json_t *cid = json_object_get(body, "conversation_id");
-    *id = r->conv_id[0] ? r->conv_id : NULL;
+    *id = header_id;
     if (!cid || json_is_null(cid)) return 0;
     if (!json_is_string(cid) || !conv_id_valid(json_string_value(cid)))
         return qvl_fail_code(err, QVL_E_BAD_INPUT, "'conversation_id' must be the string an earlier answer returned");
@@ -390,71 +390,71 @@ static int request_conv_id(srv_req *r, const json_t *body, const char **id, qvl_
     return 0;
 }
 
+/* The optional "pages" (a page or a range of a PDF or TIFF) into pages
+ * (cap bytes). Returns 0, or -1 with err (QVL_E_BAD_INPUT). */
+static int parse_pages(const json_t *body, char *pages, size_t cap, qvl_error *err) {
+    json_t *v = json_object_get(body, "pages");
+    if (!v || json_is_null(v)) return 0;
+    if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 100000)
+        snprintf(pages, cap, "%lld", (long long)json_integer_value(v));
+    else if (json_is_string(v) && json_string_length(v) < cap)
+        snprintf(pages, cap, "%s", json_string_value(v));
+    else
+        return qvl_fail_code(err, QVL_E_BAD_INPUT,
+                             "'pages' must be a page (2 or \"2\"), a range (\"1-3\") or \"all\"");
+    int first, last;
+    if (image_pages_parse(pages, 100000, &first, &last, err) != 0) {
+        pages[0] = 0;
+        return -1;
+    }
+    return 0;
+}
+
+int api_simple_parse(qvl_server *s, json_t *body, const char *header_conv_id, api_request *a, qvl_error *err) {
+    *a = (api_request){.req = {.load_image = srv_load_image, .load_free = srv_images_free}, .body = body};
+    sched_request *req = &a->req;
+    if (request_conv_id(header_conv_id, body, &a->conv_id, err) || api_parse_mode(body, &req->mode, err) ||
+        api_parse_params(s, body, &req->params, a->stops, &req->min_pixels, &req->max_pixels, err) ||
+        api_parse_schema_field(body, &req->constraint, err) ||
+        !(req->messages = build_messages(s, body, a->conv_id, &a->n_images, err)) ||
+        !(req->load_ctx = srv_check_images(s, req->messages, err)) ||
+        parse_boxes(body, req->load_ctx, &a->boxes, err) || parse_pages(body, req->pages, sizeof req->pages, err)) {
+        api_request_free(a);
+        return -1;
+    }
+    srv_images_last(req->load_ctx, &req->doc, &req->doc_len);
+    /* OCR reads one image (the last): a text-reading question about
+     * several goes to the model, which sees them all. */
+    if (a->n_images > 1 && req->mode == OCR_MODE_AUTO) req->mode = OCR_MODE_VLM;
+    a->stream = json_is_true(json_object_get(body, "stream"));
+    return 0;
+}
+
 enum MHD_Result api_simple_chat(srv_req *r) {
     qvl_server *s = r->srv;
     qvl_error err = {0};
     bool multipart = r->content_type && !strncasecmp(r->content_type, "multipart/form-data", 19);
     json_t *body = multipart ? form_to_json(r, &err) : srv_parse_json_body(r, &err);
-    sched_request req = {.load_image = srv_load_image, .load_free = srv_images_free};
-    const char *stops[API_MAX_STOP];
-    const char *conv_id = NULL;
-    json_t *msgs = NULL;
-    bool boxes = false;
-    int n_images = 0;
-    if (!body || request_conv_id(r, body, &conv_id, &err) || api_parse_mode(body, &req.mode, &err) ||
-        api_parse_params(s, body, &req.params, stops, &req.min_pixels, &req.max_pixels, &err) ||
-        api_parse_schema_field(body, &req.constraint, &err) ||
-        !(msgs = build_messages(s, body, conv_id, &n_images, &err)) ||
-        !(req.load_ctx = srv_check_images(s, msgs, &err)) || parse_boxes(body, req.load_ctx, &boxes, &err)) {
-        grammar_free(req.constraint);
-        srv_images_free(req.load_ctx);
-        json_decref(msgs);
-        json_decref(body);
+    api_request a;
+    if (!body || api_simple_parse(s, body, r->conv_id[0] ? r->conv_id : NULL, &a, &err) != 0)
         return srv_reply_error(r, &err);
-    }
-    json_t *pages = json_object_get(body, "pages");
-    if (pages && !json_is_null(pages)) {
-        if (json_is_integer(pages) && json_integer_value(pages) >= 1 && json_integer_value(pages) <= 100000)
-            snprintf(req.pages, sizeof req.pages, "%lld", (long long)json_integer_value(pages));
-        else if (json_is_string(pages) && json_string_length(pages) < sizeof req.pages)
-            snprintf(req.pages, sizeof req.pages, "%s", json_string_value(pages));
-        else
-            qvl_fail_code(&err, QVL_E_BAD_INPUT, "'pages' must be a page (2 or \"2\"), a range (\"1-3\") or \"all\"");
-        int a, b;
-        if (!err.msg[0] && image_pages_parse(req.pages, 100000, &a, &b, &err) != 0) req.pages[0] = 0;
-        if (err.msg[0]) {
-            grammar_free(req.constraint);
-            srv_images_free(req.load_ctx);
-            json_decref(msgs);
-            json_decref(body);
-            return srv_reply_error(r, &err);
-        }
-    }
-    srv_images_last(req.load_ctx, &req.doc, &req.doc_len);
-    /* OCR reads one image (the last): a text-reading question about
-     * several goes to the model, which sees them all. */
-    if (n_images > 1 && req.mode == OCR_MODE_AUTO) req.mode = OCR_MODE_VLM;
     chat_ctx *c = calloc(1, sizeof *c);
     if (!c) {
-        grammar_free(req.constraint);
-        srv_images_free(req.load_ctx);
-        json_decref(msgs);
-        json_decref(body);
+        api_request_free(&a);
         return MHD_NO;
     }
     c->srv = s;
-    c->schema = req.constraint != NULL;
-    c->messages = msgs;
-    c->boxes = boxes;
-    c->images = req.load_ctx;
-    c->boxes_part = boxes_image_part(msgs);
-    if (conv_id) snprintf(c->conv_id, sizeof c->conv_id, "%s", conv_id);
+    c->schema = a.req.constraint != NULL;
+    c->messages = json_incref(a.req.messages);
+    c->boxes = a.boxes;
+    c->images = a.req.load_ctx;   /* the job's: valid while it is held */
+    c->boxes_part = boxes_image_part(a.req.messages);
+    if (a.conv_id) snprintf(c->conv_id, sizeof c->conv_id, "%s", a.conv_id);
     else conv_new_id(s->cfg.instance_id, c->conv_id);
     snprintf(r->conv_id, sizeof r->conv_id, "%s", c->conv_id);   /* answered in X-Conversation-Id */
-    bool stream = json_is_true(json_object_get(body, "stream"));
-    req.messages = json_incref(msgs);
-    sched_job *job = sched_submit(s->sched, &req, &err);
-    json_decref(body);
+    bool stream = a.stream;
+    sched_job *job = api_submit(s, &a, &err);
+    api_request_free(&a);
     if (!job) {
         chat_ctx_free(c);
         return srv_reply_error(r, &err);

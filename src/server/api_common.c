@@ -141,3 +141,24 @@ void api_observe(qvl_server *s, const sched_poll *p) {
     metrics_observe_generation(s->met, r ? r->n_prompt : 0, r ? r->n_generated : 0, total, p->first_text_ms,
                                p->queue_ms, p->n_images, p->image_ms);
 }
+
+void api_request_free(api_request *a) {
+    grammar_free(a->req.constraint);
+    json_decref(a->req.tools);
+    if (a->req.load_free) a->req.load_free(a->req.load_ctx);
+    json_decref(a->req.messages);
+    json_decref(a->keep);
+    json_decref(a->body);
+    memset(a, 0, sizeof *a);
+}
+
+sched_job *api_submit(qvl_server *s, api_request *a, qvl_error *err) {
+    sched_job *job = sched_submit(s->sched, &a->req, err);   /* copies the stop strings */
+    /* the job has these now, or released them on failure */
+    a->req.messages = NULL;
+    a->req.constraint = NULL;
+    a->req.tools = NULL;
+    a->req.load_ctx = NULL;
+    a->req.load_free = NULL;
+    return job;
+}

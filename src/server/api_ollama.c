@@ -57,8 +57,6 @@
 #include "server/server_impl.h"
 #include "server/sse.h"
 
-typedef enum { OLLAMA_CHAT, OLLAMA_GENERATE } ollama_route;
-
 /* ---- request checks ---------------------------------------------------------- */
 
 /* Set and not false, null, "" or []: the client asked for the feature. */
@@ -359,46 +357,46 @@ static const sse_format ollama_format = {.queued = nd_queued, .text = nd_text, .
 
 /* ---- the routes ----------------------------------------------------------------- */
 
+int api_ollama_parse(qvl_server *s, json_t *body, ollama_route route, api_request *a, qvl_error *err) {
+    *a = (api_request){.req = {.load_image = srv_load_image, .load_free = srv_images_free}, .body = body};
+    sched_request *req = &a->req;
+    if (!(a->model = ollama_check_model(s, body, err)) || check_unsupported(body, err) ||
+        !(req->messages = route == OLLAMA_CHAT ? chat_messages(body, err) : generate_messages(body, err)) ||
+        parse_options(s, body, req, a->stops, &a->keep, err) || api_parse_mode(body, &req->mode, err) ||
+        ollama_request_constraint(json_object_get(body, "format"), json_object_get(body, "tools"), route, req,
+                                  &a->tool_calls, err) ||
+        !(req->load_ctx = srv_check_images(s, req->messages, err))) {
+        api_request_free(a);
+        return -1;
+    }
+    const json_t *st = json_object_get(body, "stream");
+    a->stream = !st || json_is_null(st) || json_is_true(st);   /* Ollama streams unless told not to */
+    return 0;
+}
+
 static enum MHD_Result answer(srv_req *r, ollama_route route) {
     qvl_server *s = r->srv;
     qvl_error err = {0};
-    json_t *body = srv_parse_json_body(r, &err), *msgs = NULL, *params = NULL;
-    sched_request req = {.load_image = srv_load_image, .load_free = srv_images_free};
-    const char *stops[API_MAX_STOP];
-    const char *model = NULL;
-    bool tool_calls = false;
-    if (!body || !(model = ollama_check_model(s, body, &err)) || check_unsupported(body, &err) ||
-        !(msgs = route == OLLAMA_CHAT ? chat_messages(body, &err) : generate_messages(body, &err)) ||
-        parse_options(s, body, &req, stops, &params, &err) || api_parse_mode(body, &req.mode, &err) ||
-        ollama_request_constraint(json_object_get(body, "format"), json_object_get(body, "tools"), route, &req,
-                                  &tool_calls, &err) ||
-        !(req.load_ctx = srv_check_images(s, msgs, &err)))
-        goto fail;
+    api_request a;
+    json_t *body = srv_parse_json_body(r, &err);
+    if (!body || api_ollama_parse(s, body, route, &a, &err) != 0) return srv_reply_error(r, &err);
     ollama_ctx *c = calloc(1, sizeof *c);
     if (!c) {
-        qvl_fail_code(&err, QVL_E_NOMEM, "out of memory");
-        goto fail;
+        api_request_free(&a);
+        return srv_reply_fail(r, QVL_E_NOMEM, "out of memory");
     }
-    *c = (ollama_ctx){.srv = s, .route = route, .t_start = r->t_start, .tool_calls = tool_calls};
-    snprintf(c->model, sizeof c->model, "%s", model);
-    const json_t *st = json_object_get(body, "stream");
-    bool stream = !st || json_is_null(st) || json_is_true(st);   /* Ollama streams unless told not to */
-    if (json_array_size(msgs) == 0) {   /* "load the model": it is loaded */
+    *c = (ollama_ctx){.srv = s, .route = route, .t_start = r->t_start, .tool_calls = a.tool_calls};
+    snprintf(c->model, sizeof c->model, "%s", a.model);
+    if (json_array_size(a.req.messages) == 0) {   /* "load the model": it is loaded */
         json_t *o = reply_base(c, "", 0, NULL, true);
         json_object_set_new(o, "done_reason", json_string("load"));
         free(c);
-        grammar_free(req.constraint);
-        json_decref(req.tools);
-        srv_images_free(req.load_ctx);
-        json_decref(msgs);
-        json_decref(params);
-        json_decref(body);
+        api_request_free(&a);
         return srv_reply_json(r, 200, o);
     }
-    req.messages = msgs;   /* the job owns them now */
-    sched_job *job = sched_submit(s->sched, &req, &err);   /* copies the stop strings */
-    json_decref(params);
-    json_decref(body);
+    bool stream = a.stream;
+    sched_job *job = api_submit(s, &a, &err);
+    api_request_free(&a);
     if (!job) {
         free(c);
         return srv_reply_error(r, &err);
@@ -421,14 +419,6 @@ static enum MHD_Result answer(srv_req *r, ollama_route route) {
     sched_job_release(job);
     free(c);
     return rc;
-fail:
-    grammar_free(req.constraint);
-    json_decref(req.tools);
-    srv_images_free(req.load_ctx);
-    json_decref(msgs);
-    json_decref(params);
-    json_decref(body);
-    return srv_reply_error(r, &err);
 }
 
 enum MHD_Result api_ollama_chat(srv_req *r) { return answer(r, OLLAMA_CHAT); }

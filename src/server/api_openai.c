@@ -188,28 +188,35 @@ static json_t *completion_json(qvl_server *s, const char *id, const sched_poll *
     return out;
 }
 
+int api_openai_parse(qvl_server *s, json_t *body, api_request *a, qvl_error *err) {
+    *a = (api_request){.req = {.load_image = srv_load_image, .load_free = srv_images_free}, .body = body};
+    api_structure shape = {0};
+    json_t *msgs = json_object_get(body, "messages");
+    if (check_unsupported(body, err) || check_messages(msgs, err) ||
+        api_parse_params(s, body, &a->req.params, a->stops, &a->req.min_pixels, &a->req.max_pixels, err) ||
+        api_parse_mode(body, &a->req.mode, err) || api_parse_openai_structure(body, &shape, err) ||
+        !(a->req.load_ctx = srv_check_images(s, msgs, err))) {
+        api_structure_free(&shape);
+        api_request_free(a);
+        return -1;
+    }
+    a->stream = json_is_true(json_object_get(body, "stream"));
+    a->tool_calls = shape.tool_calls;
+    a->req.messages = json_incref(msgs);
+    a->req.constraint = shape.constraint;
+    a->req.tools = shape.tools;
+    return 0;
+}
+
 enum MHD_Result api_chat_completions(srv_req *r) {
     qvl_server *s = r->srv;
     qvl_error err = {0};
+    api_request a;
     json_t *body = srv_parse_json_body(r, &err);
-    sched_request req = {.load_image = srv_load_image, .load_free = srv_images_free};
-    const char *stops[API_MAX_STOP];
-    api_structure shape = {0};
-    json_t *msgs = body ? json_object_get(body, "messages") : NULL;
-    if (!body || check_unsupported(body, &err) || check_messages(msgs, &err) ||
-        api_parse_params(s, body, &req.params, stops, &req.min_pixels, &req.max_pixels, &err) ||
-        api_parse_mode(body, &req.mode, &err) || api_parse_openai_structure(body, &shape, &err) ||
-        !(req.load_ctx = srv_check_images(s, msgs, &err))) {
-        api_structure_free(&shape);
-        json_decref(body);
-        return srv_reply_error(r, &err);
-    }
-    bool stream = json_is_true(json_object_get(body, "stream")), tool_calls = shape.tool_calls;
-    req.messages = json_incref(msgs);
-    req.constraint = shape.constraint;   /* owned by the job from here */
-    req.tools = shape.tools;
-    sched_job *job = sched_submit(s->sched, &req, &err);   /* copies the stop strings */
-    json_decref(body);
+    if (!body || api_openai_parse(s, body, &a, &err) != 0) return srv_reply_error(r, &err);
+    bool stream = a.stream, tool_calls = a.tool_calls;
+    sched_job *job = api_submit(s, &a, &err);
+    api_request_free(&a);
     if (!job) return srv_reply_error(r, &err);
 
     char id[48];

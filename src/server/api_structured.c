@@ -117,7 +117,7 @@ int api_schema_grammar(const json_t *s, const char *field, bool text_ok, grammar
     }
     *out = grammar_from_schema(s, err);
     json_decref(parsed);
-    return *out ? 0 : qvl_error_prefix(err, field);
+    return *out ? 0 : qvl_error_prefix(err, "%s", field);
 }
 
 int api_parse_schema_field(const json_t *body, grammar **out, qvl_error *err) {

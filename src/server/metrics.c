@@ -134,7 +134,7 @@ static double rss_bytes(void) {
     return ok ? (double)rss * (double)sysconf(_SC_PAGESIZE) : 0;
 }
 
-char *metrics_render(metrics *m, int queued, int running, int slots, long conns_cut) {
+char *metrics_render(metrics *m, const metrics_now *now) {
     strbuf b = {0};
     pthread_mutex_lock(&m->mu);
     sb_printf(&b, "# HELP qvl_http_responses_total HTTP responses sent, by status class.\n"
@@ -150,12 +150,23 @@ char *metrics_render(metrics *m, int queued, int running, int slots, long conns_
     render_histogram(&b, "qvl_image_encode_seconds", "Image decode, preprocess and vision encoding per request.",
                      &m->image_encode);
     pthread_mutex_unlock(&m->mu);
-    render_gauge(&b, "qvl_queue_length", "Requests waiting for a slot.", queued);
-    render_gauge(&b, "qvl_slots_busy", "Inference slots running a request.", running);
-    render_gauge(&b, "qvl_slots_total", "Inference slots.", slots);
+    render_gauge(&b, "qvl_queue_length", "Requests waiting for a slot.", now->queued);
+    render_gauge(&b, "qvl_slots_busy", "Inference slots running a request.", now->running);
+    sb_printf(&b, "# HELP qvl_slots_phase Busy slots by what they are doing.\n# TYPE qvl_slots_phase gauge\n");
+    static const char *const phases[SCHED_N_PHASES] = {"starting", "image", "prompt", "answer"};
+    for (int i = 0; i < SCHED_N_PHASES; i++)
+        sb_printf(&b, "qvl_slots_phase{phase=\"%s\"} %d\n", phases[i], now->phase[i]);
+    render_gauge(&b, "qvl_slots_total", "Inference slots.", now->slots);
+    render_counter(&b, "qvl_requests_cancelled_total",
+                   "Requests stopped because their client went away (queued or running).",
+                   (unsigned long)now->cancelled);
     render_counter(&b, "qvl_connections_cut_total",
                    "Connections closed because a request's headers or body arrived too slowly.",
-                   (unsigned long)conns_cut);
+                   (unsigned long)now->conns_cut);
+    /* a client that went away must bring both back down: nothing leaks with it */
+    render_gauge(&b, "qvl_connections", "Open client connections (this /metrics request's included).",
+                 now->conns_open);
+    render_gauge(&b, "qvl_requests_in_flight", "Requests received and not yet completely answered.", now->in_flight);
     render_gauge(&b, "qvl_resident_memory_bytes", "Resident set size of the server process.", rss_bytes());
     if (b.failed) {
         free(b.s);

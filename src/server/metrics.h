@@ -8,6 +8,8 @@
 #ifndef QVL_METRICS_H
 #define QVL_METRICS_H
 
+#include "server/scheduler.h"
+
 typedef struct metrics metrics;
 
 /* Returns NULL when out of memory. */
@@ -23,8 +25,18 @@ void metrics_count_response(metrics *m, int status);
 void metrics_observe_generation(metrics *m, int prompt_tokens, int gen_tokens, double total_ms, double first_token_ms,
                                 double queue_ms, int n_images, double image_ms);
 
-/* Prometheus text exposition, with the scheduler's gauges and the process
+/* The gauges read at the time of a /metrics request. */
+typedef struct metrics_now {
+    int queued, running, slots;          /* the scheduler's (sched_stats) */
+    int phase[SCHED_N_PHASES];           /* busy slots by phase (sched_phases) */
+    long cancelled;                      /* jobs stopped for their client (sched_cancelled) */
+    long conns_cut;                      /* connections cut for slow headers or bodies */
+    int conns_open;                      /* open client connections (-1 = unknown) */
+    int in_flight;                       /* requests received and not yet completely answered */
+} metrics_now;
+
+/* Prometheus text exposition, with the gauges of now and the process
  * memory. Returns NULL when out of memory. */
-char *metrics_render(metrics *m, int queued, int running, int slots, long conns_cut);
+char *metrics_render(metrics *m, const metrics_now *now);
 
 #endif

@@ -79,20 +79,23 @@ enum MHD_Result srv_reply_fail(srv_req *r, int code, const char *msg) {
 /* ---- request bodies and images ------------------------------------------------ */
 
 json_t *srv_parse_json_body(srv_req *r, qvl_error *err) {
-    const char *ct = r->content_type;
+    return srv_json_from_bytes(r->content_type, r->body, r->body_len, err);
+}
+
+json_t *srv_json_from_bytes(const char *ct, const char *bytes, size_t len, qvl_error *err) {
     /* curl -d sends form-urlencoded by default; take it when it is JSON. */
-    bool form = ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33) && r->body_len &&
-                (r->body[0] == '{' || r->body[0] == '[');
+    bool form = ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33) && len &&
+                (bytes[0] == '{' || bytes[0] == '[');
     if (ct && *ct && !strcasestr(ct, "json") && strncasecmp(ct, "text/plain", 10) != 0 && !form) {
         qvl_fail_code(err, SRV_E_MEDIA_TYPE, "send the request as JSON (Content-Type: application/json), not %.80s", ct);
         return NULL;
     }
-    if (r->body_len == 0) {
+    if (len == 0) {
         qvl_fail_code(err, QVL_E_BAD_INPUT, "the request body is empty: send a JSON object");
         return NULL;
     }
     json_error_t je;
-    json_t *j = json_loadb(r->body, r->body_len, 0, &je);
+    json_t *j = json_loadb(bytes, len, 0, &je);
     if (!j) {
         qvl_fail_code(err, QVL_E_BAD_INPUT, "the body is not valid JSON (line %d, column %d: %s)", je.line, je.column,
                       je.text);

@@ -59,6 +59,7 @@ struct scheduler {
     pthread_cond_t idle_cv;    /* sched_stop: a running job finished */
     sched_job *head, *tail;
     int n_queued, n_running;
+    long n_cancelled;          /* jobs stopped for their client (sched_cancelled) */
     bool stopping, stopped;
     slot *slots;
     decoder_pool *pool;        /* with several slots: their forward passes, decode steps batched */
@@ -243,7 +244,10 @@ void sched_job_cancel(sched_job *j) {
     scheduler *s = j->s;
     pthread_mutex_lock(&s->mu);
     atomic_store(&j->cancel, true);
-    if (j->state == JOB_QUEUED) queue_fail_locked(s, j, QVL_E_GENERIC, "cancelled");
+    if (j->state == JOB_QUEUED) {
+        queue_fail_locked(s, j, QVL_E_GENERIC, "cancelled");
+        s->n_cancelled++;
+    }
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -261,6 +265,26 @@ void sched_stats(scheduler *s, int *queued, int *running, int *slots) {
     *running = s->n_running;
     *slots = s->cfg.n_slots;
     pthread_mutex_unlock(&s->mu);
+}
+
+void sched_phases(scheduler *s, int phase[SCHED_N_PHASES]) {
+    for (int i = 0; i < SCHED_N_PHASES; i++) phase[i] = 0;
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < s->cfg.n_slots; i++) {
+        const sched_job *j = s->slots[i].job;
+        if (!j) continue;
+        const char *st = j->prog_stage;
+        phase[j->t_first >= 0 ? SCHED_PHASE_ANSWER : !st ? SCHED_PHASE_STARTING
+              : !strcmp(st, "image") ? SCHED_PHASE_IMAGE : SCHED_PHASE_PROMPT]++;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+long sched_cancelled(scheduler *s) {
+    pthread_mutex_lock(&s->mu);
+    long n = s->n_cancelled;
+    pthread_mutex_unlock(&s->mu);
+    return n;
 }
 
 /* ---- slots ----------------------------------------------------------------- */
@@ -319,6 +343,8 @@ static void run_job(slot *sl, sched_job *j) {
     qvl_error err = {0};
     int rc = answer_run(&w, &rq, &res, &err);
     pthread_mutex_lock(&sl->s->mu);
+    bool stopped = rc == 0 ? res.gen.finish == FINISH_CANCELLED : err.code == QVL_E_CANCELLED;
+    if (stopped && !j->timed_out && !sl->s->stopping) sl->s->n_cancelled++;
     if (rc == 0) {
         j->n_images = res.n_images;
         j->image_ms = res.image_ms;

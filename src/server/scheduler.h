@@ -137,4 +137,18 @@ void sched_job_release(sched_job *j);
 /* Jobs waiting, and slots busy, right now. */
 void sched_stats(scheduler *s, int *queued, int *running, int *slots);
 
+/* What the busy slots are doing right now: phase[SCHED_PHASE_*] counts
+ * them. Starting covers the time before the first progress report (an
+ * image's decoding, the prompt's tokenizing); image is the vision
+ * encoder's work, prompt the prompt's reading, answer from the first text
+ * on. Lets /metrics show where a request is (and a test wait for it). */
+enum { SCHED_PHASE_STARTING, SCHED_PHASE_IMAGE, SCHED_PHASE_PROMPT, SCHED_PHASE_ANSWER, SCHED_N_PHASES };
+void sched_phases(scheduler *s, int phase[SCHED_N_PHASES]);
+
+/* Jobs stopped because their submitter cancelled them (sched_job_cancel:
+ * the client went away), queued or running, since the start; a job that
+ * finished before the cancel, or was stopped by its deadline or shutdown,
+ * is not counted. */
+long sched_cancelled(scheduler *s);
+
 #endif

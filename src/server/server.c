@@ -50,9 +50,16 @@ static enum MHD_Result api_health(srv_req *r) {
 }
 
 static enum MHD_Result api_metrics(srv_req *r) {
-    int queued = 0, running = 0, slots = 0;
-    if (atomic_load(&r->srv->ready)) sched_stats(r->srv->sched, &queued, &running, &slots);
-    char *text = metrics_render(r->srv->met, queued, running, slots, conn_deadlines_cut(r->srv->deadlines));
+    qvl_server *s = r->srv;
+    metrics_now now = {.conns_cut = conn_deadlines_cut(s->deadlines), .in_flight = atomic_load(&s->in_flight)};
+    if (atomic_load(&s->ready)) {
+        sched_stats(s->sched, &now.queued, &now.running, &now.slots);
+        sched_phases(s->sched, now.phase);
+        now.cancelled = sched_cancelled(s->sched);
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    now.conns_open = di ? (int)di->num_connections : -1;
+    char *text = metrics_render(s->met, &now);
     if (!text) return srv_reply_fail(r, QVL_E_NOMEM, "out of memory");
     enum MHD_Result rc = srv_reply_bytes(r, 200, "text/plain; version=0.0.4", text, strlen(text), MHD_RESPMEM_MUST_FREE);
     if (rc == MHD_NO) free(text);

@@ -88,9 +88,13 @@ enum MHD_Result srv_reply_error(srv_req *r, const qvl_error *err);
  * the response is destroyed. */
 enum MHD_Result srv_reply(srv_req *r, int status, struct MHD_Response *resp);
 
-/* Parses the body as a JSON object. Returns NULL with err set
- * (QVL_E_BAD_INPUT with line and column; SRV_E_MEDIA_TYPE when the
- * Content-Type is given and is not JSON). */
+/* Parses len bytes of a request body sent with content_type (NULL when
+ * absent) as a JSON object. Returns NULL with err set (QVL_E_BAD_INPUT with
+ * line and column; SRV_E_MEDIA_TYPE when the Content-Type is given and is
+ * not JSON). */
+json_t *srv_json_from_bytes(const char *content_type, const char *bytes, size_t len, qvl_error *err);
+
+/* srv_json_from_bytes on the request's body. */
 json_t *srv_parse_json_body(srv_req *r, qvl_error *err);
 
 /* The images of one request: checked and base64-decoded once, before
@@ -154,6 +158,47 @@ const char *api_finish_reason(const gen_result *res);
 
 /* Records a finished job in the metrics. Cannot fail. */
 void api_observe(qvl_server *s, const sched_poll *p);
+
+/* One chat request of any API after its parse step: checked, its images
+ * base64-decoded, ready to queue (api_submit), with what the handler needs
+ * to answer. The parse functions (api_openai_parse, api_simple_parse,
+ * api_ollama_parse) take the parsed body and touch no connection, so a
+ * request is refused before it costs a slot and the fuzz targets run them
+ * without a server. */
+typedef struct api_request {
+    sched_request req;                 /* params.stop points into stops */
+    const char *stops[API_MAX_STOP];   /* into body or keep */
+    json_t *body;                      /* the request's JSON (owned) */
+    json_t *keep;                      /* Ollama: its options as the common fields (owned), or NULL */
+    bool stream;
+    bool tool_calls;                   /* search the answer for <tool_call> blocks */
+    const char *conv_id;               /* simple API: the conversation continued, or NULL for a new one */
+    bool boxes;                        /* simple API: add the answer's grounding boxes */
+    int n_images;                      /* simple API: images in this question */
+    const char *model;                 /* Ollama: the model name the client used (in body) */
+} api_request;
+
+/* Frees what the request still owns (after api_submit: the body). */
+void api_request_free(api_request *a);
+
+/* Queues the request (sched_submit, which takes its messages, constraint,
+ * tools and images, also on failure). Returns the job or NULL with err. */
+sched_job *api_submit(qvl_server *s, api_request *a, qvl_error *err);
+
+/* POST /v1/chat/completions: takes body (freed on failure). Returns 0 with
+ * *a filled (free with api_request_free), or -1 with err
+ * (QVL_E_BAD_INPUT naming the field; QVL_E_TOO_LARGE, SRV_E_MEDIA_TYPE for images). */
+int api_openai_parse(qvl_server *s, json_t *body, api_request *a, qvl_error *err);
+
+/* POST /api/v1/chat, as api_openai_parse; header_conv_id is the checked
+ * X-Conversation-Id header, or NULL. */
+int api_simple_parse(qvl_server *s, json_t *body, const char *header_conv_id, api_request *a, qvl_error *err);
+
+/* POST /api/chat and /api/generate, as api_openai_parse (also
+ * SRV_E_NOT_FOUND for another model's name). An empty messages array in
+ * *a is Ollama's "load the model" request. */
+typedef enum { OLLAMA_CHAT, OLLAMA_GENERATE } ollama_route;
+int api_ollama_parse(qvl_server *s, json_t *body, ollama_route route, api_request *a, qvl_error *err);
 
 /* ---- api_structured.c: JSON Schema answers and tool calls ---- */
 

@@ -144,6 +144,10 @@ http "a valid question still answered after all that" 200 "${A[@]}" "${J[@]}" "$
 kill -TERM $pid; wait $pid; rc=$?
 row "SIGTERM after the faults" "exit 0" "exit $rc" $([ $rc -eq 0 ] && echo 1 || echo 0)
 
+# ---- a client that disconnects at every phase, for each API (its own server: one slot and a queue) ----
+while IFS=$'\t' read -r what want got ok; do row "$what" "$want" "$got" "$ok"; done \
+    < <(python3 "$(dirname "$0")/disconnect.py" "$QVL" "$M" || printf 'disconnect sweep\truns\tthe sweep failed\t0\n')
+
 mkdir -p "$(dirname "$out")"
 {
     echo "# Faults and bad inputs tried"

@@ -3,20 +3,12 @@
 #include <jansson.h>
 #include <stdlib.h>
 
+#include "fuzz_util.h"
 #include "tokenizer/chat_template.h"
-#include "tokenizer/tokenizer.h"
-
-static tokenizer *tk;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     qvl_error err;
-    if (!tk) {
-        const char *td = getenv("QVL_TESTDATA");
-        char path[1024];
-        snprintf(path, sizeof path, "%s/tokenizer/tokenizer.json", td ? td : "../shared/testdata");
-        tk = tokenizer_load_json(path, &err);
-        if (!tk) abort();   /* setup failure, not a finding */
-    }
+    tokenizer *tk = fuzz_tokenizer();
     json_t *j = json_loadb((const char *)data, size, 0, NULL);
     if (j) {
         chat_template_opts o = {.add_generation_prompt = true};

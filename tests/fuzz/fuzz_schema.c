@@ -6,21 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_util.h"
 #include "grammar/grammar_state.h"
 #include "grammar/json_schema.h"
 #include "grammar/token_mask.h"
 
-static tokenizer *tk;
 static vocab_index *vx;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     qvl_error err;
-    if (!tk) {
-        const char *td = getenv("QVL_TESTDATA");
-        char path[1024];
-        snprintf(path, sizeof path, "%s/tokenizer/tokenizer.json", td ? td : "../shared/testdata");
-        tk = tokenizer_load_json(path, &err);
-        vx = tk ? vocab_index_build(tk, &err) : NULL;
+    if (!vx) {
+        vx = vocab_index_build(fuzz_tokenizer(), &err);
         if (!vx) abort();   /* setup failure, not a finding */
     }
     const uint8_t *nul = memchr(data, 0, size);

@@ -149,6 +149,16 @@ static void test_queue_and_cancel(void) {
     if (!s) return;
     sched_job *a = submit(s, "Go on", 0, true);
     wait_running(a);
+    /* the running job is in one phase; once text came out, in the answer */
+    sched_poll pa;
+    do {
+        sched_job_poll(a, 50, &pa);
+        free(pa.text);
+    } while (!pa.text_len && pa.state == JOB_RUNNING);
+    int ph[SCHED_N_PHASES];
+    sched_phases(s, ph);
+    CHECK_MSG(ph[SCHED_PHASE_ANSWER] == 1 && ph[SCHED_PHASE_STARTING] + ph[SCHED_PHASE_IMAGE] +
+              ph[SCHED_PHASE_PROMPT] == 0, "phases %d %d %d %d", ph[0], ph[1], ph[2], ph[3]);
     sched_job *b = submit(s, "Hi", 4, false), *c = submit(s, "Hello", 4, false);
     sched_poll pb = poll_now(b), pc = poll_now(c);
     CHECK(pb.state == JOB_QUEUED && pb.queue_pos == 1);
@@ -166,6 +176,7 @@ static void test_queue_and_cancel(void) {
     sched_job_cancel(b);
     pb = poll_now(b);
     CHECK(pb.state == JOB_DONE && pb.failed);
+    CHECK_EQ_INT(sched_cancelled(s), 1);
     pc = poll_now(c);
     CHECK(pc.state == JOB_QUEUED && pc.queue_pos == 1);
     sched_job *e = submit(s, "Hey", 4, false);   /* room again */
@@ -180,6 +191,7 @@ static void test_queue_and_cancel(void) {
     CHECK_MSG(now_s() - t0 < 2.0, "a cancelled job ran on for %.2f s", now_s() - t0);
     CHECK(!oa.p.failed && oa.p.result && oa.p.result->finish == FINISH_CANCELLED);
     CHECK(oa.p.result && oa.p.result->n_generated < 4096 - 20);
+    CHECK_EQ_INT(sched_cancelled(s), 2);
 
     /* FIFO: c leaves the queue before e */
     sched_poll pe;
@@ -192,6 +204,13 @@ static void test_queue_and_cancel(void) {
               "the later job ran first (c %d, e %d)", pc.state, pe.state);
     run_out oc = wait_done(c, 60), oe = wait_done(e, 60);
     CHECK(!oc.p.failed && !oe.p.failed && oc.p.result && oe.p.result);
+    /* a cancel after the end stops nothing and is not counted; no slot is busy in any phase */
+    sched_job_cancel(c);
+    CHECK_EQ_INT(sched_cancelled(s), 2);
+    int phase[SCHED_N_PHASES];
+    sched_phases(s, phase);
+    CHECK(phase[SCHED_PHASE_STARTING] + phase[SCHED_PHASE_IMAGE] + phase[SCHED_PHASE_PROMPT] +
+          phase[SCHED_PHASE_ANSWER] == 0);
     free(oa.text), free(oc.text), free(oe.text);
     for (sched_job **p = (sched_job *[]){a, b, c, e}, **end = p + 4; p < end; p++) sched_job_release(*p);
     sched_free(s);
@@ -212,6 +231,7 @@ static void test_timeout(void) {
     double ta = now_s() - t0;
     CHECK_MSG(ta >= 0.45 && ta < 4, "the running job ended after %.2f s (limit 0.5)", ta);
     CHECK(oa.p.timed_out && !oa.p.failed && oa.p.result && oa.p.result->n_generated > 0 && oa.len > 0);
+    CHECK_EQ_INT(sched_cancelled(s), 0);   /* the deadline stopped them, not a client */
     free(oa.text), free(ob.text);
     sched_job_release(a), sched_job_release(b);
     sched_free(s);

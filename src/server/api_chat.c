@@ -288,10 +288,34 @@ static const sse_format chat_format = {.queued = chat_queued, .text = chat_text,
 
 /* ---- the request ------------------------------------------------------------ */
 
+/* The optional "pages" field into pages ("" when absent): a page (2 or "2"),
+ * a range ("1-3") or "all". Returns 0, or -1 with err (QVL_E_BAD_INPUT). */
+static int parse_pages(const json_t *body, char pages[32], qvl_error *err) {
+    json_t *v = json_object_get(body, "pages");
+    pages[0] = 0;
+    if (!v || json_is_null(v)) return 0;
+    if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 100000)
+        snprintf(pages, 32, "%lld", (long long)json_integer_value(v));
+    else if (json_is_string(v) && json_string_length(v) < 32)
+        snprintf(pages, 32, "%s", json_string_value(v));
+    else
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "'pages' must be a page (2 or \"2\"), a range (\"1-3\") or \"all\"");
+    int a, b;
+    return image_pages_parse(pages, 100000, &a, &b, err);
+}
+
+/* An image_url part for url, with the question's page selection (it stays
+ * with the part in the conversation, so follow-ups read the same pages). */
+static json_t *image_part(json_t *url, const char *pages) {
+    json_t *part = json_pack("{s:s, s:{s:O}}", "type", "image_url", "image_url", "url", url);
+    if (part && pages[0]) json_object_set_new(part, "pages", json_string(pages));
+    return part;
+}
+
 /* The question's images in order: "image" (one) then "images" (an array),
  * appended to content as image_url parts. Returns how many, or -1 with
  * err (QVL_E_BAD_INPUT) for a malformed field or more than SRV_MAX_IMAGES. */
-static int add_images(const json_t *body, json_t *content, qvl_error *err) {
+static int add_images(const json_t *body, const char *pages, json_t *content, qvl_error *err) {
     json_t *one = json_object_get(body, "image"), *many = json_object_get(body, "images");
     if (one && !json_is_null(one) && !json_is_string(one))
         return qvl_fail_code(err, QVL_E_BAD_INPUT, "'image' must be a base64 string or a data URL");
@@ -301,15 +325,14 @@ static int add_images(const json_t *body, json_t *content, qvl_error *err) {
     if (n > SRV_MAX_IMAGES)
         return qvl_fail_code(err, QVL_E_BAD_INPUT, "a question takes at most %d images, this one has %zu: send "
                              "fewer, or ask about the rest in another question", SRV_MAX_IMAGES, n);
-    if (json_is_string(one) && json_string_length(one) > 0)
-        json_array_append_new(content, json_pack("{s:s, s:{s:O}}", "type", "image_url", "image_url", "url", one));
+    if (json_is_string(one) && json_string_length(one) > 0) json_array_append_new(content, image_part(one, pages));
     size_t i;
     json_t *img;
     json_array_foreach(many, i, img) {
         if (!json_is_string(img) || json_string_length(img) == 0)
             return qvl_fail_code(err, QVL_E_BAD_INPUT, "'images' item %zu must be a non-empty base64 string or "
                                  "data URL", i + 1);
-        json_array_append_new(content, json_pack("{s:s, s:{s:O}}", "type", "image_url", "image_url", "url", img));
+        json_array_append_new(content, image_part(img, pages));
     }
     return (int)n;
 }
@@ -320,13 +343,15 @@ static int add_images(const json_t *body, json_t *content, qvl_error *err) {
  * the request has an image, and is refused otherwise. NULL with err set. */
 static json_t *build_messages(qvl_server *s, const json_t *body, const char *conv_id, int *n_images,
                               qvl_error *err) {
+    char pages[32];
+    if (parse_pages(body, pages, err) != 0) return NULL;
     json_t *q = json_object_get(body, "question");
     if (!json_is_string(q) || json_string_length(q) == 0) {
         qvl_fail_code(err, QVL_E_BAD_INPUT, "'question' must be a non-empty string");
         return NULL;
     }
     json_t *content = json_array();
-    *n_images = add_images(body, content, err);
+    *n_images = add_images(body, pages, content, err);
     if (*n_images < 0) {
         json_decref(content);
         return NULL;
@@ -395,56 +420,30 @@ enum MHD_Result api_simple_chat(srv_req *r) {
     qvl_error err = {0};
     bool multipart = r->content_type && !strncasecmp(r->content_type, "multipart/form-data", 19);
     json_t *body = multipart ? form_to_json(r, &err) : srv_parse_json_body(r, &err);
-    sched_request req = {.load_image = srv_load_image, .load_free = srv_images_free};
+    sched_request req;
+    api_request_init(&req);
     const char *stops[API_MAX_STOP];
     const char *conv_id = NULL;
-    json_t *msgs = NULL;
     bool boxes = false;
     int n_images = 0;
     if (!body || request_conv_id(r, body, &conv_id, &err) || api_parse_mode(body, &req.mode, &err) ||
         api_parse_params(s, body, &req.params, stops, &req.min_pixels, &req.max_pixels, &err) ||
         api_parse_schema_field(body, &req.constraint, &err) ||
-        !(msgs = build_messages(s, body, conv_id, &n_images, &err)) ||
-        !(req.load_ctx = srv_check_images(s, msgs, &err)) || parse_boxes(body, req.load_ctx, &boxes, &err)) {
-        grammar_free(req.constraint);
-        srv_images_free(req.load_ctx);
-        json_decref(msgs);
-        json_decref(body);
+        !(req.messages = build_messages(s, body, conv_id, &n_images, &err)) ||
+        !(req.load_ctx = srv_check_images(s, req.messages, &err)) || parse_boxes(body, req.load_ctx, &boxes, &err)) {
+        api_request_release(&req, body);
         return srv_reply_error(r, &err);
     }
-    json_t *pages = json_object_get(body, "pages");
-    if (pages && !json_is_null(pages)) {
-        if (json_is_integer(pages) && json_integer_value(pages) >= 1 && json_integer_value(pages) <= 100000)
-            snprintf(req.pages, sizeof req.pages, "%lld", (long long)json_integer_value(pages));
-        else if (json_is_string(pages) && json_string_length(pages) < sizeof req.pages)
-            snprintf(req.pages, sizeof req.pages, "%s", json_string_value(pages));
-        else
-            qvl_fail_code(&err, QVL_E_BAD_INPUT, "'pages' must be a page (2 or \"2\"), a range (\"1-3\") or \"all\"");
-        int a, b;
-        if (!err.msg[0] && image_pages_parse(req.pages, 100000, &a, &b, &err) != 0) req.pages[0] = 0;
-        if (err.msg[0]) {
-            grammar_free(req.constraint);
-            srv_images_free(req.load_ctx);
-            json_decref(msgs);
-            json_decref(body);
-            return srv_reply_error(r, &err);
-        }
-    }
-    srv_images_last(req.load_ctx, &req.doc, &req.doc_len);
-    /* OCR reads one image (the last): a text-reading question about
-     * several goes to the model, which sees them all. */
-    if (n_images > 1 && req.mode == OCR_MODE_AUTO) req.mode = OCR_MODE_VLM;
+    json_t *msgs = req.messages;
     chat_ctx *c = calloc(1, sizeof *c);
     if (!c) {
-        grammar_free(req.constraint);
-        srv_images_free(req.load_ctx);
-        json_decref(msgs);
-        json_decref(body);
-        return MHD_NO;
+        qvl_fail_code(&err, QVL_E_NOMEM, "out of memory");
+        api_request_release(&req, body);
+        return srv_reply_error(r, &err);
     }
     c->srv = s;
     c->schema = req.constraint != NULL;
-    c->messages = msgs;
+    c->messages = json_incref(msgs);
     c->boxes = boxes;
     c->images = req.load_ctx;
     c->boxes_part = boxes_image_part(msgs);
@@ -452,7 +451,6 @@ enum MHD_Result api_simple_chat(srv_req *r) {
     else conv_new_id(s->cfg.instance_id, c->conv_id);
     snprintf(r->conv_id, sizeof r->conv_id, "%s", c->conv_id);   /* answered in X-Conversation-Id */
     bool stream = json_is_true(json_object_get(body, "stream"));
-    req.messages = json_incref(msgs);
     sched_job *job = sched_submit(s->sched, &req, &err);
     json_decref(body);
     if (!job) {

@@ -1,5 +1,6 @@
 /* api_common.c - request parameters, usage and timings shared by the OpenAI
- * API (api_openai.c) and the simple API (api_chat.c); see server_impl.h. */
+ * API (api_openai.c), the simple API (api_chat.c) and Ollama's
+ * (api_ollama.c); see server_impl.h. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,4 +141,18 @@ void api_observe(qvl_server *s, const sched_poll *p) {
     double total = p->queue_ms + p->image_ms + (r ? r->prompt_ms + r->gen_ms : 0);
     metrics_observe_generation(s->met, r ? r->n_prompt : 0, r ? r->n_generated : 0, total, p->first_text_ms,
                                p->queue_ms, p->n_images, p->image_ms);
+}
+
+void api_request_init(sched_request *req) {
+    *req = (sched_request){.load_image = srv_load_image, .load_free = srv_images_free, .image_bytes = srv_image_bytes,
+                           .max_images = SRV_MAX_IMAGES};
+}
+
+void api_request_release(sched_request *req, json_t *body) {
+    grammar_free(req->constraint);
+    json_decref(req->tools);
+    if (req->load_free) req->load_free(req->load_ctx);
+    json_decref(req->messages);
+    json_decref(body);
+    memset(req, 0, sizeof *req);
 }

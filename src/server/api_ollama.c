@@ -363,7 +363,8 @@ static enum MHD_Result answer(srv_req *r, ollama_route route) {
     qvl_server *s = r->srv;
     qvl_error err = {0};
     json_t *body = srv_parse_json_body(r, &err), *msgs = NULL, *params = NULL;
-    sched_request req = {.load_image = srv_load_image, .load_free = srv_images_free};
+    sched_request req;
+    api_request_init(&req);
     const char *stops[API_MAX_STOP];
     const char *model = NULL;
     bool tool_calls = false;
@@ -374,6 +375,8 @@ static enum MHD_Result answer(srv_req *r, ollama_route route) {
                                   &tool_calls, &err) ||
         !(req.load_ctx = srv_check_images(s, msgs, &err)))
         goto fail;
+    req.messages = msgs;   /* the job owns them once submitted */
+    msgs = NULL;
     ollama_ctx *c = calloc(1, sizeof *c);
     if (!c) {
         qvl_fail_code(&err, QVL_E_NOMEM, "out of memory");
@@ -383,19 +386,14 @@ static enum MHD_Result answer(srv_req *r, ollama_route route) {
     snprintf(c->model, sizeof c->model, "%s", model);
     const json_t *st = json_object_get(body, "stream");
     bool stream = !st || json_is_null(st) || json_is_true(st);   /* Ollama streams unless told not to */
-    if (json_array_size(msgs) == 0) {   /* "load the model": it is loaded */
+    if (json_array_size(req.messages) == 0) {   /* "load the model": it is loaded */
         json_t *o = reply_base(c, "", 0, NULL, true);
         json_object_set_new(o, "done_reason", json_string("load"));
         free(c);
-        grammar_free(req.constraint);
-        json_decref(req.tools);
-        srv_images_free(req.load_ctx);
-        json_decref(msgs);
-        json_decref(params);
+        api_request_release(&req, params);
         json_decref(body);
         return srv_reply_json(r, 200, o);
     }
-    req.messages = msgs;   /* the job owns them now */
     sched_job *job = sched_submit(s->sched, &req, &err);   /* copies the stop strings */
     json_decref(params);
     json_decref(body);
@@ -422,12 +420,9 @@ static enum MHD_Result answer(srv_req *r, ollama_route route) {
     free(c);
     return rc;
 fail:
-    grammar_free(req.constraint);
-    json_decref(req.tools);
-    srv_images_free(req.load_ctx);
     json_decref(msgs);
     json_decref(params);
-    json_decref(body);
+    api_request_release(&req, body);
     return srv_reply_error(r, &err);
 }
 

@@ -192,7 +192,8 @@ enum MHD_Result api_chat_completions(srv_req *r) {
     qvl_server *s = r->srv;
     qvl_error err = {0};
     json_t *body = srv_parse_json_body(r, &err);
-    sched_request req = {.load_image = srv_load_image, .load_free = srv_images_free};
+    sched_request req;
+    api_request_init(&req);
     const char *stops[API_MAX_STOP];
     api_structure shape = {0};
     json_t *msgs = body ? json_object_get(body, "messages") : NULL;
@@ -201,7 +202,7 @@ enum MHD_Result api_chat_completions(srv_req *r) {
         api_parse_mode(body, &req.mode, &err) || api_parse_openai_structure(body, &shape, &err) ||
         !(req.load_ctx = srv_check_images(s, msgs, &err))) {
         api_structure_free(&shape);
-        json_decref(body);
+        api_request_release(&req, body);
         return srv_reply_error(r, &err);
     }
     bool stream = json_is_true(json_object_get(body, "stream")), tool_calls = shape.tool_calls;

@@ -31,6 +31,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "answer/pages.h"
 #include "base/error.h"
 #include "generate/chat.h"
 #include "generate/generate.h"
@@ -83,9 +84,8 @@ typedef struct sched_request {
     void (*load_free)(void *load_ctx);   /* NULL, or frees load_ctx with the job */
     grammar *constraint;            /* NULL, or the grammar the answer must follow; owned by the job after submit */
     json_t *tools;                  /* NULL, or tool definitions for the prompt; owned by the job after submit */
-    const uint8_t *doc;             /* the last image's bytes (answer_request.doc); must live as long as load_ctx */
-    size_t doc_len;
-    char pages[32];                 /* answer_request.pages; "" = all */
+    answer_bytes_fn image_bytes;    /* NULL, or an image part's encoded bytes (answer_request.image_bytes) */
+    int max_images;                 /* per user message, a document's pages counting one each; 0 = no limit */
 } sched_request;
 
 /* Queues a request. Returns the job (refcount held by the caller), or NULL

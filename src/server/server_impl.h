@@ -26,9 +26,10 @@
 #include "server/scheduler.h"
 #include "server/server.h"
 
-/* At most this many images in one question of the simple API (several
- * photos compared: "what changed?"); the request body limit is sized for
- * this many images of --max-image-mb each. */
+/* At most this many images in one question - one user message, in every
+ * API, a document's pages counting one each (several photos compared: "what
+ * changed?"); the request body limit is sized for this many images of
+ * --max-image-mb each. */
 enum { SRV_MAX_IMAGES = 8 };
 
 struct qvl_server {
@@ -115,12 +116,14 @@ int srv_images_count(const srv_images *si);
  * failed first). Read it after the job is done, while still holding the job. */
 bool srv_images_size_of(const srv_images *si, const json_t *part, int *width, int *height);
 
-/* The bytes of the last image of the set (*bytes NULL when it has none);
- * they live as long as the set. Cannot fail. */
-void srv_images_last(const srv_images *si, const uint8_t **bytes, size_t *len);
+/* The answer_bytes_fn for a request: the kept bytes of part (or of the part
+ * a document's page copy was made from), living as long as the set; NULL
+ * when the set has no such image. ctx = the request's srv_images. */
+const uint8_t *srv_image_bytes(void *ctx, const json_t *part, size_t *len);
 
-/* The chat_load_image_fn for a request: decodes the kept bytes of part
- * under the server's image limits. ctx = the request's srv_images. */
+/* The chat_load_image_fn for a request: decodes the kept bytes of part (its
+ * "page" of a document) under the server's image limits. ctx = the
+ * request's srv_images. */
 int srv_load_image(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err);
 
 /* ---- api_common.c: what both chat APIs share ---- */
@@ -154,6 +157,16 @@ const char *api_finish_reason(const gen_result *res);
 
 /* Records a finished job in the metrics. Cannot fail. */
 void api_observe(qvl_server *s, const sched_poll *p);
+
+/* A request for the scheduler as every API starts one: images loaded by
+ * srv_load_image from the set srv_check_images keeps (load_ctx, freed with
+ * the job), documents split into pages (srv_image_bytes), at most
+ * SRV_MAX_IMAGES images per user message once split. */
+void api_request_init(sched_request *req);
+
+/* Releases what a request that never reached sched_submit holds (its
+ * messages, constraint, tools, images) and the request body. Cannot fail. */
+void api_request_release(sched_request *req, json_t *body);
 
 /* ---- api_structured.c: JSON Schema answers and tool calls ---- */
 

@@ -124,6 +124,7 @@ json_t *api_timings_json(const sched_poll *p) {
                           per_second(ng > 1 ? ng - 1 : 0, gms), "first_token_ms", r2(p->first_text_ms), "finish",
                           p->timed_out ? "timeout" : r ? finish_reason_name(r->finish) : "error");
     if (t && p->state == JOB_DONE) add_route(t, p);
+    if (t && p->n_images) json_object_set_new(t, "images", json_integer(p->n_images));   /* a document's pages count */
     return t;
 }
 

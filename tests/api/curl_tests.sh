@@ -171,14 +171,37 @@ pdf_page() {   # $1 = object number of the page, $2 = of its content, $3 = the t
 } > "$tmp/doc.pdf"
 expect "PDF: text layer of page 2" 200 '"response":"Second page signed in Paris"' -F image=@"$tmp/doc.pdf" \
     -F question='Extract the text' -F pages=2 "$URL/api/v1/chat"
-expect "PDF: all pages by default" 200 'First page of the contract\\n\\nSecond page' -F image=@"$tmp/doc.pdf" \
-    -F question='Extract the text' "$URL/api/v1/chat"
+expect "PDF: all pages by default" 200 '--- page 1 ---\\nFirst page of the contract\\n\\n--- page 2 ---\\nSecond page' \
+    -F image=@"$tmp/doc.pdf" -F question='Extract the text' "$URL/api/v1/chat"
 expect "PDF: a page past the end" 400 'the document has 2 pages' -F image=@"$tmp/doc.pdf" \
     -F question='Extract the text' -F pages=3 "$URL/api/v1/chat"
 expect "PDF: a bad page selection" 400 "'pages' must be" "${JSON[@]}" -d '{"question":"read","pages":[1]}' \
     "$URL/api/v1/chat"
-expect "PDF: the model sees page 1" 200 '"route":"vlm"' -F image=@"$tmp/doc.pdf" -F question='Is it signed?' \
-    -F max_tokens=2 "$URL/api/v1/chat"
+expect "PDF: the model sees every page" 200 '"images":2' -F image=@"$tmp/doc.pdf" -F question='Is it signed?' \
+    -F max_tokens=2 -F max_pixels=50000 "$URL/api/v1/chat"
+grep -q '"route":"vlm"' "$tmp/body" || { echo "FAIL: PDF question not answered by the model"; fail=1; }
+{
+    printf '%%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n'
+    printf '2 0 obj\n<< /Type /Pages /Kids [4 0 R 6 0 R 8 0 R 10 0 R 12 0 R 14 0 R 16 0 R 18 0 R 20 0 R] /Count 9 >>\nendobj\n'
+    printf '3 0 obj\n<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>\nendobj\n'
+    for k in 1 2 3 4 5 6 7 8 9; do pdf_page $((2 * k + 2)) $((2 * k + 3)) "Page $k"; done
+    printf 'trailer\n<< /Root 1 0 R >>\n%%%%EOF\n'
+} > "$tmp/nine.pdf"
+expect "PDF: more pages than a question takes" 413 "choose the pages it should read with 'pages'" \
+    -F image=@"$tmp/nine.pdf" -F question='Is it signed?' -F max_tokens=2 "$URL/api/v1/chat"
+expect "PDF: pages picks within the limit" 200 '"images":2' -F image=@"$tmp/nine.pdf" -F question='Is it signed?' \
+    -F max_tokens=2 -F max_pixels=50000 -F pages=8-9 "$URL/api/v1/chat"
+expect "PDF: OCR reads every page past the limit" 200 '--- page 9 ---\\nPage 9' -F image=@"$tmp/nine.pdf" \
+    -F question='Extract the text' "$URL/api/v1/chat"
+img64=$(base64 -w0 tests/ocr/photo/rot180_en.png)
+parts=$(for k in 1 2 3 4 5 6 7 8 9; do printf '{"type":"image_url","image_url":{"url":"data:image/png;base64,%s"}},' "$img64"; done)
+printf '{"messages":[{"role":"user","content":[%s{"type":"text","text":"hi"}]}],"max_tokens":2}' "$parts" > "$tmp/nine.json"
+expect "OpenAI: at most 8 images a question" 400 'more than 8 images' "${JSON[@]}" --data-binary @"$tmp/nine.json" \
+    "$URL/v1/chat/completions"
+printf '{"model":"%s","messages":[{"role":"user","content":"hi","images":[%s]}],"stream":false}' "$MODEL" \
+    "$(for k in 1 2 3 4 5 6 7 8 9; do printf '"%s"%s' "$img64" "$([ $k -lt 9 ] && echo ,)"; done)" > "$tmp/nine_ollama.json"
+expect "Ollama: at most 8 images a question" 400 'more than 8 images' "${JSON[@]}" \
+    --data-binary @"$tmp/nine_ollama.json" "$URL/api/chat"
 head -c 200 "$tmp/doc.pdf" > "$tmp/cut.pdf"
 expect "PDF: truncated" 400 'PDF' -F image=@"$tmp/cut.pdf" -F question='Extract the text' "$URL/api/v1/chat"
 

@@ -134,7 +134,8 @@ static double rss_bytes(void) {
     return ok ? (double)rss * (double)sysconf(_SC_PAGESIZE) : 0;
 }
 
-char *metrics_render(metrics *m, int queued, int running, int slots, long conns_cut) {
+char *metrics_render(metrics *m, int queued, int running, int slots, long conns_cut, int conversations,
+                     size_t conversation_bytes) {
     strbuf b = {0};
     pthread_mutex_lock(&m->mu);
     sb_printf(&b, "# HELP qvl_http_responses_total HTTP responses sent, by status class.\n"
@@ -157,6 +158,9 @@ char *metrics_render(metrics *m, int queued, int running, int slots, long conns_
                    "Connections closed because a request's headers or body arrived too slowly.",
                    (unsigned long)conns_cut);
     render_gauge(&b, "qvl_resident_memory_bytes", "Resident set size of the server process.", rss_bytes());
+    render_gauge(&b, "qvl_conversations", "Simple-API conversations kept for follow-ups.", conversations);
+    render_gauge(&b, "qvl_conversation_bytes", "Bytes those conversations hold (their images as base64).",
+                 (double)conversation_bytes);
     if (b.failed) {
         free(b.s);
         return NULL;

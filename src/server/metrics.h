@@ -8,6 +8,8 @@
 #ifndef QVL_METRICS_H
 #define QVL_METRICS_H
 
+#include <stddef.h>
+
 typedef struct metrics metrics;
 
 /* Returns NULL when out of memory. */
@@ -23,8 +25,9 @@ void metrics_count_response(metrics *m, int status);
 void metrics_observe_generation(metrics *m, int prompt_tokens, int gen_tokens, double total_ms, double first_token_ms,
                                 double queue_ms, int n_images, double image_ms);
 
-/* Prometheus text exposition, with the scheduler's gauges and the process
- * memory. Returns NULL when out of memory. */
-char *metrics_render(metrics *m, int queued, int running, int slots, long conns_cut);
+/* Prometheus text exposition, with the scheduler's gauges, the process
+ * memory and the conversation store's size. Returns NULL when out of memory. */
+char *metrics_render(metrics *m, int queued, int running, int slots, long conns_cut, int conversations,
+                     size_t conversation_bytes);
 
 #endif

@@ -52,7 +52,11 @@ static enum MHD_Result api_health(srv_req *r) {
 static enum MHD_Result api_metrics(srv_req *r) {
     int queued = 0, running = 0, slots = 0;
     if (atomic_load(&r->srv->ready)) sched_stats(r->srv->sched, &queued, &running, &slots);
-    char *text = metrics_render(r->srv->met, queued, running, slots, conn_deadlines_cut(r->srv->deadlines));
+    int convs;
+    size_t conv_bytes;
+    conv_store_usage(r->srv->convs, &convs, &conv_bytes);
+    char *text = metrics_render(r->srv->met, queued, running, slots, conn_deadlines_cut(r->srv->deadlines), convs,
+                                conv_bytes);
     if (!text) return srv_reply_fail(r, QVL_E_NOMEM, "out of memory");
     enum MHD_Result rc = srv_reply_bytes(r, 200, "text/plain; version=0.0.4", text, strlen(text), MHD_RESPMEM_MUST_FREE);
     if (rc == MHD_NO) free(text);
@@ -320,8 +324,9 @@ qvl_server *server_start(const server_config *cfg, qvl_error *err) {
     s->deadlines = conn_deadlines_start(cfg->header_timeout_s > 0 ? cfg->header_timeout_s : 10, 60, CONN_IDLE_S);
     /* max_conversations (default 16) hold their images as base64: typically
      * one or two photos each (~16 x 1.33 MB per MB of photo); at worst
-     * SRV_MAX_IMAGES max-size images per question. */
-    s->convs = conv_store_new(cfg->max_conversations > 0 ? cfg->max_conversations : 16, 30 * 60);
+     * SRV_MAX_IMAGES max-size images per question: the byte budget bounds them. */
+    s->convs = conv_store_new(cfg->max_conversations > 0 ? cfg->max_conversations : 16, 30 * 60,
+                              (size_t)(cfg->conversation_mb > 0 ? cfg->conversation_mb : 256) << 20);
     if (!s->met || !s->convs || !s->deadlines) {
         qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
         server_stop(s, 0);

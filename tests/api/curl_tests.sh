@@ -215,7 +215,7 @@ grep -qi '^content-type: text/event-stream' "$tmp/hdr" || { echo "FAIL: SSE cont
 grep -q '"usage":{"prompt_tokens":' "$tmp/sse2" || { echo "FAIL: no usage in the stream"; fail=1; }
 curl -s "$URL/metrics" > "$tmp/metrics"
 for m in qvl_http_responses_total qvl_generated_tokens_total qvl_queue_length qvl_time_to_first_token_seconds_bucket \
-         qvl_image_encode_seconds_count qvl_resident_memory_bytes; do
+         qvl_image_encode_seconds_count qvl_resident_memory_bytes qvl_conversations qvl_conversation_bytes; do
     grep -q "^$m" "$tmp/metrics" || { echo "FAIL: /metrics lacks $m"; fail=1; }
 done
 grep -q '^qvl_images_total [1-9]' "$tmp/metrics" || { echo "FAIL: images not counted"; fail=1; }

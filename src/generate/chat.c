@@ -245,10 +245,16 @@ int chat_input_load(const qvl_model *m, const json_t *messages, const chat_opts 
         goto done;
     }
     double t0 = clock_ms();
-    for (; out->n_images < media.n_images; out->n_images++)
+    for (; out->n_images < media.n_images; out->n_images++) {
+        /* between images: a document's pages are rendered one by one */
+        if (opts->cancel && atomic_load(opts->cancel)) {
+            qvl_fail_code(err, QVL_E_CANCELLED, "cancelled");
+            goto done;
+        }
         if (opts->load_image(opts->load_ctx, media.parts[out->n_images], out->n_images, &out->images[out->n_images],
                              err) != 0)
             goto done;
+    }
     out->decode_ms = clock_ms() - t0;
     rc = 0;
 done:

@@ -73,8 +73,9 @@ typedef struct chat_input {
     int *seg_len;            /* (n_images + 1) */
 } chat_input;
 
-/* Renders messages and decodes every image through opts->load_image. Fails
- * (-1, err, *out zeroed) on malformed messages (QVL_E_BAD_INPUT), video,
+/* Renders messages and decodes every image through opts->load_image,
+ * reading *opts->cancel between images. Fails (-1, err, *out zeroed) on
+ * malformed messages (QVL_E_BAD_INPUT), QVL_E_CANCELLED, video,
  * images the model cannot take (no vision tower, no loader:
  * QVL_E_BAD_INPUT), an image that cannot be loaded (the callback's error),
  * or out of memory. */

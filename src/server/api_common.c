@@ -145,8 +145,8 @@ void api_observe(qvl_server *s, const sched_poll *p) {
 }
 
 void api_request_init(sched_request *req) {
-    *req = (sched_request){.load_image = srv_load_image, .load_free = srv_images_free, .image_bytes = srv_image_bytes,
-                           .max_images = SRV_MAX_IMAGES};
+    *req = (sched_request){.load_image = srv_load_image, .load_free = srv_images_free, .load_watch = srv_images_watch,
+                           .image_bytes = srv_image_bytes, .max_images = SRV_MAX_IMAGES};
 }
 
 void api_request_release(sched_request *req, json_t *body) {

@@ -133,7 +133,10 @@ struct srv_images {
     qvl_server *srv;
     srv_image *img;
     int n;
+    const atomic_bool *cancel;   /* the job's, once it runs (srv_images_watch) */
 };
+
+void srv_images_watch(void *ctx, const atomic_bool *cancel) { ((srv_images *)ctx)->cancel = cancel; }
 
 void srv_images_free(void *p) {
     srv_images *si = p;
@@ -166,7 +169,9 @@ int srv_load_image(void *ctx, const json_t *part, int index, image_rgb *out, qvl
     if (!im) return qvl_fail_code(err, QVL_E_BAD_INPUT, "image %d: not a recognised image part", index + 1);
     /* "page": a document's page (answer/pages.h) */
     int page = (int)json_integer_value(json_object_get(part, "page"));
-    int rc = image_decode_page(im->bytes, im->len, page, &si->srv->img_lim, out, err);
+    image_limits lim = si->srv->img_lim;
+    lim.cancel = si->cancel;
+    int rc = image_decode_page(im->bytes, im->len, page, &lim, out, err);
     if (rc != 0) return qvl_error_prefix(err, "image %d", index + 1);
     if (im->width == 0) {   /* the first page read: a document's boxes are about it */
         im->width = out->width;

@@ -317,6 +317,7 @@ static void run_job(slot *sl, sched_job *j) {
     rq.gen.vocab = s->cfg.vocab;
     answer_result res;
     qvl_error err = {0};
+    if (j->req.load_watch) j->req.load_watch(j->req.load_ctx, &j->cancel);
     int rc = answer_run(&w, &rq, &res, &err);
     pthread_mutex_lock(&sl->s->mu);
     if (rc == 0) {

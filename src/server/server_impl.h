@@ -107,6 +107,10 @@ typedef struct srv_images srv_images;
 srv_images *srv_check_images(qvl_server *s, const json_t *messages, qvl_error *err);
 void srv_images_free(void *si);
 
+/* Gives the set the job's cancel flag (sched_request.load_watch): a PDF page
+ * being rendered for it then stops when the job is cancelled. */
+void srv_images_watch(void *si, const atomic_bool *cancel);
+
 /* How many images the request has. NULL is fine (0). */
 int srv_images_count(const srv_images *si);
 

@@ -94,6 +94,7 @@ static const route routes[] = {
     {"/tokenize", "POST", api_tokenize, true, true},
     {"/detokenize", "POST", api_detokenize, true, true},
     {"/api/v1/chat", "POST", api_simple_chat, true, true},
+    {"/api/v1/pages", "POST", api_pages, true, false},
     /* Ollama's API (api_ollama.c, api_ollama_models.c) */
     {"/api/chat", "POST", api_ollama_chat, true, true},
     {"/api/generate", "POST", api_ollama_generate, true, true},

@@ -226,12 +226,13 @@ const char *ollama_check_model(qvl_server *s, const json_t *body, qvl_error *err
  * /api/show and /v1/models report (new reference). */
 json_t *api_model_capabilities(const qvl_model *m);
 
-/* Handlers (api_openai.c, api_chat.c, api_ollama.c, api_ollama_models.c). */
+/* Handlers (api_openai.c, api_chat.c, api_pages.c, api_ollama.c, api_ollama_models.c). */
 enum MHD_Result api_chat_completions(srv_req *r);
 enum MHD_Result api_models(srv_req *r);
 enum MHD_Result api_tokenize(srv_req *r);
 enum MHD_Result api_detokenize(srv_req *r);
 enum MHD_Result api_simple_chat(srv_req *r);
+enum MHD_Result api_pages(srv_req *r);
 enum MHD_Result api_ollama_chat(srv_req *r);
 enum MHD_Result api_ollama_generate(srv_req *r);
 enum MHD_Result api_ollama_tags(srv_req *r);

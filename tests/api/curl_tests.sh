@@ -202,6 +202,14 @@ printf '{"model":"%s","messages":[{"role":"user","content":"hi","images":[%s]}],
     "$(for k in 1 2 3 4 5 6 7 8 9; do printf '"%s"%s' "$img64" "$([ $k -lt 9 ] && echo ,)"; done)" > "$tmp/nine_ollama.json"
 expect "Ollama: at most 8 images a question" 400 'more than 8 images' "${JSON[@]}" \
     --data-binary @"$tmp/nine_ollama.json" "$URL/api/chat"
+printf '{"image":"%s"}' "$(base64 -w0 "$tmp/nine.pdf")" > "$tmp/pages.json"
+expect "PDF: page thumbnails for the web page" 200 '"pages":9,"thumbnails":\[{"page":1,"width":' "${JSON[@]}" \
+    --data-binary @"$tmp/pages.json" "$URL/api/v1/pages"
+[ "$(grep -o '"rgb"' "$tmp/body" | wc -l)" = 9 ] || { echo "FAIL: not 9 thumbnails"; fail=1; }
+printf '{"image":"%s"}' "$(base64 -w0 tests/ocr/photo/rot180_en.png)" > "$tmp/pages.json"
+expect "an ordinary image has no page thumbnails" 200 '"pages":1,"thumbnails":\[\]' "${JSON[@]}" \
+    --data-binary @"$tmp/pages.json" "$URL/api/v1/pages"
+expect "page thumbnails need an image" 400 "'image' must be" "${JSON[@]}" -d '{}' "$URL/api/v1/pages"
 head -c 200 "$tmp/doc.pdf" > "$tmp/cut.pdf"
 expect "PDF: truncated" 400 'PDF' -F image=@"$tmp/cut.pdf" -F question='Extract the text' "$URL/api/v1/chat"
 

@@ -10,7 +10,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { launchChromium } from "./chromium.mjs";
+import { launchChromium, watchedPage } from "./chromium.mjs";
 
 const URL = process.env.QVL_URL;
 const SHOTS = process.env.QVL_SHOTS || "";
@@ -37,13 +37,7 @@ const chosen = (page) => page.locator("#pages .page-thumb.chosen");
 test("the page: a PDF's pages as thumbnails, picked by click and shift-click, sent as 'pages'", async () => {
   const { context, profile, close } = await launchChromium();
   try {
-    const page = await context.newPage();
-    const errors = [];
-    page.on("pageerror", (e) => errors.push(e.message));
-    const sent = [];
-    page.on("request", (req) => {
-      if (req.url().endsWith("/api/v1/chat")) sent.push(JSON.parse(req.postData()));
-    });
+    const { page, errors, sent } = await watchedPage(context);
     await page.goto(URL + "/");
     const pdf = join(profile, "report.pdf");
     writeFileSync(pdf, tenPagePdf());

@@ -24,14 +24,15 @@
  * "mode" chooses the route (answer.h): auto (text-reading questions go to
  * OCR, which answers in well under a second; low OCR confidence falls back
  * to the model and sets ocr_fallback), ocr, vlm, or ocr+vlm (OCR text given
- * to the model as context). "pages" selects pages of a PDF or multi-page
- * TIFF image for OCR answers ("2", "1-3"; default all: a born-digital PDF
- * page is read from its text layer); the model sees the first page.
+ * to the model as context). "pages" selects pages of the PDFs and multi-page
+ * TIFFs sent with the question ("2", "1-3"; default all), kept on their image
+ * parts for follow-ups: each page is an image for the model and for OCR (a
+ * born-digital PDF page is read from its text layer; answer/pages.h).
  *
- * Several images (at most SRV_MAX_IMAGES) go into one question in order:
- * "image" first, then "images". "boxes" are about the first of them (the
- * model's boxes do not say which image they are on), and an auto-mode
- * text-reading question about several goes to the model (OCR reads one).
+ * Several images (at most SRV_MAX_IMAGES, a document's pages counting one
+ * each for the model) go into one question in order: "image" first, then
+ * "images". "boxes" are about the first of them (the model's boxes do not
+ * say which image they are on); OCR reads each (answer/answer_ocr.h).
  *
  * The same fields may come as multipart/form-data (one or more "image" file
  * parts and text fields), so `curl -F image=@photo.jpg -F question=...`

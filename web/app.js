@@ -23,7 +23,7 @@ const TEXT = {
     send: "Send", stop: "Stop", clear: "Clear", copy: "Copy", copied: "Copied",
     thinking: "Working on it…", queued: (n) => `Waiting for the model: position ${n} in the queue`,
     progress: { image: (p) => `reading the image ${p}%`, prompt: (p) => `reading the question ${p}%` },
-    stopped: "Stopped.", badType: "Not a supported image: choose a JPG, PNG, WebP, HEIC, AVIF, TIFF, GIF or BMP file.",
+    stopped: "Stopped.", badType: "Not a supported image: choose a JPG, PNG, WebP, HEIC, AVIF, TIFF, GIF, BMP or PDF file.",
     noPreview: "no preview in this browser; the server reads it",
     tooBig: (mb) => `The image is larger than ${mb} MB.`, noQuestion: "Type a question first.",
     stats: (n, tps, s) => `${n} tokens · ${tps} tokens/s · ${s} s`, keyPrompt: "This server needs an API key:",
@@ -33,6 +33,8 @@ const TEXT = {
     fieldsPlaceholder: "Field names, e.g. brand, item number, composition (Enter to extract)",
     fieldsPrefix: "Fields", field: "Field", value: "Value", noFields: "Type the names of the fields first.",
     notJson: "The answer was not a JSON object with these fields; here it is as written:",
+    pages: { page: (n) => `page ${n}`, all: "All pages", shown: (k) => `the first ${k} shown`,
+             chosen: (a, b, n) => (a === b ? `page ${a}` : `pages ${a}-${b}`) + ` of ${n} read (click a page; shift-click for a range)` },
   },
   zh: {
     dropHint: "把图片拖到这里（一张或多张）、粘贴，或选择", pick: "选择图片",
@@ -44,7 +46,7 @@ const TEXT = {
     send: "发送", stop: "停止", clear: "清空", copy: "复制", copied: "已复制",
     thinking: "正在生成…", queued: (n) => `等待模型：排队第 ${n} 位`,
     progress: { image: (p) => `正在读取图片 ${p}%`, prompt: (p) => `正在读取问题 ${p}%` },
-    stopped: "已停止。", badType: "不支持的图片：请选择 JPG、PNG、WebP、HEIC、AVIF、TIFF、GIF 或 BMP 文件。",
+    stopped: "已停止。", badType: "不支持的图片：请选择 JPG、PNG、WebP、HEIC、AVIF、TIFF、GIF、BMP 或 PDF 文件。",
     noPreview: "此浏览器无法预览；服务器可以读取",
     tooBig: (mb) => `图片超过 ${mb} MB。`, noQuestion: "请先输入问题。",
     stats: (n, tps, s) => `${n} 个词元 · ${tps} 词元/秒 · ${s} 秒`, keyPrompt: "此服务器需要 API 密钥：",
@@ -54,13 +56,16 @@ const TEXT = {
     fieldsPlaceholder: "字段名，例如：品牌、货号、成分（回车提取）",
     fieldsPrefix: "字段", field: "字段", value: "值", noFields: "请先输入字段名。",
     notJson: "回答不是包含这些字段的 JSON 对象；原文如下：",
+    pages: { page: (n) => `第 ${n} 页`, all: "全部页面", shown: (k) => `显示前 ${k} 页`,
+             chosen: (a, b, n) => (a === b ? `读取第 ${a} 页` : `读取第 ${a}-${b} 页`) + `，共 ${n} 页（点击选页；Shift+点击选范围）` },
   },
 };
 
 const $ = (id) => document.getElementById(id);
 const state = {
   lang: "en",           // set below from the saved choice or the browser
-  images: [],           // the question's images, in order: {url (data URL), name, size}
+  images: [],           // the question's images, in order: {url (data URL), name, size; a document's
+                        // doc (its page thumbnails) and choice (the pages read): pages.js}
   selected: 0,          // the one shown large
   imagesSent: false,    // the server's conversation already holds them
   asked: false,         // they were asked about: a new image starts a new set
@@ -221,7 +226,7 @@ function showImageError(text) {
 // decides then.
 const IMAGE_TYPES = { jpg: "image/jpeg", jpeg: "image/jpeg", png: "image/png", webp: "image/webp", gif: "image/gif",
                       bmp: "image/bmp", tif: "image/tiff", tiff: "image/tiff", heic: "image/heic", heif: "image/heif",
-                      avif: "image/avif" };
+                      avif: "image/avif", pdf: "application/pdf" };
 
 function imageType(file) {
   if (Object.values(IMAGE_TYPES).includes(file.type)) return file.type;
@@ -257,6 +262,11 @@ async function takeFiles(files) {
   if (wanted.length > room) showImageError(t("tooMany")(state.maxImages));
   const read = await Promise.all(wanted.slice(0, Math.max(0, room)).map(([f, type]) => readImage(f, type)));
   if (!read.length) return;
+  for (const im of read) {   // a document: its pages, to choose from
+    if (!/^data:(application\/pdf|image\/tiff)/.test(im.url)) continue;
+    im.doc = await fetchPages(im.url, state.apiKey).catch((e) => { showImageError(e.message); return null; });
+    if (im.doc) im.choice = initialPages(im.doc, state.maxImages);
+  }
   state.images.push(...read);
   state.imagesSent = false;
   state.conversationId = null;                 // a changed set of images is a new conversation
@@ -302,6 +312,7 @@ function showImages() {
   if (!img) {
     preview.hidden = true;
     preview.removeAttribute("src");
+    $("pages").hidden = $("pages-label").hidden = true;
     $("image-info").textContent = "";
     $("thumbs").replaceChildren();
     return;
@@ -314,8 +325,22 @@ function showImages() {
     preview.hidden = true;
     $("image-info").textContent += ` · ${t("noPreview")}`;
   };
-  preview.hidden = false;
-  if (preview.getAttribute("src") !== img.url) preview.src = img.url;
+  $("pages").hidden = !img.doc;
+  $("pages-label").hidden = !img.doc;
+  if (img.doc) {   // no <img> draws a PDF: its page strip instead
+    preview.hidden = true;
+    $("drop-hint").hidden = true;
+    showPageStrip($("pages"), $("pages-label"), img.doc, img.choice, t("pages"), (choice) => {
+      img.choice = choice;
+      state.imagesSent = false;                 // the pages go with the images: a new conversation
+      state.asked = false;
+      state.conversationId = null;
+      showImages();
+    });
+  } else {
+    preview.hidden = false;
+    if (preview.getAttribute("src") !== img.url) preview.src = img.url;
+  }
   if (state.selected === 0 && state.boxes) drawBoxes(state.boxes.boxes, state.boxes.image);
   $("thumbs").replaceChildren(...state.images.map((im, i) => thumbnail(im, i)));
 }
@@ -390,6 +415,9 @@ async function ask(question, fields) {
   if (state.conversationId) body.conversation_id = state.conversationId;
   const images = state.images.map((im) => im.url);
   if (images.length && !state.imagesSent) body.images = images;
+  const doc = state.images.find((im) => im.doc);   // the server applies one choice to the question's documents
+  const pages = doc && pagesField(doc.doc, doc.choice);
+  if (pages && body.images) body.pages = pages;
   state.controller = new AbortController();
   setBusy(true);
   setStatus(t("thinking"));

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "answer/answer_ocr.h"
 #include "base/clock.h"
 
 static const char *or_empty(const char *s) { return s ? s : ""; }
@@ -63,47 +64,11 @@ static json_t *with_ocr_context(const json_t *messages, const char *ocr_text) {
     return NULL;
 }
 
-/* The reading for the answer's "ocr" field (see answer.h); NULL when out of memory. */
-static json_t *ocr_report(const ocr_result *res, const ocr_page_plan *plan) {
-    json_t *lines = json_array();
-    for (int i = 0; lines && i < res->n_lines; i++) {
-        const ocr_line *l = &res->lines[i];
-        if (json_array_append_new(lines, json_pack("{s:s, s:f, s:[iiii]}", "text", l->text, "confidence",
-                                                   (double)l->confidence, "box", l->x, l->y, l->w, l->h)) != 0) {
-            json_decref(lines);
-            return NULL;
-        }
-    }
-    return json_pack("{s:f, s:b, s:o, s:{s:i, s:f, s:b, s:f}}", "confidence", (double)res->confidence, "trusted",
-                     ocr_result_trusted(res), "lines", lines, "page", "rotation", plan->rotation, "skew",
-                     (double)plan->skew, "light", plan->light, "scale", (double)plan->scale);
-}
-
-/* OCR of the conversation's last image (already decoded in *in). */
-static int run_ocr(answer_worker *w, const answer_request *rq, const chat_input *in, ocr_result *res,
-                   answer_result *out, qvl_error *err) {
-    double t0 = clock_ms();
-    ocr_page_plan plan = {.scale = 1};
-    const char *lang = w->ocr_lang ? w->ocr_lang : OCR_DEFAULT_LANG;
-    const char *type = rq->doc ? image_sniff(rq->doc, rq->doc_len) : NULL;
-    qvl_error ignored = {0};
-    bool paged = type && (!strcmp(type, "application/pdf") || image_page_count(rq->doc, rq->doc_len, NULL, &ignored) > 1);
-    int rc = paged ? ocr_engine_read_document(w->ocr, rq->doc, rq->doc_len, NULL, rq->pages, lang, rq->cancel, res, err)
-                   : ocr_engine_read_page(w->ocr, &in->images[in->n_images - 1], lang, rq->cancel, res, &plan, err);
-    out->ocr_ms = clock_ms() - t0;
-    out->ocr_confidence = rc == 0 ? res->confidence : 0;
-    if (rc == 0 && !(out->ocr = ocr_report(res, &plan))) {
-        ocr_result_free(res);
-        return qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
-    }
-    return rc;
-}
-
 /* Refuses, in milliseconds and before any pixel is encoded, a prompt that
  * leaves its answer no room in the session's context. (An answer that
  * merely would not fit max_tokens runs and ends with the context, as a
  * long conversation's follow-ups must.) */
-static int check_fits(const answer_worker *w, const chat_opts *co, const chat_input *in, qvl_error *err) {
+static int check_fits(const answer_worker *w, const chat_opts *co, chat_input *in, qvl_error *err) {
     int n_text, n_image;
     if (chat_input_length(w->model, in, co, &n_text, &n_image, err) != 0) return -1;
     int n_ctx = w->session->kv.n_ctx;
@@ -115,7 +80,7 @@ static int check_fits(const answer_worker *w, const chat_opts *co, const chat_in
                          n_text + n_image, n_image, n_text, n_ctx);
 }
 
-static int run_model(answer_worker *w, const answer_request *rq, const chat_opts *co, const chat_input *in,
+static int run_model(answer_worker *w, const answer_request *rq, const chat_opts *co, chat_input *in,
                      answer_result *out, qvl_error *err) {
     if (check_fits(w, co, in, err) != 0) return -1;
     chat_prompt cp;
@@ -148,65 +113,111 @@ static int choose_route(const answer_worker *w, const answer_request *rq, ocr_ro
     return 0;
 }
 
+/* Reads every image of the question by OCR (answer_ocr.h) into *rd and the
+ * result's OCR fields. in: the decoded images, or NULL to decode per image. */
+static int run_ocr(answer_worker *w, const answer_request *rq, const chat_opts *co, const pages_view *view,
+                   const chat_input *in, ocr_reading *rd, answer_result *out, qvl_error *err) {
+    double t0 = clock_ms();
+    ocr_read_opts o = {.engine = w->ocr, .router = w->router, .lang = w->ocr_lang ? w->ocr_lang : OCR_DEFAULT_LANG,
+                       .chat = co, .bytes = rq->image_bytes, .cancel = rq->cancel, .in = in};
+    int rc = ocr_read_units(view, &o, rd, err);
+    out->ocr_ms = clock_ms() - t0;
+    out->ocr_confidence = rc == 0 ? rd->confidence : 0;
+    if (rc == 0 && !(out->ocr = ocr_reading_json(rd))) {
+        ocr_reading_free(rd);
+        return qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+    }
+    return rc;
+}
+
+/* The route after the mode, the wording and what the conversation holds;
+ * -1 with err for a forced route that cannot be taken. */
+static int settle_route(answer_worker *w, const answer_request *rq, const pages_view *view, ocr_route *route,
+                        qvl_error *err) {
+    bool forced = rq->mode != OCR_MODE_AUTO;
+    if (choose_route(w, rq, route, err) != 0) return -1;
+    if (*route != OCR_ROUTE_VLM && (!view->n_units || !w->ocr)) {
+        if (forced)
+            return qvl_fail_code(err, QVL_E_BAD_INPUT, "%s", !view->n_units ? "OCR needs an image in the conversation"
+                                                                            : "OCR is not available in this server");
+        *route = OCR_ROUTE_VLM;
+    }
+    if (*route == OCR_ROUTE_OCR && rq->gen.constraint) {
+        /* OCR alone gives plain text: a constrained answer needs the model,
+         * which can still use the OCR text */
+        if (forced)
+            return qvl_fail_code(err, QVL_E_BAD_INPUT, "mode 'ocr' answers with plain text and cannot follow a "
+                                 "schema or tool call: use mode ocr+vlm or auto");
+        *route = OCR_ROUTE_OCR_VLM;
+    }
+    return 0;
+}
+
+/* Decodes the expanded conversation's images for the model: refused when a
+ * question holds more than the limit. */
+static int load_for_model(answer_worker *w, const pages_view *view, const chat_opts *co, chat_input *in,
+                          qvl_error *err) {
+    if (view->over_limit) {
+        *err = view->limit_err;
+        return -1;
+    }
+    return chat_input_load(w->model, view->messages, co, in, err);
+}
+
+/* Serves an OCR reading as the answer. */
+static int serve_ocr(const answer_request *rq, const ocr_reading *rd, bool hide_untrusted, answer_result *out,
+                     qvl_error *err) {
+    char *text = ocr_answer_text(rd, hide_untrusted);
+    if (!text) return qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+    out->gen.text = text;
+    out->gen.text_len = strlen(text);
+    out->gen.finish = FINISH_STOP;
+    if (rq->on_text && out->gen.text_len) rq->on_text(rq->user, text, out->gen.text_len);
+    return 0;
+}
+
 int answer_run(answer_worker *w, const answer_request *rq, answer_result *out, qvl_error *err) {
     memset(out, 0, sizeof *out);
     chat_opts co = rq->chat;
     co.tp = w->tp;
     co.cancel = rq->cancel;
     co.progress = rq->progress;
-    chat_input in;
-    /* Rendered and decoded once: the OCR engine and the vision encoder read
-     * the same pixels. */
-    if (chat_input_load(w->model, rq->messages, &co, &in, err) != 0) return -1;
+    pages_view view;
+    if (pages_expand(rq->messages, rq->image_bytes, co.load_ctx, rq->pages, rq->max_images, &view, err) != 0)
+        return -1;
+    chat_input in = {0};
+    ocr_reading rd = {0};
     ocr_route route = OCR_ROUTE_VLM;
-    bool forced = rq->mode != OCR_MODE_AUTO;
-    int rc = -1;
-    if (choose_route(w, rq, &route, err) != 0) goto done;
-    if (route != OCR_ROUTE_VLM && (!in.n_images || !w->ocr)) {
-        if (forced) {
-            qvl_fail_code(err, QVL_E_BAD_INPUT, "%s", !in.n_images ? "OCR needs an image in the conversation"
-                                                                   : "OCR is not available in this server");
-            goto done;
-        }
-        route = OCR_ROUTE_VLM;
-    }
-    if (route == OCR_ROUTE_OCR && rq->gen.constraint) {
-        /* OCR alone gives plain text: a constrained answer needs the model,
-         * which can still use the OCR text */
-        if (forced) {
-            qvl_fail_code(err, QVL_E_BAD_INPUT, "mode 'ocr' answers with plain text and cannot follow a schema or "
-                          "tool call: use mode ocr+vlm or auto");
-            goto done;
-        }
-        route = OCR_ROUTE_OCR_VLM;
-    }
+    int rc = settle_route(w, rq, &view, &route, err);
     out->route = route;
+    if (rc != 0) goto done;
     if (route == OCR_ROUTE_VLM) {
-        rc = run_model(w, rq, &co, &in, out, err);
+        rc = load_for_model(w, &view, &co, &in, err) != 0 ? -1 : run_model(w, rq, &co, &in, out, err);
         goto done;
     }
-    ocr_result res = {0};
-    if (run_ocr(w, rq, &in, &res, out, err) != 0) goto done;
-    if (route == OCR_ROUTE_OCR && !forced && w->router && !ocr_router_accepts(w->router, &res)) {
-        out->route = OCR_ROUTE_VLM;   /* blurred, handwritten ...: let the model read it */
+    /* ocr+vlm decodes once for both readers; OCR alone decodes per image
+     * (a page with a text layer is never rendered) */
+    if (route == OCR_ROUTE_OCR_VLM && load_for_model(w, &view, &co, &in, err) != 0) goto done;
+    if ((rc = run_ocr(w, rq, &co, &view, in.text ? &in : NULL, &rd, out, err)) != 0) goto done;
+    bool forced = rq->mode != OCR_MODE_AUTO;
+    if (route == OCR_ROUTE_OCR && !forced && rd.n_trusted == 0) {
+        out->route = OCR_ROUTE_VLM;   /* blurred, handwritten, no text ...: let the model read it */
         out->fell_back = true;
-        rc = run_model(w, rq, &co, &in, out, err);
+        rc = load_for_model(w, &view, &co, &in, err) != 0 ? -1 : run_model(w, rq, &co, &in, out, err);
     } else if (route == OCR_ROUTE_OCR) {
-        const char *text = res.text ? res.text : "";
-        out->gen.text = strdup(text);
-        out->gen.text_len = strlen(text);
-        out->gen.finish = FINISH_STOP;
-        rc = out->gen.text ? 0 : qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
-        if (rc == 0 && rq->on_text && out->gen.text_len) rq->on_text(rq->user, text, out->gen.text_len);
+        rc = serve_ocr(rq, &rd, !forced, out, err);
     } else {
-        json_t *aug = with_ocr_context(rq->messages, res.text ? res.text : "");
+        char *text = ocr_answer_text(&rd, true);
+        json_t *aug = text ? with_ocr_context(view.messages, text) : NULL;
         rc = !aug ? qvl_fail_code(err, QVL_E_NOMEM, "out of memory")
                   : chat_input_rerender(&in, aug, &co, err) != 0 ? -1 : run_model(w, rq, &co, &in, out, err);
         json_decref(aug);
+        free(text);
     }
-    ocr_result_free(&res);
 done:
+    ocr_reading_free(&rd);
     chat_input_free(&in);
+    pages_free(&view);
     if (rc != 0) {   /* a failed answer owns nothing */
         json_decref(out->ocr);
         out->ocr = NULL;

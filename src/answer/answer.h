@@ -4,8 +4,12 @@
  * qvl batch and the server all go through here, so they route alike.
  *
  * Routing (ocr_router.h): the request's mode forces a path, or in auto mode
- * the question's wording decides; an OCR result below the rules'
- * confidence floor falls back to the model, and the result says so. A
+ * the question's wording decides. OCR reads every image of the question (the
+ * last user message with images) and every selected page of its documents,
+ * each judged on its own (answer_ocr.h). In auto mode, when no image's
+ * reading is trusted the model answers instead, and the result says so; when
+ * some are, OCR answers and the untrusted ones are marked as unreadable in the
+ * text rather than served. A
  * conversation without an image always goes to the model. A constrained
  * answer (gen.constraint: a JSON Schema, a tool call) that auto mode would
  * give to OCR goes to ocr+vlm instead: the model writes the JSON with the
@@ -25,6 +29,7 @@
 #include "base/error.h"
 #include "generate/chat.h"
 #include "generate/generate.h"
+#include "answer/pages.h"
 #include "ocr/ocr.h"
 #include "ocr/ocr_router.h"
 
@@ -44,25 +49,31 @@ typedef struct answer_request {
     gen_params gen;
     gen_on_text on_text;        /* receives the answer as it is produced */
     void *user;
-    atomic_bool *cancel;        /* NULL, or set by another thread: stops the image encoding, the prompt or
-                                   the answer (OCR runs to its end, under a second) */
+    atomic_bool *cancel;        /* NULL, or set by another thread: stops the image decoding (between images
+                                   and pages), encoding, OCR (between words and pages), the prompt or the answer */
     qvl_progress progress;      /* hears the image encoding, then the prompt (before the first text); {0} = none */
-    /* The encoded bytes of the conversation's last image, when the caller has them (may be NULL). When
-     * they are a document (a PDF, a multi-page TIFF), OCR answers read pages `pages` of it ("2", "1-3";
-     * NULL = all: born-digital PDF pages by their text layer, the others rendered and read) instead of
-     * the one decoded page the model sees (the first of `pages`, as the loader decodes it). */
-    const uint8_t *doc;
-    size_t doc_len;
+    /* Documents (answer/pages.h): with image_bytes (ctx: chat.load_ctx) a PDF or multi-page TIFF part
+     * becomes one image per page - the part's own "pages", else `pages` ("2", "1-3"; NULL = all) - for
+     * the model and for OCR alike (a PDF page with a text layer is read from it). NULL: every part is
+     * one image. */
+    answer_bytes_fn image_bytes;
     const char *pages;
+    /* At most this many images per user message reach the model, a document's pages counting one
+     * each (0 = no limit): more is QVL_E_TOO_LARGE naming the limit and the page selector. OCR
+     * answers read every page whatever the limit. */
+    int max_images;
 } answer_request;
 
 typedef struct answer_result {
     ocr_route route;            /* the path that produced the answer */
     bool fell_back;             /* OCR was tried, its confidence was too low, the model answered */
     float ocr_confidence;       /* 0..100 when OCR ran */
-    json_t *ocr;                /* when OCR ran: {"confidence", "trusted", "lines": [{"text", "confidence",
-                                   "box": [x, y, w, h]}], "page": {"rotation", "skew", "light", "scale"}}
-                                   (boxes in the corrected page); NULL otherwise. Owned: answer_result_free */
+    json_t *ocr;                /* when OCR ran: {"confidence", "trusted" (every image), "lines": [{"text",
+                                   "confidence", "box": [x, y, w, h], "image", "page"}], "page": {"rotation",
+                                   "skew", "light", "scale"} (of the first image), "images": [{"image", "page",
+                                   "confidence", "trusted", "source": "ocr" | "text layer", "lines",
+                                   "geometry": {as "page"}}]} (boxes in the corrected page; "page" only for
+                                   documents); NULL otherwise. Owned: answer_result_free */
     double ocr_ms, image_ms;
     int n_images, n_images_cached;   /* images the model read; how many came from the cache */
     gen_result gen;             /* the answer text, usage, timings (no tokens for OCR answers) */

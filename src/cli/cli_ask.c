@@ -11,15 +11,18 @@
 #include "cli/cli_util.h"
 #include "load/model_load.h"
 
+/* The images the model reads for one question, a document's pages counting
+ * one each: the server's limit, so both answer alike. */
+enum { CLI_MAX_IMAGES = 8 };
+
 static const char *help =
     "usage: qvl ask --model M [options] \"question\"\n"
     "\n"
     "Answers one question, streaming the text to stdout as it is generated.\n"
     "      --image IMG         an image to ask about (repeatable); a PDF too\n"
-    "      --pages P           of the last image when it is a PDF or multi-page TIFF: \"2\", \"1-3\";\n"
-    "                          \"extract the text\" questions read these pages (default all: a\n"
-    "                          born-digital page from its text layer, a scanned one by OCR); the\n"
-    "                          model sees the first page\n"
+    "      --pages P           of each PDF or multi-page TIFF: \"2\", \"1-3\" (default all); each page\n"
+    "                          is an image for the model (at most 8 images in all) and for OCR (a\n"
+    "                          born-digital page is read from its text layer, any number of pages)\n"
     "      --system TEXT       system message\n"
     "      --max-pixels N  --min-pixels N   image detail (fewer pixels = faster; default max 300000)\n"
     "      --max-tokens N      answer length limit (default 1024)\n"
@@ -155,12 +158,12 @@ int cli_ask(int argc, char **argv) {
                              .chat = {.add_generation_prompt = true, .min_pixels = a.min_px, .max_pixels = cli_max_pixels(a.max_px, a.min_px),
                                       .load_image = cli_load_image_file}};
         if (isatty(STDERR_FILENO)) rq.progress = (qvl_progress){print_progress, NULL};
-        /* the last image's bytes: a document is read page by page for OCR answers */
-        size_t doc_len = 0;
-        char *doc = images.n ? cli_read_all("qvl ask", images.items[images.n - 1], &doc_len) : NULL;
-        rq.doc = (const uint8_t *)doc;
-        rq.doc_len = doc_len;
+        /* documents are split into pages for the model and OCR alike */
+        cli_files files = {0};
+        rq.chat.load_ctx = &files;
+        rq.image_bytes = cli_image_bytes;
         rq.pages = a.pages;
+        rq.max_images = CLI_MAX_IMAGES;
         answer_result res;
         rc = answer_run(&w, &rq, &res, &err);
         if (rc != 0 && rq.progress.fn) fputs("\r\033[K", stderr);   /* the error gets a line of its own */
@@ -170,7 +173,7 @@ int cli_ask(int argc, char **argv) {
             report(&a, &res);
             answer_result_free(&res);
         }
-        free(doc);
+        cli_files_free(&files);
         gen_session_free(&sess);
     }
     if (rc != 0) fprintf(stderr, "qvl ask: %s\n", err.msg);

@@ -94,17 +94,16 @@ static int cancel_if_stopping(void *user, const char *t, size_t n) {
 }
 
 /* Answers one (image or document page, question); fills r (answer owned by
- * *answer_out). doc: the file's bytes when it is a document, else NULL. */
-static void ask_one(batch_job *j, const char *path, const uint8_t *doc, size_t doc_len, const char *question,
+ * *answer_out). */
+static void ask_one(batch_job *j, const char *path, const char *question,
                     batch_record *r, char **answer_out, qvl_error *err) {
     double t0 = now_s();
     json_t *msgs = json_pack("[{s:s, s:[{s:s, s:s, s:i}, {s:s, s:s}]}]", "role", "user", "content", "type", "image",
                              "image", path, "page", r->page > 0 ? r->page - 1 : 0, "type", "text", "text", question);
-    char page[16];
-    snprintf(page, sizeof page, "%d", r->page);
-    j->rq.doc = doc;
-    j->rq.doc_len = doc_len;
-    j->rq.pages = doc ? page : NULL;
+    /* a document's page is named by the part: read from its text layer when it has one */
+    cli_files files = {0};
+    j->rq.chat.load_ctx = &files;
+    j->rq.image_bytes = cli_image_bytes;
     *answer_out = NULL;
     j->rq.messages = msgs;
     answer_result res;
@@ -121,6 +120,7 @@ static void ask_one(batch_job *j, const char *path, const uint8_t *doc, size_t d
         r->error = err->msg;
     }
     json_decref(msgs);
+    cli_files_free(&files);
     r->ms = (now_s() - t0) * 1e3;
 }
 
@@ -154,7 +154,7 @@ static int run_batch(batch_job *j, const path_list *imgs, const path_list *qs, b
             batch_record r = {.path = imgs->items[i], .question = qs->items[k], .route = "none", .page = page};
             char *answer;
             memset(&err, 0, sizeof err);
-            ask_one(j, imgs->items[i], doc, doc_len, qs->items[k], &r, &answer, &err);
+            ask_one(j, imgs->items[i], qs->items[k], &r, &answer, &err);
             bool interrupted = atomic_load(&stop_requested);
             if (!interrupted) {   /* a record cut short by Ctrl-C is not written: --resume redoes it */
                 if (batch_out_write(out, &r, &err) != 0) {

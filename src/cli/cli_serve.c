@@ -39,7 +39,9 @@ static const char *help =
     "      --no-ocr            no OCR fast path: every question goes to the model\n"
     "      --ocr-rules F  --ocr-lang L  --ocr-plugin P   OCR routing rules, languages, plugin\n"
     "      --max-conversations N  simple-API conversations kept for follow-ups (default 16; each holds its\n"
-    "                          image: up to 1.33 x --max-image-mb MB)\n"
+    "                          images: up to 1.33 x --max-image-mb MB each)\n"
+    "      --conversation-mb N the bytes those conversations may hold together (default 256; the least\n"
+    "                          recently used are dropped first)\n"
     "      --instance-id ID    this replica's name, sent as X-Qvl-Instance on every answer and put before\n"
     "                          its conversation ids so a balancer can route follow-ups (default host:port)\n"
     CLI_SETTINGS_HELP
@@ -58,7 +60,8 @@ static int serve(serve_opts *so);
 int cli_serve(int argc, char **argv) {
     serve_opts so = {.cfg = {.host = "127.0.0.1", .port = 8080, .parallel = 1, .max_image_mb = 10, .ctx = 4096,
                              .max_queue = 32, .max_connections = 256, .image_cache_mb = 512,
-                             .max_pixels = IMAGE_QVL_MAX_PIXELS, .max_conversations = 16},
+                             .max_pixels = IMAGE_QVL_MAX_PIXELS, .max_conversations = 16,
+                             .conversation_mb = 256},
                      .timeout = 300, .grace = 10, .header_timeout = 10};
     const char *config = NULL;   /* read by cli_parse_settings before the rest */
     cli_opt opts[] = {CLI_MODEL_OPTIONS(so.mo),
@@ -78,6 +81,7 @@ int cli_serve(int argc, char **argv) {
                       {"--max-pixels", NULL, OPT_INT, &so.cfg.max_pixels},
                       {"--no-ocr", NULL, OPT_FLAG, &so.no_ocr},
                       {"--max-conversations", NULL, OPT_INT, &so.cfg.max_conversations},
+                      {"--conversation-mb", NULL, OPT_INT, &so.cfg.conversation_mb},
                       {"--instance-id", NULL, OPT_STR, &so.cfg.instance_id},
                       {"--config", NULL, OPT_STR, &config},
                       CLI_OCR_OPTIONS(so.oo),
@@ -104,6 +108,7 @@ static int serve(serve_opts *so) {
                       : header_timeout < 0.5 || header_timeout > 600 ? "--header-timeout must be 0.5..600"
                       : cfg.image_cache_mb < 0 ? "--image-cache-mb must be >= 0"
                       : cfg.max_conversations < 1 || cfg.max_conversations > 100000 ? "--max-conversations must be 1..100000"
+                      : cfg.conversation_mb < 1 || cfg.conversation_mb > 1048576 ? "--conversation-mb must be 1..1048576"
                       : cfg.max_pixels < 28 * 28 || cfg.max_pixels > IMAGE_HF_MAX_PIXELS ? "--max-pixels must be 784..16777216"
                       : cfg.instance_id && !server_instance_valid(cfg.instance_id)
                           ? "--instance-id must be 1-48 characters of A-Z a-z 0-9 . _ : -"

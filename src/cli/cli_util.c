@@ -158,19 +158,64 @@ char *cli_read_all(const char *cmd, const char *path, size_t *len) {
     return buf;
 }
 
+/* The bytes of path, from the set or read into it; NULL with err set. */
+static const char *file_bytes(cli_files *f, const char *path, size_t *len, qvl_error *err) {
+    for (int i = 0; i < f->n; i++)
+        if (!strcmp(f->paths[i], path)) {
+            *len = f->lens[i];
+            return f->bytes[i];
+        }
+    char *bytes = read_file_text(path, IMAGE_DEFAULT_MAX_BYTES + 1, len, err);
+    char *name = bytes ? strdup(path) : NULL;
+    char **p = name ? realloc(f->paths, (size_t)(f->n + 1) * sizeof *p) : NULL;
+    if (p) f->paths = p;
+    char **b = p ? realloc(f->bytes, (size_t)(f->n + 1) * sizeof *b) : NULL;
+    if (b) f->bytes = b;
+    size_t *l = b ? realloc(f->lens, (size_t)(f->n + 1) * sizeof *l) : NULL;
+    if (!l) {
+        if (bytes) qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+        free(bytes);
+        free(name);
+        return NULL;
+    }
+    f->lens = l;
+    f->paths[f->n] = name;
+    f->bytes[f->n] = bytes;
+    f->lens[f->n++] = *len;
+    return bytes;
+}
+
 int cli_load_image_file(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err) {
-    (void)ctx;
     const char *path = json_string_value(json_object_get(part, "image"));
     if (!path) return qvl_fail(err, "image %d has no file path", index);
     size_t len;
-    char *bytes = read_file_text(path, IMAGE_DEFAULT_MAX_BYTES + 1, &len, err);
+    char *own = ctx ? NULL : read_file_text(path, IMAGE_DEFAULT_MAX_BYTES + 1, &len, err);
+    const char *bytes = ctx ? file_bytes(ctx, path, &len, err) : own;
     if (!bytes) return -1;
-    /* "page": n (0-based) picks a page of a PDF or multi-page TIFF (qvl batch's documents) */
+    /* "page": n (0-based) picks a page of a PDF or multi-page TIFF (documents: answer/pages.h, qvl batch) */
     int page = (int)json_integer_value(json_object_get(part, "page"));
     int rc = image_decode_page((const uint8_t *)bytes, len, page, NULL, out, err);
     if (rc != 0) qvl_error_prefix(err, "%s", path);
-    free(bytes);
+    free(own);
     return rc;
+}
+
+const uint8_t *cli_image_bytes(void *ctx, const json_t *part, size_t *len) {
+    const char *path = json_string_value(json_object_get(part, "image"));
+    qvl_error ignored = {0};
+    *len = 0;
+    return ctx && path ? (const uint8_t *)file_bytes(ctx, path, len, &ignored) : NULL;
+}
+
+void cli_files_free(cli_files *f) {
+    for (int i = 0; i < f->n; i++) {
+        free(f->paths[i]);
+        free(f->bytes[i]);
+    }
+    free(f->paths);
+    free(f->bytes);
+    free(f->lens);
+    memset(f, 0, sizeof *f);
 }
 
 int cli_ocr_setup(const char *cmd, const cli_ocr_opts *oo, bool may_use_ocr, ocr_mode *mode, ocr_router **router,

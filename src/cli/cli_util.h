@@ -81,8 +81,24 @@ char *cli_read_all(const char *cmd, const char *path, size_t *len);
 #include "ocr/ocr.h"
 #include "ocr/ocr_router.h"
 
-/* chat_load_image_fn for parts of the form {"type":"image","image":"<path>"}. */
+/* The files of image parts {"type":"image","image":"<path>"}, each read
+ * once and kept while the set lives: the load_ctx of cli_load_image_file and
+ * cli_image_bytes. Start from {0}; release with cli_files_free. */
+typedef struct cli_files {
+    int n;
+    char **paths;
+    char **bytes;
+    size_t *lens;
+} cli_files;
+
+/* chat_load_image_fn for those parts ("page": n, 0-based, picks a page of a
+ * document). ctx: a cli_files, or NULL to read the file each time. */
 int cli_load_image_file(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err);
+
+/* answer_bytes_fn for those parts: the file's bytes (read into the
+ * cli_files ctx), or NULL when it cannot be read (the loader then says why). */
+const uint8_t *cli_image_bytes(void *ctx, const json_t *part, size_t *len);
+void cli_files_free(cli_files *f);
 
 typedef struct cli_ocr_opts {
     const char *mode;     /* --mode auto|ocr|vlm|ocr+vlm (default auto) */

@@ -101,6 +101,48 @@ static int encode_image(const qvl_model *m, const image_rgb *img, int i, const c
     return rc;
 }
 
+/* The text's tokens, piece by piece between its n_images <|image_pad|>
+ * markers: piece i is (*seg_len)[i] ids of *ids. Fails on markers that are
+ * not images (more or fewer than n_images), or out of memory. */
+static int tokenize_pieces(const qvl_model *m, const char *text, int n_images, int32_t **ids, int **seg_len,
+                           qvl_error *err) {
+    static const char pad[] = "<|image_pad|>";
+    *ids = NULL;
+    *seg_len = calloc((size_t)n_images + 1, sizeof **seg_len);
+    if (!*seg_len) return qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+    size_t total = 0;
+    const char *seg = text;
+    for (int i = 0; i <= n_images; i++) {
+        const char *end = i < n_images ? strstr(seg, pad) : seg + strlen(seg);
+        if (!end || (i == n_images && n_images > 0 && strstr(seg, pad))) {   /* text alone is taken as it is */
+            qvl_fail_code(err, QVL_E_BAD_INPUT, "the prompt text contains <|image_pad|> markers that are not images");
+            goto fail;
+        }
+        int32_t *piece = NULL;
+        size_t n = 0;
+        if (tokenizer_encode(m->tok, seg, (size_t)(end - seg), 0, &piece, &n, err) != 0) goto fail;
+        int32_t *grown = n ? realloc(*ids, (total + n) * sizeof *grown) : *ids;
+        if (n && !grown) {
+            free(piece);
+            qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+            goto fail;
+        }
+        *ids = grown;
+        if (n) memcpy(*ids + total, piece, n * sizeof *piece);
+        free(piece);
+        total += n;
+        (*seg_len)[i] = (int)n;
+        if (i < n_images) seg = end + strlen(pad);
+    }
+    return 0;
+fail:
+    free(*ids);
+    free(*seg_len);
+    *ids = NULL;
+    *seg_len = NULL;
+    return -1;
+}
+
 /* Appends n ids to the prompt (growing *cap). */
 static int append_ids(chat_prompt *out, int *cap, const int32_t *ids, int n, int32_t fill) {
     if (out->n + n > *cap) {
@@ -114,18 +156,26 @@ static int append_ids(chat_prompt *out, int *cap, const int32_t *ids, int n, int
     return 0;
 }
 
-/* The rendered text holds one <|image_pad|> per image: tokenize the text
- * between them and put each image's token run in its place. */
-static int build_image_prompt(const qvl_model *m, const char *text, const image_rgb *images, int n_images,
-                              const chat_opts *opts, chat_prompt *out, qvl_error *err) {
-    static const char pad[] = "<|image_pad|>";
+/* The rendered text holds one <|image_pad|> per image: its pieces'
+ * tokens (in's, when chat_input_length kept them) with each image's token
+ * run in its place. */
+static int build_image_prompt(const qvl_model *m, const chat_input *in, const chat_opts *opts, chat_prompt *out,
+                              qvl_error *err) {
+    int n_images = in->n_images;
     int width = vision_embd_width(m->vision), cap = 0, rc = -1;
+    int32_t *ids = in->text_ids, *own_ids = NULL;
+    int *seg_len = in->seg_len, *own_len = NULL;
     vision_image *imgs = calloc((size_t)n_images, sizeof *imgs);
     if (!imgs) return qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+    if (!seg_len) {
+        if (tokenize_pieces(m, in->text, n_images, &own_ids, &own_len, err) != 0) goto done;
+        ids = own_ids;
+        seg_len = own_len;
+    }
     double t0 = clock_ms();
     for (int i = 0; i < n_images; i++) {
         bool cached;
-        if (encode_image(m, &images[i], i, opts, &imgs[i], &cached, err) != 0) goto done;
+        if (encode_image(m, &in->images[i], i, opts, &imgs[i], &cached, err) != 0) goto done;
         out->n_images_cached += cached;
         out->n_image_rows += imgs[i].n_tokens;
     }
@@ -136,24 +186,14 @@ static int build_image_prompt(const qvl_model *m, const char *text, const image_
         qvl_fail_code(err, QVL_E_NOMEM, "out of memory for %d image rows", out->n_image_rows);
         goto done;
     }
-    size_t row = 0;
-    const char *seg = text;
+    size_t row = 0, at = 0;
     for (int i = 0; i <= n_images; i++) {
-        const char *end = i < n_images ? strstr(seg, pad) : seg + strlen(seg);
-        if (!end || (i == n_images && strstr(seg, pad))) {
-            qvl_fail_code(err, QVL_E_BAD_INPUT, "the prompt text contains <|image_pad|> markers that are not images");
-            goto done;
-        }
-        int32_t *ids = NULL;
-        size_t n = 0;
-        if (tokenizer_encode(m->tok, seg, (size_t)(end - seg), 0, &ids, &n, err) != 0) goto done;
-        int bad = append_ids(out, &cap, ids, (int)n, 0);
-        free(ids);
+        int bad = append_ids(out, &cap, ids ? ids + at : NULL, seg_len[i], 0);
+        at += (size_t)seg_len[i];
         if (i < n_images) {
             bad = bad || append_ids(out, &cap, NULL, imgs[i].n_tokens, m->cfg.image_token_id);
             memcpy(out->image_embd + row * width, imgs[i].embd, (size_t)imgs[i].n_tokens * width * sizeof(float));
             row += (size_t)imgs[i].n_tokens;
-            seg = end + strlen(pad);
         }
         if (bad) {
             qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
@@ -169,7 +209,17 @@ static int build_image_prompt(const qvl_model *m, const char *text, const image_
 done:
     for (int i = 0; i < n_images; i++) vision_image_free(&imgs[i]);
     free(imgs);
+    free(own_ids);
+    free(own_len);
     return rc;
+}
+
+/* Forgets the tokens chat_input_length kept (the text changed). */
+static void forget_tokens(chat_input *in) {
+    free(in->text_ids);
+    free(in->seg_len);
+    in->text_ids = NULL;
+    in->seg_len = NULL;
 }
 
 int chat_input_load(const qvl_model *m, const json_t *messages, const chat_opts *opts, chat_input *out,
@@ -195,10 +245,16 @@ int chat_input_load(const qvl_model *m, const json_t *messages, const chat_opts 
         goto done;
     }
     double t0 = clock_ms();
-    for (; out->n_images < media.n_images; out->n_images++)
+    for (; out->n_images < media.n_images; out->n_images++) {
+        /* between images: a document's pages are rendered one by one */
+        if (opts->cancel && atomic_load(opts->cancel)) {
+            qvl_fail_code(err, QVL_E_CANCELLED, "cancelled");
+            goto done;
+        }
         if (opts->load_image(opts->load_ctx, media.parts[out->n_images], out->n_images, &out->images[out->n_images],
                              err) != 0)
             goto done;
+    }
     out->decode_ms = clock_ms() - t0;
     rc = 0;
 done:
@@ -219,12 +275,12 @@ int chat_input_rerender(chat_input *in, const json_t *messages, const chat_opts 
     }
     free(in->text);
     in->text = text;
+    forget_tokens(in);
     return 0;
 }
 
-int chat_input_length(const qvl_model *m, const chat_input *in, const chat_opts *opts, int *n_text, int *n_image,
+int chat_input_length(const qvl_model *m, chat_input *in, const chat_opts *opts, int *n_text, int *n_image,
                       qvl_error *err) {
-    static const char pad[] = "<|image_pad|>";
     *n_text = *n_image = 0;
     image_preprocess_opts po = {.min_pixels = opts->min_pixels, .max_pixels = opts->max_pixels};
     for (int i = 0; i < in->n_images; i++) {
@@ -233,19 +289,13 @@ int chat_input_length(const qvl_model *m, const chat_input *in, const chat_opts 
             return qvl_error_prefix(err, "image %d", i + 1);
         *n_image += n;
     }
-    for (const char *seg = in->text, *end;; seg = end + strlen(pad)) {
-        end = strstr(seg, pad);
-        size_t len = end ? (size_t)(end - seg) : strlen(seg);
-        int32_t *ids = NULL;
-        size_t n = 0;
-        if (tokenizer_encode(m->tok, seg, len, 0, &ids, &n, err) != 0) return -1;
-        free(ids);
-        *n_text += (int)n;
-        if (!end) return 0;
-    }
+    if (!in->seg_len && tokenize_pieces(m, in->text, in->n_images, &in->text_ids, &in->seg_len, err) != 0) return -1;
+    for (int i = 0; i <= in->n_images; i++) *n_text += in->seg_len[i];
+    return 0;
 }
 
 void chat_input_free(chat_input *in) {
+    forget_tokens(in);
     for (int i = 0; i < in->n_images; i++) image_free(&in->images[i]);
     free(in->images);
     free(in->text);
@@ -257,11 +307,20 @@ int chat_prompt_from_input(const qvl_model *m, const chat_input *in, const chat_
     memset(out, 0, sizeof *out);
     int rc = -1;
     if (in->n_images) {
-        rc = build_image_prompt(m, in->text, in->images, in->n_images, opts, out, err);
+        rc = build_image_prompt(m, in, opts, out, err);
         goto done;
     }
-    size_t n = 0;
-    if (tokenizer_encode(m->tok, in->text, strlen(in->text), 0, &out->ids, &n, err) != 0) goto done;
+    size_t n = in->seg_len ? (size_t)in->seg_len[0] : 0;
+    if (in->seg_len) {   /* counted by chat_input_length: not tokenized again */
+        out->ids = malloc((n ? n : 1) * sizeof *out->ids);
+        if (!out->ids) {
+            qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+            goto done;
+        }
+        if (n) memcpy(out->ids, in->text_ids, n * sizeof *out->ids);
+    } else if (tokenizer_encode(m->tok, in->text, strlen(in->text), 0, &out->ids, &n, err) != 0) {
+        goto done;
+    }
     out->n = (int)n;
     out->pos = malloc((n ? n : 1) * 3 * sizeof *out->pos);
     if (!out->pos) {

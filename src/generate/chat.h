@@ -67,10 +67,15 @@ typedef struct chat_input {
     int n_images;
     image_rgb *images;       /* (n_images) in prompt order */
     double decode_ms;        /* fetching and decoding the images */
+    /* The text's tokens, once chat_input_length has counted them (NULL before): the pieces between the
+     * images, piece i being seg_len[i] ids of text_ids; chat_prompt_from_input reuses them. */
+    int32_t *text_ids;
+    int *seg_len;            /* (n_images + 1) */
 } chat_input;
 
-/* Renders messages and decodes every image through opts->load_image. Fails
- * (-1, err, *out zeroed) on malformed messages (QVL_E_BAD_INPUT), video,
+/* Renders messages and decodes every image through opts->load_image,
+ * reading *opts->cancel between images. Fails (-1, err, *out zeroed) on
+ * malformed messages (QVL_E_BAD_INPUT), QVL_E_CANCELLED, video,
  * images the model cannot take (no vision tower, no loader:
  * QVL_E_BAD_INPUT), an image that cannot be loaded (the callback's error),
  * or out of memory. */
@@ -83,9 +88,10 @@ int chat_input_load(const qvl_model *m, const json_t *messages, const chat_opts 
  * unchanged. */
 int chat_input_rerender(chat_input *in, const json_t *messages, const chat_opts *opts, qvl_error *err);
 /* The prompt's length before any pixel is encoded: its text tokens and the
- * tokens its images will become under opts' detail limits. Returns 0, or -1
- * with err set (limits the model refuses, out of memory). */
-int chat_input_length(const qvl_model *m, const chat_input *in, const chat_opts *opts, int *n_text, int *n_image,
+ * tokens its images will become under opts' detail limits. The text is
+ * tokenized here once and kept in *in for chat_prompt_from_input. Returns 0,
+ * or -1 with err set (limits the model refuses, out of memory). */
+int chat_input_length(const qvl_model *m, chat_input *in, const chat_opts *opts, int *n_text, int *n_image,
                       qvl_error *err);
 void chat_input_free(chat_input *in);
 

@@ -35,7 +35,8 @@
  *     other format has exactly one page.
  *   - PDF (found by "%PDF-" in its first 1024 bytes, image_sniff:
  *     "application/pdf"): a page is rendered on white at 200 dpi, less when
- *     that would pass max_pixels or 16 MP; more than 1000 pages, a page over
+ *     that would pass max_pixels or 16 MP, in bands of rows so that
+ *     lim->cancel stops it part-way; more than 1000 pages, a page over
  *     200 inches a side, or a user password are refused before any work;
  *     scripts and forms are never run (see image_pdf.c). image_pdf_page_text
  *     gives a page's text layer.
@@ -54,6 +55,7 @@
 #ifndef QVL_IMAGE_H
 #define QVL_IMAGE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,6 +76,8 @@ typedef struct image_rgb {
 typedef struct image_limits {
     size_t   max_bytes;    /* largest encoded file accepted; 0 = default */
     uint64_t max_pixels;   /* largest width*height accepted; 0 = default */
+    const atomic_bool *cancel;   /* NULL, or set by another thread: a PDF page's rendering stops (QVL_E_CANCELLED)
+                                    between bands of rows */
 } image_limits;
 
 /* Returns "image/jpeg", "image/png", "image/webp", "image/gif",

@@ -38,11 +38,12 @@ int image_tiff_page_count(const uint8_t *bytes, size_t len, uint64_t max_pixels,
 /* PDF, the other paged format (image_pdf.c): image_pdf_sniff gives
  * "application/pdf" when "%PDF-" is within the first 1024 bytes (else NULL);
  * image_decode_pdf renders page (0-based) at an OCR-suited resolution within
- * max_pixels; image_pdf_page_count returns the pages (>= 1) or -1 with err
+ * max_pixels, band by band, stopping with QVL_E_CANCELLED once *cancel (may
+ * be NULL) is set; image_pdf_page_count returns the pages (>= 1) or -1 with err
  * set. Limits on pages, page size and render size are checked before work. */
 const char *image_pdf_sniff(const uint8_t *bytes, size_t len);
-int image_decode_pdf(const uint8_t *bytes, size_t len, int page, uint64_t max_pixels, image_rgb *out,
-                     qvl_error *err);
+int image_decode_pdf(const uint8_t *bytes, size_t len, int page, uint64_t max_pixels, const atomic_bool *cancel,
+                     image_rgb *out, qvl_error *err);
 int image_pdf_page_count(const uint8_t *bytes, size_t len, qvl_error *err);
 /* image_pdf_page_text (image.h) after the dispatcher's checks. */
 int image_pdf_text(const uint8_t *bytes, size_t len, int page, char **text, qvl_error *err);

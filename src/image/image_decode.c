@@ -92,7 +92,7 @@ int image_decode_page(const uint8_t *bytes, size_t len, int page, const image_li
     if (strcmp(type, "image/tiff") == 0) {
         rc = image_decode_tiff(bytes, len, page, max_pixels_of(lim), out, err);
     } else if (strcmp(type, "application/pdf") == 0) {
-        rc = image_decode_pdf(bytes, len, page, max_pixels_of(lim), out, err);
+        rc = image_decode_pdf(bytes, len, page, max_pixels_of(lim), lim ? lim->cancel : NULL, out, err);
     } else if (page != 0) {
         return qvl_fail_code(err, QVL_E_BAD_INPUT,
                              "page %d does not exist: only a TIFF or a PDF has more than page 0 (this is %s)",

@@ -15,13 +15,21 @@
  * saying so; one with only an owner password (printing/copying
  * restrictions) opens like any other, as every viewer does.
  *
- * Not bounded: the time one page's content stream takes to draw (poppler's
- * GLib API cannot be interrupted); the size and pixel limits bound the work
- * of honest pages, not of a stream built to be slow.
+ * Cancellable in bands: poppler's GLib API has no abort callback (the core's
+ * displaySlice takes one, but the GLib wrapper passes NULL), so a large page
+ * is drawn as horizontal bands of at most PDF_BAND_PIXELS, each clipped to
+ * its rows, and the caller's cancel flag is read between bands. Each band
+ * reads the content stream again, but cairo skips what lies outside the clip,
+ * so an ordinary page costs little more; a 16 MP page stops within an
+ * eighth of its drawing.
+ *
+ * Not bounded: the time one band of a page takes to draw; the size and pixel
+ * limits bound the work of honest pages, not of a stream built to be slow.
  */
 #include <cairo.h>
 #include <glib.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <poppler.h>
 #include <stdlib.h>
@@ -33,6 +41,7 @@
 #define PDF_MAX_SIDE_PT        14400.0   /* 200 inches: larger than any real sheet or poster */
 #define PDF_RENDER_DPI         200.0
 #define PDF_MAX_RENDER_PIXELS  ((uint64_t)16 * 1000 * 1000)
+#define PDF_BAND_PIXELS        ((uint64_t)2 * 1000 * 1000)
 
 const char *image_pdf_sniff(const uint8_t *b, size_t len) {
     /* "%PDF-" may follow a little junk: readers look in the first 1024 bytes. */
@@ -123,8 +132,29 @@ int image_pdf_page_count(const uint8_t *bytes, size_t len, qvl_error *err) {
     return n;
 }
 
-int image_decode_pdf(const uint8_t *bytes, size_t len, int page, uint64_t max_pixels, image_rgb *out,
-                     qvl_error *err) {
+/* Draws page p onto surf (w x h pixels at scale) band by band, reading
+ * *cancel between bands. -1 with err set when cancelled. */
+static int draw_bands(PopplerPage *p, cairo_surface_t *surf, int w, int h, double scale, const atomic_bool *cancel,
+                      qvl_error *err) {
+    int band = (int)(PDF_BAND_PIXELS / (uint64_t)w);
+    if (band < 64) band = 64;
+    for (int y = 0; y < h; y += band) {
+        if (cancel && atomic_load(cancel)) return qvl_fail_code(err, QVL_E_CANCELLED, "cancelled");
+        cairo_t *cr = cairo_create(surf);
+        cairo_rectangle(cr, 0, y, w, band);
+        cairo_clip(cr);
+        cairo_set_source_rgb(cr, 1, 1, 1);   /* paper: pages draw onto white */
+        cairo_paint(cr);
+        cairo_scale(cr, scale, scale);
+        poppler_page_render_for_printing(p, cr);   /* what is printed: no annotations' hidden states */
+        cairo_destroy(cr);
+    }
+    cairo_surface_flush(surf);
+    return 0;
+}
+
+int image_decode_pdf(const uint8_t *bytes, size_t len, int page, uint64_t max_pixels, const atomic_bool *cancel,
+                     image_rgb *out, qvl_error *err) {
     memset(out, 0, sizeof *out);
     double w_pt, h_pt;
     PopplerDocument *doc;
@@ -141,14 +171,8 @@ int image_decode_pdf(const uint8_t *bytes, size_t len, int page, uint64_t max_pi
     if (rc == 0 && (!surf || cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS)) {
         rc = qvl_fail_code(err, QVL_E_NOMEM, "out of memory rendering PDF page %d (%dx%d)", page + 1, w, h);
     } else if (rc == 0) {
-        cairo_t *cr = cairo_create(surf);
-        cairo_set_source_rgb(cr, 1, 1, 1);   /* paper: pages draw onto white */
-        cairo_paint(cr);
-        cairo_scale(cr, scale, scale);
-        poppler_page_render_for_printing(p, cr);   /* what is printed: no annotations' hidden states */
-        cairo_destroy(cr);
-        cairo_surface_flush(surf);
-        rc = image_alloc(out, w, h, err);
+        rc = draw_bands(p, surf, w, h, scale, cancel, err);
+        if (rc == 0) rc = image_alloc(out, w, h, err);
         const uint8_t *data = cairo_image_surface_get_data(surf);
         int stride = cairo_image_surface_get_stride(surf);
         for (int y = 0; rc == 0 && y < h; y++) {

@@ -136,12 +136,19 @@ int ocr_engine_read_page(ocr_engine *eng, const image_rgb *img, const char *lang
  * confidence 100, no boxes), any other page (a scanned PDF page, a TIFF
  * page) is decoded within lim (may be NULL) and read with
  * ocr_engine_read_page. Lines come in page order, an empty line between
- * pages. Returns 0 with *out filled (ocr_result_free), or -1 with err set
- * ("page N: ..." for a page that failed; the codes of image_decode and
- * ocr_engine_read_page; QVL_E_BAD_INPUT for a bad page selection). */
+ * pages. *cancel is also read between pages. Returns 0 with *out filled
+ * (ocr_result_free), or -1 with err set ("page N: ..." for a page that
+ * failed; the codes of image_decode and ocr_engine_read_page;
+ * QVL_E_BAD_INPUT for a bad page selection; QVL_E_CANCELLED). */
 int ocr_engine_read_document(ocr_engine *eng, const uint8_t *bytes, size_t len, const image_limits *lim,
                              const char *pages, const char *lang, const atomic_bool *cancel, ocr_result *out,
                              qvl_error *err);
+
+/* The text layer of PDF page `page` (0-based) as a reading: its lines at
+ * confidence 100, without boxes. Returns 1 with *out filled when the page has
+ * text, 0 with *out empty when it has none (a scanned page), or -1 with err
+ * set (image_pdf_page_text's codes). */
+int ocr_read_text_layer(const uint8_t *bytes, size_t len, int page, ocr_result *out, qvl_error *err);
 
 /* ---- how far a reading can be believed (ocr_trust.c) ---- */
 

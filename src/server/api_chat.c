@@ -24,14 +24,15 @@
  * "mode" chooses the route (answer.h): auto (text-reading questions go to
  * OCR, which answers in well under a second; low OCR confidence falls back
  * to the model and sets ocr_fallback), ocr, vlm, or ocr+vlm (OCR text given
- * to the model as context). "pages" selects pages of a PDF or multi-page
- * TIFF image for OCR answers ("2", "1-3"; default all: a born-digital PDF
- * page is read from its text layer); the model sees the first page.
+ * to the model as context). "pages" selects pages of the PDFs and multi-page
+ * TIFFs sent with the question ("2", "1-3"; default all), kept on their image
+ * parts for follow-ups: each page is an image for the model and for OCR (a
+ * born-digital PDF page is read from its text layer; answer/pages.h).
  *
- * Several images (at most SRV_MAX_IMAGES) go into one question in order:
- * "image" first, then "images". "boxes" are about the first of them (the
- * model's boxes do not say which image they are on), and an auto-mode
- * text-reading question about several goes to the model (OCR reads one).
+ * Several images (at most SRV_MAX_IMAGES, a document's pages counting one
+ * each for the model) go into one question in order: "image" first, then
+ * "images". "boxes" are about the first of them (the model's boxes do not
+ * say which image they are on); OCR reads each (answer/answer_ocr.h).
  *
  * The same fields may come as multipart/form-data (one or more "image" file
  * parts and text fields), so `curl -F image=@photo.jpg -F question=...`
@@ -288,10 +289,34 @@ static const sse_format chat_format = {.queued = chat_queued, .text = chat_text,
 
 /* ---- the request ------------------------------------------------------------ */
 
+/* The optional "pages" field into pages ("" when absent): a page (2 or "2"),
+ * a range ("1-3") or "all". Returns 0, or -1 with err (QVL_E_BAD_INPUT). */
+static int parse_pages(const json_t *body, char pages[32], qvl_error *err) {
+    json_t *v = json_object_get(body, "pages");
+    pages[0] = 0;
+    if (!v || json_is_null(v)) return 0;
+    if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 100000)
+        snprintf(pages, 32, "%lld", (long long)json_integer_value(v));
+    else if (json_is_string(v) && json_string_length(v) < 32)
+        snprintf(pages, 32, "%s", json_string_value(v));
+    else
+        return qvl_fail_code(err, QVL_E_BAD_INPUT, "'pages' must be a page (2 or \"2\"), a range (\"1-3\") or \"all\"");
+    int a, b;
+    return image_pages_parse(pages, 100000, &a, &b, err);
+}
+
+/* An image_url part for url, with the question's page selection (it stays
+ * with the part in the conversation, so follow-ups read the same pages). */
+static json_t *image_part(json_t *url, const char *pages) {
+    json_t *part = json_pack("{s:s, s:{s:O}}", "type", "image_url", "image_url", "url", url);
+    if (part && pages[0]) json_object_set_new(part, "pages", json_string(pages));
+    return part;
+}
+
 /* The question's images in order: "image" (one) then "images" (an array),
  * appended to content as image_url parts. Returns how many, or -1 with
  * err (QVL_E_BAD_INPUT) for a malformed field or more than SRV_MAX_IMAGES. */
-static int add_images(const json_t *body, json_t *content, qvl_error *err) {
+static int add_images(const json_t *body, const char *pages, json_t *content, qvl_error *err) {
     json_t *one = json_object_get(body, "image"), *many = json_object_get(body, "images");
     if (one && !json_is_null(one) && !json_is_string(one))
         return qvl_fail_code(err, QVL_E_BAD_INPUT, "'image' must be a base64 string or a data URL");
@@ -301,15 +326,14 @@ static int add_images(const json_t *body, json_t *content, qvl_error *err) {
     if (n > SRV_MAX_IMAGES)
         return qvl_fail_code(err, QVL_E_BAD_INPUT, "a question takes at most %d images, this one has %zu: send "
                              "fewer, or ask about the rest in another question", SRV_MAX_IMAGES, n);
-    if (json_is_string(one) && json_string_length(one) > 0)
-        json_array_append_new(content, json_pack("{s:s, s:{s:O}}", "type", "image_url", "image_url", "url", one));
+    if (json_is_string(one) && json_string_length(one) > 0) json_array_append_new(content, image_part(one, pages));
     size_t i;
     json_t *img;
     json_array_foreach(many, i, img) {
         if (!json_is_string(img) || json_string_length(img) == 0)
             return qvl_fail_code(err, QVL_E_BAD_INPUT, "'images' item %zu must be a non-empty base64 string or "
                                  "data URL", i + 1);
-        json_array_append_new(content, json_pack("{s:s, s:{s:O}}", "type", "image_url", "image_url", "url", img));
+        json_array_append_new(content, image_part(img, pages));
     }
     return (int)n;
 }
@@ -320,13 +344,15 @@ static int add_images(const json_t *body, json_t *content, qvl_error *err) {
  * the request has an image, and is refused otherwise. NULL with err set. */
 static json_t *build_messages(qvl_server *s, const json_t *body, const char *conv_id, int *n_images,
                               qvl_error *err) {
+    char pages[32];
+    if (parse_pages(body, pages, err) != 0) return NULL;
     json_t *q = json_object_get(body, "question");
     if (!json_is_string(q) || json_string_length(q) == 0) {
         qvl_fail_code(err, QVL_E_BAD_INPUT, "'question' must be a non-empty string");
         return NULL;
     }
     json_t *content = json_array();
-    *n_images = add_images(body, content, err);
+    *n_images = add_images(body, pages, content, err);
     if (*n_images < 0) {
         json_decref(content);
         return NULL;
@@ -390,42 +416,18 @@ static int request_conv_id(const char *header_id, const json_t *body, const char
     return 0;
 }
 
-/* The optional "pages" (a page or a range of a PDF or TIFF) into pages
- * (cap bytes). Returns 0, or -1 with err (QVL_E_BAD_INPUT). */
-static int parse_pages(const json_t *body, char *pages, size_t cap, qvl_error *err) {
-    json_t *v = json_object_get(body, "pages");
-    if (!v || json_is_null(v)) return 0;
-    if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 100000)
-        snprintf(pages, cap, "%lld", (long long)json_integer_value(v));
-    else if (json_is_string(v) && json_string_length(v) < cap)
-        snprintf(pages, cap, "%s", json_string_value(v));
-    else
-        return qvl_fail_code(err, QVL_E_BAD_INPUT,
-                             "'pages' must be a page (2 or \"2\"), a range (\"1-3\") or \"all\"");
-    int first, last;
-    if (image_pages_parse(pages, 100000, &first, &last, err) != 0) {
-        pages[0] = 0;
-        return -1;
-    }
-    return 0;
-}
-
 int api_simple_parse(qvl_server *s, json_t *body, const char *header_conv_id, api_request *a, qvl_error *err) {
-    *a = (api_request){.req = {.load_image = srv_load_image, .load_free = srv_images_free}, .body = body};
+    api_request_init(a, body);
     sched_request *req = &a->req;
     if (request_conv_id(header_conv_id, body, &a->conv_id, err) || api_parse_mode(body, &req->mode, err) ||
         api_parse_params(s, body, &req->params, a->stops, &req->min_pixels, &req->max_pixels, err) ||
         api_parse_schema_field(body, &req->constraint, err) ||
         !(req->messages = build_messages(s, body, a->conv_id, &a->n_images, err)) ||
         !(req->load_ctx = srv_check_images(s, req->messages, err)) ||
-        parse_boxes(body, req->load_ctx, &a->boxes, err) || parse_pages(body, req->pages, sizeof req->pages, err)) {
+        parse_boxes(body, req->load_ctx, &a->boxes, err)) {
         api_request_free(a);
         return -1;
     }
-    srv_images_last(req->load_ctx, &req->doc, &req->doc_len);
-    /* OCR reads one image (the last): a text-reading question about
-     * several goes to the model, which sees them all. */
-    if (a->n_images > 1 && req->mode == OCR_MODE_AUTO) req->mode = OCR_MODE_VLM;
     a->stream = json_is_true(json_object_get(body, "stream"));
     return 0;
 }

@@ -1,5 +1,6 @@
 /* api_common.c - request parameters, usage and timings shared by the OpenAI
- * API (api_openai.c) and the simple API (api_chat.c); see server_impl.h. */
+ * API (api_openai.c), the simple API (api_chat.c) and Ollama's
+ * (api_ollama.c); see server_impl.h. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,7 @@ json_t *api_timings_json(const sched_poll *p) {
                           per_second(ng > 1 ? ng - 1 : 0, gms), "first_token_ms", r2(p->first_text_ms), "finish",
                           p->timed_out ? "timeout" : r ? finish_reason_name(r->finish) : "error");
     if (t && p->state == JOB_DONE) add_route(t, p);
+    if (t && p->n_images) json_object_set_new(t, "images", json_integer(p->n_images));   /* a document's pages count */
     return t;
 }
 
@@ -140,6 +142,13 @@ void api_observe(qvl_server *s, const sched_poll *p) {
     double total = p->queue_ms + p->image_ms + (r ? r->prompt_ms + r->gen_ms : 0);
     metrics_observe_generation(s->met, r ? r->n_prompt : 0, r ? r->n_generated : 0, total, p->first_text_ms,
                                p->queue_ms, p->n_images, p->image_ms);
+}
+
+void api_request_init(api_request *a, json_t *body) {
+    *a = (api_request){.req = {.load_image = srv_load_image, .load_free = srv_images_free,
+                               .load_watch = srv_images_watch, .image_bytes = srv_image_bytes,
+                               .max_images = SRV_MAX_IMAGES},
+                       .body = body};
 }
 
 void api_request_free(api_request *a) {

@@ -358,7 +358,7 @@ static const sse_format ollama_format = {.queued = nd_queued, .text = nd_text, .
 /* ---- the routes ----------------------------------------------------------------- */
 
 int api_ollama_parse(qvl_server *s, json_t *body, ollama_route route, api_request *a, qvl_error *err) {
-    *a = (api_request){.req = {.load_image = srv_load_image, .load_free = srv_images_free}, .body = body};
+    api_request_init(a, body);
     sched_request *req = &a->req;
     if (!(a->model = ollama_check_model(s, body, err)) || check_unsupported(body, err) ||
         !(req->messages = route == OLLAMA_CHAT ? chat_messages(body, err) : generate_messages(body, err)) ||

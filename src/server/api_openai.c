@@ -189,7 +189,7 @@ static json_t *completion_json(qvl_server *s, const char *id, const sched_poll *
 }
 
 int api_openai_parse(qvl_server *s, json_t *body, api_request *a, qvl_error *err) {
-    *a = (api_request){.req = {.load_image = srv_load_image, .load_free = srv_images_free}, .body = body};
+    api_request_init(a, body);
     api_structure shape = {0};
     json_t *msgs = json_object_get(body, "messages");
     if (check_unsupported(body, err) || check_messages(msgs, err) ||

@@ -14,6 +14,7 @@ typedef struct conv_entry {
     char id[CONV_ID_SIZE];
     json_t *messages;     /* NULL = free entry */
     double last_used;     /* seconds, monotonic */
+    size_t bytes;         /* its JSON text */
 } conv_entry;
 
 struct conv_store {
@@ -21,6 +22,7 @@ struct conv_store {
     conv_entry *e;
     int n;
     double ttl_s;
+    size_t max_bytes, bytes;   /* the budget (0 = none) and what the entries hold */
 };
 
 static double now_s(void) {
@@ -29,7 +31,7 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-conv_store *conv_store_new(int max_entries, double ttl_s) {
+conv_store *conv_store_new(int max_entries, double ttl_s, size_t max_bytes) {
     conv_store *cs = calloc(1, sizeof *cs);
     if (!cs) return NULL;
     cs->n = max_entries > 0 ? max_entries : 1;
@@ -39,6 +41,7 @@ conv_store *conv_store_new(int max_entries, double ttl_s) {
         return NULL;
     }
     cs->ttl_s = ttl_s;
+    cs->max_bytes = max_bytes;
     pthread_mutex_init(&cs->mu, NULL);
     return cs;
 }
@@ -51,12 +54,31 @@ void conv_store_free(conv_store *cs) {
     free(cs);
 }
 
+static void drop_locked(conv_store *cs, int i) {
+    json_decref(cs->e[i].messages);
+    cs->e[i].messages = NULL;
+    cs->bytes -= cs->e[i].bytes;
+    cs->e[i].bytes = 0;
+}
+
 static void expire_locked(conv_store *cs, double now) {
     for (int i = 0; i < cs->n; i++)
-        if (cs->e[i].messages && now - cs->e[i].last_used > cs->ttl_s) {
-            json_decref(cs->e[i].messages);
-            cs->e[i].messages = NULL;
-        }
+        if (cs->e[i].messages && now - cs->e[i].last_used > cs->ttl_s) drop_locked(cs, i);
+}
+
+/* The least recently used entry other than keep, or -1 when none is held. */
+static int oldest_locked(const conv_store *cs, int keep) {
+    int old = -1;
+    for (int i = 0; i < cs->n; i++)
+        if (i != keep && cs->e[i].messages && (old < 0 || cs->e[i].last_used < cs->e[old].last_used)) old = i;
+    return old;
+}
+
+/* Adds the size of s's JSON text to *n (a json_dump_callback). */
+static int count_bytes(const char *s, size_t len, void *n) {
+    (void)s;
+    *(size_t *)n += len;
+    return 0;
 }
 
 json_t *conv_get(conv_store *cs, const char *id) {
@@ -76,6 +98,8 @@ json_t *conv_get(conv_store *cs, const char *id) {
 
 void conv_put(conv_store *cs, const char *id, json_t *messages) {
     double now = now_s();
+    size_t bytes = 0;
+    json_dump_callback(messages, count_bytes, &bytes, JSON_COMPACT);   /* outside the lock: megabytes of base64 */
     pthread_mutex_lock(&cs->mu);
     expire_locked(cs, now);
     int slot = -1;
@@ -83,15 +107,29 @@ void conv_put(conv_store *cs, const char *id, json_t *messages) {
         if (cs->e[i].messages && !strcmp(cs->e[i].id, id)) slot = i;
     for (int i = 0; i < cs->n && slot < 0; i++)
         if (!cs->e[i].messages) slot = i;
-    if (slot < 0) {   /* full: drop the least recently used */
-        slot = 0;
-        for (int i = 1; i < cs->n; i++)
-            if (cs->e[i].last_used < cs->e[slot].last_used) slot = i;
+    if (slot < 0) slot = oldest_locked(cs, -1);   /* full: drop the least recently used */
+    drop_locked(cs, slot);
+    if (cs->max_bytes && bytes > cs->max_bytes) {   /* larger than the whole budget: not kept */
+        json_decref(messages);
+        pthread_mutex_unlock(&cs->mu);
+        return;
     }
-    json_decref(cs->e[slot].messages);
+    for (int old; cs->max_bytes && cs->bytes + bytes > cs->max_bytes && (old = oldest_locked(cs, slot)) >= 0;)
+        drop_locked(cs, old);
     snprintf(cs->e[slot].id, sizeof cs->e[slot].id, "%s", id);
     cs->e[slot].messages = messages;
     cs->e[slot].last_used = now;
+    cs->e[slot].bytes = bytes;
+    cs->bytes += bytes;
+    pthread_mutex_unlock(&cs->mu);
+}
+
+void conv_store_usage(conv_store *cs, int *count, size_t *bytes) {
+    pthread_mutex_lock(&cs->mu);
+    expire_locked(cs, now_s());
+    *count = 0;
+    for (int i = 0; i < cs->n; i++) *count += cs->e[i].messages != NULL;
+    *bytes = cs->bytes;
     pthread_mutex_unlock(&cs->mu);
 }
 

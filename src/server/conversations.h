@@ -2,16 +2,20 @@
  * about one image, kept for a while so follow-up questions need not resend
  * the image.
  *
- * Bounded: at most max_entries conversations (the least recently used is
- * dropped first) and each expires ttl_s seconds after its last use.
- * Thread-safe (one mutex). Stored messages are owned by the store; callers
- * get deep copies.
+ * Bounded: at most max_entries conversations, together at most max_bytes
+ * (their images are base64 text: one question may carry 8 images of 10 MB;
+ * the least recently used are dropped first, and a conversation larger
+ * than the whole budget is not kept), and each expires ttl_s seconds after
+ * its last use. A conversation's size is the bytes of its JSON text, close
+ * to what it holds in memory. Thread-safe (one mutex). Stored messages are
+ * owned by the store; callers get deep copies.
  */
 #ifndef QVL_CONVERSATIONS_H
 #define QVL_CONVERSATIONS_H
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef struct conv_store conv_store;
 
@@ -19,8 +23,8 @@ typedef struct conv_store conv_store;
  * CONV_PREFIX_MAX characters), '-', 32 hex digits; or an id the client chose. */
 enum { CONV_PREFIX_MAX = 48, CONV_ID_SIZE = 96 };
 
-/* Returns NULL when out of memory. */
-conv_store *conv_store_new(int max_entries, double ttl_s);
+/* Returns NULL when out of memory. max_bytes 0 = no byte limit. */
+conv_store *conv_store_new(int max_entries, double ttl_s, size_t max_bytes);
 void conv_store_free(conv_store *cs);
 
 /* A deep copy of the messages stored under id, or NULL when the id is
@@ -30,6 +34,9 @@ json_t *conv_get(conv_store *cs, const char *id);
 /* Stores messages (reference stolen) under id, replacing what was there.
  * Cannot fail (out of memory drops the conversation). */
 void conv_put(conv_store *cs, const char *id, json_t *messages);
+
+/* The conversations held and their bytes, for the metrics. Cannot fail. */
+void conv_store_usage(conv_store *cs, int *count, size_t *bytes);
 
 /* Writes a fresh random id into out: 32 hex digits, after "<prefix>-" when
  * prefix is not NULL (at most CONV_PREFIX_MAX characters; longer is cut).

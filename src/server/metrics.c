@@ -168,6 +168,9 @@ char *metrics_render(metrics *m, const metrics_now *now) {
                  now->conns_open);
     render_gauge(&b, "qvl_requests_in_flight", "Requests received and not yet completely answered.", now->in_flight);
     render_gauge(&b, "qvl_resident_memory_bytes", "Resident set size of the server process.", rss_bytes());
+    render_gauge(&b, "qvl_conversations", "Simple-API conversations kept for follow-ups.", now->conversations);
+    render_gauge(&b, "qvl_conversation_bytes", "Bytes those conversations hold (their images as base64).",
+                 (double)now->conversation_bytes);
     if (b.failed) {
         free(b.s);
         return NULL;

@@ -33,6 +33,8 @@ typedef struct metrics_now {
     long conns_cut;                      /* connections cut for slow headers or bodies */
     int conns_open;                      /* open client connections (-1 = unknown) */
     int in_flight;                       /* requests received and not yet completely answered */
+    int conversations;                   /* simple-API conversations kept (conv_store_usage) */
+    size_t conversation_bytes;           /* and the bytes they hold */
 } metrics_now;
 
 /* Prometheus text exposition, with the gauges of now and the process

@@ -136,7 +136,10 @@ struct srv_images {
     qvl_server *srv;
     srv_image *img;
     int n;
+    const atomic_bool *cancel;   /* the job's, once it runs (srv_images_watch) */
 };
+
+void srv_images_watch(void *ctx, const atomic_bool *cancel) { ((srv_images *)ctx)->cancel = cancel; }
 
 void srv_images_free(void *p) {
     srv_images *si = p;
@@ -146,27 +149,38 @@ void srv_images_free(void *p) {
     free(si);
 }
 
-void srv_images_last(const srv_images *si, const uint8_t **bytes, size_t *len) {
-    *bytes = si && si->n ? si->img[si->n - 1].bytes : NULL;
-    *len = si && si->n ? si->img[si->n - 1].len : 0;
+/* The set's image that content part `part` (or a page copy of it: the copy
+ * shares the part's reference string) came from, or NULL. */
+static srv_image *find_image(const srv_images *si, const json_t *part) {
+    const char *ref = part_image_ref(part);
+    for (int i = 0; si && i < si->n; i++)
+        if (si->img[i].part == part || (ref && part_image_ref(si->img[i].part) == ref)) return &si->img[i];
+    return NULL;
+}
+
+const uint8_t *srv_image_bytes(void *ctx, const json_t *part, size_t *len) {
+    const srv_image *im = find_image(ctx, part);
+    *len = im ? im->len : 0;
+    return im ? im->bytes : NULL;
 }
 
 int srv_load_image(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err) {
     srv_images *si = ctx;
-    for (int i = 0; i < si->n; i++)
-        if (si->img[i].part == part) {
-            int rc = image_decode(si->img[i].bytes, si->img[i].len, &si->srv->img_lim, out, err);
-            if (rc != 0) {
-                qvl_error_prefix(err, "image %d", index + 1);
-                return rc;
-            }
-            si->img[i].width = out->width;
-            si->img[i].height = out->height;
-            return 0;
-        }
+    srv_image *im = find_image(si, part);
     /* Every part the chat template takes for an image was checked; this is
      * a part the two disagree on. Refuse rather than fetch unchecked data. */
-    return qvl_fail_code(err, QVL_E_BAD_INPUT, "image %d: not a recognised image part", index + 1);
+    if (!im) return qvl_fail_code(err, QVL_E_BAD_INPUT, "image %d: not a recognised image part", index + 1);
+    /* "page": a document's page (answer/pages.h) */
+    int page = (int)json_integer_value(json_object_get(part, "page"));
+    image_limits lim = si->srv->img_lim;
+    lim.cancel = si->cancel;
+    int rc = image_decode_page(im->bytes, im->len, page, &lim, out, err);
+    if (rc != 0) return qvl_error_prefix(err, "image %d", index + 1);
+    if (im->width == 0) {   /* the first page read: a document's boxes are about it */
+        im->width = out->width;
+        im->height = out->height;
+    }
+    return 0;
 }
 
 srv_images *srv_check_images(qvl_server *s, const json_t *messages, qvl_error *err) {
@@ -181,8 +195,15 @@ srv_images *srv_check_images(qvl_server *s, const json_t *messages, qvl_error *e
     json_array_foreach(messages, i, msg) {
         json_t *content = json_object_get(msg, "content");
         if (!json_is_array(content)) continue;
+        int in_msg = 0;
         json_array_foreach(content, k, part) {
             if (!json_is_object(part) || !part_is_image(part)) continue;
+            if (++in_msg > SRV_MAX_IMAGES) {   /* the simple API says so sooner, naming its fields */
+                qvl_fail_code(err, QVL_E_BAD_INPUT, "message %zu has more than %d images: a question takes at most "
+                              "%d; send fewer, or ask about the rest in another message", i + 1, SRV_MAX_IMAGES,
+                              SRV_MAX_IMAGES);
+                goto fail;
+            }
             int n = si->n + 1;
             const char *ref = part_image_ref(part);
             srv_image *grown = realloc(si->img, (size_t)n * sizeof *grown);

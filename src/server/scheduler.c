@@ -336,11 +336,12 @@ static void run_job(slot *sl, sched_job *j) {
                          .chat = {.add_generation_prompt = true, .min_pixels = j->req.min_pixels,
                                   .max_pixels = j->req.max_pixels, .load_image = j->req.load_image,
                                   .load_ctx = j->req.load_ctx, .cache = s->cfg.cache, .tools = j->req.tools},
-                         .doc = j->req.doc, .doc_len = j->req.doc_len, .pages = j->req.pages[0] ? j->req.pages : NULL};
+                         .image_bytes = j->req.image_bytes, .max_images = j->req.max_images};
     rq.gen.constraint = j->req.constraint;
     rq.gen.vocab = s->cfg.vocab;
     answer_result res;
     qvl_error err = {0};
+    if (j->req.load_watch) j->req.load_watch(j->req.load_ctx, &j->cancel);
     int rc = answer_run(&w, &rq, &res, &err);
     pthread_mutex_lock(&sl->s->mu);
     bool stopped = rc == 0 ? res.gen.finish == FINISH_CANCELLED : err.code == QVL_E_CANCELLED;

@@ -29,8 +29,10 @@
 #define QVL_SCHEDULER_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
+#include "answer/pages.h"
 #include "base/error.h"
 #include "generate/chat.h"
 #include "generate/generate.h"
@@ -81,11 +83,12 @@ typedef struct sched_request {
     chat_load_image_fn load_image;  /* see chat.h */
     void *load_ctx;                 /* must outlive the job, unless load_free is set */
     void (*load_free)(void *load_ctx);   /* NULL, or frees load_ctx with the job */
+    /* NULL, or hands the loader the job's cancel flag before the job runs (a PDF page stops rendering) */
+    void (*load_watch)(void *load_ctx, const atomic_bool *cancel);
     grammar *constraint;            /* NULL, or the grammar the answer must follow; owned by the job after submit */
     json_t *tools;                  /* NULL, or tool definitions for the prompt; owned by the job after submit */
-    const uint8_t *doc;             /* the last image's bytes (answer_request.doc); must live as long as load_ctx */
-    size_t doc_len;
-    char pages[32];                 /* answer_request.pages; "" = all */
+    answer_bytes_fn image_bytes;    /* NULL, or an image part's encoded bytes (answer_request.image_bytes) */
+    int max_images;                 /* per user message, a document's pages counting one each; 0 = no limit */
 } sched_request;
 
 /* Queues a request. Returns the job (refcount held by the caller), or NULL

@@ -59,6 +59,7 @@ static enum MHD_Result api_metrics(srv_req *r) {
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
     now.conns_open = di ? (int)di->num_connections : -1;
+    conv_store_usage(s->convs, &now.conversations, &now.conversation_bytes);
     char *text = metrics_render(s->met, &now);
     if (!text) return srv_reply_fail(r, QVL_E_NOMEM, "out of memory");
     enum MHD_Result rc = srv_reply_bytes(r, 200, "text/plain; version=0.0.4", text, strlen(text), MHD_RESPMEM_MUST_FREE);
@@ -97,6 +98,7 @@ static const route routes[] = {
     {"/tokenize", "POST", api_tokenize, true, true},
     {"/detokenize", "POST", api_detokenize, true, true},
     {"/api/v1/chat", "POST", api_simple_chat, true, true},
+    {"/api/v1/pages", "POST", api_pages, true, false},
     /* Ollama's API (api_ollama.c, api_ollama_models.c) */
     {"/api/chat", "POST", api_ollama_chat, true, true},
     {"/api/generate", "POST", api_ollama_generate, true, true},
@@ -327,8 +329,9 @@ qvl_server *server_start(const server_config *cfg, qvl_error *err) {
     s->deadlines = conn_deadlines_start(cfg->header_timeout_s > 0 ? cfg->header_timeout_s : 10, 60, CONN_IDLE_S);
     /* max_conversations (default 16) hold their images as base64: typically
      * one or two photos each (~16 x 1.33 MB per MB of photo); at worst
-     * SRV_MAX_IMAGES max-size images per question. */
-    s->convs = conv_store_new(cfg->max_conversations > 0 ? cfg->max_conversations : 16, 30 * 60);
+     * SRV_MAX_IMAGES max-size images per question: the byte budget bounds them. */
+    s->convs = conv_store_new(cfg->max_conversations > 0 ? cfg->max_conversations : 16, 30 * 60,
+                              (size_t)(cfg->conversation_mb > 0 ? cfg->conversation_mb : 256) << 20);
     if (!s->met || !s->convs || !s->deadlines) {
         qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
         server_stop(s, 0);

@@ -56,6 +56,7 @@ typedef struct server_config {
     int image_cache_mb;      /* encoded images kept for follow-ups (0 = none) */
     int max_pixels;          /* image detail of requests that give none (image/preprocess.h IMAGE_QVL_MAX_PIXELS) */
     int max_conversations;   /* simple-API conversations kept (LRU, 30 min each); <= 0 = 16 */
+    int conversation_mb;     /* their bytes together (images as base64; LRU beyond); <= 0 = 256 */
     const char *instance_id; /* this replica's name (X-Qvl-Instance on every answer; prefix of its
                                 conversation ids), or NULL for "<hostname>:<port>" and unprefixed ids */
 } server_config;

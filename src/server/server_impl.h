@@ -26,9 +26,10 @@
 #include "server/scheduler.h"
 #include "server/server.h"
 
-/* At most this many images in one question of the simple API (several
- * photos compared: "what changed?"); the request body limit is sized for
- * this many images of --max-image-mb each. */
+/* At most this many images in one question - one user message, in every
+ * API, a document's pages counting one each (several photos compared: "what
+ * changed?"); the request body limit is sized for this many images of
+ * --max-image-mb each. */
 enum { SRV_MAX_IMAGES = 8 };
 
 struct qvl_server {
@@ -110,6 +111,10 @@ typedef struct srv_images srv_images;
 srv_images *srv_check_images(qvl_server *s, const json_t *messages, qvl_error *err);
 void srv_images_free(void *si);
 
+/* Gives the set the job's cancel flag (sched_request.load_watch): a PDF page
+ * being rendered for it then stops when the job is cancelled. */
+void srv_images_watch(void *si, const atomic_bool *cancel);
+
 /* How many images the request has. NULL is fine (0). */
 int srv_images_count(const srv_images *si);
 
@@ -119,12 +124,14 @@ int srv_images_count(const srv_images *si);
  * failed first). Read it after the job is done, while still holding the job. */
 bool srv_images_size_of(const srv_images *si, const json_t *part, int *width, int *height);
 
-/* The bytes of the last image of the set (*bytes NULL when it has none);
- * they live as long as the set. Cannot fail. */
-void srv_images_last(const srv_images *si, const uint8_t **bytes, size_t *len);
+/* The answer_bytes_fn for a request: the kept bytes of part (or of the part
+ * a document's page copy was made from), living as long as the set; NULL
+ * when the set has no such image. ctx = the request's srv_images. */
+const uint8_t *srv_image_bytes(void *ctx, const json_t *part, size_t *len);
 
-/* The chat_load_image_fn for a request: decodes the kept bytes of part
- * under the server's image limits. ctx = the request's srv_images. */
+/* The chat_load_image_fn for a request: decodes the kept bytes of part (its
+ * "page" of a document) under the server's image limits. ctx = the
+ * request's srv_images. */
 int srv_load_image(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err);
 
 /* ---- api_common.c: what both chat APIs share ---- */
@@ -177,6 +184,12 @@ typedef struct api_request {
     int n_images;                      /* simple API: images in this question */
     const char *model;                 /* Ollama: the model name the client used (in body) */
 } api_request;
+
+/* Starts *a for body (taken): images loaded by srv_load_image from the set
+ * srv_check_images keeps (load_ctx, freed with the job), documents split
+ * into pages (srv_image_bytes), at most SRV_MAX_IMAGES images per user
+ * message once split. Cannot fail. */
+void api_request_init(api_request *a, json_t *body);
 
 /* Frees what the request still owns (after api_submit: the body). */
 void api_request_free(api_request *a);
@@ -254,12 +267,13 @@ const char *ollama_check_model(qvl_server *s, const json_t *body, qvl_error *err
  * /api/show and /v1/models report (new reference). */
 json_t *api_model_capabilities(const qvl_model *m);
 
-/* Handlers (api_openai.c, api_chat.c, api_ollama.c, api_ollama_models.c). */
+/* Handlers (api_openai.c, api_chat.c, api_pages.c, api_ollama.c, api_ollama_models.c). */
 enum MHD_Result api_chat_completions(srv_req *r);
 enum MHD_Result api_models(srv_req *r);
 enum MHD_Result api_tokenize(srv_req *r);
 enum MHD_Result api_detokenize(srv_req *r);
 enum MHD_Result api_simple_chat(srv_req *r);
+enum MHD_Result api_pages(srv_req *r);
 enum MHD_Result api_ollama_chat(srv_req *r);
 enum MHD_Result api_ollama_generate(srv_req *r);
 enum MHD_Result api_ollama_tags(srv_req *r);

@@ -171,14 +171,45 @@ pdf_page() {   # $1 = object number of the page, $2 = of its content, $3 = the t
 } > "$tmp/doc.pdf"
 expect "PDF: text layer of page 2" 200 '"response":"Second page signed in Paris"' -F image=@"$tmp/doc.pdf" \
     -F question='Extract the text' -F pages=2 "$URL/api/v1/chat"
-expect "PDF: all pages by default" 200 'First page of the contract\\n\\nSecond page' -F image=@"$tmp/doc.pdf" \
-    -F question='Extract the text' "$URL/api/v1/chat"
+expect "PDF: all pages by default" 200 '--- page 1 ---\\nFirst page of the contract\\n\\n--- page 2 ---\\nSecond page' \
+    -F image=@"$tmp/doc.pdf" -F question='Extract the text' "$URL/api/v1/chat"
 expect "PDF: a page past the end" 400 'the document has 2 pages' -F image=@"$tmp/doc.pdf" \
     -F question='Extract the text' -F pages=3 "$URL/api/v1/chat"
 expect "PDF: a bad page selection" 400 "'pages' must be" "${JSON[@]}" -d '{"question":"read","pages":[1]}' \
     "$URL/api/v1/chat"
-expect "PDF: the model sees page 1" 200 '"route":"vlm"' -F image=@"$tmp/doc.pdf" -F question='Is it signed?' \
-    -F max_tokens=2 "$URL/api/v1/chat"
+expect "PDF: the model sees every page" 200 '"images":2' -F image=@"$tmp/doc.pdf" -F question='Is it signed?' \
+    -F max_tokens=2 -F max_pixels=50000 "$URL/api/v1/chat"
+grep -q '"route":"vlm"' "$tmp/body" || { echo "FAIL: PDF question not answered by the model"; fail=1; }
+{
+    printf '%%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n'
+    printf '2 0 obj\n<< /Type /Pages /Kids [4 0 R 6 0 R 8 0 R 10 0 R 12 0 R 14 0 R 16 0 R 18 0 R 20 0 R] /Count 9 >>\nendobj\n'
+    printf '3 0 obj\n<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>\nendobj\n'
+    for k in 1 2 3 4 5 6 7 8 9; do pdf_page $((2 * k + 2)) $((2 * k + 3)) "Page $k"; done
+    printf 'trailer\n<< /Root 1 0 R >>\n%%%%EOF\n'
+} > "$tmp/nine.pdf"
+expect "PDF: more pages than a question takes" 413 "choose the pages it should read with 'pages'" \
+    -F image=@"$tmp/nine.pdf" -F question='Is it signed?' -F max_tokens=2 "$URL/api/v1/chat"
+expect "PDF: pages picks within the limit" 200 '"images":2' -F image=@"$tmp/nine.pdf" -F question='Is it signed?' \
+    -F max_tokens=2 -F max_pixels=50000 -F pages=8-9 "$URL/api/v1/chat"
+expect "PDF: OCR reads every page past the limit" 200 '--- page 9 ---\\nPage 9' -F image=@"$tmp/nine.pdf" \
+    -F question='Extract the text' "$URL/api/v1/chat"
+img64=$(base64 -w0 tests/ocr/photo/rot180_en.png)
+parts=$(for k in 1 2 3 4 5 6 7 8 9; do printf '{"type":"image_url","image_url":{"url":"data:image/png;base64,%s"}},' "$img64"; done)
+printf '{"messages":[{"role":"user","content":[%s{"type":"text","text":"hi"}]}],"max_tokens":2}' "$parts" > "$tmp/nine.json"
+expect "OpenAI: at most 8 images a question" 400 'more than 8 images' "${JSON[@]}" --data-binary @"$tmp/nine.json" \
+    "$URL/v1/chat/completions"
+printf '{"model":"%s","messages":[{"role":"user","content":"hi","images":[%s]}],"stream":false}' "$MODEL" \
+    "$(for k in 1 2 3 4 5 6 7 8 9; do printf '"%s"%s' "$img64" "$([ $k -lt 9 ] && echo ,)"; done)" > "$tmp/nine_ollama.json"
+expect "Ollama: at most 8 images a question" 400 'more than 8 images' "${JSON[@]}" \
+    --data-binary @"$tmp/nine_ollama.json" "$URL/api/chat"
+printf '{"image":"%s"}' "$(base64 -w0 "$tmp/nine.pdf")" > "$tmp/pages.json"
+expect "PDF: page thumbnails for the web page" 200 '"pages":9,"thumbnails":\[{"page":1,"width":' "${JSON[@]}" \
+    --data-binary @"$tmp/pages.json" "$URL/api/v1/pages"
+[ "$(grep -o '"rgb"' "$tmp/body" | wc -l)" = 9 ] || { echo "FAIL: not 9 thumbnails"; fail=1; }
+printf '{"image":"%s"}' "$(base64 -w0 tests/ocr/photo/rot180_en.png)" > "$tmp/pages.json"
+expect "an ordinary image has no page thumbnails" 200 '"pages":1,"thumbnails":\[\]' "${JSON[@]}" \
+    --data-binary @"$tmp/pages.json" "$URL/api/v1/pages"
+expect "page thumbnails need an image" 400 "'image' must be" "${JSON[@]}" -d '{}' "$URL/api/v1/pages"
 head -c 200 "$tmp/doc.pdf" > "$tmp/cut.pdf"
 expect "PDF: truncated" 400 'PDF' -F image=@"$tmp/cut.pdf" -F question='Extract the text' "$URL/api/v1/chat"
 
@@ -192,7 +223,7 @@ grep -qi '^content-type: text/event-stream' "$tmp/hdr" || { echo "FAIL: SSE cont
 grep -q '"usage":{"prompt_tokens":' "$tmp/sse2" || { echo "FAIL: no usage in the stream"; fail=1; }
 curl -s "$URL/metrics" > "$tmp/metrics"
 for m in qvl_http_responses_total qvl_generated_tokens_total qvl_queue_length qvl_time_to_first_token_seconds_bucket \
-         qvl_image_encode_seconds_count qvl_resident_memory_bytes; do
+         qvl_image_encode_seconds_count qvl_resident_memory_bytes qvl_conversations qvl_conversation_bytes; do
     grep -q "^$m" "$tmp/metrics" || { echo "FAIL: /metrics lacks $m"; fail=1; }
 done
 grep -q '^qvl_images_total [1-9]' "$tmp/metrics" || { echo "FAIL: images not counted"; fail=1; }

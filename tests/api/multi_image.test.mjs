@@ -84,7 +84,7 @@ test("multipart: several image file parts, in order, like JSON", async () => {
   assert.match(r.json.error.message, /image 2/);
 });
 
-test("a text-reading question about several images goes to the model, which sees them all", async () => {
+test("a text-reading question about several images: OCR reads each, or the model reads them all", async () => {
   const q = { question: "Extract the text from the image", max_tokens: 2 };
   const one = await post({ ...q, images: [b64(wide)] });
   assert.equal(one.status, 200);
@@ -92,8 +92,11 @@ test("a text-reading question about several images goes to the model, which sees
   assert.ok(one.json.route === "ocr" || one.json.ocr_fallback === true, JSON.stringify(one.json));
   const two = await post({ ...q, images: [b64(wide), b64(tall)] });
   assert.equal(two.status, 200);
-  assert.equal(two.json.route, "vlm");
-  assert.equal(two.json.ocr_fallback, false);
+  // Each image has its own reading; with none trusted the model answers, having seen both.
+  assert.equal(two.json.ocr.images.length, 2, JSON.stringify(two.json.ocr));
+  assert.deepEqual(two.json.ocr.images.map((i) => i.image), [1, 2]);
+  if (two.json.route === "ocr") assert.match(two.json.response, /--- image 1 ---[^]*--- image 2 ---/);
+  else assert.ok(two.json.ocr_fallback && two.json.timings.images === 2, JSON.stringify(two.json));
 });
 
 test("nine images are refused with 400, JSON and multipart", async () => {

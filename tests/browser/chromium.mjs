@@ -21,3 +21,14 @@ export async function launchChromium() {
   };
   return { context, profile, close };
 }
+
+// A new page that records its script errors and the bodies it posts to /api/v1/chat.
+export async function watchedPage(context) {
+  const page = await context.newPage();
+  const errors = [], sent = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("request", (req) => {
+    if (req.url().endsWith("/api/v1/chat")) sent.push(JSON.parse(req.postData()));
+  });
+  return { page, errors, sent };
+}

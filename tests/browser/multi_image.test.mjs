@@ -10,7 +10,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { launchChromium } from "./chromium.mjs";
+import { launchChromium, watchedPage } from "./chromium.mjs";
 
 const URL = process.env.QVL_URL;
 const TD = process.env.QVL_TESTDATA || "../shared/testdata";
@@ -23,13 +23,7 @@ const natural = (page) => page.evaluate(() => document.getElementById("preview")
 test("the page: several images in one question, thumbnails, remove, boxes on the first", async () => {
   const { context, close } = await launchChromium();
   try {
-    const page = await context.newPage();
-    const errors = [];
-    page.on("pageerror", (e) => errors.push(e.message));
-    const sent = [];
-    page.on("request", (req) => {
-      if (req.url().endsWith("/api/v1/chat")) sent.push(JSON.parse(req.postData()));
-    });
+    const { page, errors, sent } = await watchedPage(context);
     await page.goto(URL + "/");
     assert.equal(await page.locator("#file-input").getAttribute("multiple"), "");
 

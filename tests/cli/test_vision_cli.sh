@@ -1,7 +1,8 @@
 #!/bin/bash
 # Vision commands end to end: preprocess (grid, written PNG), encode-image
 # (shape, bytes against the golden embeddings within tolerance), logits
-# --image against the golden logits, ask --image, and the clear errors
+# --image against the golden logits, ask --image (a PDF: every page read by
+# OCR and by the model), and the clear errors
 # (GGUF without --mmproj, a pad run that does not match the image).
 set -u
 . "$(dirname "$0")/../lib/cli_common.sh"
@@ -61,5 +62,14 @@ check "logits --image with the wrong image names the mismatch" "$QVL logits -m $
 # 16 template/question tokens + the 80 tokens of the 320x256 image
 out=$($QVL ask -m $tmp/m --image $IM/img_320x256.png -n 4 -v "What is in this picture?" 2>&1)
 check "ask --image runs with the image expanded" "echo \"\$out\" | grep -q 'prompt: 96 tokens'"
+# a two-page born-digital PDF: OCR reads both text layers under page headers; the model reads both pages
+out=$($QVL ask -m $tmp/m --image tests/ocr/pdf/born_en.pdf "Extract the text" 2>&1)
+check "ask --image PDF: OCR reads every page" "echo \"\$out\" | grep -q -- '--- page 2 ---'"
+out=$($QVL ask -m $tmp/m --image tests/ocr/pdf/born_en.pdf --pages 2 --max-pixels 50000 -n 2 -v "What is this?" 2>&1)
+one=$(echo "$out" | sed -n 's/^prompt: \([0-9]*\) tokens.*/\1/p')
+out=$($QVL ask -m $tmp/m --image tests/ocr/pdf/born_en.pdf --max-pixels 50000 -n 2 -v "What is this?" 2>&1)
+two=$(echo "$out" | sed -n 's/^prompt: \([0-9]*\) tokens.*/\1/p')
+check "ask --image PDF: the model reads every page ($one tokens for one page, $two for two)" \
+    "[ -n \"$one\" ] && [ -n \"$two\" ] && [ $two -gt $((one + 20)) ]"
 check "ask --image on a GGUF without --mmproj says so" "$QVL ask -m $GG/tiny-Q8_0.gguf --image $IM/img_320x256.png 'hi' 2>&1 | grep -q -- --mmproj"
 exit $fail

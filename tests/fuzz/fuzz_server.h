@@ -22,7 +22,7 @@ static inline qvl_server *fuzz_server(void) {
     s.cfg = (server_config){.ctx = 4096, .max_image_mb = 1, .max_pixels = 1003520};
     s.img_lim.max_bytes = (size_t)s.cfg.max_image_mb << 20;
     snprintf(s.instance, sizeof s.instance, "fuzz");
-    s.convs = conv_store_new(16, 1800);
+    s.convs = conv_store_new(16, 1800, (size_t)64 << 20);
     json_t *turn = json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "user", "content", "hello", "role", "assistant",
                              "content", "hi");
     if (!s.convs || !turn) abort();   /* setup failure, not a finding */

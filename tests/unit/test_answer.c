@@ -15,7 +15,14 @@
  *   - n_images_cached counts images taken from the cache;
  *   - the answer carries the reading (overall and per-line confidence)
  *     when OCR ran; noise read by the real Tesseract engine is not trusted
- *     and the model answers.
+ *     and the model answers;
+ *   - several images: OCR reads each, in order, under "--- image N ---"
+ *     headers, judged one by one (an untrusted one is marked, not served, and
+ *     does not hide the others; when none is trusted the model answers);
+ *   - documents (a born-digital PDF written here): every page reaches the
+ *     model as an image and OCR reads every page's text layer ("--- page N
+ *     ---"); "pages" selects; past max_images the model is refused with
+ *     QVL_E_TOO_LARGE naming 'pages' while OCR still reads them all.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +30,7 @@
 #include <sys/stat.h>
 
 #include "check.h"
+#include "pdf_files.h"
 #include "tiny_model.h"
 #include "answer/answer.h"
 #include "generate/image_cache.h"
@@ -32,10 +40,15 @@
 #define OCR_TEXT "HELLO WORLD from the plugin reading page seven"
 
 static const qvl_model *M;
+static unsigned char *PDF;          /* the "pdf:" image: a born-digital document of two pages */
+static size_t PDF_LEN;
+static const char *PAGES;           /* answer_request.pages for the next ask */
+static int MAX_IMAGES;              /* answer_request.max_images for the next ask */
+static long MAX_PIXELS;             /* the detail of the next ask (0: the model's default) */
 static threadpool *TP;
 static gen_session SESS;
 static ocr_router *ROUTER;
-static ocr_engine *SURE, *UNSURE;   /* confidence 95 / 20 */
+static ocr_engine *SURE, *UNSURE, *MIXED;   /* confidence 95 / 20 / 20 for 13-pixel-wide images, else 95 */
 static int loads;
 
 /* Image parts are {"type":"image_url","image_url":{"url":"test:WxH"}}: the
@@ -43,6 +56,10 @@ static int loads;
  * anything else. */
 static int load_image(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err) {
     const char *url = json_string_value(json_object_get(json_object_get(part, "image_url"), "url"));
+    if (url && !strcmp(url, "pdf:")) {
+        loads++;
+        return image_decode_page(PDF, PDF_LEN, (int)json_integer_value(json_object_get(part, "page")), NULL, out, err);
+    }
     int w = 0, h = 0;
     bool noise = url && sscanf(url, "noise:%dx%d", &w, &h) == 2;
     if (!noise && (!url || sscanf(url, "test:%dx%d", &w, &h) != 2 || w < 1 || h < 1))
@@ -55,6 +72,31 @@ static int load_image(void *ctx, const json_t *part, int index, image_rgb *out, 
     }
     loads++;
     return 0;
+}
+
+/* answer_bytes_fn: only the "pdf:" image has bytes (the others are made by the loader). */
+static const uint8_t *image_bytes(void *ctx, const json_t *part, size_t *len) {
+    const char *url = json_string_value(json_object_get(json_object_get(part, "image_url"), "url"));
+    bool pdf = url && !strcmp(url, "pdf:");
+    *len = pdf ? PDF_LEN : 0;
+    return pdf ? PDF : NULL;
+}
+
+static const char *PAGE1[] = {"Invoice 2024-117 for Green Leaf Cafe", "Total due within thirty days"};
+static const char *PAGE2[] = {"Page two keeps the terms"};
+
+static unsigned char *two_page_pdf(size_t *len) {
+    char *s1 = pdf_text_stream(PAGE1, 2), *s2 = pdf_text_stream(PAGE2, 1);
+    const char *objs[] = {"<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 >>",
+                          "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> "
+                          "/Contents 6 0 R >>",
+                          "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> "
+                          "/Contents 7 0 R >>",
+                          "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>", s1, s2};
+    unsigned char *pdf = pdf_build(objs, NULL, 7, "", len);
+    free(s1);
+    free(s2);
+    return pdf;
 }
 
 static char *writefile(const char *dir, const char *name, const char *text) {
@@ -72,15 +114,17 @@ static char *writefile(const char *dir, const char *name, const char *text) {
     return p;
 }
 
-/* A command plugin answering OCR_TEXT + " WxH" at the given confidence. */
-static ocr_engine *plugin(const char *dir, const char *name, int confidence) {
+/* A command plugin answering OCR_TEXT + " WxH" at the given confidence
+ * (20 for images 13 pixels wide when mixed). */
+static ocr_engine *plugin(const char *dir, const char *name, int confidence, bool mixed) {
     char script[1024];
     snprintf(script, sizeof script,
              "#!/bin/sh\nreq=$(cat)\n"
              "w=$(printf '%%s' \"$req\" | sed -n 's/.*\"width\": *\\([0-9]*\\).*/\\1/p')\n"
              "h=$(printf '%%s' \"$req\" | sed -n 's/.*\"height\": *\\([0-9]*\\).*/\\1/p')\n"
-             "printf '{\"lines\": [{\"text\": \"%s %%sx%%s\", \"confidence\": %d}]}\\n' \"$w\" \"$h\"\n",
-             OCR_TEXT, confidence);
+             "c=%d\n%s"
+             "printf '{\"lines\": [{\"text\": \"%s %%sx%%s\", \"confidence\": %%s}]}\\n' \"$w\" \"$h\" \"$c\"\n",
+             confidence, mixed ? "[ \"$w\" = 13 ] && c=20\n" : "", OCR_TEXT);
     qvl_error err = {0};
     ocr_engine *e = ocr_engine_open_plugin(writefile(dir, name, script), NULL, &err);
     CHECK_MSG(e != NULL, "%s", err.msg);
@@ -111,7 +155,9 @@ static got *ask(const char *conversation, ocr_engine *ocr, const ocr_router *rou
     CHECK_MSG(msgs != NULL, "test conversation: %s", je.text);
     answer_worker w = {.model = M, .router = router, .ocr = ocr, .tp = TP, .session = &SESS};
     answer_request rq = {.messages = msgs, .mode = mode, .gen = gen_params_defaults(M), .on_text = on_text, .user = g,
-                         .chat = {.add_generation_prompt = true, .load_image = load_image, .cache = cache}};
+                         .chat = {.add_generation_prompt = true, .load_image = load_image, .cache = cache,
+                                  .max_pixels = MAX_PIXELS},
+                         .image_bytes = image_bytes, .pages = PAGES, .max_images = MAX_IMAGES};
     rq.gen.sampling.temperature = 0;
     rq.gen.max_tokens = 4;
     g->rc = answer_run(&w, &rq, &g->res, &g->err);
@@ -325,6 +371,96 @@ static void test_cache(void) {
     image_cache_free(c);
 }
 
+static const char *ocr_image_field(const got *g, int k, const char *key) {
+    json_t *v = json_object_get(json_array_get(json_object_get(g->res.ocr, "images"), (size_t)k), key);
+    return json_is_string(v) ? json_string_value(v) : json_is_true(v) ? "true" : json_is_false(v) ? "false" : "";
+}
+
+/* Every image of the question is read, in order, each judged on its own. */
+static void test_several_images(void) {
+    got *g = ask(USER1(IMG("40x30") "," IMG("50x20") "," TXT("Extract the text")), SURE, ROUTER, OCR_MODE_AUTO, NULL);
+    CHECK_MSG(g->rc == 0, "%s", g->err.msg);
+    CHECK_STR(route(g), "ocr");
+    CHECK_STR(g->res.gen.text ? g->res.gen.text : "",
+              "--- image 1 ---\n" OCR_TEXT " 40x30\n\n--- image 2 ---\n" OCR_TEXT " 50x20");
+    CHECK_EQ_INT(json_array_size(json_object_get(g->res.ocr, "images")), 2);
+    json_t *line2 = json_array_get(json_object_get(g->res.ocr, "lines"), 1);
+    CHECK_EQ_INT(json_integer_value(json_object_get(line2, "image")), 2);
+    done(g);
+
+    /* one unreadable image among readable ones: marked, its text not served, the others answered */
+    got *m = ask(USER1(IMG("40x30") "," IMG("13x30") "," IMG("50x20") "," TXT("Extract the text")), MIXED, ROUTER,
+                 OCR_MODE_AUTO, NULL);
+    CHECK_MSG(m->rc == 0, "%s", m->err.msg);
+    const char *t = m->res.gen.text ? m->res.gen.text : "";
+    CHECK_STR(route(m), "ocr");
+    CHECK(!m->res.fell_back && m->res.gen.n_generated == 0);
+    CHECK_MSG(strstr(t, "--- image 2 ---\n(not read reliably: OCR confidence 20)") && !strstr(t, "13x30"), "%s", t);
+    CHECK_MSG(strstr(t, OCR_TEXT " 40x30") && strstr(t, "--- image 3 ---\n" OCR_TEXT " 50x20"), "%s", t);
+    CHECK_STR(ocr_image_field(m, 0, "trusted"), "true");
+    CHECK_STR(ocr_image_field(m, 1, "trusted"), "false");
+    CHECK(!json_is_true(json_object_get(m->res.ocr, "trusted")));
+    done(m);
+
+    /* none trusted: the model reads them all; forced OCR serves every reading */
+    got *u = ask(USER1(IMG("40x30") "," IMG("13x30") "," TXT("Extract the text")), UNSURE, ROUTER, OCR_MODE_AUTO,
+                 NULL);
+    CHECK_MSG(u->rc == 0, "%s", u->err.msg);
+    CHECK(u->res.fell_back && !strcmp(route(u), "vlm") && u->res.n_images == 2);
+    done(u);
+    got *f = ask(USER1(IMG("40x30") "," IMG("13x30") "," TXT("Extract the text")), UNSURE, ROUTER, OCR_MODE_OCR,
+                 NULL);
+    CHECK_MSG(f->rc == 0 && f->res.gen.text && strstr(f->res.gen.text, OCR_TEXT " 13x30"), "%s",
+              f->res.gen.text ? f->res.gen.text : f->err.msg);
+    done(f);
+}
+
+#define PDF_PART "{\"type\":\"image_url\",\"image_url\":{\"url\":\"pdf:\"}}"
+
+/* A PDF's pages reach the model as images and OCR as text layers. */
+static void test_documents(void) {
+    MAX_PIXELS = 100000;   /* two letter pages in the tiny model's context */
+    got *o = ask(USER1(PDF_PART "," TXT("Extract the text")), SURE, ROUTER, OCR_MODE_AUTO, NULL);
+    CHECK_MSG(o->rc == 0, "%s", o->err.msg);
+    CHECK_STR(o->res.gen.text ? o->res.gen.text : "", "--- page 1 ---\nInvoice 2024-117 for Green Leaf Cafe\n"
+              "Total due within thirty days\n\n--- page 2 ---\nPage two keeps the terms");
+    CHECK_STR(ocr_image_field(o, 1, "source"), "text layer");
+    CHECK_EQ_INT(json_integer_value(json_object_get(json_array_get(json_object_get(o->res.ocr, "images"), 1), "page")),
+                 2);
+    done(o);
+
+    got *v = ask(USER1(PDF_PART "," TXT("What is this?")), SURE, ROUTER, OCR_MODE_AUTO, NULL);
+    CHECK_MSG(v->rc == 0 && v->res.n_images == 2, "%s (%d images)", v->err.msg, v->res.n_images);
+    done(v);
+    PAGES = "2";
+    got *p2 = ask(USER1(PDF_PART "," TXT("What is this?")), SURE, ROUTER, OCR_MODE_AUTO, NULL);
+    CHECK_MSG(p2->rc == 0 && p2->res.n_images == 1, "%s", p2->err.msg);
+    got *t2 = ask(USER1(PDF_PART "," TXT("Extract the text")), SURE, ROUTER, OCR_MODE_AUTO, NULL);
+    CHECK_STR(t2->res.gen.text ? t2->res.gen.text : t2->err.msg, "Page two keeps the terms");
+    done(p2), done(t2);
+    PAGES = "3";
+    got *bad = ask(USER1(PDF_PART "," TXT("Extract the text")), SURE, ROUTER, OCR_MODE_AUTO, NULL);
+    CHECK_MSG(bad->rc == -1 && bad->err.code == QVL_E_BAD_INPUT && strstr(bad->err.msg, "2 pages"), "%s",
+              bad->err.msg);
+    done(bad);
+    PAGES = NULL;
+
+    /* past the limit: the model is refused before any page is rendered, OCR reads every page */
+    MAX_IMAGES = 2;
+    loads = 0;
+    got *big = ask(USER1(IMG("40x30") "," PDF_PART "," TXT("What is this?")), SURE, ROUTER, OCR_MODE_AUTO, NULL);
+    CHECK_MSG(big->rc == -1 && big->err.code == QVL_E_TOO_LARGE && strstr(big->err.msg, "'pages'") &&
+              strstr(big->err.msg, "at most 2"), "%s", big->err.msg);
+    CHECK_EQ_INT(loads, 0);
+    got *all = ask(USER1(IMG("40x30") "," PDF_PART "," TXT("Extract the text")), SURE, ROUTER, OCR_MODE_AUTO, NULL);
+    const char *t = all->res.gen.text ? all->res.gen.text : all->err.msg;
+    CHECK_MSG(all->rc == 0 && strstr(t, "--- image 1 ---\n" OCR_TEXT " 40x30") &&
+              strstr(t, "--- image 2, page 1 ---\nInvoice") && strstr(t, "--- image 2, page 2 ---\nPage two"), "%s", t);
+    done(big), done(all);
+    MAX_IMAGES = 0;
+    MAX_PIXELS = 0;
+}
+
 int main(void) {
     char dir[64];
     qvl_error err = {0};
@@ -335,9 +471,11 @@ int main(void) {
     static const char rules[] = "min-confidence 60\nocr extract the text\nocr+vlm summarize the text\n";
     ROUTER = ocr_router_parse(rules, sizeof rules - 1, "test rules", &err);
     CHECK_MSG(ROUTER != NULL, "%s", err.msg);
-    SURE = plugin(dir, "sure.sh", 95);
-    UNSURE = plugin(dir, "unsure.sh", 20);
-    if (m && ROUTER && SURE && UNSURE) {
+    SURE = plugin(dir, "sure.sh", 95, false);
+    UNSURE = plugin(dir, "unsure.sh", 20, false);
+    MIXED = plugin(dir, "mixed.sh", 95, true);
+    PDF = two_page_pdf(&PDF_LEN);
+    if (m && ROUTER && SURE && UNSURE && MIXED && PDF) {
         M = m;
         TP = threadpool_create(2);
         CHECK(gen_session_init(&SESS, m, 2048, &err) == 0);
@@ -349,11 +487,15 @@ int main(void) {
         test_last_question();
         test_failures();
         test_cache();
+        test_several_images();
+        test_documents();
         gen_session_free(&SESS);
         threadpool_free(TP);
     }
     ocr_engine_close(SURE);
     ocr_engine_close(UNSURE);
+    ocr_engine_close(MIXED);
+    free(PDF);
     ocr_router_free(ROUTER);
     model_free(m);
     tiny_model_remove(dir);

@@ -2,12 +2,15 @@
  * (server/conversations.h): what is put comes back as a deep copy, a put
  * replaces, unknown ids give NULL, the least recently used conversation is
  * dropped when the store is full (a get counts as a use), a conversation
- * expires ttl_s after its last use (a get refreshes it), ids are 32 fresh
- * hex digits, and several threads may use one store at once.
+ * expires ttl_s after its last use (a get refreshes it), the byte budget
+ * drops the least recently used until a new one fits and refuses one larger
+ * than the budget (the usage counts what is held), ids are 32 fresh hex
+ * digits, and several threads may use one store at once.
  * Leaks of replaced or dropped messages show in the ASan run.
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -37,7 +40,7 @@ static int has(conv_store *cs, const char *id) {
 }
 
 static void test_put_get_copy(void) {
-    conv_store *cs = conv_store_new(4, 60);
+    conv_store *cs = conv_store_new(4, 60, 0);
     CHECK(cs != NULL);
     char buf[64];
     CHECK(conv_get(cs, "nothere") == NULL);
@@ -69,7 +72,7 @@ static void test_put_get_copy(void) {
 /* Capacity 3: a, b, c stored; a used; d stored -> b (least recently used)
  * goes, a, c, d stay. Then c used, e stored -> a goes. */
 static void test_lru(void) {
-    conv_store *cs = conv_store_new(3, 60);
+    conv_store *cs = conv_store_new(3, 60, 0);
     conv_put(cs, "a", conv("A"));
     sleep_ms(2);
     conv_put(cs, "b", conv("B"));
@@ -92,7 +95,7 @@ static void test_lru(void) {
     conv_store_free(cs);
 
     /* Never more than max_entries: 10 puts into 3 places keep the last 3. */
-    cs = conv_store_new(3, 60);
+    cs = conv_store_new(3, 60, 0);
     char id[8];
     for (int i = 0; i < 10; i++) {
         snprintf(id, sizeof id, "k%d", i);
@@ -113,7 +116,7 @@ static void test_lru(void) {
 /* ttl 1 s: still there 0.6 s after a put, and 0.6 s after that (the get
  * refreshed it: 1.2 s after the put), gone 1.1 s after the last use. */
 static void test_expiry(void) {
-    conv_store *cs = conv_store_new(4, 1.0);
+    conv_store *cs = conv_store_new(4, 1.0, 0);
     conv_put(cs, "a", conv("A"));
     conv_put(cs, "b", conv("B"));
     sleep_ms(600);
@@ -193,7 +196,7 @@ static void *work(void *arg) {
 }
 
 static void test_threads(void) {
-    conv_store *cs = conv_store_new(32, 60);
+    conv_store *cs = conv_store_new(32, 60, 0);
     pthread_t th[4];
     worker w[4];
     for (int t = 0; t < 4; t++) {
@@ -207,9 +210,45 @@ static void test_threads(void) {
     conv_store_free(cs);
 }
 
+/* A conversation of about n bytes of JSON text (an image's base64). */
+static json_t *sized(size_t n) {
+    char *text = malloc(n + 1);
+    memset(text, 'A', n);
+    text[n] = 0;
+    json_t *c = conv(text);
+    free(text);
+    return c;
+}
+
+static void test_byte_budget(void) {
+    conv_store *cs = conv_store_new(16, 60, 10000);
+    int count;
+    size_t bytes;
+    conv_put(cs, "a", sized(3000));
+    conv_put(cs, "b", sized(3000));
+    conv_put(cs, "c", sized(3000));
+    conv_store_usage(cs, &count, &bytes);
+    CHECK_EQ_INT(count, 3);
+    CHECK_MSG(bytes > 9000 && bytes <= 10000, "%zu bytes held", bytes);
+    CHECK(has(cs, "a"));                  /* a is now more recent than b */
+    conv_put(cs, "d", sized(3000));       /* over the budget: b, the least recently used, goes */
+    CHECK(!has(cs, "b") && has(cs, "a") && has(cs, "c") && has(cs, "d"));
+    conv_put(cs, "e", sized(9000));       /* needs almost all: every other one goes */
+    conv_store_usage(cs, &count, &bytes);
+    CHECK_EQ_INT(count, 1);
+    CHECK(has(cs, "e") && bytes > 9000 && bytes <= 10000);
+    conv_put(cs, "f", sized(20000));      /* larger than the budget: not kept, the others stay */
+    CHECK(!has(cs, "f") && has(cs, "e"));
+    conv_put(cs, "e", sized(100));        /* a replaced conversation's bytes are returned */
+    conv_store_usage(cs, &count, &bytes);
+    CHECK_MSG(count == 1 && bytes < 200, "%d conversations, %zu bytes", count, bytes);
+    conv_store_free(cs);
+}
+
 int main(void) {
     test_put_get_copy();
     test_lru();
+    test_byte_budget();
     test_ids();
     test_prefixed_ids();
     test_threads();

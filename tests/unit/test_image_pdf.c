@@ -6,6 +6,10 @@
  *   - scanned: no text layer; the rendered page read by OCR within a CER
  *     bound; the scanned set's ruled Chinese table read by rows;
  *   - page selections ("2", "1-3", "all") and their errors;
+ *   - cancelled: a page drawn in bands gives the same pixels as before (the
+ *     first line dark, white paper: checked above at 3.7 MP, two bands), a
+ *     set cancel flag stops the rendering (QVL_E_CANCELLED, nothing kept)
+ *     and a document's reading between pages;
  *   - hostile: truncated, a page-count bomb, a 100000 x 100000 pt page, a
  *     user password, JavaScript (read, never run): clear errors, each
  *     within a time bound, nothing left allocated (ASan run of make test).
@@ -245,11 +249,38 @@ static void test_hostile(void) {
     free(pdf);
 }
 
+/* A set cancel flag stops a page's rendering and a document's reading. */
+static void test_cancelled(void) {
+    size_t len;
+    unsigned char *pdf = born_digital("", "[0 0 612 792]", "2", &len);
+    atomic_bool cancel = true;
+    image_limits lim = {.cancel = &cancel};
+    image_rgb img = {0};
+    qvl_error err = {0};
+    CHECK(image_decode(pdf, len, &lim, &img, &err) == -1 && err.code == QVL_E_CANCELLED && !img.pixels);
+    atomic_store(&cancel, false);
+    CHECK_MSG(image_decode(pdf, len, &lim, &img, &err) == 0 && img.width == 1700, "%s", err.msg);
+    image_free(&img);
+    ocr_engine *eng = ocr_engine_open_tesseract(NULL, &err);
+    CHECK_MSG(eng != NULL, "%s", err.msg);
+    ocr_result res = {0};
+    atomic_store(&cancel, true);
+    CHECK(eng && ocr_engine_read_document(eng, pdf, len, NULL, NULL, "eng", &cancel, &res, &err) == -1 &&
+          err.code == QVL_E_CANCELLED && res.n_lines == 0);
+    atomic_store(&cancel, false);
+    CHECK(eng && ocr_engine_read_document(eng, pdf, len, NULL, NULL, "eng", &cancel, &res, &err) == 0 &&
+          res.n_lines == 5);   /* two lines a page and the empty line between pages */
+    ocr_result_free(&res);
+    ocr_engine_close(eng);
+    free(pdf);
+}
+
 int main(void) {
     test_pages_parse();
     test_born_digital();
     test_scanned();
     test_scanned_table();
+    test_cancelled();
     test_hostile();
     return check_summary();
 }

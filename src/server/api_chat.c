@@ -453,7 +453,7 @@ enum MHD_Result api_simple_chat(srv_req *r) {
     snprintf(r->conv_id, sizeof r->conv_id, "%s", c->conv_id);   /* answered in X-Conversation-Id */
     bool stream = json_is_true(json_object_get(body, "stream"));
     req.messages = json_incref(msgs);
-    sched_job *job = sched_submit(s->sched, &req, &err);
+    sched_job *job = srv_submit(s, &req, &err);
     json_decref(body);
     if (!job) {
         chat_ctx_free(c);

@@ -396,7 +396,7 @@ static enum MHD_Result answer(srv_req *r, ollama_route route) {
         return srv_reply_json(r, 200, o);
     }
     req.messages = msgs;   /* the job owns them now */
-    sched_job *job = sched_submit(s->sched, &req, &err);   /* copies the stop strings */
+    sched_job *job = srv_submit(s, &req, &err);   /* copies the stop strings */
     json_decref(params);
     json_decref(body);
     if (!job) {

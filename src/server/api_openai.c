@@ -208,7 +208,7 @@ enum MHD_Result api_chat_completions(srv_req *r) {
     req.messages = json_incref(msgs);
     req.constraint = shape.constraint;   /* owned by the job from here */
     req.tools = shape.tools;
-    sched_job *job = sched_submit(s->sched, &req, &err);   /* copies the stop strings */
+    sched_job *job = srv_submit(s, &req, &err);   /* copies the stop strings */
     json_decref(body);
     if (!job) return srv_reply_error(r, &err);
 

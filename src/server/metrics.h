@@ -9,6 +9,7 @@
 #define QVL_METRICS_H
 
 typedef struct metrics metrics;
+struct mem_budget;
 
 /* Returns NULL when out of memory. */
 metrics *metrics_new(void);
@@ -22,6 +23,11 @@ void metrics_count_response(metrics *m, int status);
  * Cannot fail. */
 void metrics_observe_generation(metrics *m, int prompt_tokens, int gen_tokens, double total_ms, double first_token_ms,
                                 double queue_ms, int n_images, double image_ms);
+
+/* From now on the rendering includes the memory budget's gauges
+ * (qvl_memory_budget_bytes, _base_bytes, _reserved_bytes). The budget must
+ * outlive m. Cannot fail. */
+void metrics_watch_budget(metrics *m, struct mem_budget *b);
 
 /* Prometheus text exposition, with the scheduler's gauges and the process
  * memory. Returns NULL when out of memory. */

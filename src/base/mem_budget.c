@@ -14,7 +14,7 @@
 
 struct mem_budget {
     pthread_mutex_t mu;
-    uint64_t limit, base, reserved;
+    uint64_t limit, base, reserved, waits;
 };
 
 int mem_size_parse(const char *text, uint64_t *bytes, qvl_error *err) {
@@ -49,9 +49,9 @@ int mem_limit_from_setting(const char *setting, uint64_t *bytes, qvl_error *err)
 }
 
 char *mem_size_text(uint64_t bytes, char buf[24]) {
-    if (bytes >= 1000000000ull) snprintf(buf, 24, "%.1f GB", bytes / 1e9);
-    else if (bytes >= 1000000ull) snprintf(buf, 24, "%.1f MB", bytes / 1e6);
-    else snprintf(buf, 24, "%.0f KB", bytes / 1e3);
+    if (bytes >= 1ull << 30) snprintf(buf, 24, "%.1f GiB", bytes / 1073741824.0);
+    else if (bytes >= 1ull << 20) snprintf(buf, 24, "%.1f MiB", bytes / 1048576.0);
+    else snprintf(buf, 24, "%.0f KiB", bytes / 1024.0);
     return buf;
 }
 
@@ -152,4 +152,17 @@ void mem_budget_release(mem_budget *b, uint64_t bytes) {
     pthread_mutex_lock(&b->mu);
     b->reserved = bytes < b->reserved ? b->reserved - bytes : 0;
     pthread_mutex_unlock(&b->mu);
+}
+
+void mem_budget_count_wait(mem_budget *b) {
+    pthread_mutex_lock(&b->mu);
+    b->waits++;
+    pthread_mutex_unlock(&b->mu);
+}
+
+uint64_t mem_budget_waits(mem_budget *b) {
+    pthread_mutex_lock(&b->mu);
+    uint64_t w = b->waits;
+    pthread_mutex_unlock(&b->mu);
+    return w;
 }

@@ -37,8 +37,9 @@ int mem_size_parse(const char *text, uint64_t *bytes, qvl_error *err);
  * mem_size_parse. Returns 0, or -1 with err set. */
 int mem_limit_from_setting(const char *setting, uint64_t *bytes, qvl_error *err);
 
-/* bytes as "3.1 GB", "512.0 MB", "900 KB" (powers of 1000, as people read
- * them) into buf. Returns buf. Cannot fail. */
+/* bytes as "3.1 GiB", "512.0 MiB", "900 KiB" (powers of 1024, as
+ * mem_size_parse and systemd's MemoryMax read "G" and "M") into buf.
+ * Returns buf. Cannot fail. */
 char *mem_size_text(uint64_t bytes, char buf[24]);
 
 /* The process's resident memory now (/proc/self/statm), or 0 when it
@@ -72,5 +73,10 @@ bool mem_budget_try_reserve(mem_budget *b, uint64_t bytes);
 
 /* Gives back bytes reserved earlier (more than is reserved clamps to 0). */
 void mem_budget_release(mem_budget *b, uint64_t bytes);
+
+/* Counts a piece of work that had to wait for memory (its caller counts
+ * each piece once), and reads the count. */
+void mem_budget_count_wait(mem_budget *b);
+uint64_t mem_budget_waits(mem_budget *b);
 
 #endif

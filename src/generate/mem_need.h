@@ -61,7 +61,7 @@ uint64_t mem_need_slot(const qvl_model *m, int n_ctx, int threads);
  * leaves less for requests. Returns -1. */
 int mem_need_refuse(qvl_error *err, uint64_t need, const char *detail, const mem_budget *b);
 
-/* "images 1.0 GB, encoder 2.0 GB, prompt 40.0 MB, OCR 0 KB": what need is made of. */
+/* "images 1.0 GiB, encoder 2.0 GiB, prompt 40.0 MiB, OCR 0 KiB": what need is made of. */
 void mem_need_text(const mem_need *need, char *buf, size_t size);
 
 #endif

@@ -165,6 +165,8 @@ char *metrics_render(metrics *m, int queued, int running, int slots, long conns_
                      (double)mem_budget_base(budget));
         render_gauge(&b, "qvl_memory_reserved_bytes", "Memory reserved by running requests.",
                      (double)mem_budget_reserved(budget));
+        render_counter(&b, "qvl_memory_waits_total", "Requests that waited in the queue for memory.",
+                       (unsigned long)mem_budget_waits(budget));
     }
     if (b.failed) {
         free(b.s);

@@ -25,7 +25,7 @@ void metrics_observe_generation(metrics *m, int prompt_tokens, int gen_tokens, d
                                 double queue_ms, int n_images, double image_ms);
 
 /* From now on the rendering includes the memory budget's gauges
- * (qvl_memory_budget_bytes, _base_bytes, _reserved_bytes). The budget must
+ * (qvl_memory_budget_bytes, _base_bytes, _reserved_bytes, qvl_memory_waits_total). The budget must
  * outlive m. Cannot fail. */
 void metrics_watch_budget(metrics *m, struct mem_budget *b);
 

@@ -25,6 +25,7 @@ struct sched_job {
     sched_state state, polled_state;
     atomic_bool cancel;
     bool timed_out;
+    bool waited_memory;        /* was the queue's head with a slot free but not the memory */
     pthread_cond_t cv;
     char *buf;                 /* generated text so far */
     size_t len, cap, taken;    /* taken: bytes already handed to the poller */
@@ -349,7 +350,10 @@ static void run_job(slot *sl, sched_job *j) {
  * reserved (caller holds mu). Only the head is tried, so a big job is not
  * overtaken for ever by small ones. */
 static bool head_fits_locked(scheduler *s) {
-    return !s->cfg.budget || mem_budget_try_reserve(s->cfg.budget, s->head->req.mem_need);
+    if (!s->cfg.budget || mem_budget_try_reserve(s->cfg.budget, s->head->req.mem_need)) return true;
+    if (!s->head->waited_memory) mem_budget_count_wait(s->cfg.budget);
+    s->head->waited_memory = true;
+    return false;
 }
 
 static void *slot_main(void *arg) {

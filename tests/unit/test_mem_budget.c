@@ -47,9 +47,9 @@ static void size_tests(void) {
     CHECK(mem_limit_from_setting("auto", &v, NULL) == 0 && v > 0);   /* /proc is there on Linux */
     CHECK(mem_limit_from_setting("3G", &v, NULL) == 0 && v == 3ull << 30);
     char t[24];
-    CHECK_STR(mem_size_text(3100000000ull, t), "3.1 GB");
-    CHECK_STR(mem_size_text(512000000ull, t), "512.0 MB");
-    CHECK_STR(mem_size_text(900000, t), "900 KB");
+    CHECK_STR(mem_size_text(3ull << 30, t), "3.0 GiB");
+    CHECK_STR(mem_size_text(170ull << 20, t), "170.0 MiB");   /* what "170M" means, said back the same way */
+    CHECK_STR(mem_size_text(900 << 10, t), "900 KiB");
     CHECK(mem_rss_bytes() > 0);
 }
 
@@ -68,6 +68,9 @@ static void accounting_tests(void) {
     mem_budget_release(b, 1000);                     /* more than reserved: 0, not a wrap-around */
     CHECK(mem_budget_reserved(b) == 0);
     CHECK(!mem_budget_try_reserve(b, 701));          /* could never fit */
+    CHECK(mem_budget_waits(b) == 0);
+    mem_budget_count_wait(b);
+    CHECK(mem_budget_waits(b) == 1);
     mem_budget_free(b);
     b = mem_budget_create(100, 200);                 /* the base alone passes the limit */
     CHECK(mem_budget_room(b) == 0 && !mem_budget_try_reserve(b, 1) && mem_budget_try_reserve(b, 0));

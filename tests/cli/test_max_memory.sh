@@ -47,13 +47,14 @@ health() { curl -s "$URL/health" | node -e "let s='';process.stdin.on('data',d=>
 metric() { curl -s "$URL/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
 # openai_req FILE.b64 MAX_PIXELS: an OpenAI chat request body with that image
 openai_req() {
-    printf '{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,%s"}},'`
-          `'{"type":"text","text":"hi"}]}],"max_tokens":4,"max_pixels":%s}' "$(cat "$1")" "$2"
+    printf '{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"%s"}},%s]}],%s}' \
+        "data:image/png;base64,$(cat "$1")" '{"type":"text","text":"hi"}' "\"max_tokens\":4,\"max_pixels\":$2"
 }
 openai_req "$tmp/big.b64" 16777216 > "$tmp/big.json"
 openai_req "$tmp/mid.b64" 16777216 > "$tmp/mid.json"
 openai_req "$tmp/mid.b64" 300000 > "$tmp/small.json"
-printf '{"question":"hi","image":"%s","max_tokens":4,"max_pixels":16777216}' "$(cat "$tmp/big.b64")" > "$tmp/simple.json"
+printf '{"question":"hi","image":"%s","max_tokens":4,"max_pixels":16777216}' "$(cat "$tmp/big.b64")" \
+    > "$tmp/simple.json"
 printf '{"model":"m","stream":false,"messages":[{"role":"user","content":"hi","images":["%s"]}]}' \
     "$(cat "$tmp/big.b64")" > "$tmp/ollama.json"
 
@@ -123,13 +124,16 @@ stop
 # ---- the CLI ----
 $QVL ask --model "$tmp/m" --image "$tmp/big.png" --max-pixels 16777216 --max-memory 200M -n 2 hi \
     > /dev/null 2> "$tmp/ask.err"
-check "ask over the budget: exit 1 with the numbers" "[ $? -eq 1 ] && grep -q 'qvl ask: this request needs' $tmp/ask.err"
+check "ask over the budget: exit 1 with the numbers" \
+    "[ $? -eq 1 ] && grep -q 'qvl ask: this request needs' $tmp/ask.err"
 $QVL ask --model "$tmp/m" --image "$tmp/mid.png" --max-memory 1G -n 2 hi > /dev/null 2>&1
 check "ask within the budget: exit 0" "[ $? -eq 0 ]"
 mkdir "$tmp/imgs" && cp "$tmp/mid.png" "$tmp/big.png" "$tmp/imgs/"
 $QVL batch --model "$tmp/m" --images "$tmp/imgs" -q hi -n 2 --max-pixels 16777216 --max-memory 300M \
     --mode vlm --out "$tmp/out.jsonl" 2> "$tmp/batch.err"
-check "batch: exit 1 when a record did not fit" "[ $? -eq 1 ] && grep -q 'needed more memory than --max-memory' $tmp/batch.err"
+check "batch: exit 1 when a record did not fit" \
+    "[ $? -eq 1 ] && grep -q 'needed more memory than --max-memory' $tmp/batch.err"
 check "batch: that record's error, the other answered" \
-    "grep 'big.png' $tmp/out.jsonl | grep -q '\"error\":\"this request needs' && grep 'mid.png' $tmp/out.jsonl | grep -q '\"error\":null'"
+    "grep 'big.png' $tmp/out.jsonl | grep -q '\"error\":\"this request needs' &&
+     grep 'mid.png' $tmp/out.jsonl | grep -q '\"error\":null'"
 exit $fail

@@ -148,12 +148,15 @@ row "SIGTERM after the faults" "exit 0" "exit $rc" $([ $rc -eq 0 ] && echo 1 || 
 python3 - "$tmp" <<'PY'
 import struct, sys, zlib
 def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
-for name, side in (("mid", 1024), ("large", 1536)):   # gradients: small files, many pixels
-    raw = b"".join(b"\0" + bytes((x * 3 + y + c * 50) & 255 for x in range(side) for c in range(3)) for y in range(side))
+for name, side in (("mid", 1024), ("large", 1536), ("huge", 4000)):   # gradients: small files, many pixels
+    row = bytes((x * 3 + c * 50) & 255 for x in range(side) for c in range(3))
+    shift = [bytes((v + y) & 255 for v in range(256)) for y in range(256)]
+    raw = b"".join(b"\0" + row.translate(shift[y & 255]) for y in range(side))
     png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
     open(f"{sys.argv[1]}/{name}.png", "wb").write(png + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 PY
-cli "ask: question over --max-memory" error $QVL ask -m "$M" --image "$tmp/large.png" --max-pixels 16777216 --max-memory 200M hi
+cli "ask: question over --max-memory (4000x4000 at full detail: ~1 GiB)" error \
+    $QVL ask -m "$M" --image "$tmp/huge.png" --max-pixels 16777216 --max-memory 800M hi
 cli "serve: --max-memory below what the model holds" error $QVL serve -m "$M" --port 0 --max-memory 20M
 cli "serve: --max-memory 6X" error $QVL serve -m "$M" --port 0 --max-memory 6X
 # start_budget MAX: a 2-slot server without OCR or caches; sets URL and pid
@@ -183,8 +186,12 @@ codes="$(cat "$tmp/c1" "$tmp/c2")"
 row "budget: two requests that fit one at a time (2 slots)" "200 200, one waits" "${codes}waited: $waits" \
     $([ "$codes" = "200 200 " ] && [ "${waits:-0}" -ge 1 ] && echo 1 || echo 0)
 hwm=$(awk '/^VmHWM/ {print $2 * 1024}' /proc/$pid/status)
-row "budget: peak RSS while they ran" "under the budget" "$((hwm >> 20)) MiB of $((budget >> 20)) MiB" \
-    $([ "$hwm" -le "$budget" ] && echo 1 || echo 0)
+if ldd "$QVL" | grep -q libasan; then   # ASan's shadow and quarantine are resident but not qvl's to count
+    echo "SKIP fault: budget: peak RSS under the budget: an ASan build"
+else
+    row "budget: peak RSS while they ran" "under the budget" "$((hwm >> 20)) MiB of $((budget >> 20)) MiB" \
+        $([ "$hwm" -le "$budget" ] && echo 1 || echo 0)
+fi
 kill -TERM $pid; wait $pid
 
 mkdir -p "$(dirname "$out")"

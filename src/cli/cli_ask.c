@@ -31,6 +31,7 @@ static const char *help =
     "      --repeat-penalty R  --presence-penalty P  --frequency-penalty F\n"
     "      --stop TEXT         stop when TEXT appears (repeatable)\n"
     "      --ctx N             context size in tokens (default 4096)\n"
+    CLI_MEMORY_HELP
     "      --no-loop-check     do not stop when the output repeats itself\n"
     "  -v, --verbose           print the route and timings to stderr\n"
     CLI_SCHEMA_HELP CLI_OCR_HELP CLI_MODEL_HELP;
@@ -42,7 +43,7 @@ static int print_piece(void *user, const char *text, size_t len) {
 }
 
 typedef struct ask_opts {
-    const char *system, *schema, *pages;
+    const char *system, *schema, *pages, *max_memory;
     int max_tokens, top_k, seed, ctx, no_loop, verbose, max_px, min_px;
     float temp, top_p, min_p, rep, pres, freq;
 } ask_opts;
@@ -126,6 +127,7 @@ int cli_ask(int argc, char **argv) {
                       {"--stop", NULL, OPT_LIST, &stops},
                       {"--schema", NULL, OPT_STR, &a.schema},
                       {"--ctx", NULL, OPT_INT, &a.ctx},
+                      {"--max-memory", NULL, OPT_STR, &a.max_memory},
                       {"--no-loop-check", NULL, OPT_FLAG, &a.no_loop},
                       {"--verbose", "-v", OPT_FLAG, &a.verbose},
                       {0}};
@@ -152,6 +154,19 @@ int cli_ask(int argc, char **argv) {
     gen_session sess;
     json_t *msgs = build_messages(&a, &images, pos.items[0]);
     rc = gen_session_init(&sess, m, a.ctx, &err);
+    mem_budget *budget = NULL;
+    if (rc == 0 && cli_memory_open("qvl ask", a.max_memory, m, a.ctx, mo.threads, 0, &budget) != 0) {
+        gen_session_free(&sess);
+        rc = 2;
+        goto done;
+    }
+    /* Before any pixel is decoded: a question that cannot fit is refused at once. */
+    if (rc == 0 && cli_memory_check(budget, m, msgs, a.min_px, cli_max_pixels(a.max_px, a.min_px), a.ctx,
+                                    mo.threads, router != NULL, &err) != 0) {
+        gen_session_free(&sess);
+        rc = -1;
+    }
+    mem_budget_free(budget);
     if (rc == 0) {
         answer_worker w = {.model = m, .router = router, .ocr = engine, .ocr_lang = oo.lang, .tp = tp, .session = &sess};
         answer_request rq = {.messages = msgs, .mode = mode, .gen = gp, .on_text = print_piece,
@@ -178,6 +193,7 @@ int cli_ask(int argc, char **argv) {
     }
     if (rc != 0) fprintf(stderr, "qvl ask: %s\n", err.msg);
     rc = rc ? 1 : 0;
+done:
     json_decref(msgs);
     threadpool_free(tp);
 out:

@@ -39,6 +39,7 @@ static const char *help =
     "      --max-tokens N      answer length limit (default 512)\n"
     "      --temperature T     default 0 (greedy: reproducible results)\n"
     "      --ctx N             context size (default 8192)\n"
+    CLI_MEMORY_HELP
     "      --no-loop-check     do not stop answers that repeat themselves\n"
     CLI_SCHEMA_HELP CLI_OCR_HELP CLI_MODEL_HELP;
 
@@ -82,6 +83,9 @@ static void progress_show(progress *p, bool final) {
 
 typedef struct batch_job {
     qvl_model *m;
+    mem_budget *budget;    /* --max-memory, or NULL */
+    int n_ctx, threads;
+    int n_refused;         /* records refused for the budget: the run then exits 1 */
     threadpool *tp;
     gen_session sess;
     answer_worker worker;
@@ -107,7 +111,11 @@ static void ask_one(batch_job *j, const char *path, const char *question,
     *answer_out = NULL;
     j->rq.messages = msgs;
     answer_result res;
-    if (answer_run(&j->worker, &j->rq, &res, err) == 0) {
+    if (cli_memory_check(j->budget, j->m, msgs, j->rq.chat.min_pixels, j->rq.chat.max_pixels, j->n_ctx, j->threads,
+                         j->worker.router != NULL, err) != 0) {
+        r->error = err->msg;   /* this record cannot fit: the others may */
+        j->n_refused++;
+    } else if (answer_run(&j->worker, &j->rq, &res, err) == 0) {
         *answer_out = res.gen.text;
         res.gen.text = NULL;
         r->answer = *answer_out;
@@ -199,6 +207,7 @@ int cli_batch(int argc, char **argv) {
     cli_ocr_opts oo = {0};
     str_list qlist = {0}, pos = {0};
     const char *images = NULL, *qfile = NULL, *outp = NULL, *format = NULL, *shard = NULL, *schema_arg = NULL;
+    const char *max_memory = NULL;
     int resume = 0, max_tokens = 512, max_px = 0, min_px = 0, ctx = 8192, no_loop = 0, merge = 0;
     float temp = 0;
     cli_opt opts[] = {CLI_MODEL_OPTIONS(mo),
@@ -214,6 +223,7 @@ int cli_batch(int argc, char **argv) {
                       {"--max-tokens", "-n", OPT_INT, &max_tokens},
                       {"--temperature", NULL, OPT_FLOAT, &temp},
                       {"--ctx", NULL, OPT_INT, &ctx},
+                      {"--max-memory", NULL, OPT_STR, &max_memory},
                       {"--no-loop-check", NULL, OPT_FLAG, &no_loop},
                       {"--shard", NULL, OPT_STR, &shard},
                       {"--merge", NULL, OPT_FLAG, &merge},
@@ -292,6 +302,12 @@ int cli_batch(int argc, char **argv) {
     /* Questions about one image follow each other: a small cache is enough
      * for every question after the first to skip the vision encoder. */
     cache = image_cache_new((size_t)64 << 20);
+    j.n_ctx = ctx;
+    j.threads = mo.threads;
+    if (cli_memory_open("qvl batch", max_memory, j.m, ctx, mo.threads, (uint64_t)64 << 20, &j.budget) != 0) {
+        rc = 2;
+        goto cleanup;
+    }
     j.worker = (answer_worker){.model = j.m, .router = router, .ocr = engine, .ocr_lang = oo.lang, .tp = j.tp,
                                .session = &j.sess};
     j.rq = (answer_request){.mode = mode, .gen = gen_params_defaults(j.m), .on_text = cancel_if_stopping,
@@ -314,12 +330,18 @@ int cli_batch(int argc, char **argv) {
     fprintf(stderr, "%s: %d records written (%d errors) in %.1f s, %.1f records/min%s\n",
             atomic_load(&stop_requested) || rc != 0 ? "stopped" : "done", pg.done, pg.errors, el,
             el > 0 ? pg.done / el * 60 : 0, atomic_load(&stop_requested) ? "; run again with --resume to finish" : "");
+    if (j.n_refused && rc == 0) {
+        fprintf(stderr, "qvl batch: %d record%s needed more memory than --max-memory allows (see their errors)\n",
+                j.n_refused, j.n_refused == 1 ? "" : "s");
+        rc = 1;
+    }
     if (atomic_load(&stop_requested)) rc = 130;
     goto cleanup;
 fail:
     fprintf(stderr, "qvl batch: %s\n", err.msg);
 cleanup:
     cli_schema_free(&schema);
+    mem_budget_free(j.budget);
     image_cache_free(cache);
     ocr_engine_close(engine);
     ocr_router_free(router);

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "base/mem_budget.h"
 #include "cli/cli_settings.h"
 #include "cli/cli_util.h"
 #include "engine/kernels.h"
@@ -36,6 +38,9 @@ static const char *help =
     "      --image-cache-mb N  encoded images kept for follow-up questions (default 512; 0 = off)\n"
     "      --max-pixels N      image detail of requests that give no max_pixels (default 300000: ~290 image\n"
     "                          tokens; a request may ask for up to 16777216)\n"
+    "      --max-memory SIZE   memory budget (e.g. 6G, 512M, bytes; off): a request that would pass it waits\n"
+    "                          for others to finish, or is refused (413) when it never could fit (default auto:\n"
+    "                          90% of the cgroup limit or of the memory available at start)\n"
     "      --no-ocr            no OCR fast path: every question goes to the model\n"
     "      --ocr-rules F  --ocr-lang L  --ocr-plugin P   OCR routing rules, languages, plugin\n"
     "      --max-conversations N  simple-API conversations kept for follow-ups (default 16; each holds its\n"
@@ -53,6 +58,7 @@ typedef struct serve_opts {
     cli_ocr_opts oo;
     int no_ocr;
     float timeout, grace, header_timeout;
+    const char *max_memory;
 } serve_opts;
 
 static int serve(serve_opts *so);
@@ -80,6 +86,7 @@ int cli_serve(int argc, char **argv) {
                       {"--image-cache-mb", NULL, OPT_INT, &so.cfg.image_cache_mb},
                       {"--max-pixels", NULL, OPT_INT, &so.cfg.max_pixels},
                       {"--no-ocr", NULL, OPT_FLAG, &so.no_ocr},
+                      {"--max-memory", NULL, OPT_STR, &so.max_memory},
                       {"--max-conversations", NULL, OPT_INT, &so.cfg.max_conversations},
                       {"--conversation-mb", NULL, OPT_INT, &so.cfg.conversation_mb},
                       {"--instance-id", NULL, OPT_STR, &so.cfg.instance_id},
@@ -119,6 +126,11 @@ static int serve(serve_opts *so) {
     }
     cfg.timeout_s = timeout;
     cfg.header_timeout_s = header_timeout;
+    qvl_error merr = {0};
+    if (mem_limit_from_setting(so->max_memory, &cfg.max_memory, &merr) != 0) {
+        fprintf(stderr, "qvl serve: --max-memory: %s\n", merr.msg);
+        return 2;
+    }
     ocr_router *router = NULL;
     if (!so->no_ocr) {
         qvl_error rerr = {0};
@@ -169,6 +181,14 @@ static int serve(serve_opts *so) {
            m->name, v6 ? "[" : "", cfg.host, v6 ? "]" : "", server_port(srv), cfg.parallel,
            cfg.parallel == 1 ? "" : "s", cfg.threads, kernels_get()->name, router ? "on" : "off",
            server_instance(srv));
+    uint64_t limit, base, reserved;
+    char t[3][24];
+    if (server_memory(srv, &limit, &base, &reserved))
+        printf("qvl serve: memory budget %s%s: %s held by the model and its caches, %s for requests\n",
+               mem_size_text(limit, t[0]), so->max_memory && strcasecmp(so->max_memory, "auto") ? "" : " (auto)",
+               mem_size_text(base, t[1]), mem_size_text(limit - base, t[2]));
+    else
+        printf("qvl serve: no memory budget (--max-memory off)\n");
     fflush(stdout);
     int sig = 0;
     sigwait(&stop, &sig);

@@ -3,6 +3,7 @@
 
 #include "base/mapped_file.h"
 #include "engine/kernels.h"
+#include "generate/mem_need.h"
 #include "grammar/json_schema.h"
 #include "image/preprocess.h"
 #include "load/quant_cache.h"
@@ -277,4 +278,63 @@ void cli_schema_free(cli_schema *s) {
     grammar_free(s->g);
     vocab_index_free(s->vocab);
     memset(s, 0, sizeof *s);
+}
+
+int cli_memory_open(const char *cmd, const char *setting, const qvl_model *m, int n_ctx, int threads,
+                    uint64_t caches, mem_budget **out) {
+    qvl_error err = {0};
+    uint64_t limit;
+    *out = NULL;
+    if (mem_limit_from_setting(setting, &limit, &err) != 0) {
+        fprintf(stderr, "%s: --max-memory: %s\n", cmd, err.msg);
+        return -1;
+    }
+    if (!limit) return 0;
+    uint64_t base = mem_rss_bytes() + mem_need_slot(m, n_ctx, threads) + caches;
+    char t[2][24];
+    if (base >= limit) {
+        fprintf(stderr, "%s: --max-memory %s is not more than the model and its context take: %s (lower --ctx or "
+                "raise --max-memory)\n", cmd, mem_size_text(limit, t[0]), mem_size_text(base, t[1]));
+        return -1;
+    }
+    if (!(*out = mem_budget_create(limit, base))) {
+        fprintf(stderr, "%s: out of memory\n", cmd);
+        return -1;
+    }
+    return 0;
+}
+
+/* The mem_image of the file a content part names. */
+static int part_extent(const json_t *part, mem_image *out, qvl_error *err) {
+    const char *path = json_string_value(json_object_get(part, "image"));
+    size_t len;
+    char *bytes = read_file_text(path, IMAGE_DEFAULT_MAX_BYTES + 1, &len, err);
+    if (!bytes) return -1;
+    int rc = mem_image_of((const uint8_t *)bytes, len, NULL, out, err);
+    if (rc != 0) qvl_error_prefix(err, "%s", path);
+    free(bytes);
+    return rc;
+}
+
+int cli_memory_check(mem_budget *b, const qvl_model *m, const json_t *messages, long min_px, long max_px, int n_ctx,
+                     int threads, bool ocr, qvl_error *err) {
+    if (!b) return 0;
+    mem_image imgs[64];
+    int n = 0;
+    size_t i, k;
+    json_t *msg, *part;
+    json_array_foreach(messages, i, msg) {
+        json_array_foreach(json_object_get(msg, "content"), k, part) {
+            if (!json_is_string(json_object_get(part, "image"))) continue;
+            if (n == (int)(sizeof imgs / sizeof imgs[0]))
+                return qvl_fail_code(err, QVL_E_TOO_LARGE, "more than %d images in one question", n);
+            if (part_extent(part, &imgs[n++], err) != 0) return -1;
+        }
+    }
+    mem_need need;
+    if (mem_need_request(m, imgs, n, min_px, max_px, n_ctx, threads, ocr, &need, err) != 0) return -1;
+    if (need.total <= mem_budget_room(b)) return 0;
+    char detail[160];
+    mem_need_text(&need, detail, sizeof detail);
+    return mem_need_refuse(err, need.total, detail, b);
 }

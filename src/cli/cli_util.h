@@ -147,4 +147,26 @@ int cli_schema_attach(const char *cmd, cli_schema *s, const qvl_model *m, gen_pa
 
 void cli_schema_free(cli_schema *s);
 
+/* ---- the memory budget (--max-memory) of ask / batch ---- */
+#include "base/mem_budget.h"
+
+#define CLI_MEMORY_HELP \
+    "      --max-memory S  refuse a question that would need more memory than S (6G, 512M, bytes;\n" \
+    "                      default auto: 90% of what this process may use; off)\n"
+
+/* The budget for a command that has loaded m and made its session of n_ctx
+ * positions: its base is what the process holds now, the session's KV
+ * cache and `caches` more bytes the command may still fill. *out NULL when
+ * setting is "off". Prints "cmd: ..." and returns -1 when the setting is
+ * bad or the base alone passes it. */
+int cli_memory_open(const char *cmd, const char *setting, const qvl_model *m, int n_ctx, int threads,
+                    uint64_t caches, mem_budget **out);
+
+/* Refuses a question whose images (the file parts of messages: "image"
+ * paths, as cli_load_image_file reads them) would need more memory than
+ * the budget leaves: -1 with err (QVL_E_TOO_LARGE and the numbers; or the
+ * image's header error). b NULL: 0. Reads only the files' headers. */
+int cli_memory_check(mem_budget *b, const qvl_model *m, const json_t *messages, long min_px, long max_px, int n_ctx,
+                     int threads, bool ocr, qvl_error *err);
+
 #endif

@@ -69,6 +69,9 @@ typedef struct image_rgb {
     uint8_t *pixels;   /* [height][width][3], malloc'd */
 } image_rgb;
 
+/* A PDF page renders to at most this many pixels, whatever max_pixels says. */
+#define IMAGE_PDF_MAX_RENDER_PIXELS ((uint64_t)16 * 1000 * 1000)
+
 /* Defaults used when a limit is 0 (or lim is NULL). */
 #define IMAGE_DEFAULT_MAX_BYTES  ((size_t)10 * 1024 * 1024)
 #define IMAGE_DEFAULT_MAX_PIXELS ((uint64_t)50 * 1000 * 1000)
@@ -106,6 +109,14 @@ int image_page_count(const uint8_t *bytes, size_t len, const image_limits *lim, 
  * QVL_E_BAD_INPUT. */
 int image_decode_page(const uint8_t *bytes, size_t len, int page, const image_limits *lim,
                       image_rgb *out, qvl_error *err);
+
+/* The pixel size image_decode_page would give page `page`, from the
+ * headers only (a PDF page: its render size at the resolution decoding
+ * would use), before orientation (EXIF 5..8 swap the sides later). For
+ * sizing work before it starts: no pixel buffer is made. Returns 0, or -1
+ * with err set as image_decode_page would fail on the headers or limits. */
+int image_probe(const uint8_t *bytes, size_t len, int page, const image_limits *lim, int *width, int *height,
+                qvl_error *err);
 
 /* The text layer of PDF page `page` (0-based) into *text (malloc'd, UTF-8,
  * lines separated by '\n'; "" for a scanned page, which has none). Returns

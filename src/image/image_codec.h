@@ -10,6 +10,8 @@
 #ifndef QVL_IMAGE_CODEC_H
 #define QVL_IMAGE_CODEC_H
 
+#include <stdbool.h>
+
 #include "image/image.h"
 
 int image_decode_jpeg(const uint8_t *bytes, size_t len, uint64_t max_pixels,
@@ -53,6 +55,18 @@ int image_pdf_text(const uint8_t *bytes, size_t len, int page, char **text, qvl_
  * QVL_E_BAD_INPUT). Returns 0 or -1. */
 int image_check_size(const char *format, uint64_t width, uint64_t height,
                      uint64_t max_pixels, qvl_error *err);
+
+/* image_probe's hook (image_decode.c): while a probe is armed on this
+ * thread, image_check_size records a valid size in it and fails, so the
+ * decoder stops right after its header, before any pixel buffer. Every
+ * decoder already reads its header up to that check; a probe reuses that
+ * path rather than keeping a second header parser per format.
+ * image_probe_arm(NULL) disarms. */
+typedef struct image_size_probe {
+    int width, height;
+    bool seen;
+} image_size_probe;
+void image_probe_arm(image_size_probe *p);
 
 /* Composites n straight-alpha RGBA pixels onto opaque white into n RGB
  * pixels, with the integer arithmetic of Pillow's alpha_composite (so the

@@ -106,6 +106,29 @@ int image_decode_page(const uint8_t *bytes, size_t len, int page, const image_li
     return rc;
 }
 
+int image_probe(const uint8_t *bytes, size_t len, int page, const image_limits *lim, int *width, int *height,
+                qvl_error *err) {
+    image_size_probe p = {0};
+    image_rgb none;
+    qvl_error e = {0};
+    image_probe_arm(&p);
+    image_decode_page(bytes, len, page, lim, &none, &e);
+    image_probe_arm(NULL);
+    image_free(&none);
+    if (!p.seen) {
+        if (err) *err = e;
+        return -1;
+    }
+    /* Past the header the decode would still refuse this size. */
+    uint64_t max = max_pixels_of(lim);
+    if ((uint64_t)p.width * (uint64_t)p.height > max)
+        return qvl_fail_code(err, QVL_E_TOO_LARGE, "image is %dx%d = %llu pixels, over the limit of %llu pixels",
+                             p.width, p.height, (unsigned long long)p.width * p.height, (unsigned long long)max);
+    *width = p.width;
+    *height = p.height;
+    return 0;
+}
+
 int image_decode(const uint8_t *bytes, size_t len, const image_limits *lim,
                  image_rgb *out, qvl_error *err) {
     return image_decode_page(bytes, len, 0, lim, out, err);

@@ -5,7 +5,7 @@
  * the limits before work - the page count (PDF_MAX_PAGES: a "page-count
  * bomb" names millions of pages in a few hundred bytes), each page's size in
  * points (PDF_MAX_SIDE_PT) and the pixels a rendering will have (the
- * caller's max_pixels and PDF_MAX_RENDER_PIXELS). Pages render at
+ * caller's max_pixels and IMAGE_PDF_MAX_RENDER_PIXELS). Pages render at
  * PDF_RENDER_DPI, a resolution Tesseract reads print well at, lowered to stay
  * within the pixel limit.
  *
@@ -40,7 +40,6 @@
 #define PDF_MAX_PAGES          1000
 #define PDF_MAX_SIDE_PT        14400.0   /* 200 inches: larger than any real sheet or poster */
 #define PDF_RENDER_DPI         200.0
-#define PDF_MAX_RENDER_PIXELS  ((uint64_t)16 * 1000 * 1000)
 #define PDF_BAND_PIXELS        ((uint64_t)2 * 1000 * 1000)
 
 const char *image_pdf_sniff(const uint8_t *b, size_t len) {
@@ -161,7 +160,7 @@ int image_decode_pdf(const uint8_t *bytes, size_t len, int page, uint64_t max_pi
     PopplerPage *p;
     if (open_page(bytes, len, page, &doc, &p, &w_pt, &h_pt, err) != 0) return -1;
     /* The resolution: PDF_RENDER_DPI, less when that would pass a limit. */
-    uint64_t cap = max_pixels < PDF_MAX_RENDER_PIXELS ? max_pixels : PDF_MAX_RENDER_PIXELS;
+    uint64_t cap = max_pixels < IMAGE_PDF_MAX_RENDER_PIXELS ? max_pixels : IMAGE_PDF_MAX_RENDER_PIXELS;
     double scale = PDF_RENDER_DPI / 72.0;
     double px = w_pt * h_pt * scale * scale;
     if (px > (double)cap) scale *= sqrt((double)cap / px);

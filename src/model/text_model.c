@@ -57,7 +57,7 @@ int kv_cache_init(kv_cache *kv, const text_config *cfg, int n_ctx, qvl_error *er
     kv->n_layers = cfg->n_layers;
     kv->n_ctx = n_ctx;
     kv->kv_dim = cfg->n_kv_heads * cfg->head_dim;
-    size_t count = (size_t)kv->n_layers * n_ctx * kv->kv_dim;
+    size_t count = kv_cache_bytes(cfg, n_ctx) / 2 / sizeof(float);
     kv->k = malloc(count * sizeof(float));
     kv->v = malloc(count * sizeof(float));
     if (!kv->k || !kv->v) {
@@ -437,6 +437,17 @@ static void attention(attn_stage *st, int l, threadpool *tp) {
         atomic_init(&aj.next, 0);
         threadpool_run(tp, attn_worker_prompt, &aj);
     }
+}
+
+size_t text_pass_bytes(const text_model *m, int n_tokens, int n_ctx, int threads) {
+    fwd_shape sh = {.n = n_tokens, .n_seq = 1, .n_out = 1, .threads = threads < 1 ? 1 : threads, .max_ctx = n_ctx,
+                    .prompt_kernel = n_tokens >= ATTN_PROMPT_QB};
+    fwd_bufs b;
+    return fwd_layout(&b, NULL, &m->cfg, &sh);
+}
+
+size_t kv_cache_bytes(const text_config *cfg, int n_ctx) {
+    return 2 * (size_t)cfg->n_layers * (size_t)n_ctx * (size_t)cfg->n_kv_heads * (size_t)cfg->head_dim * sizeof(float);
 }
 
 int text_forward_multi(const text_model *m, kv_cache *const *kvs, const text_batch *bs, int n_seq,

@@ -74,6 +74,15 @@ typedef struct kv_cache {
 int kv_cache_init(kv_cache *kv, const text_config *cfg, int n_ctx, qvl_error *err);
 void kv_cache_free(kv_cache *kv);
 
+/* The bytes of a KV cache of n_ctx positions (keys and values). */
+size_t kv_cache_bytes(const text_config *cfg, int n_ctx);
+
+/* The working memory of one forward pass of n_tokens tokens of one
+ * sequence against a cache of n_ctx positions on `threads` threads: what
+ * the pass allocates besides the cache (the session keeps it when n_tokens
+ * <= TEXT_SCRATCH_KEEP_TOKENS). For reserving memory before the work. */
+size_t text_pass_bytes(const text_model *m, int n_tokens, int n_ctx, int threads);
+
 /* One forward call's input: n tokens at cache positions kv->n .. kv->n+n-1. */
 typedef struct text_batch {
     int n;

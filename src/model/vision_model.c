@@ -14,6 +14,7 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -289,28 +290,42 @@ static void bufs_free(vision_bufs *b) {
     free(b->ab.qkvb), free(b->ab.kp), free(b->ab.vp), free(b->ab.scores), free(b->ab.probs);
 }
 
-static int bufs_alloc(vision_bufs *b, const vision_config *c, int N, int nth) {
+enum { VB_COUNT = 13 };
+
+/* The bytes of each vision_bufs buffer for N patches and nth threads, in
+ * the order bufs_alloc hands them out; vision_encode_bytes sums the same
+ * table, so the estimate follows any change here. */
+static void bufs_sizes(const vision_config *c, size_t N, int nth, size_t sz[VB_COUNT]) {
     size_t D = (size_t)c->hidden_size, F = (size_t)c->intermediate_size, half = D / c->n_heads / 2;
-    size_t chunk = N < MLP_CHUNK ? (size_t)N : MLP_CHUNK, qb = attn_qblock(N);
+    size_t chunk = N < MLP_CHUNK ? N : MLP_CHUNK, qb = (size_t)attn_qblock((int)N), f = sizeof(float);
+    size_t table[VB_COUNT] = {
+        N * D * f, N * D * f, N * D * f, N * 3 * D * f, chunk * F * f, N * half * f, N * half * f,
+        N / 4 * (size_t)c->out_hidden_size * f, N * 3 * D * sizeof(uint16_t), N * D / 2 * sizeof(uint32_t),
+        N / 2 * D * sizeof(uint32_t), (size_t)nth * qb * N * f, (size_t)nth * qb * N * sizeof(uint16_t)};
+    memcpy(sz, table, sizeof table);
+}
+
+static int bufs_alloc(vision_bufs *b, const vision_config *c, int N, int nth) {
+    size_t sz[VB_COUNT];
+    void *p[VB_COUNT];
+    bufs_sizes(c, (size_t)N, nth, sz);
     memset(b, 0, sizeof *b);
-    b->h = malloc(N * D * sizeof(float));
-    b->y = malloc(N * D * sizeof(float));
-    b->tmp = malloc(N * D * sizeof(float));
-    b->qkv = malloc(N * 3 * D * sizeof(float));
-    b->mlp = malloc(chunk * F * sizeof(float));
-    b->cs = malloc(N * half * sizeof(float));
-    b->sn = malloc(N * half * sizeof(float));
-    b->merged = malloc((size_t)N / 4 * c->out_hidden_size * sizeof(float));
-    b->ab.qkvb = malloc(N * 3 * D * sizeof(uint16_t));
-    b->ab.kp = malloc(N * D / 2 * sizeof(uint32_t));
-    b->ab.vp = malloc(N / 2 * D * sizeof(uint32_t));
-    b->ab.scores = malloc((size_t)nth * qb * N * sizeof(float));
-    b->ab.probs = malloc((size_t)nth * qb * N * sizeof(uint16_t));
-    if (b->h && b->y && b->tmp && b->qkv && b->mlp && b->cs && b->sn && b->merged && b->ab.qkvb && b->ab.kp &&
-        b->ab.vp && b->ab.scores && b->ab.probs)
-        return 0;
+    bool ok = true;
+    for (int i = 0; i < VB_COUNT; i++) ok = (p[i] = malloc(sz[i])) != NULL && ok;
+    b->h = p[0], b->y = p[1], b->tmp = p[2], b->qkv = p[3], b->mlp = p[4], b->cs = p[5], b->sn = p[6];
+    b->merged = p[7], b->ab.qkvb = p[8], b->ab.kp = p[9], b->ab.vp = p[10], b->ab.scores = p[11];
+    b->ab.probs = p[12];
+    if (ok) return 0;
     bufs_free(b);
     return -1;
+}
+
+size_t vision_encode_bytes(const vision_model *vm, int n_patches, int threads) {
+    size_t sz[VB_COUNT], total = 0, N = (size_t)n_patches;
+    bufs_sizes(&vm->cfg, N, threads < 1 ? 1 : threads, sz);
+    for (int i = 0; i < VB_COUNT; i++) total += sz[i];
+    /* The patch rows it reads and the feature rows it writes. */
+    return total + N * IMAGE_PATCH_DIM * sizeof(float) + N / 4 * (size_t)vision_embd_width(vm) * sizeof(float);
 }
 
 static int fail_cancelled(qvl_error *err) {

@@ -108,4 +108,11 @@ int vision_image_tokens(const vision_model *vm, int height, int width, const ima
                         int *n_tokens, qvl_error *err);
 void vision_image_free(vision_image *v);
 
+/* The bytes vision_encode allocates for an image of n_patches patches on a
+ * pool of `threads` threads (its activations, linear in the patches: the
+ * attention's score blocks are bounded per thread), plus the patch rows it
+ * reads and the feature rows it returns.
+ * For reserving memory before the work (--max-memory). Cannot fail. */
+size_t vision_encode_bytes(const vision_model *vm, int n_patches, int threads);
+
 #endif

@@ -162,7 +162,7 @@ void api_request_free(api_request *a) {
 }
 
 sched_job *api_submit(qvl_server *s, api_request *a, qvl_error *err) {
-    sched_job *job = sched_submit(s->sched, &a->req, err);   /* copies the stop strings */
+    sched_job *job = srv_submit(s, &a->req, err);   /* copies the stop strings; reserves the memory */
     /* the job has these now, or released them on failure */
     a->req.messages = NULL;
     a->req.constraint = NULL;

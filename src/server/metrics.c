@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/mem_budget.h"
+
 /* Upper bounds in seconds, shared by every histogram: from a fast first
  * token on a small model to a long answer on a slow machine. */
 static const double bucket_s[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
@@ -24,6 +26,7 @@ struct metrics {
     unsigned long by_class[6];             /* responses by status / 100 (1xx..5xx) */
     unsigned long generations, prompt_tokens, gen_tokens, images;
     histogram latency, first_token, queue_wait, image_encode;
+    mem_budget *budget;                    /* rendered when set */
 };
 
 metrics *metrics_new(void) {
@@ -124,14 +127,10 @@ static void render_gauge(strbuf *b, const char *name, const char *help, double v
     sb_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %.0f\n", name, help, name, name, v);
 }
 
-/* Resident set size in bytes from /proc/self/statm, 0 if unreadable. */
-static double rss_bytes(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f) return 0;
-    long size = 0, rss = 0;
-    int ok = fscanf(f, "%ld %ld", &size, &rss) == 2;
-    fclose(f);
-    return ok ? (double)rss * (double)sysconf(_SC_PAGESIZE) : 0;
+void metrics_watch_budget(metrics *m, struct mem_budget *b) {
+    pthread_mutex_lock(&m->mu);
+    m->budget = b;
+    pthread_mutex_unlock(&m->mu);
 }
 
 char *metrics_render(metrics *m, const metrics_now *now) {
@@ -149,6 +148,7 @@ char *metrics_render(metrics *m, const metrics_now *now) {
     render_histogram(&b, "qvl_queue_wait_seconds", "Time waiting for an inference slot.", &m->queue_wait);
     render_histogram(&b, "qvl_image_encode_seconds", "Image decode, preprocess and vision encoding per request.",
                      &m->image_encode);
+    mem_budget *budget = m->budget;
     pthread_mutex_unlock(&m->mu);
     render_gauge(&b, "qvl_queue_length", "Requests waiting for a slot.", now->queued);
     render_gauge(&b, "qvl_slots_busy", "Inference slots running a request.", now->running);
@@ -167,10 +167,21 @@ char *metrics_render(metrics *m, const metrics_now *now) {
     render_gauge(&b, "qvl_connections", "Open client connections (this /metrics request's included).",
                  now->conns_open);
     render_gauge(&b, "qvl_requests_in_flight", "Requests received and not yet completely answered.", now->in_flight);
-    render_gauge(&b, "qvl_resident_memory_bytes", "Resident set size of the server process.", rss_bytes());
+    render_gauge(&b, "qvl_resident_memory_bytes", "Resident set size of the server process.",
+                 (double)mem_rss_bytes());
     render_gauge(&b, "qvl_conversations", "Simple-API conversations kept for follow-ups.", now->conversations);
     render_gauge(&b, "qvl_conversation_bytes", "Bytes those conversations hold (their images as base64).",
                  (double)now->conversation_bytes);
+    if (budget) {
+        render_gauge(&b, "qvl_memory_budget_bytes", "The memory budget (--max-memory).",
+                     (double)mem_budget_limit(budget));
+        render_gauge(&b, "qvl_memory_base_bytes", "Memory held whatever the requests: model, KV caches, caches.",
+                     (double)mem_budget_base(budget));
+        render_gauge(&b, "qvl_memory_reserved_bytes", "Memory reserved by running requests.",
+                     (double)mem_budget_reserved(budget));
+        render_counter(&b, "qvl_memory_waits_total", "Requests that waited in the queue for memory.",
+                       (unsigned long)mem_budget_waits(budget));
+    }
     if (b.failed) {
         free(b.s);
         return NULL;

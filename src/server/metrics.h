@@ -11,6 +11,7 @@
 #include "server/scheduler.h"
 
 typedef struct metrics metrics;
+struct mem_budget;
 
 /* Returns NULL when out of memory. */
 metrics *metrics_new(void);
@@ -37,8 +38,13 @@ typedef struct metrics_now {
     size_t conversation_bytes;           /* and the bytes they hold */
 } metrics_now;
 
-/* Prometheus text exposition, with the gauges of now and the process
- * memory. Returns NULL when out of memory. */
+/* From now on the rendering includes the memory budget's gauges
+ * (qvl_memory_budget_bytes, _base_bytes, _reserved_bytes, qvl_memory_waits_total). The budget must
+ * outlive m. Cannot fail. */
+void metrics_watch_budget(metrics *m, struct mem_budget *b);
+
+/* Prometheus text exposition, with the gauges of now, the process memory
+ * and the budget's. Returns NULL when out of memory. */
 char *metrics_render(metrics *m, const metrics_now *now);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "generate/mem_need.h"
 #include "server/http_util.h"
 #include "server/server_impl.h"
 
@@ -241,4 +242,28 @@ bool srv_images_size_of(const srv_images *si, const json_t *part, int *width, in
             return true;
         }
     return false;
+}
+
+sched_job *srv_submit(qvl_server *s, sched_request *req, qvl_error *err) {
+    const srv_images *si = req->load_ctx;
+    if (s->budget) {
+        int n = si ? si->n : 0;
+        mem_image *imgs = calloc((size_t)(n ? n : 1), sizeof *imgs);
+        mem_need need;
+        int rc = imgs ? 0 : qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+        for (int i = 0; rc == 0 && i < n; i++)
+            if ((rc = mem_image_of(si->img[i].bytes, si->img[i].len, &s->img_lim, &imgs[i], err)) != 0)
+                qvl_error_prefix(err, "image %d", i + 1);
+        if (rc == 0)
+            rc = mem_need_request(s->m, imgs, n, req->min_pixels, req->max_pixels, s->cfg.ctx, s->cfg.threads,
+                                  s->cfg.router && req->mode != OCR_MODE_VLM, &need, err);
+        free(imgs);
+        if (rc != 0) {
+            sched_request_release(req);
+            return NULL;
+        }
+        req->mem_need = need.total;
+        mem_need_text(&need, req->mem_detail, sizeof req->mem_detail);
+    }
+    return sched_submit(s->sched, req, err);
 }

@@ -13,6 +13,8 @@
 
 #include "answer/answer.h"
 #include "base/clock.h"
+#include "base/mem_budget.h"
+#include "generate/mem_need.h"
 #include "server/http_util.h"
 
 struct sched_job {
@@ -23,6 +25,7 @@ struct sched_job {
     sched_state state, polled_state;
     atomic_bool cancel;
     bool timed_out;
+    bool waited_memory;        /* was the queue's head with a slot free but not the memory */
     pthread_cond_t cv;
     char *buf;                 /* generated text so far */
     size_t len, cap, taken;    /* taken: bytes already handed to the poller */
@@ -67,8 +70,7 @@ struct scheduler {
 
 /* ---- jobs ------------------------------------------------------------------ */
 
-/* Releases what a request owns. */
-static void request_free(sched_request *req) {
+void sched_request_release(sched_request *req) {
     json_decref(req->messages);
     if (req->load_free) req->load_free(req->load_ctx);
     grammar_free(req->constraint);
@@ -77,7 +79,7 @@ static void request_free(sched_request *req) {
 
 static void job_unref_locked(sched_job *j) {
     if (--j->refs > 0) return;
-    request_free(&j->req);
+    sched_request_release(&j->req);
     for (int i = 0; i < j->req.params.n_stop; i++) free(j->stop[i]);
     free(j->stop);
     if (j->has_result) gen_result_free(&j->result);
@@ -110,6 +112,7 @@ static void queue_remove_locked(scheduler *s, sched_job *j) {
 /* Fails a queued job with code/msg and drops the scheduler's reference. */
 static void queue_fail_locked(scheduler *s, sched_job *j, int code, const char *msg) {
     queue_remove_locked(s, j);
+    pthread_cond_broadcast(&s->work_cv);   /* the job behind a removed head may fit the budget */
     j->failed = true;
     qvl_fail_code(&j->err, code, "%s", msg);
     job_finish_locked(j);
@@ -121,7 +124,13 @@ sched_job *sched_submit(scheduler *s, sched_request *req, qvl_error *err) {
     if (!j) {
         if (req->constraint && !s->cfg.vocab) qvl_fail_code(err, QVL_E_BAD_INPUT, "this server cannot constrain answers");
         else qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
-        request_free(req);
+        sched_request_release(req);
+        return NULL;
+    }
+    if (s->cfg.budget && req->mem_need > mem_budget_room(s->cfg.budget)) {
+        mem_need_refuse(err, req->mem_need, req->mem_detail, s->cfg.budget);
+        free(j);
+        sched_request_release(req);
         return NULL;
     }
     j->s = s;
@@ -364,13 +373,23 @@ static void run_job(slot *sl, sched_job *j) {
     pthread_mutex_unlock(&sl->s->mu);
 }
 
+/* True when the queue's head may start now: no budget, or its bytes are
+ * reserved (caller holds mu). Only the head is tried, so a big job is not
+ * overtaken for ever by small ones. */
+static bool head_fits_locked(scheduler *s) {
+    if (!s->cfg.budget || mem_budget_try_reserve(s->cfg.budget, s->head->req.mem_need)) return true;
+    if (!s->head->waited_memory) mem_budget_count_wait(s->cfg.budget);
+    s->head->waited_memory = true;
+    return false;
+}
+
 static void *slot_main(void *arg) {
     slot *sl = arg;
     scheduler *s = sl->s;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->head && !s->stopping) pthread_cond_wait(&s->work_cv, &s->mu);
-        if (!s->head) break;
+        while (!s->stopping && (!s->head || !head_fits_locked(s))) pthread_cond_wait(&s->work_cv, &s->mu);
+        if (s->stopping) break;   /* sched_stop failed the queue; nothing was reserved */
         sched_job *j = s->head;
         queue_remove_locked(s, j);
         j->state = JOB_RUNNING;
@@ -383,6 +402,10 @@ static void *slot_main(void *arg) {
         pthread_mutex_lock(&s->mu);
         sl->job = NULL;
         s->n_running--;
+        if (s->cfg.budget) {
+            mem_budget_release(s->cfg.budget, j->req.mem_need);
+            pthread_cond_broadcast(&s->work_cv);   /* the waiting head may fit now */
+        }
         job_finish_locked(j);
         job_unref_locked(j);
         pthread_cond_broadcast(&s->idle_cv);

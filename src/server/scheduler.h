@@ -16,7 +16,11 @@
  * prompt pass, a generated token.
  *
  * Limits enforced here: the queue length (submit fails with
- * SRV_E_QUEUE_FULL), the per-request time limit (a poll after the deadline
+ * SRV_E_QUEUE_FULL), the memory budget (with sched_config.budget, a job
+ * reserves its sched_request.mem_need before it starts and gives it back
+ * when done; the queue's head waits, and everything behind it, until its
+ * bytes fit beside the running jobs'; a job that could never fit fails at
+ * submit with QVL_E_TOO_LARGE), the per-request time limit (a poll after the deadline
  * cancels the job and reports SRV_E_TIMEOUT), and shutdown (queued jobs fail
  * with SRV_E_SHUTDOWN; running ones get a deadline, then are cancelled).
  *
@@ -42,6 +46,7 @@
 #include "ocr/ocr_router.h"
 
 struct image_cache;
+struct mem_budget;
 
 typedef struct scheduler scheduler;
 typedef struct sched_job sched_job;
@@ -59,6 +64,7 @@ typedef struct sched_config {
     const char *ocr_lang;           /* NULL: OCR_DEFAULT_LANG */
     struct image_cache *cache;      /* shared encoded images; NULL: none */
     const vocab_index *vocab;       /* the tokenizer's index, for constrained answers; NULL: none possible */
+    struct mem_budget *budget;      /* --max-memory: jobs reserve their mem_need from it; NULL: no budget */
 } sched_config;
 
 /* Starts the slot threads. Returns NULL with err set (out of memory for a
@@ -89,11 +95,18 @@ typedef struct sched_request {
     json_t *tools;                  /* NULL, or tool definitions for the prompt; owned by the job after submit */
     answer_bytes_fn image_bytes;    /* NULL, or an image part's encoded bytes (answer_request.image_bytes) */
     int max_images;                 /* per user message, a document's pages counting one each; 0 = no limit */
+    uint64_t mem_need;              /* bytes the job will allocate (generate/mem_need.h), reserved while it runs */
+    char mem_detail[160];           /* what mem_need is made of, for the message when it can never fit */
 } sched_request;
+
+/* Releases what a request owns (messages, constraint, tools, load_ctx with
+ * load_free), for a caller that gives up before sched_submit. */
+void sched_request_release(sched_request *req);
 
 /* Queues a request. Returns the job (refcount held by the caller), or NULL
  * with err set: SRV_E_QUEUE_FULL, SRV_E_SHUTDOWN, QVL_E_NOMEM, QVL_E_BAD_INPUT
- * (a constraint but no vocab in the config). The messages, constraint,
+ * (a constraint but no vocab in the config), QVL_E_TOO_LARGE (mem_need over
+ * what the budget leaves for requests, with the numbers and what to change). The messages, constraint,
  * tools (and load_ctx, with load_free) are released on failure too. */
 sched_job *sched_submit(scheduler *s, sched_request *req, qvl_error *err);
 

@@ -14,6 +14,8 @@
 
 #include "base/base64.h"
 #include "base/clock.h"
+#include "base/mem_budget.h"
+#include "generate/mem_need.h"
 #include "image/preprocess.h"
 #include "server/http_util.h"
 #include "server/server_impl.h"
@@ -38,6 +40,10 @@ static enum MHD_Result api_health(srv_req *r) {
     json_object_set_new(j, "slots", json_pack("{s:i, s:i, s:i}", "total", slots, "busy", running, "queued", queued));
     json_object_set_new(j, "max_image_mb", json_integer(r->srv->cfg.max_image_mb));
     json_object_set_new(j, "max_images", json_integer(SRV_MAX_IMAGES));
+    uint64_t limit, base, reserved;
+    if (server_memory(r->srv, &limit, &base, &reserved))
+        json_object_set_new(j, "memory", json_pack("{s:I, s:I, s:I}", "budget_bytes", (json_int_t)limit, "base_bytes",
+                                                   (json_int_t)base, "reserved_bytes", (json_int_t)reserved));
     /* The page's Detail choices: this server's default, a quarter and four
      * times it, and the model's maximum; about one image token per 1024 px. */
     long dflt = r->srv->cfg.max_pixels, low = dflt / 4 > 65536 ? dflt / 4 : 65536;
@@ -286,16 +292,55 @@ void server_stop(qvl_server *s, double grace_s) {
     vocab_index_free(s->vocab);
     conv_store_free(s->convs);
     metrics_free(s->met);
+    mem_budget_free(s->budget);
     free(s);
+}
+
+/* The budget of --max-memory: its base is what the server holds whatever
+ * the requests: the process as it is now (weights loaded, vocabulary
+ * index built) plus what only grows towards a limit fixed now - each
+ * slot's KV cache (kept for follow-ups, so its pages stay once touched),
+ * the image cache and the conversations' images at their limits. */
+static int budget_create(qvl_server *s, const qvl_model *m, qvl_error *err) {
+    uint64_t slots = (uint64_t)s->cfg.parallel * mem_need_slot(m, s->cfg.ctx, s->cfg.threads);
+    /* A conversation is counted with one image of the largest size, as
+     * base64 (a question with several is rare; the limit, not the typical
+     * photo, is what the budget must hold). */
+    uint64_t convs = (uint64_t)(s->cfg.max_conversations > 0 ? s->cfg.max_conversations : 16);
+    uint64_t caches = ((uint64_t)s->cfg.image_cache_mb << 20) +
+                      convs * (base64_encoded_len(s->img_lim.max_bytes) + 4096);
+    uint64_t rss = mem_rss_bytes(), base = rss + slots + caches;
+    char t[6][24];
+    if (base >= s->cfg.max_memory)
+        return qvl_fail_code(err, QVL_E_TOO_LARGE, "--max-memory %s is not more than what the server holds before "
+                             "any request: %s (the model loaded %s, %d KV cache%s of %d positions %s, image cache and "
+                             "conversations %s): raise --max-memory, or lower --parallel, --ctx, --image-cache-mb "
+                             "or --max-conversations", mem_size_text(s->cfg.max_memory, t[0]),
+                             mem_size_text(base, t[1]), mem_size_text(rss, t[2]), s->cfg.parallel,
+                             s->cfg.parallel == 1 ? "" : "s", s->cfg.ctx, mem_size_text(slots, t[3]),
+                             mem_size_text(caches, t[4]));
+    if (!(s->budget = mem_budget_create(s->cfg.max_memory, base)))
+        return qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
+    metrics_watch_budget(s->met, s->budget);
+    return 0;
+}
+
+bool server_memory(qvl_server *s, uint64_t *limit, uint64_t *base, uint64_t *reserved) {
+    if (!atomic_load(&s->ready) || !s->budget) return false;
+    *limit = mem_budget_limit(s->budget);
+    *base = mem_budget_base(s->budget);
+    *reserved = mem_budget_reserved(s->budget);
+    return true;
 }
 
 int server_set_model(qvl_server *s, const qvl_model *m, qvl_error *err) {
     if (s->cfg.image_cache_mb > 0) s->cache = image_cache_new((size_t)s->cfg.image_cache_mb << 20);
     if (!(s->vocab = vocab_index_build(m->tok, err))) return -1;   /* for JSON Schema answers and tool calls */
+    if (s->cfg.max_memory && budget_create(s, m, err) != 0) return -1;
     sched_config sc = {.n_slots = s->cfg.parallel, .threads = s->cfg.threads, .n_ctx = s->cfg.ctx,
                        .max_queue = s->cfg.max_queue, .timeout_s = s->cfg.timeout_s, .router = s->cfg.router,
                        .ocr_plugin = s->cfg.ocr_plugin, .ocr_lang = s->cfg.ocr_lang, .cache = s->cache,
-                       .vocab = s->vocab};
+                       .vocab = s->vocab, .budget = s->budget};
     s->sched = sched_create(m, &sc, err);
     if (!s->sched) return -1;
     s->m = m;

@@ -32,6 +32,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 #include "model/model.h"
@@ -57,6 +58,7 @@ typedef struct server_config {
     int max_pixels;          /* image detail of requests that give none (image/preprocess.h IMAGE_QVL_MAX_PIXELS) */
     int max_conversations;   /* simple-API conversations kept (LRU, 30 min each); <= 0 = 16 */
     int conversation_mb;     /* their bytes together (images as base64; LRU beyond); <= 0 = 256 */
+    uint64_t max_memory;     /* --max-memory in bytes: work that would pass it waits or is refused (413); 0 = none */
     const char *instance_id; /* this replica's name (X-Qvl-Instance on every answer; prefix of its
                                 conversation ids), or NULL for "<hostname>:<port>" and unprefixed ids */
 } server_config;
@@ -69,12 +71,20 @@ typedef struct qvl_server qvl_server;
 qvl_server *server_start(const server_config *cfg, qvl_error *err);
 
 /* Starts the inference slots for m and opens the APIs. The model must
- * outlive the server. Returns 0, or -1 with err set (out of memory for the
- * KV caches, threads); the server then stays in the loading state. */
+ * outlive the server. With max_memory, what stays held from now on (the
+ * process's resident memory with the model loaded, every slot's KV cache,
+ * the image cache and the conversations at their limits) is the budget's
+ * base; requests reserve the rest. Returns 0, or -1 with err set (out of
+ * memory for the KV caches, threads; the base over max_memory, with the
+ * numbers); the server then stays in the loading state. */
 int server_set_model(qvl_server *s, const qvl_model *m, qvl_error *err);
 
 /* The port actually bound (useful with port 0). */
 int server_port(const qvl_server *s);
+
+/* The memory budget's limit, base and reservations now (bytes); false when
+ * there is no budget (or no model yet). */
+bool server_memory(qvl_server *s, uint64_t *limit, uint64_t *base, uint64_t *reserved);
 
 /* The instance id the server sends in X-Qvl-Instance. */
 const char *server_instance(const qvl_server *s);

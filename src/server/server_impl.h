@@ -48,6 +48,7 @@ struct qvl_server {
     char instance[CONV_PREFIX_MAX + 1];   /* X-Qvl-Instance (server_config.instance_id or hostname:port) */
     atomic_int in_flight;        /* requests started and not yet completely sent */
     conn_deadlines *deadlines;   /* receive time limits per connection (conn_deadline.h) */
+    struct mem_budget *budget;   /* --max-memory (set with m), or NULL */
 };
 
 typedef struct srv_req {
@@ -133,6 +134,12 @@ const uint8_t *srv_image_bytes(void *ctx, const json_t *part, size_t *len);
  * "page" of a document) under the server's image limits. ctx = the
  * request's srv_images. */
 int srv_load_image(void *ctx, const json_t *part, int index, image_rgb *out, qvl_error *err);
+
+/* sched_submit after working out, with a memory budget, the bytes the
+ * request will need (its images' sizes from their headers: no pixel is
+ * decoded): req->mem_need. Fails like sched_submit, or with the image's
+ * error when a header cannot be read; req is released on failure. */
+sched_job *srv_submit(qvl_server *s, sched_request *req, qvl_error *err);
 
 /* ---- api_common.c: what both chat APIs share ---- */
 

@@ -147,6 +147,55 @@ row "SIGTERM after the faults" "exit 0" "exit $rc" $([ $rc -eq 0 ] && echo 1 || 
 # ---- a client that disconnects at every phase, for each API (its own server: one slot and a queue) ----
 while IFS=$'\t' read -r what want got ok; do row "$what" "$want" "$got" "$ok"; done \
     < <(python3 "$(dirname "$0")/disconnect.py" "$QVL" "$M" || printf 'disconnect sweep\truns\tthe sweep failed\t0\n')
+# ---- the memory budget (--max-memory) ----
+python3 - "$tmp" <<'PY'
+import struct, sys, zlib
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+for name, side in (("mid", 1024), ("large", 1536), ("huge", 4000)):   # gradients: small files, many pixels
+    row = bytes((x * 3 + c * 50) & 255 for x in range(side) for c in range(3))
+    shift = [bytes((v + y) & 255 for v in range(256)) for y in range(256)]
+    raw = b"".join(b"\0" + row.translate(shift[y & 255]) for y in range(side))
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
+    open(f"{sys.argv[1]}/{name}.png", "wb").write(png + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+PY
+cli "ask: question over --max-memory (4000x4000 at full detail: ~1 GiB)" error \
+    $QVL ask -m "$M" --image "$tmp/huge.png" --max-pixels 16777216 --max-memory 800M hi
+cli "serve: --max-memory below what the model holds" error $QVL serve -m "$M" --port 0 --max-memory 20M
+cli "serve: --max-memory 6X" error $QVL serve -m "$M" --port 0 --max-memory 6X
+# start_budget MAX: a 2-slot server without OCR or caches; sets URL and pid
+start_budget() {
+    "$QVL" serve --model "$M" --port 0 --parallel 2 --threads 2 --no-ocr --image-cache-mb 0 --max-conversations 1 \
+        --max-pixels 16777216 --max-memory "$1" > "$tmp/mem.out" 2> "$tmp/mem.err" &
+    pid=$!
+    for _ in $(seq 100); do
+        URL=$(sed -n 's/.*ready on \(http:[^ ]*\) .*/\1/p' "$tmp/mem.out"); [ -n "$URL" ] && break; sleep 0.1
+    done
+}
+start_budget 4G
+base=$(curl -s "$URL/health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["memory"]["base_bytes"])')
+kill $pid; wait $pid
+budget=$((base + (90 << 20)))   # 90 MiB for requests: a 1024x1024 at full detail needs ~60, a 1536x1536 ~127
+start_budget $budget
+body() { printf '{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,%s"}}]}],"max_tokens":2}' "$(base64 -w0 "$1")"; }
+body "$tmp/large.png" > "$tmp/large.json"
+body "$tmp/mid.png" > "$tmp/mid.json"
+http "budget: a request that never fits (1536x1536 at full detail, 90 MiB left)" 413 "${J[@]}" "$URL/v1/chat/completions" -d @"$tmp/large.json"
+echo 5 > /proc/$pid/clear_refs   # peak RSS from here
+curl -s -o /dev/null -w '%{http_code} ' "${J[@]}" "$URL/v1/chat/completions" -d @"$tmp/mid.json" > "$tmp/c1" & c1=$!
+curl -s -o /dev/null -w '%{http_code} ' "${J[@]}" "$URL/v1/chat/completions" -d @"$tmp/mid.json" > "$tmp/c2" & c2=$!
+wait $c1 $c2
+waits=$(curl -s "$URL/metrics" | awk '$1 == "qvl_memory_waits_total" {print $2}')
+codes="$(cat "$tmp/c1" "$tmp/c2")"
+row "budget: two requests that fit one at a time (2 slots)" "200 200, one waits" "${codes}waited: $waits" \
+    $([ "$codes" = "200 200 " ] && [ "${waits:-0}" -ge 1 ] && echo 1 || echo 0)
+hwm=$(awk '/^VmHWM/ {print $2 * 1024}' /proc/$pid/status)
+if ldd "$QVL" | grep -q libasan; then   # ASan's shadow and quarantine are resident but not qvl's to count
+    echo "SKIP fault: budget: peak RSS under the budget: an ASan build"
+else
+    row "budget: peak RSS while they ran" "under the budget" "$((hwm >> 20)) MiB of $((budget >> 20)) MiB" \
+        $([ "$hwm" -le "$budget" ] && echo 1 || echo 0)
+fi
+kill -TERM $pid; wait $pid
 
 mkdir -p "$(dirname "$out")"
 {

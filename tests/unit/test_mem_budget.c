@@ -125,7 +125,7 @@ static void probe_tests(void) {
     char path[1200];
     snprintf(path, sizeof path, "%s/images/img_512x384.png", testdata_dir());
     size_t len = 0;
-    uint8_t *png = read_whole_file(path, &len);
+    uint8_t *png = (uint8_t *)slurp(path, &len);
     CHECK(png != NULL);
     if (!png) return;
     int w = 0, h = 0;

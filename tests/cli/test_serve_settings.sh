@@ -68,7 +68,7 @@ check "missing config file reported" "[ $? -eq 2 ] && grep -q 'none.conf' $tmp/n
 $QVL serve --instance-id 'a b' --model "$tmp/m" 2> "$tmp/inst.err"
 check "bad instance id refused" "[ $? -eq 2 ] && grep -q 'instance-id must be' $tmp/inst.err"
 # every long option of serve --help has its variable: a number or flag
-# variable with a bad value is refused naming the variable (14 of them); a
+# variable with a bad value is refused naming the variable (16 of them); a
 # string is taken as given, then the --parallel 0 flag is refused (that
 # strings are read at all, QVL_INSTANCE_ID above shows)
 named=0
@@ -79,7 +79,7 @@ for o in $($QVL serve --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
     grep -q "^$v: " "$tmp/each.err" && named=$((named + 1))
     grep -q "^$v: \|--parallel must be" "$tmp/each.err" || { echo "FAIL: $v ($(head -c 200 $tmp/each.err))"; fail=1; }
 done
-check "15 number/flag variables read (got $named)" "[ $named -eq 15 ]"
+check "16 number/flag variables read (got $named)" "[ $named -eq 16 ]"
 
 # ---- the replica headers ----
 start rep -- --instance-id r7 --no-ocr --cors '*'

@@ -25,25 +25,7 @@ base64 -d "$tmp/mid.b64" > "$tmp/mid.png"
 base64 -d "$tmp/big.b64" > "$tmp/big.png"
 base64 -d "$tmp/huge.b64" > "$tmp/huge.png"   # ~1 GiB at the largest detail: over 800M whatever the build
 
-# start NAME ENV... -- ARGS... : a server on a free port; sets URL and pid.
-start() {
-    local name=$1; shift
-    local envs=()
-    while [ "$1" != "--" ]; do envs+=("$1"); shift; done
-    shift
-    env "${envs[@]}" "$QVL" serve --model "$tmp/m" --port 0 --threads 2 --no-ocr --image-cache-mb 0 \
-        --max-conversations 1 "$@" > "$tmp/$name.out" 2> "$tmp/$name.err" &
-    pid=$!
-    URL=""
-    for _ in $(seq 1 300); do
-        URL=$(sed -n 's/.*ready on \(http:[^ ]*\) .*/\1/p' "$tmp/$name.out")
-        [ -n "$URL" ] && return 0
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "FAIL: server '$name' did not start"; cat "$tmp/$name.err"; exit 1
-}
-stop() { kill $pid; wait $pid 2>/dev/null; }
+SERVE_ARGS=(--threads 2 --no-ocr --image-cache-mb 0 --max-conversations 1)   # every server here (serve_start, tests/lib/cli_common.sh)
 health() { curl -s "$URL/health" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{
     const h=JSON.parse(s); console.log(h.memory ? h.memory['$1'] : 'none')})"; }
 metric() { curl -s "$URL/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
@@ -61,31 +43,31 @@ printf '{"model":"m","stream":false,"messages":[{"role":"user","content":"hi","i
     "$(cat "$tmp/big.b64")" > "$tmp/ollama.json"
 
 # ---- the setting, where it shows ----
-start flag -- --max-memory 4G
+serve_start flag -- --max-memory 4G
 check "/health: budget" "[ \"$(health budget_bytes)\" = $((4 << 30)) ]"
 check "/health: nothing reserved" "[ \"$(health reserved_bytes)\" = 0 ]"
 check "/health: a base (model, caches)" "[ \"$(health base_bytes)\" -gt $((10 << 20)) ]"
 check "/metrics: budget" "[ \"$(metric qvl_memory_budget_bytes)\" = $((4 << 30)) ]"
 check "/metrics: reserved" "[ \"$(metric qvl_memory_reserved_bytes)\" = 0 ]"
 check "start-up log names the budget" "grep -q 'memory budget 4.0 GiB: .* for requests' $tmp/flag.out"
-stop
-start env QVL_MAX_MEMORY=3G -- --parallel 1
+serve_stop
+serve_start env QVL_MAX_MEMORY=3G -- --parallel 1
 check "QVL_MAX_MEMORY" "[ \"$(health budget_bytes)\" = $((3 << 30)) ]"
-stop
+serve_stop
 printf 'max-memory = 2G\n' > "$tmp/qvl.conf"
-start conf -- --config "$tmp/qvl.conf"
+serve_start conf -- --config "$tmp/qvl.conf"
 check "config file max-memory" "[ \"$(health budget_bytes)\" = $((2 << 30)) ]"
 # The base as the tight server below will have it: the first start above
 # quantized the model (more resident memory); this one, like that one, maps
 # the quantized copy.
 base=$(health base_bytes)
-stop
-start auto --
+serve_stop
+serve_start auto --
 check "default auto: a budget" "[ \"$(health budget_bytes)\" -gt 0 ] && grep -q 'memory budget .* (auto)' $tmp/auto.out"
-stop
-start off -- --max-memory off
+serve_stop
+serve_start off -- --max-memory off
 check "off: no budget in /health" "[ \"$(health budget_bytes)\" = none ] && grep -q 'no memory budget' $tmp/off.out"
-stop
+serve_stop
 $QVL serve --model "$tmp/m" --port 0 --max-memory 6X > /dev/null 2> "$tmp/bad.err"
 check "bad size refused (2)" "[ $? -eq 2 ] && grep -q \"memory size '6X'\" $tmp/bad.err"
 $QVL serve --model "$tmp/m" --port 0 --max-memory 20M > /dev/null 2> "$tmp/small.err"
@@ -93,7 +75,7 @@ check "budget below the model: refused at start, with what to change" \
     "[ $? -ne 0 ] && grep -q 'not more than what the server holds.*raise --max-memory' $tmp/small.err"
 
 # ---- a tight budget: 90 MiB for requests ----
-start tight -- --max-memory $((base + (90 << 20))) --parallel 2 --max-pixels 16777216
+serve_start tight -- --max-memory $((base + (90 << 20))) --parallel 2 --max-pixels 16777216
 code=$(curl -s -o "$tmp/r413" -w '%{http_code}' "$URL/v1/chat/completions" -H 'Content-Type: application/json' \
        -d @"$tmp/big.json")
 check "OpenAI: over the budget -> 413" "[ $code = 413 ]"
@@ -125,7 +107,7 @@ check "everything released" "[ \"$(health reserved_bytes)\" = 0 ]"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/chat/completions" -H 'Content-Type: application/json' \
        -d @"$tmp/small.json")
 check "a smaller detail of the same image fits" "[ $code = 200 ]"
-stop
+serve_stop
 
 # ---- the CLI ----
 $QVL ask --model "$tmp/m" --image "$tmp/huge.png" --max-pixels 16777216 --max-memory 800M -n 2 hi \

@@ -11,24 +11,7 @@ pid=0
 cleanup_hooks+=('kill -9 $pid 2>/dev/null')
 $QVL make-test-model --config tiny --out "$tmp/m" 2>/dev/null
 
-# start NAME ENV... -- ARGS... : starts a server on a free port, sets URL.
-start() {
-    local name=$1; shift
-    local envs=()
-    while [ "$1" != "--" ]; do envs+=("$1"); shift; done
-    shift
-    env "${envs[@]}" "$QVL" serve --model "$tmp/m" --port 0 --threads 1 "$@" > "$tmp/$name.out" 2> "$tmp/$name.err" &
-    pid=$!
-    URL=""
-    for _ in $(seq 1 300); do
-        URL=$(sed -n 's/.*ready on \(http:[^ ]*\) .*/\1/p' "$tmp/$name.out")
-        [ -n "$URL" ] && return 0
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "FAIL: server '$name' did not start"; cat "$tmp/$name.err"; exit 1
-}
-stop() { kill $pid; wait $pid 2>/dev/null; }
+SERVE_ARGS=(--threads 1)   # every server here (serve_start, tests/lib/cli_common.sh)
 
 # ---- settings ----
 cat > "$tmp/qvl.conf" <<'CONF'
@@ -38,20 +21,20 @@ max-queue 7
 instance-id = "from-file"
 no-ocr
 CONF
-start file -- --config "$tmp/qvl.conf"
+serve_start file -- --config "$tmp/qvl.conf"
 check "config file: parallel" "curl -s $URL/health | grep -q '\"total\":2'"
 check "config file: instance id" "curl -s $URL/health | grep -q '\"instance\":\"from-file\"'"
 check "config file: no-ocr flag" "grep -q 'OCR fast path off' $tmp/file.out"
-stop
-start env QVL_CONFIG="$tmp/qvl.conf" QVL_INSTANCE_ID=from-env QVL_PARALLEL=3 QVL_NO_OCR=0 -- --parallel 4
+serve_stop
+serve_start env QVL_CONFIG="$tmp/qvl.conf" QVL_INSTANCE_ID=from-env QVL_PARALLEL=3 QVL_NO_OCR=0 -- --parallel 4
 check "env overrides the file" "curl -s $URL/health | grep -q '\"instance\":\"from-env\"'"
 check "flags override the env" "curl -s $URL/health | grep -q '\"total\":4'"
 check "QVL_CONFIG names the file (its no-ocr stays on)" "grep -q 'OCR fast path off' $tmp/env.out"
-stop
-start dflt -- --parallel 1
+serve_stop
+serve_start dflt -- --parallel 1
 check "default instance id is host:port" \
     "curl -s $URL/health | grep -q \"\\\"instance\\\":\\\"$(hostname | cut -c1-40):${URL##*:}\\\"\""
-stop
+serve_stop
 
 printf 'port = 0\nparalel = 2\n' > "$tmp/typo.conf"
 $QVL serve --config "$tmp/typo.conf" --model "$tmp/m" 2> "$tmp/typo.err"
@@ -82,7 +65,7 @@ done
 check "16 number/flag variables read (got $named)" "[ $named -eq 16 ]"
 
 # ---- the replica headers ----
-start rep -- --instance-id r7 --no-ocr --cors '*'
+serve_start rep -- --instance-id r7 --no-ocr --cors '*'
 img=$(base64 -w0 "$TD/images/img_256x256.png")
 ask() { curl -s -D "$tmp/h" -o "$tmp/b" -w '%{http_code}' -H 'Content-Type: application/json' "$@" "$URL/api/v1/chat"; }
 code=$(ask -d "{\"image\":\"$img\",\"question\":\"What is this?\",\"max_tokens\":2}")
@@ -114,5 +97,5 @@ check "OpenAI API echoes X-Conversation-Id" "grep -q '^X-Conversation-Id: oa-1' 
 check "CORS exposes the headers" "grep -qi '^Access-Control-Expose-Headers: X-Qvl-Instance, X-Conversation-Id' $tmp/h"
 curl -s -D "$tmp/h" -o /dev/null -X OPTIONS "$URL/api/v1/chat"
 check "CORS allows sending X-Conversation-Id" "grep -qi '^Access-Control-Allow-Headers:.*X-Conversation-Id' $tmp/h"
-stop
+serve_stop
 exit $fail

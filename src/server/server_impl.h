@@ -58,6 +58,7 @@ typedef struct srv_req {
     const char *content_type;    /* NULL when absent */
     char *body;                  /* NUL-terminated; length body_len */
     size_t body_len;
+    size_t body_cap;             /* bytes allocated at body */
     bool too_large;
     size_t discarded;            /* body bytes thrown away after too_large */
     double t_start;              /* clock_ms() at arrival */

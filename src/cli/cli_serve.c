@@ -25,7 +25,8 @@ static const char *help =
     "      --host H            address to listen on (default 127.0.0.1; 0.0.0.0 for all)\n"
     "      --port P            port (default 8080; 0 = any free port)\n"
     "      --parallel N        requests answered at once; their decode steps run as one batch (default 1)\n"
-    "      --api-key KEY       require 'Authorization: Bearer KEY' on the APIs\n"
+    "      --api-key KEY       require 'Authorization: Bearer KEY' (or X-API-Key) on the APIs and /metrics\n"
+    "      --api-key-file F    more keys, one per line ('#' comments): each client its own, read at start\n"
     "      --max-image-mb N    largest image accepted, in MB (default 10)\n"
     "      --cors ORIGIN       allow browser pages from ORIGIN (e.g. https://example.com or *)\n"
     "      --ctx N             context size in tokens per request (default 4096)\n"
@@ -75,6 +76,7 @@ int cli_serve(int argc, char **argv) {
                       {"--port", "-p", OPT_INT, &so.cfg.port},
                       {"--parallel", "-np", OPT_INT, &so.cfg.parallel},
                       {"--api-key", NULL, OPT_STR, &so.cfg.api_key},
+                      {"--api-key-file", NULL, OPT_STR, &so.cfg.api_key_file},
                       {"--max-image-mb", NULL, OPT_INT, &so.cfg.max_image_mb},
                       {"--cors", NULL, OPT_STR, &so.cfg.cors},
                       {"--ctx", "-c", OPT_INT, &so.cfg.ctx},

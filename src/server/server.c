@@ -116,17 +116,11 @@ static const route routes[] = {
 };
 
 static bool key_ok(srv_req *r) {
-    const char *want = r->srv->cfg.api_key;
-    if (!want || !*want) return true;
+    if (!api_keys_required(r->srv->keys)) return true;
     const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
     const char *given = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-API-Key");
     if (auth && !strncasecmp(auth, "Bearer ", 7)) given = auth + 7;
-    if (!given) return false;
-    /* Compare every byte so the time does not leak the matching prefix. */
-    size_t wl = strlen(want), gl = strlen(given);
-    unsigned diff = (unsigned)(wl ^ gl);
-    for (size_t i = 0; i < gl; i++) diff |= (unsigned char)given[i] ^ (unsigned char)want[i % wl];
-    return diff == 0;
+    return api_keys_check(r->srv->keys, given);
 }
 
 static enum MHD_Result dispatch(srv_req *r) {
@@ -300,6 +294,7 @@ void server_stop(qvl_server *s, double grace_s) {
     vocab_index_free(s->vocab);
     conv_store_free(s->convs);
     metrics_free(s->met);
+    api_keys_free(s->keys);
     mem_budget_free(s->budget);
     free(s);
 }
@@ -366,6 +361,10 @@ qvl_server *server_start(const server_config *cfg, qvl_error *err) {
     if (cfg->instance_id && !server_instance_valid(cfg->instance_id)) {
         qvl_fail_code(err, QVL_E_BAD_INPUT, "--instance-id must be 1-%d characters of A-Z a-z 0-9 . _ : -",
                       CONV_PREFIX_MAX);
+        free(s);
+        return NULL;
+    }
+    if (!(s->keys = api_keys_load(cfg->api_key, cfg->api_key_file, err))) {
         free(s);
         return NULL;
     }

@@ -20,6 +20,7 @@
 #include "grammar/grammar.h"
 #include "grammar/token_mask.h"
 #include "model/model.h"
+#include "server/api_keys.h"
 #include "server/conn_deadline.h"
 #include "server/conversations.h"
 #include "server/metrics.h"
@@ -49,6 +50,7 @@ struct qvl_server {
     atomic_int in_flight;        /* requests started and not yet completely sent */
     conn_deadlines *deadlines;   /* receive time limits per connection (conn_deadline.h) */
     struct mem_budget *budget;   /* --max-memory (set with m), or NULL */
+    api_keys *keys;              /* --api-key and --api-key-file (none: every request passes) */
 };
 
 typedef struct srv_req {

@@ -228,9 +228,11 @@ for m in qvl_http_responses_total qvl_generated_tokens_total qvl_queue_length qv
 done
 grep -q '^qvl_images_total [1-9]' "$tmp/metrics" || { echo "FAIL: images not counted"; fail=1; }
 
-# A second server: API key, CORS origin, a 1 s time limit, a queue of 0.
-"$QVL" serve --model "$tmp/tiny" --port 0 --api-key s3cret --cors https://example.org --timeout 1 --max-queue 0 \
-    > "$tmp/key.out" 2> "$tmp/key.err" &
+# A second server: API keys (one given, two from a file), CORS origin, a 1 s
+# time limit, a queue of 0.
+printf '# one key per client\nteam-a-0001\n\n  team-b-0002  \n' > "$tmp/keys"
+"$QVL" serve --model "$tmp/tiny" --port 0 --api-key s3cret --api-key-file "$tmp/keys" --cors https://example.org \
+    --timeout 1 --max-queue 0 > "$tmp/key.out" 2> "$tmp/key.err" &
 kpid=$!
 for _ in $(seq 1 200); do grep -qs 'ready on' "$tmp/key.out" && break; sleep 0.05; done
 K=$(sed -n 's/.*ready on \(http:[^ ]*\) .*/\1/p' "$tmp/key.out")
@@ -238,6 +240,10 @@ expect "no key" 401 'API key' "${JSON[@]}" -d '{"question":"q"}' "$K/api/v1/chat
 expect "wrong key" 401 'API key' -H 'Authorization: Bearer nope' "$K/v1/models"
 expect "right key" 200 '"object":"list"' -H 'Authorization: Bearer s3cret' "$K/v1/models"
 expect "X-API-Key header" 200 '"object":"list"' -H 'X-API-Key: s3cret' "$K/v1/models"
+expect "a key from the file" 200 '"object":"list"' -H 'Authorization: Bearer team-a-0001' "$K/v1/models"
+expect "another key from the file" 200 '"object":"list"' -H 'X-API-Key: team-b-0002' "$K/v1/models"
+expect "a file key's prefix" 401 'API key' -H 'Authorization: Bearer team-b-000' "$K/v1/models"
+expect "metrics need a key" 401 'API key' "$K/metrics"
 expect "health needs no key" 200 '"ok"' "$K/health"
 expect "Ollama: no key" 401 "${OERR}missing or wrong API key" "${JSON[@]}" -d '{}' "$K/api/chat"
 expect "Ollama: version needs no key" 200 '"version"' "$K/api/version"

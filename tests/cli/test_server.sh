@@ -43,6 +43,10 @@ start_server() {
 
 "$QVL" make-test-model --config tiny --out "$tmp/tiny" > /dev/null 2>&1 || { echo "FAIL: make-test-model"; exit 1; }
 
+"$QVL" serve --port 0 --model "$tmp/tiny" --api-key-file "$tmp/no-keys" > /dev/null 2> "$tmp/keys.err"
+[ $? -eq 1 ] && grep -q "api-key-file $tmp/no-keys: No such file" "$tmp/keys.err" ||
+    { echo "FAIL: a missing --api-key-file is not reported: $(cat "$tmp/keys.err")"; fail=1; }
+
 start_server main --parallel 2 --max-image-mb 1 --timeout 60 --header-timeout 3
 grep -q "SYNTHETIC TEST MODEL" "$tmp/main.err" || { echo "FAIL: no test-model banner"; fail=1; }
 

@@ -21,6 +21,7 @@ int image_check_size(const char *format, uint64_t width, uint64_t height,
     if (probe && width > 0 && height > 0 && width <= INT_MAX / 4 && height <= INT_MAX / 4) {
         probe->width = (int)width;
         probe->height = (int)height;
+        probe->format = format;
         probe->seen = true;
         return qvl_fail_code(err, QVL_E_GENERIC, "size probed");
     }

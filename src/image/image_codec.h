@@ -64,6 +64,7 @@ int image_check_size(const char *format, uint64_t width, uint64_t height,
  * image_probe_arm(NULL) disarms. */
 typedef struct image_size_probe {
     int width, height;
+    const char *format;   /* the decoder's name for it ("PNG"), a string literal */
     bool seen;
 } image_size_probe;
 void image_probe_arm(image_size_probe *p);

@@ -122,8 +122,9 @@ int image_probe(const uint8_t *bytes, size_t len, int page, const image_limits *
     /* Past the header the decode would still refuse this size. */
     uint64_t max = max_pixels_of(lim);
     if ((uint64_t)p.width * (uint64_t)p.height > max)
-        return qvl_fail_code(err, QVL_E_TOO_LARGE, "image is %dx%d = %llu pixels, over the limit of %llu pixels",
-                             p.width, p.height, (unsigned long long)p.width * p.height, (unsigned long long)max);
+        return qvl_fail_code(err, QVL_E_TOO_LARGE, "%s image is %dx%d = %llu pixels, over the limit of %llu pixels",
+                             p.format, p.width, p.height, (unsigned long long)p.width * p.height,
+                             (unsigned long long)max);
     *width = p.width;
     *height = p.height;
     return 0;

@@ -308,17 +308,19 @@ static int budget_create(qvl_server *s, const qvl_model *m, qvl_error *err) {
     uint64_t slots = (uint64_t)s->cfg.parallel * mem_need_slot(m, s->cfg.ctx, s->cfg.threads);
     /* A conversation is counted with one image of the largest size, as
      * base64 (a question with several is rare; the limit, not the typical
-     * photo, is what the budget must hold). */
+     * photo, is what the budget must hold), and all of them together at
+     * most the store's byte budget (--conversation-mb), which it keeps. */
     uint64_t convs = (uint64_t)(s->cfg.max_conversations > 0 ? s->cfg.max_conversations : 16);
-    uint64_t caches = ((uint64_t)s->cfg.image_cache_mb << 20) +
-                      convs * (base64_encoded_len(s->img_lim.max_bytes) + 4096);
+    uint64_t conv_bytes = convs * (base64_encoded_len(s->img_lim.max_bytes) + 4096);
+    uint64_t conv_cap = (uint64_t)s->cfg.conversation_mb << 20;
+    uint64_t caches = ((uint64_t)s->cfg.image_cache_mb << 20) + (conv_bytes < conv_cap ? conv_bytes : conv_cap);
     uint64_t rss = mem_rss_bytes(), base = rss + slots + caches;
     char t[6][24];
     if (base >= s->cfg.max_memory)
         return qvl_fail_code(err, QVL_E_TOO_LARGE, "--max-memory %s is not more than what the server holds before "
                              "any request: %s (the model loaded %s, %d KV cache%s of %d positions %s, image cache and "
                              "conversations %s): raise --max-memory, or lower --parallel, --ctx, --image-cache-mb "
-                             "or --max-conversations", mem_size_text(s->cfg.max_memory, t[0]),
+                             "or --conversation-mb", mem_size_text(s->cfg.max_memory, t[0]),
                              mem_size_text(base, t[1]), mem_size_text(rss, t[2]), s->cfg.parallel,
                              s->cfg.parallel == 1 ? "" : "s", s->cfg.ctx, mem_size_text(slots, t[3]),
                              mem_size_text(caches, t[4]));
@@ -369,6 +371,7 @@ qvl_server *server_start(const server_config *cfg, qvl_error *err) {
         return NULL;
     }
     if (s->cfg.max_image_mb < 1) s->cfg.max_image_mb = 10;
+    if (s->cfg.conversation_mb < 1) s->cfg.conversation_mb = 256;
     s->img_lim.max_bytes = (size_t)s->cfg.max_image_mb << 20;
     /* Room for the most images one question may have, each of the largest
      * size as base64 (the JSON form; a multipart body is smaller), plus 1 MB
@@ -383,7 +386,7 @@ qvl_server *server_start(const server_config *cfg, qvl_error *err) {
      * one or two photos each (~16 x 1.33 MB per MB of photo); at worst
      * SRV_MAX_IMAGES max-size images per question: the byte budget bounds them. */
     s->convs = conv_store_new(cfg->max_conversations > 0 ? cfg->max_conversations : 16, 30 * 60,
-                              (size_t)(cfg->conversation_mb > 0 ? cfg->conversation_mb : 256) << 20);
+                              (size_t)s->cfg.conversation_mb << 20);
     if (!s->met || !s->convs || !s->deadlines) {
         qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
         server_stop(s, 0);

@@ -32,6 +32,21 @@ static void be32(uint8_t *p, uint32_t v) {
 
 /* Decodes and checks the failure contract: -1, a message, the wanted code
  * (or any code when want < 0), no pixels. */
+/* The PNG signature and an IHDR chunk claiming w x h 8-bit RGB at f (33
+ * bytes). Returns the end. */
+static uint8_t *png_head(uint8_t *f, uint32_t w, uint32_t h) {
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
+    memcpy(f, sig, 8);
+    uint8_t *p = f + 8;
+    be32(p, 13);
+    memcpy(p + 4, "IHDR", 4);
+    be32(p + 8, w);
+    be32(p + 12, h);
+    p[16] = 8; p[17] = 2; p[18] = p[19] = p[20] = 0;
+    be32(p + 21, crc32_png(p + 4, 17));
+    return p + 25;
+}
+
 static void expect_fail(const uint8_t *b, size_t n, const image_limits *lim, int want,
                         const char *what) {
     image_rgb img = {.width = 7, .pixels = (uint8_t *)1};
@@ -52,15 +67,8 @@ static double now(void) {
 
 static void test_png_bomb(void) {
     /* Signature, IHDR claiming 100000 x 100000 RGB, a token IDAT, IEND. */
-    uint8_t f[8 + 25 + 12 + 8 + 12] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
-    uint8_t *p = f + 8;
-    be32(p, 13);
-    memcpy(p + 4, "IHDR", 4);
-    be32(p + 8, 100000);
-    be32(p + 12, 100000);
-    p[16] = 8; p[17] = 2;
-    be32(p + 21, crc32_png(p + 4, 17));
-    p += 25;
+    uint8_t f[8 + 25 + 12 + 8 + 12] = {0};
+    uint8_t *p = png_head(f, 100000, 100000);
     be32(p, 8);
     memcpy(p + 4, "IDAT\x78\x9c\x03\x00\x00\x00\x00\x01", 12);
     be32(p + 16, crc32_png(p + 4, 12));
@@ -76,15 +84,8 @@ static void test_png_bomb(void) {
  * allocated the claim before reading a byte of it) is refused as corrupt
  * from the chunk lengths alone. */
 static void test_png_chunk_claim(void) {
-    uint8_t f[8 + 25 + 8 + 16] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
-    uint8_t *p = f + 8;
-    be32(p, 13);
-    memcpy(p + 4, "IHDR", 4);
-    be32(p + 8, 8);
-    be32(p + 12, 6);
-    p[16] = 8; p[17] = 2;
-    be32(p + 21, crc32_png(p + 4, 17));
-    p += 25;
+    uint8_t f[8 + 25 + 8 + 16] = {0};
+    uint8_t *p = png_head(f, 8, 6);
     be32(p, 1768318501u);
     memcpy(p + 4, "tEXt", 4);
     memcpy(p + 8, "Comment\0short", 14);
@@ -401,13 +402,8 @@ static void test_garbage(void) {
 /* Odd shapes: a PNG claiming 0 x 0, and a valid 1 x 100000 strip, which
  * decodes but cannot be resized for the model (aspect ratio over 200). */
 static void test_odd_shapes(void) {
-    uint8_t f[8 + 25 + 12] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
-    uint8_t *p = f + 8;
-    be32(p, 13);
-    memcpy(p + 4, "IHDR", 4);
-    p[16] = 8; p[17] = 2;   /* width and height stay 0 */
-    be32(p + 21, crc32_png(p + 4, 17));
-    p += 25;
+    uint8_t f[8 + 25 + 12] = {0};
+    uint8_t *p = png_head(f, 0, 0);
     memcpy(p + 4, "IEND", 4);
     be32(p + 8, crc32_png(p + 4, 4));
     expect_fail(f, sizeof f, NULL, -1, "PNG 0x0");

@@ -113,8 +113,10 @@ static void ask_one(batch_job *j, const char *path, const char *question,
     answer_result res;
     if (cli_memory_check(j->budget, j->m, msgs, j->rq.chat.min_pixels, j->rq.chat.max_pixels, j->n_ctx, j->threads,
                          j->worker.router != NULL, err) != 0) {
-        r->error = err->msg;   /* this record cannot fit: the others may */
-        j->n_refused++;
+        /* an unreadable file is this record's error like any other; only a
+         * record that cannot fit the budget makes the run's exit status 1 */
+        r->error = err->msg;
+        if (err->code == QVL_E_TOO_LARGE) j->n_refused++;
     } else if (answer_run(&j->worker, &j->rq, &res, err) == 0) {
         *answer_out = res.gen.text;
         res.gen.text = NULL;

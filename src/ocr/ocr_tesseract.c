@@ -211,6 +211,90 @@ static int reread_as_rows(TessBaseAPI *api, const ocr_image *img, const uint8_t 
     return rc;
 }
 
+/* The CJK languages of lang ("chi_sim+eng" -> "chi_sim") into buf when lang
+ * mixes them with others; 0 when it does not (then there is nothing to
+ * re-read with). */
+static int cjk_only(const char *lang, char *buf, size_t n) {
+    int cjk = 0, other = 0;
+    size_t w = 0;
+    buf[0] = 0;
+    for (const char *p = lang; *p;) {
+        size_t k = strcspn(p, "+");
+        bool is_cjk = !strncmp(p, "chi_", 4) || !strncmp(p, "jpn", 3) || !strncmp(p, "kor", 3);
+        if (is_cjk && w + k + 2 <= n) {
+            w += (size_t)snprintf(buf + w, n - w, "%s%.*s", w ? "+" : "", (int)k, p);
+            cjk++;
+        }
+        other += !is_cjk;
+        p += k + (p[k] == '+');
+    }
+    return cjk && other;
+}
+
+/* Mixed Chinese and English pages: Tesseract reads some two-character
+ * Chinese words as short English ones with high confidence ("合计 78.51"
+ * as "Bit 78.51", "橙汁" as "it"). On a page that is mostly Chinese, a line
+ * whose only Latin words are such short ones is read once more by the
+ * Chinese model alone (its character set has Latin letters and digits too),
+ * and that reading replaces the line when it turned Latin letters into
+ * Chinese and is not much less sure (10 points). Lines such as "使用 USB
+ * 接口" are read again too, and keep their reading: the Chinese model reads
+ * "USB" as it is. The box is padded by an eighth of the line's height: the
+ * re-read of a tight box mistook strokes cut at its edges. The page's image is still set on `api` as read. */
+static int reread_short_latin(ocr_tess *t, const ocr_image *img, const uint8_t *grey, const char *lang,
+                              const atomic_bool *cancel, ocr_result *out, qvl_error *err) {
+    char cjk_lang[132];
+    if (!cjk_only(lang, cjk_lang, sizeof cjk_lang)) return 0;
+    long cjk = 0, latin = 0;
+    for (int i = 0; i < out->n_lines; i++) {
+        long c, l;
+        ocr_text_scripts(out->lines[i].text, &c, &l);
+        cjk += c;
+        latin += l;
+    }
+    if (cjk < 2 * latin) return 0;
+    TessBaseAPI *api = NULL;
+    for (int i = 0; i < out->n_lines; i++) {
+        ocr_line *line = &out->lines[i];
+        if (line->w <= 0 || !ocr_text_only_short_latin(line->text, 3)) continue;
+        if (cancel && atomic_load(cancel)) return qvl_fail_code(err, QVL_E_CANCELLED, "OCR cancelled");
+        if (!api) {
+            if (!(api = tess_get(t, cjk_lang, err))) return -1;
+            if (grey) TessBaseAPISetImage(api, grey, img->width, img->height, 1, img->width);
+            else TessBaseAPISetImage(api, img->rgb, img->width, img->height, 3, img->width * 3);
+            TessBaseAPISetSourceResolution(api, 70);
+            TessBaseAPISetPageSegMode(api, PSM_SINGLE_LINE);
+        }
+        int pad = line->h / 8, x = line->x - pad > 0 ? line->x - pad : 0, y = line->y - pad > 0 ? line->y - pad : 0;
+        int r = line->x + line->w + pad < img->width ? line->x + line->w + pad : img->width;
+        int b = line->y + line->h + pad < img->height ? line->y + line->h + pad : img->height;
+        TessBaseAPISetRectangle(api, x, y, r - x, b - y);
+        char *text = TessBaseAPIRecognize(api, NULL) == 0 ? TessBaseAPIGetUTF8Text(api) : NULL;
+        float conf = (float)TessBaseAPIMeanTextConf(api);
+        if (!text) continue;
+        size_t n = strlen(text);
+        while (n && (text[n - 1] == '\n' || text[n - 1] == ' ')) text[--n] = 0;
+        ocr_text_join_cjk(text);
+        long c, l, c0, l0;
+        ocr_text_scripts(text, &c, &l);
+        ocr_text_scripts(line->text, &c0, &l0);
+        if (c > c0 && l < l0 && conf >= line->confidence - 10) {
+            char *keep = strdup(text);
+            if (keep) {
+                free(line->text);
+                line->text = keep;
+                line->confidence = conf < 100 ? conf : 100;
+            }
+        }
+        TessDeleteText(text);
+    }
+    if (api) {
+        TessBaseAPISetPageSegMode(api, PSM_AUTO);
+        TessBaseAPIClear(api);
+    }
+    return 0;
+}
+
 int ocr_tess_recognize(ocr_tess *t, const ocr_image *img, const char *lang, const atomic_bool *cancel,
                        ocr_result *out, qvl_error *err) {
     TessBaseAPI *api = tess_get(t, lang, err);
@@ -227,6 +311,7 @@ int ocr_tess_recognize(ocr_tess *t, const ocr_image *img, const char *lang, cons
     } else if (rc == 0 && ocr_lines_table_by_columns(out)) {
         rc = reread_as_rows(api, img, grey, cancel, out, err);
     }
+    if (rc == 0) rc = reread_short_latin(t, img, grey, lang, cancel, out, err);
     free(grey);
     if (rc == 0) rc = ocr_result_finish(out, err);
     if (rc < 0) ocr_result_free(out);

@@ -20,6 +20,31 @@ static int is_space(int32_t c) {
     return cat == UTF8PROC_CATEGORY_ZS || cat == UTF8PROC_CATEGORY_ZL || cat == UTF8PROC_CATEGORY_ZP;
 }
 
+void ocr_text_scripts(const char *s, long *cjk, long *latin) {
+    *cjk = *latin = 0;
+    size_t len = strlen(s);
+    for (size_t i = 0; i < len;) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t r = utf8proc_iterate((const uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &c);
+        if (r <= 0) return;
+        *cjk += is_cjk(c);
+        *latin += c < 128 && ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+        i += (size_t)r;
+    }
+}
+
+int ocr_text_only_short_latin(const char *s, int max_len) {
+    int run = 0, words = 0;
+    for (const char *p = s;; p++) {
+        int letter = ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z');
+        if (letter) { run++; continue; }
+        if (run > max_len) return 0;
+        words += run > 0;
+        run = 0;
+        if (!*p) return words > 0;
+    }
+}
+
 /* Decodes s into a malloc'd code point array; NULL on invalid UTF-8 or OOM. */
 static int32_t *decode(const char *s, size_t *n, qvl_error *err) {
     size_t len = strlen(s);

@@ -19,6 +19,15 @@
  * Invalid UTF-8 is left as it is. Cannot fail. */
 void ocr_text_join_cjk(char *s);
 
+/* Counts the ideographs (and kana, CJK punctuation, full-width forms) and
+ * the ASCII letters of s. Invalid UTF-8 ends the count. Cannot fail. */
+void ocr_text_scripts(const char *s, long *cjk, long *latin);
+
+/* Whether s has a word of ASCII letters and every such word is at most
+ * max_len letters long ("Bit 78.51" with 3: yes; "Total 78.51": no). A word
+ * is a run of letters; digits and punctuation end it. */
+int ocr_text_only_short_latin(const char *s, int max_len);
+
 /* Returns the comparison form of s (see above), malloc'd; NULL with err set
  * when s is not valid UTF-8 (QVL_E_BAD_INPUT) or memory runs out. */
 char *ocr_text_normalize(const char *s, qvl_error *err);

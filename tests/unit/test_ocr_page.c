@@ -17,21 +17,11 @@
 #include <string.h>
 
 #include "check.h"
-#include "text_file.h"
+#include "image_load.h"
 #include "image/image.h"
 #include "ocr/ocr.h"
 #include "ocr/ocr_router.h"
 #include "ocr/ocr_text.h"
-
-static int load(const char *path, image_rgb *img) {
-    size_t len;
-    char *bytes = slurp(path, &len);
-    qvl_error err = {0};
-    int rc = bytes ? image_decode((const uint8_t *)bytes, len, NULL, img, &err) : -1;
-    free(bytes);
-    CHECK_MSG(rc == 0, "cannot load %s: %s", path, bytes ? err.msg : "missing");
-    return rc;
-}
 
 static ocr_engine *ENG, *AS_IS;
 static ocr_router *ROUTER;
@@ -49,7 +39,7 @@ static double read_photo(ocr_engine *eng, const char *name, const char *lang, oc
     double cer = 2;
     ocr_result res = {0};
     qvl_error err = {0};
-    if (gt && load(path, &img) == 0) {
+    if (gt && load_image(path, &img) == 0) {
         int rc = ocr_engine_read_page(eng, &img, lang, NULL, &res, plan, &err);
         CHECK_MSG(rc == 0, "%s: %s", name, err.msg);
         if (rc == 0) CHECK(ocr_cer(gt, res.text, &cer, NULL, NULL, &err) == 0);
@@ -67,7 +57,7 @@ static void test_clean_untouched(void) {
                            "tests/ocr/set/table_zh_01_clean.png", "tests/ocr/set/sign_en_02_clean.png"};
     for (size_t i = 0; i < sizeof clean / sizeof clean[0]; i++) {
         image_rgb img = {0};
-        if (load(clean[i], &img) != 0) continue;
+        if (load_image(clean[i], &img) != 0) continue;
         ocr_page_plan plan;
         qvl_error err = {0};
         CHECK(ocr_page_measure(&img, &plan, &err) == 0);
@@ -132,7 +122,7 @@ static void test_no_text(void) {
     const char *photos[] = {"../shared/testdata/images/real/chelsea.png", "../shared/testdata/images/real/coffee.png"};
     for (size_t i = 0; i < 2; i++) {
         image_rgb img = {0};
-        if (load(photos[i], &img) == 0) check_not_served(photos[i], &img);
+        if (load_image(photos[i], &img) == 0) check_not_served(photos[i], &img);
         image_free(&img);
     }
 }

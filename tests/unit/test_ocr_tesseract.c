@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "text_file.h"
+#include "image_load.h"
 #include "image/image.h"
 #include "image/resize.h"
 #include "ocr/ocr.h"
@@ -24,13 +24,7 @@
 static int load(const char *name, image_rgb *img) {
     char path[256];
     snprintf(path, sizeof path, SET "%s", name);
-    size_t len;
-    char *bytes = slurp(path, &len);
-    qvl_error err = {0};
-    int rc = bytes ? image_decode((const uint8_t *)bytes, len, NULL, img, &err) : -1;
-    free(bytes);
-    CHECK_MSG(rc == 0, "cannot load %s: %s", path, bytes ? err.msg : "missing");
-    return rc;
+    return load_image(path, img);
 }
 
 static char *ground_truth(const char *name) {

@@ -64,10 +64,28 @@ static void test_cer(void) {
     CHECK(ocr_cer("ok", "\xc3", &cer, NULL, NULL, &err) == -1);
 }
 
+static void test_scripts(void) {
+    long cjk, latin;
+    ocr_text_scripts("合计 78.51", &cjk, &latin);
+    CHECK(cjk == 2 && latin == 0);
+    ocr_text_scripts("Bit 78.51 使用 USB", &cjk, &latin);
+    CHECK(cjk == 2 && latin == 6);
+    ocr_text_scripts("ok\xc3", &cjk, &latin);   /* invalid UTF-8 ends the count */
+    CHECK(cjk == 0 && latin == 2);
+    CHECK(ocr_text_only_short_latin("Bit 78.51", 3));
+    CHECK(ocr_text_only_short_latin("使用 USB 接口", 3));
+    CHECK(ocr_text_only_short_latin("A2024-0815 已发货", 3));
+    CHECK(!ocr_text_only_short_latin("Total 78.51", 3));
+    CHECK(!ocr_text_only_short_latin("Wi-Fi USB", 1));
+    CHECK(!ocr_text_only_short_latin("合计 78.51", 3));   /* no Latin word at all */
+    CHECK(!ocr_text_only_short_latin("", 3));
+}
+
 int main(void) {
     test_edit_distance();
     test_normalize();
     test_join_cjk();
     test_cer();
+    test_scripts();
     return check_summary();
 }

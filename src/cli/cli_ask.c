@@ -13,7 +13,6 @@
 
 /* The images the model reads for one question, a document's pages counting
  * one each: the server's limit, so both answer alike. */
-enum { CLI_MAX_IMAGES = 8 };
 
 static const char *help =
     "usage: qvl ask --model M [options] \"question\"\n"

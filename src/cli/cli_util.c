@@ -304,13 +304,24 @@ int cli_memory_open(const char *cmd, const char *setting, const qvl_model *m, in
     return 0;
 }
 
-/* The mem_image of the file a content part names. */
+/* The mem_image of the file a content part names: the page it names
+ * ("page", as batch asks about each page of a document), else the whole
+ * file. */
 static int part_extent(const json_t *part, mem_image *out, qvl_error *err) {
     const char *path = json_string_value(json_object_get(part, "image"));
     size_t len;
     char *bytes = read_file_text(path, IMAGE_DEFAULT_MAX_BYTES + 1, &len, err);
     if (!bytes) return -1;
-    int rc = mem_image_of((const uint8_t *)bytes, len, NULL, out, err);
+    const json_t *page = json_object_get(part, "page");
+    const char *type = image_sniff((const uint8_t *)bytes, len);
+    int rc;
+    if (json_is_integer(page)) {
+        *out = (mem_image){.rendered = type && !strcmp(type, "application/pdf"), .pages = 1};
+        rc = image_probe((const uint8_t *)bytes, len, (int)json_integer_value(page), NULL, &out->width, &out->height,
+                         err);
+    } else {
+        rc = mem_image_of((const uint8_t *)bytes, len, NULL, CLI_MAX_IMAGES, out, err);
+    }
     if (rc != 0) qvl_error_prefix(err, "%s", path);
     free(bytes);
     return rc;

@@ -162,6 +162,9 @@ void cli_schema_free(cli_schema *s);
 int cli_memory_open(const char *cmd, const char *setting, const qvl_model *m, int n_ctx, int threads,
                     uint64_t caches, mem_budget **out);
 
+/* The most images (document pages included) one question may show the model. */
+enum { CLI_MAX_IMAGES = 8 };
+
 /* Refuses a question whose images (the file parts of messages: "image"
  * paths, as cli_load_image_file reads them) would need more memory than
  * the budget leaves: -1 with err (QVL_E_TOO_LARGE and the numbers; or the

@@ -50,7 +50,10 @@ int mem_need_request(const qvl_model *m, const mem_image *imgs, int n, long min_
         if (image_vision(m, &imgs[i], min_px, max_px, threads, &w, &features, err) != 0)
             return qvl_error_prefix(err, "image %d", i + 1);
         work = max_u64(work, w);
-        out->vision += 2 * features;   /* each image's rows, then all of them copied into the prompt */
+        /* each image's rows, then all of them copied into the prompt; the
+         * pages of a document are decoded and encoded one after another, so
+         * only their features add up */
+        out->vision += 2 * features * (uint64_t)(imgs[i].pages > 1 ? imgs[i].pages : 1);
     }
     out->pixels += copy;
     out->vision += work;
@@ -71,13 +74,15 @@ void mem_need_text(const mem_need *need, char *buf, size_t size) {
              mem_size_text(need->ocr, d));
 }
 
-int mem_image_of(const uint8_t *bytes, size_t len, const image_limits *lim, mem_image *out, qvl_error *err) {
+int mem_image_of(const uint8_t *bytes, size_t len, const image_limits *lim, int max_pages, mem_image *out,
+                 qvl_error *err) {
     const char *type = image_sniff(bytes, len);
     bool pdf = type && !strcmp(type, "application/pdf");
-    *out = (mem_image){.rendered = pdf};
+    *out = (mem_image){.rendered = pdf, .pages = 1};
     int pages = image_page_count(bytes, len, lim, err);
     if (pages < 0) return -1;
     if (pages == 1) return image_probe(bytes, len, 0, lim, &out->width, &out->height, err);
+    out->pages = pages < max_pages ? pages : max_pages;
     uint64_t cap = lim && lim->max_pixels ? lim->max_pixels : IMAGE_DEFAULT_MAX_PIXELS;
     if (pdf && cap > IMAGE_PDF_MAX_RENDER_PIXELS) cap = IMAGE_PDF_MAX_RENDER_PIXELS;
     out->width = out->height = (int)ceil(sqrt((double)cap));

@@ -26,15 +26,19 @@
 typedef struct mem_image {
     int width, height;     /* decoded pixels (a PDF page: its render size) */
     bool rendered;         /* a PDF page: a render surface of 4 bytes per pixel exists beside the RGB copy */
+    int pages;             /* the images it becomes for the model (a document: one a page); 0 counts as 1 */
 } mem_image;
 
 /* The mem_image of an encoded image (or document) from its headers, under
  * lim: a single image or page as probed (image_probe); a document of
- * several pages as its largest possible page (the limits, or a PDF's
- * render cap), since opening every page of a 1000-page PDF to size it
- * would be work of its own. Returns 0, or -1 with err set (the image's
- * header cannot be read: the error decoding would give). */
-int mem_image_of(const uint8_t *bytes, size_t len, const image_limits *lim, mem_image *out, qvl_error *err);
+ * several pages as min(its pages, max_pages) pages each of the largest
+ * possible size (the limits, or a PDF's render cap), since opening every
+ * page of a 1000-page PDF to size it would be work of its own. max_pages is
+ * the most images a request may show the model (more is refused anyway).
+ * Returns 0, or -1 with err set (the image's header cannot be read: the
+ * error decoding would give). */
+int mem_image_of(const uint8_t *bytes, size_t len, const image_limits *lim, int max_pages, mem_image *out,
+                 qvl_error *err);
 
 typedef struct mem_need {
     uint64_t pixels;       /* decoded images, all held at once, and the largest one's turned or rendered copy */

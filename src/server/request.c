@@ -252,7 +252,7 @@ sched_job *srv_submit(qvl_server *s, sched_request *req, qvl_error *err) {
         mem_need need;
         int rc = imgs ? 0 : qvl_fail_code(err, QVL_E_NOMEM, "out of memory");
         for (int i = 0; rc == 0 && i < n; i++)
-            if ((rc = mem_image_of(si->img[i].bytes, si->img[i].len, &s->img_lim, &imgs[i], err)) != 0)
+            if ((rc = mem_image_of(si->img[i].bytes, si->img[i].len, &s->img_lim, SRV_MAX_IMAGES, &imgs[i], err)) != 0)
                 qvl_error_prefix(err, "image %d", i + 1);
         if (rc == 0)
             rc = mem_need_request(s->m, imgs, n, req->min_pixels, req->max_pixels, s->cfg.ctx, s->cfg.threads,

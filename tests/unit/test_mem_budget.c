@@ -132,7 +132,8 @@ static void probe_tests(void) {
     qvl_error err = {0};
     CHECK_MSG(image_probe(png, len, 0, NULL, &w, &h, &err) == 0 && w == 512 && h == 384, "%dx%d %s", w, h, err.msg);
     mem_image mi;
-    CHECK(mem_image_of(png, len, NULL, &mi, &err) == 0 && mi.width == 512 && mi.height == 384 && !mi.rendered);
+    CHECK(mem_image_of(png, len, NULL, 8, &mi, &err) == 0 && mi.width == 512 && mi.height == 384 && !mi.rendered &&
+          mi.pages == 1);
     image_limits small = {.max_pixels = 512 * 383};
     err = (qvl_error){0};
     CHECK(image_probe(png, len, 0, &small, &w, &h, &err) == -1 && err.code == QVL_E_TOO_LARGE);
@@ -143,6 +144,14 @@ static void probe_tests(void) {
     CHECK(image_decode(png, len, NULL, &img, &err) == 0 && img.width == 512);
     image_free(&img);
     free(png);
+    /* a document: its pages, each as large as a page may render, up to the cap */
+    uint8_t *pdf = (uint8_t *)slurp("tests/ocr/pdf/scan_en.pdf", &len);
+    CHECK(pdf != NULL);
+    if (!pdf) return;
+    CHECK(mem_image_of(pdf, len, NULL, 8, &mi, &err) == 0 && mi.pages == 3 && mi.rendered &&
+          (uint64_t)mi.width * mi.height >= IMAGE_PDF_MAX_RENDER_PIXELS);
+    CHECK(mem_image_of(pdf, len, NULL, 2, &mi, &err) == 0 && mi.pages == 2);
+    free(pdf);
 }
 
 /* ---- 4. the estimate against the real encode -------------------------------- */
@@ -178,6 +187,15 @@ static void estimate_tests(const qvl_model *m) {
               err.msg);
     CHECK(need.pixels == 2ull * SIDE * SIDE * 3 && need.ocr == 0 && need.prompt > 0);
     CHECK(need.total == need.pixels + need.vision + need.prompt + need.ocr);
+    /* three pages of that size: the same pixels and encoder work at a time,
+     * two more pages of features (each counted twice: its rows, the prompt's copy) */
+    mem_image three = mi;
+    three.pages = 3;
+    mem_need need3;
+    CHECK(mem_need_request(m, &three, 1, 0, IMAGE_HF_MAX_PIXELS, 256, THREADS, false, &need3, &err) == 0);
+    uint64_t features = (uint64_t)(SIDE / 32) * (SIDE / 32) * vision_embd_width(m->vision) * sizeof(float);
+    CHECK_MSG(need3.pixels == need.pixels && need3.vision == need.vision + 2 * 2 * features,
+              "3 pages: vision %llu, 1 page %llu", (unsigned long long)need3.vision, (unsigned long long)need.vision);
     threadpool *tp = threadpool_create(THREADS);
     image_preprocess_opts po = {.max_pixels = IMAGE_HF_MAX_PIXELS};
     FILE *f = fopen("/proc/self/clear_refs", "w");   /* "5": the peak RSS starts again from now */

@@ -116,7 +116,7 @@ test-run: $(UNIT_BIN) $(BUILD)/qvl $(BUILD)/bench
 	@QVL_BIN=$(BUILD)/qvl tests/run_all.sh $(UNIT_BIN)
 	@QVL_BIN=$(BUILD)/qvl tests/load/run.sh 20 20
 	@QVL_BIN=$(BUILD)/qvl tests/faults/run.sh $(BUILD)/faults.md
-	@tests/run_tiers.sh $(BUILD)
+	@tests/run_tiers.sh $(BUILD) $(if $(filter 1,$(SAN)),--kernels-only)
 
 # The integration test runs once, on the release build: it measures a
 # cluster's behaviour, not memory errors (the unit and script tests did).

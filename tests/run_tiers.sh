@@ -1,10 +1,14 @@
 #!/bin/bash
-# run_tiers.sh BUILD_DIR - runs the numeric tests (kernels, packed, golden,
-# forward passes) once more per kernel table this CPU can execute besides the
-# one it picks by itself, forced with QVL_KERNELS: a Zen 4 checks avx512 (no
-# BF16), avx2 and scalar too, a Zen 5 also avxvnni, a Zen 3 scalar. The
-# scalar table stays the judge of the others inside the tests; this makes
-# sure every table also meets the goldens.
+# run_tiers.sh BUILD_DIR [--kernels-only] - runs the numeric tests (kernels,
+# packed, golden, forward passes) once more per kernel table this CPU can
+# execute besides the one it picks by itself, forced with QVL_KERNELS: a Zen 4
+# checks avx512 (no BF16), avx2 and scalar too, a Zen 5 also avxvnni, a Zen 3
+# scalar. The scalar table stays the judge of the others inside the tests;
+# this makes sure every table also meets the goldens.
+# --kernels-only (the sanitizer run): only the tests that call each kernel
+# directly over many shapes and tails, which is where a table's memory errors
+# would be; the release run has checked every table against the goldens, and
+# the forward passes under ASan take minutes per table for no new code.
 set -u
 cd "$(dirname "$0")/.."
 build=$1
@@ -18,6 +22,7 @@ has avx2 fma f16c && tiers+=(avx2)
 tiers+=(scalar)
 tests="test_kernels test_packed test_vision_kernels test_attn_prompt test_text_forward test_batch_decode
        test_text_golden test_vision_golden"
+[ "${2:-}" = --kernels-only ] && tests="test_kernels test_packed test_vision_kernels test_attn_prompt"
 fail=0
 # tiers[0] is the table the tests already ran with.
 for tier in "${tiers[@]:1}"; do

@@ -21,6 +21,7 @@
  *       --prefill-runs R (default 3)
  *   vision, vlm:
  *       --mmproj P     vision GGUF of a GGUF text model
+ *       --vision-quant V  none (default), q8_0 or auto, as `qvl --vision-quant`
  *       --image IMG    the image (required)
  *       --max-pixels N image detail (default: the model's)
  *       --ctx N        vlm session context (default 4096, as `qvl serve`)
@@ -317,6 +318,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
         }
         if (!strcmp(k, "--quant")) o->quant = val;
         else if (!strcmp(k, "--mmproj")) o->mmproj = val;
+        else if (!strcmp(k, "--vision-quant")) o->vision_quant = val;
         else if (!strcmp(k, "--image")) o->image = val;
         else if (!strcmp(k, "--threads")) o->threads = atoi(val) > 0 ? atoi(val) : 1;
         else if (!strcmp(k, "--runs")) o->runs = clamp_runs(atoi(val));

@@ -16,6 +16,7 @@
 typedef struct bench_opts {
     const char *model;      /* HF directory or text GGUF */
     const char *mmproj;     /* vision GGUF for a GGUF model; NULL = none */
+    const char *vision_quant;   /* --vision-quant: model_load_opts.vision_quant (default none: the weights as given) */
     const char *quant;      /* quantize-on-load type for an HF directory */
     const char *image;      /* image file for vision / vlm */
     int threads, runs;      /* runs: 1..BENCH_MAX_RUNS */

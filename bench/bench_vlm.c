@@ -21,6 +21,8 @@
 #include <string.h>
 
 #include "bench.h"
+#include "engine/dtype.h"
+#include "model/vision_model.h"
 #include "generate/chat.h"
 #include "generate/image_cache.h"
 #include "load/model_load.h"
@@ -65,7 +67,8 @@ static qvl_model *load_vision_model(const bench_opts *o, image_bytes *b, double 
     }
     if (read_image_bytes(o->image, b) != 0) return NULL;
     qvl_error err = {0};
-    model_load_opts lo = {.mmproj = o->mmproj, .quant = o->quant, .threads = o->threads, .no_pack = o->no_pack};
+    model_load_opts lo = {.mmproj = o->mmproj, .quant = o->quant, .threads = o->threads, .no_pack = o->no_pack,
+                          .vision_quant = o->vision_quant};
     double t0 = bench_now_s();
     qvl_model *m = model_load(o->model, &lo, &err);
     if (!m) fprintf(stderr, "bench: %s\n", err.msg);
@@ -76,6 +79,7 @@ static qvl_model *load_vision_model(const bench_opts *o, image_bytes *b, double 
         return NULL;
     }
     *load_s = bench_now_s() - t0;
+    printf("vision_weights %s\n", dtype_get(m->vision->blocks[0].qkv.type)->name);
     return m;
 }
 

@@ -170,9 +170,9 @@ collect vq8_ "$BENCH" vision "$Q4" "${VOPTS[@]}" --mmproj "$MMPROJ_Q8" --image "
     die "image tokens $v448_tokens and $v1024_tokens, expected 196 and 768"
 echo "  time to first token: image + question, follow-up (Q4_K_M + F16 vision, 448x448) ..."
 collect vlm_ "$BENCH" vlm "$Q4" "${VOPTS[@]}" --image "$TMP/i448.png" --max-pixels $PX448 --ctx 4096
-echo "  time to first token: a 12 MP phone photo (4032x3024 JPEG) at the default detail ..."
+echo "  time to first token: a 12 MP phone photo (4032x3024 JPEG) at the default detail and vision weights ..."
 convert "$REAL/coffee.png" -resize '4032x3024!' -quality 90 "$TMP/photo12.jpg"
-collect photo_ "$BENCH" vlm "$Q4" "${VOPTS[@]}" --image "$TMP/photo12.jpg" --max-pixels $DEFAULT_PX --ctx 4096 \
+collect photo_ "$BENCH" vlm "$Q4" "${VOPTS[@]}" --vision-quant auto --image "$TMP/photo12.jpg" --max-pixels $DEFAULT_PX --ctx 4096 \
     --answer-tokens 64
 
 echo "  text decode again (runs spread over the bench) ..."
@@ -351,6 +351,7 @@ json=$(cat <<EOF
   "photo_12mp_image_part_ms": $photo_image_ms,
   "photo_12mp_prompt_tokens": $photo_prompt_tokens,
   "photo_12mp_image_tokens": $photo_image_tokens,
+  "photo_12mp_vision_weights": "$photo_vision_weights",
   "answer_ms_photo_12mp": $photo_answer_ms,
   "cancel_ms_encode": $cancel_ms,
   "cancel_ms_encode_runs": $cancel_runs,

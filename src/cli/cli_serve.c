@@ -13,7 +13,9 @@
 #include "base/mem_budget.h"
 #include "cli/cli_settings.h"
 #include "cli/cli_util.h"
+#include "engine/dtype.h"
 #include "engine/kernels.h"
+#include "model/vision_model.h"
 #include "image/preprocess.h"
 #include "server/server.h"
 #include "load/model_load.h"
@@ -178,10 +180,11 @@ static int serve(serve_opts *so) {
     if (m->cfg.test_model[0])
         fprintf(stderr, "\n*** RUNNING THE SYNTHETIC TEST MODEL - answers are gibberish; pass --model with real "
                         "Qwen3-VL weights ***\n\n");
-    printf("qvl serve: %s ready on http://%s%s%s:%d (%d slot%s, %d threads, kernels %s, OCR fast path %s, "
-           "instance %s)\n",
+    printf("qvl serve: %s ready on http://%s%s%s:%d (%d slot%s, %d threads, kernels %s, vision weights %s, OCR fast "
+           "path %s, instance %s)\n",
            m->name, v6 ? "[" : "", cfg.host, v6 ? "]" : "", server_port(srv), cfg.parallel,
-           cfg.parallel == 1 ? "" : "s", cfg.threads, kernels_get()->name, router ? "on" : "off",
+           cfg.parallel == 1 ? "" : "s", cfg.threads, kernels_get()->name,
+           m->vision ? dtype_get(m->vision->blocks[0].qkv.type)->name : "none", router ? "on" : "off",
            server_instance(srv));
     uint64_t limit, base, reserved;
     char t[3][24];

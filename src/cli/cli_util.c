@@ -123,7 +123,8 @@ qvl_model *cli_load_model(const char *cmd, cli_model_opts *mo, bool text_only) {
         return NULL;
     }
     model_load_opts o = {.mmproj = mo->mmproj, .quant = mo->quant, .threads = mo->threads, .text_only = text_only,
-                         .cache_dir = mo->no_cache ? NULL : quant_cache_default_dir(), .no_pack = mo->exact};
+                         .cache_dir = mo->no_cache ? NULL : quant_cache_default_dir(), .no_pack = mo->exact,
+                         .vision_quant = mo->vision_quant ? mo->vision_quant : mo->exact ? "none" : "auto"};
     qvl_error err = {0};
     qvl_model *m = model_load(mo->model, &o, &err);
     if (!m) fprintf(stderr, "%s: %s\n", cmd, err.msg);

@@ -45,12 +45,14 @@ typedef struct cli_model_opts {
     int no_cache;         /* --no-cache: do not keep quantized weights for the next load */
     int exact;            /* matrices as stored, not packed (model_load_opts.no_pack): `qvl logits --exact` */
     const char *kernels;  /* --kernels NAME: force a kernel table (default: the best this CPU runs) */
+    const char *vision_quant;   /* --vision-quant none|q8_0|auto (default auto; model_load_opts) */
 } cli_model_opts;
 
 #define CLI_MODEL_OPTIONS(mo) \
     {"--model", "-m", OPT_STR, &(mo).model}, {"--mmproj", NULL, OPT_STR, &(mo).mmproj}, \
     {"--quant", NULL, OPT_STR, &(mo).quant}, {"--threads", "-t", OPT_INT, &(mo).threads}, \
-    {"--no-cache", NULL, OPT_FLAG, &(mo).no_cache}, {"--kernels", NULL, OPT_STR, &(mo).kernels}
+    {"--no-cache", NULL, OPT_FLAG, &(mo).no_cache}, {"--kernels", NULL, OPT_STR, &(mo).kernels}, \
+    {"--vision-quant", NULL, OPT_STR, &(mo).vision_quant}
 
 #define CLI_MODEL_HELP \
     "  -m, --model M       Hugging Face directory or text .gguf (default: $QVL_MODEL)\n" \
@@ -58,6 +60,9 @@ typedef struct cli_model_opts {
     "      --quant Q       quantize bf16 weights on load: bf16, q8_0 (default), q4_k_m (4-bit,\n" \
     "                      llama.cpp's Q4_K_M mix), q4_k (all Q4_K but the embedding)\n" \
     "      --no-cache      do not keep the quantized weights (~/.cache/qvl) for the next load\n" \
+    "      --vision-quant V  the vision tower's float matrices: q8_0 (quantized on load, ~1 s;\n" \
+    "                      faster, embeddings within ~3e-2), none (as stored), auto (default:\n" \
+    "                      q8_0 unless the CPU has AVX-512 BF16)\n" \
     "  -t, --threads N     compute threads (default: all cores)\n" \
     "      --kernels K     force a kernel table: avx512bf16, avx512, avxvnni, avx2, scalar (default:\n" \
     "                      the best this CPU runs; to compare tiers on one machine)\n"

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/kernels.h"
 #include "engine/matmul.h"
 #include "engine/threadpool.h"
 #include "format/gguf.h"
@@ -139,7 +140,7 @@ static int load_cached_text(qvl_model *m, const char *path, const char *key, thr
     gguf_str stored;
     if (access(path, R_OK) != 0 || gguf_open(&s->gguf, path, &e) != 0) return -1;
     s->has_gguf = true;
-    weight_source src = {path, s, DT_COUNT, tp, &s->gguf};
+    weight_source src = {path, s, DT_COUNT, tp, &s->gguf, DT_COUNT};
     if (gguf_get_str(&s->gguf, "qvl.cache_key", &stored, &e) == 0 && gguf_str_eq(stored, key) &&
         load_text_weights(m, &src, &e) == 0)
         return 0;
@@ -171,6 +172,14 @@ static int load_hf_text(qvl_model *m, const char *dir, const model_load_opts *o,
     return 0;
 }
 
+/* What model_load_opts.vision_quant asks for (checked by model_load). */
+static qvl_dtype vision_quant_type(const model_load_opts *o) {
+    const char *v = o->vision_quant;
+    if (!v || !strcasecmp(v, "none")) return DT_COUNT;
+    if (!strcasecmp(v, "auto")) return kernels_get()->gemm_bf16_tile ? DT_COUNT : DT_Q8_0;
+    return DT_Q8_0;
+}
+
 static int load_hf_dir(qvl_model *m, const char *dir, const model_load_opts *o, threadpool *tp, qvl_error *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
@@ -189,7 +198,8 @@ static int load_hf_dir(qvl_model *m, const char *dir, const model_load_opts *o, 
     }
     m->weight_type = k_m ? "q4_k_m" : q == DT_BF16 ? "bf16" : q == DT_Q4_K ? "q4_k" : q == DT_F16 ? "f16"
                    : q == DT_F32 ? "f32" : "q8_0";
-    weight_source src = {m->storage->st.n_files ? m->storage->st.files[0].map.path : dir, m->storage, q, tp, NULL};
+    weight_source src = {m->storage->st.n_files ? m->storage->st.files[0].map.path : dir, m->storage, q, tp, NULL,
+                         vision_quant_type(o)};
     if (load_hf_text(m, dir, o, &src, err) != 0) return -1;
     if (m->cfg.has_vision && !o->text_only && vision_load_hf(m, &src, dir, err) != 0) return -1;
     load_generation_config(m, dir);
@@ -295,9 +305,9 @@ static int load_gguf(qvl_model *m, const char *path, const model_load_opts *o, t
     if (load_gguf_config(m, &s->gguf, err) != 0) return -1;
     if (!(m->tok = load_gguf_tokenizer(&s->gguf, err))) return -1;
     m->weight_type = "gguf";
-    weight_source src = {path, s, DT_COUNT, tp, &s->gguf};
+    weight_source src = {path, s, DT_COUNT, tp, &s->gguf, DT_COUNT};
     if (load_text_weights(m, &src, err) != 0) return -1;
-    return o->mmproj && !o->text_only ? vision_load_mmproj(m, o->mmproj, tp, err) : 0;
+    return o->mmproj && !o->text_only ? vision_load_mmproj(m, o->mmproj, vision_quant_type(o), tp, err) : 0;
 }
 
 /* ---- entry points ------------------------------------------------------ */
@@ -320,6 +330,11 @@ qvl_model *model_load(const char *path, const model_load_opts *opts, qvl_error *
     const char *end = base;
     while (base > path && base[-1] != '/') base--;
     snprintf(m->name, sizeof m->name, "%.*s", (int)(end - base), base);
+    const char *vq = o->vision_quant;
+    if (vq && strcasecmp(vq, "none") && strcasecmp(vq, "q8_0") && strcasecmp(vq, "auto")) {
+        model_free(m);
+        return qvl_fail(err, "--vision-quant %s: choose none (as stored), q8_0 or auto", vq), NULL;
+    }
     threadpool *tp = threadpool_create(o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
     int rc;
     if (S_ISDIR(st.st_mode)) {

@@ -33,6 +33,13 @@ typedef struct model_load_opts {
      * weight_pack.h): logits then equal llama.cpp's bit for bit, at the
      * speed of the row-by-row kernels. For conformance tests. */
     bool no_pack;
+    /* The vision tower's float (BF16/F16) matrices: NULL or "none" = as
+     * stored; "q8_0" = quantized to Q8_0 while loading (about a second for
+     * the 2b tower, not cached), run by the packed int8 kernels: faster on
+     * every tier, embeddings within ~3e-2 of the float ones; "auto" = q8_0
+     * where the active kernel table has no BF16 GEMM (every tier but
+     * avx512bf16), else as stored. A Q8_0 mmproj stays as it is. */
+    const char *vision_quant;
 } model_load_opts;
 
 /* Loads a model directory or .gguf file. Returns NULL with err set. */

@@ -26,6 +26,11 @@
 #include "load/vision_load.h"
 #include "load/weight_source.h"
 
+/* The type the tower's matrices are loaded as (need_matrix's want). */
+static qvl_dtype vision_want(const weight_source *src) {
+    return src->vision_quant == DT_Q8_0 ? DT_Q8_0 : DT_COUNT;
+}
+
 static int load_block(const weight_source *src, const vision_config *c, int b, vision_block *blk, qvl_error *err) {
     int64_t D = c->hidden_size, F = c->intermediate_size;
     struct {
@@ -61,7 +66,7 @@ static int load_block(const weight_source *src, const vision_config *c, int b, v
     for (size_t k = 0; k < sizeof mats / sizeof *mats; k++) {
         snprintf(hf, sizeof hf, "model.visual.blocks.%d.%s", b, mats[k].hf);
         snprintf(gg, sizeof gg, "v.blk.%d.%s", b, mats[k].gg);
-        if (need_matrix(src, hf, gg, mats[k].cols, mats[k].rows, DT_COUNT, mats[k].dst, err)) return -1;
+        if (need_matrix(src, hf, gg, mats[k].cols, mats[k].rows, vision_want(src), mats[k].dst, err)) return -1;
     }
     return 0;
 }
@@ -90,9 +95,9 @@ static int load_merger(const weight_source *src, const vision_config *c, int k, 
     }
     if (!(mg->norm_w = need_vector(src, hf[0], gg[0], norm, err)) ||
         !(mg->norm_b = need_vector(src, hf[1], gg[1], norm, err)) ||
-        need_matrix(src, hf[2], gg[2], W, W, DT_COUNT, &mg->fc1, err) ||
+        need_matrix(src, hf[2], gg[2], W, W, vision_want(src), &mg->fc1, err) ||
         !(mg->fc1_b = need_vector(src, hf[3], gg[3], W, err)) ||
-        need_matrix(src, hf[4], gg[4], W, O, DT_COUNT, &mg->fc2, err) ||
+        need_matrix(src, hf[4], gg[4], W, O, vision_want(src), &mg->fc2, err) ||
         !(mg->fc2_b = need_vector(src, hf[5], gg[5], O, err)))
         return -1;
     return 0;
@@ -397,7 +402,7 @@ static int mmproj_config(const gguf_file *g, vision_config *v, qvl_error *err) {
     return 0;
 }
 
-int vision_load_mmproj(qvl_model *m, const char *path, threadpool *tp, qvl_error *err) {
+int vision_load_mmproj(qvl_model *m, const char *path, qvl_dtype quant, threadpool *tp, qvl_error *err) {
     model_storage *s = m->storage;
     if (gguf_open(&s->mmproj, path, err) != 0) return -1;
     s->has_mmproj = true;
@@ -416,7 +421,7 @@ int vision_load_mmproj(qvl_model *m, const char *path, threadpool *tp, qvl_error
     m->cfg.vision = v;
     m->cfg.has_vision = true;
     if (config_validate(&m->cfg, path, err) != 0) return -1;
-    weight_source src = {path, s, DT_COUNT, tp, &s->mmproj};
+    weight_source src = {path, s, DT_COUNT, tp, &s->mmproj, quant};
     if (load_weights(m, &src, err) != 0) return -1;
     image_preprocess_opts *o = &m->vision->preprocess;
     if (clip_floats3(&s->mmproj, "clip.vision.image_mean", o->mean, err) ||

@@ -12,13 +12,15 @@
 
 /* Vision tower of an HF directory (tensors model.visual.* of src, hyper-
  * parameters from m->cfg.vision, image defaults from dir's
- * preprocessor_config.json). Sets m->vision. Returns 0 or -1 with err set. */
+ * preprocessor_config.json; float matrices as src->vision_quant). Sets
+ * m->vision. Returns 0 or -1 with err set. */
 int vision_load_hf(qvl_model *m, const weight_source *src, const char *dir, qvl_error *err);
 
 /* Vision tower from an mmproj GGUF (clip / qwen3vl_merger) for a GGUF text
  * model: opens it into m->storage->mmproj, reads the clip.vision.*
  * hyper-parameters into m->cfg.vision (checked against the text model) and
- * the weights. Sets m->vision. Returns 0 or -1 with err naming the file. */
-int vision_load_mmproj(qvl_model *m, const char *path, threadpool *tp, qvl_error *err);
+ * the weights (float matrices as quant, weight_source.vision_quant). Sets
+ * m->vision. Returns 0 or -1 with err naming the file. */
+int vision_load_mmproj(qvl_model *m, const char *path, qvl_dtype quant, threadpool *tp, qvl_error *err);
 
 #endif

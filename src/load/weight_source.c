@@ -111,7 +111,9 @@ int need_matrix(const weight_source *src, const char *hf, const char *gg, int64_
     free(j.rows);
     /* the float original is done with: out of resident memory (a first
      * quantize-on-load of a 2b model would otherwise hold 3.4 GB of it) */
-    if (!src->gguf)
+    if (src->gguf)
+        mapped_file_drop(&src->gguf->map, t->data, t->nbytes);
+    else
         for (int f = 0; f < src->store->st.n_files; f++) mapped_file_drop(&src->store->st.files[f].map, t->data, t->nbytes);
     return 0;
 }

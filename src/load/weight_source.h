@@ -39,6 +39,7 @@ typedef struct weight_source {
     qvl_dtype quant;         /* DT_COUNT = keep stored types */
     threadpool *tp;
     const gguf_file *gguf;   /* GGUF names from this file; NULL = HF names from store->st */
+    qvl_dtype vision_quant;  /* the vision tower's float matrices become this (DT_Q8_0); 0 or DT_COUNT = as stored */
 } weight_source;
 
 /* A buffer freed with the model; NULL when out of memory. */

@@ -32,12 +32,12 @@ PY
 }
 for c in I2 I3; do
     img=$IM/$(cat $G/$c/image.txt)
-    out=$($QVL encode-image -m $tmp/m --image $img --out $tmp/$c.f32 -t 2)
+    out=$($QVL encode-image -m $tmp/m --vision-quant none --image $img --out $tmp/$c.f32 -t 2)
     check "encode-image $c prints the shape" "echo '$out' | grep -q 'x 512 floats'"
     d=$(maxdiff $tmp/$c.f32 $G/$c/F16/image_embd.f32)
     check "encode-image $c within 1e-2 of the golden (got $d)" "python3 -c 'import sys; sys.exit(0 if \"$d\" != \"size\" and float(\"$d\") <= 1e-2 else 1)'"
 done
-$QVL encode-image -m $GG/tiny-Q8_0.gguf --mmproj $GG/tiny-mmproj-F16.gguf --image $IM/img_512x384.png --out $tmp/gg.f32 -t 2 >/dev/null
+$QVL encode-image -m $GG/tiny-Q8_0.gguf --mmproj $GG/tiny-mmproj-F16.gguf --vision-quant none --image $IM/img_512x384.png --out $tmp/gg.f32 -t 2 >/dev/null
 d=$(maxdiff $tmp/gg.f32 $G/I3/F16/image_embd.f32)
 check "encode-image from the mmproj within 1e-2 (got $d)" "python3 -c 'import sys; sys.exit(0 if \"$d\" != \"size\" and float(\"$d\") <= 1e-2 else 1)'"
 # A Q8_0 mmproj (--mmproj-quant): half the bytes, embeddings near the golden F16 ones whether
@@ -52,9 +52,21 @@ for f in q8 q8s; do
     d=$(maxdiff $tmp/$f.f32 $G/I3/F16/image_embd.f32)
     check "encode-image from a Q8_0 mmproj ($f) within 3e-2 of the F16 golden (got $d)" "python3 -c 'import sys; sys.exit(0 if \"$d\" != \"size\" and float(\"$d\") <= 3e-2 else 1)'"
 done
+# --vision-quant q8_0: the float tower quantized while loading, from the HF directory or an F16
+# mmproj alike; auto picks it where the table has no BF16 GEMM (avx2 here, forced).
+$QVL encode-image -m $tmp/m --vision-quant q8_0 --image $IM/img_512x384.png --out $tmp/vq.f32 -t 2 >/dev/null
+$QVL encode-image -m $GG/tiny-Q8_0.gguf --mmproj $GG/tiny-mmproj-F16.gguf --vision-quant q8_0 --image $IM/img_512x384.png --out $tmp/vqg.f32 -t 2 >/dev/null
+for f in vq vqg; do
+    d=$(maxdiff $tmp/$f.f32 $G/I3/F16/image_embd.f32)
+    check "encode-image --vision-quant q8_0 ($f) within 3e-2 of the F16 golden, not equal to it (got $d)" "python3 -c 'import sys; sys.exit(0 if \"$d\" != \"size\" and 0 < float(\"$d\") <= 3e-2 else 1)'"
+done
+$QVL encode-image -m $tmp/m --kernels avx2 --vision-quant auto --image $IM/img_512x384.png --out $tmp/va.f32 -t 2 >/dev/null
+$QVL encode-image -m $tmp/m --kernels avx2 --vision-quant q8_0 --image $IM/img_512x384.png --out $tmp/vq2.f32 -t 2 >/dev/null
+check "--vision-quant auto on the avx2 table is q8_0" "cmp -s $tmp/va.f32 $tmp/vq2.f32"
+check "--vision-quant with a bad value says what to choose" "! $QVL encode-image -m $tmp/m --vision-quant q4 --image $IM/img_512x384.png --out $tmp/x.f32 2>$tmp/err && grep -q 'choose none' $tmp/err"
 check "encode-image on a GGUF without --mmproj says so" "$QVL encode-image -m $GG/tiny-Q8_0.gguf --image $IM/img_256x256.png --out $tmp/n.f32 2>&1 | grep -q -- --mmproj"
 
-$QVL logits -m $tmp/m --quant bf16 --prompt-ids $G/I3/F16/prompt_ids.txt --image $IM/img_512x384.png --out $tmp/l.f32 -t 2 2>/dev/null
+$QVL logits -m $tmp/m --quant bf16 --vision-quant none --prompt-ids $G/I3/F16/prompt_ids.txt --image $IM/img_512x384.png --out $tmp/l.f32 -t 2 2>/dev/null
 d=$(maxdiff $tmp/l.f32 $G/I3/F16/logits_last.f32)
 check "logits --image I3 within 2e-2 (got $d)" "python3 -c 'import sys; sys.exit(0 if \"$d\" != \"size\" and float(\"$d\") <= 2e-2 else 1)'"
 check "logits --image with the wrong image names the mismatch" "$QVL logits -m $tmp/m --prompt-ids $G/I3/F16/prompt_ids.txt --image $IM/img_256x256.png --out $tmp/l.f32 2>&1 | grep -q 'has 64 tokens (8x8) but its run of <|image_pad|> at position 15 has 192'"

@@ -38,7 +38,7 @@ cc -std=c11 -O2 -Wall -Wextra -Werror -Itests/unit -o "$TMP/compare_embd" tests/
 
 vocab=$(grep -o '"n_vocab": *[0-9]*' "$CASE/meta.json" | grep -o '[0-9]*$')
 start=$(date +%s.%N)
-"$QVL" logits --model "$MODEL" --quant bf16 -t "$THREADS" --prompt-ids "$CASE/prompt_ids.txt" --out "$TMP/logits.f32"
+"$QVL" logits --model "$MODEL" --quant bf16 --vision-quant none -t "$THREADS" --prompt-ids "$CASE/prompt_ids.txt" --out "$TMP/logits.f32"
 echo "2b T1 F16 (--quant bf16, $(wc -w < "$CASE/prompt_ids.txt") prompt tokens, $(echo "$(date +%s.%N) - $start" | bc) s):"
 "$TMP/compare_logits" "$TMP/logits.f32" "$CASE/logits_last.f32" "$vocab" "$CASE/generated_logits_top5.txt" 2e-2 5e-3
 
@@ -47,10 +47,10 @@ IMG=$TD/images/$(cat "$TD/golden/2b/image/I1/image.txt")
 rows=$(grep -o '"n_tokens": *[0-9]*' "$ICASE/chunks.json" | grep -o '[0-9]*$')
 cols=$(grep -o '"n_embd_inp": *[0-9]*' "$ICASE/chunks.json" | grep -o '[0-9]*$')
 start=$(date +%s.%N)
-"$QVL" encode-image --model "$MODEL" --quant bf16 -t "$THREADS" --image "$IMG" --out "$TMP/embd.f32" >/dev/null
+"$QVL" encode-image --model "$MODEL" --quant bf16 --vision-quant none -t "$THREADS" --image "$IMG" --out "$TMP/embd.f32" >/dev/null
 echo "2b I1 image embeddings ($rows x $cols, $(echo "$(date +%s.%N) - $start" | bc) s):"
 "$TMP/compare_embd" "$TMP/embd.f32" "$ICASE/image_embd.f32" "$rows" "$cols" 1e-2 0.9999
-"$QVL" logits --model "$MODEL" --quant bf16 -t "$THREADS" --prompt-ids "$ICASE/prompt_ids.txt" --image "$IMG" \
+"$QVL" logits --model "$MODEL" --quant bf16 --vision-quant none -t "$THREADS" --prompt-ids "$ICASE/prompt_ids.txt" --image "$IMG" \
     --out "$TMP/ilogits.f32"
 echo "2b I1 multimodal logits:"
 "$TMP/compare_logits" "$TMP/ilogits.f32" "$ICASE/logits_last.f32" "$vocab" "$ICASE/generated_logits_top5.txt" 2e-2 5e-3

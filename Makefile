@@ -196,7 +196,7 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_LIBSRC)
 # call beyond those (the scheduler's callees: generation, the model) comes
 # uninstrumented from the release library, never run by these targets.
 FUZZ_API_OBJ := $(patsubst %.c,build/fuzz/%.o,$(filter-out src/server/server.c src/server/web_assets.c,\
-                  $(wildcard src/server/*.c)) $(FUZZ_LIBSRC))
+                  $(wildcard src/server/*.c src/service/*.c)) $(FUZZ_LIBSRC))
 build/fuzz/fuzz_api_%: tests/fuzz/fuzz_api_%.c tests/fuzz/fuzz_util.h tests/fuzz/fuzz_server.h $(FUZZ_API_OBJ) \
                        build/release/libqvl.a
 	@mkdir -p $(dir $@)

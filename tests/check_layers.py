@@ -30,8 +30,9 @@ LAYERS = {
     "generate": 6,
     "ocr": 7, "batch": 7,
     "answer": 8,
-    "server": 9,
-    "cli": 10,
+    "service": 9,
+    "server": 10,
+    "cli": 11,
 }
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

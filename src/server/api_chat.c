@@ -62,7 +62,7 @@
 #include "answer/grounding.h"
 #include "base/base64.h"
 #include "image/image.h"
-#include "server/http_util.h"
+#include "service/http_util.h"
 #include "server/server_impl.h"
 #include "server/sse.h"
 

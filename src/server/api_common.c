@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "server/http_util.h"
+#include "service/http_util.h"
 #include "base/clock.h"
 #include "server/server_impl.h"
 

@@ -53,7 +53,7 @@
 #include <string.h>
 
 #include "base/clock.h"
-#include "server/http_util.h"
+#include "service/http_util.h"
 #include "server/server_impl.h"
 #include "server/sse.h"
 
@@ -114,9 +114,10 @@ static json_t *options_as_params(const json_t *opts, int ctx, qvl_error *err) {
         qvl_fail_code(err, QVL_E_BAD_INPUT, "'options' must be an object");
         goto fail;
     }
-    /* ignore_eos: qvl's extension, as in the OpenAI API (exactly num_predict tokens, for load tests) */
+    /* qvl's extensions, as in the OpenAI API: ignore_eos (exactly num_predict tokens, for load tests),
+     * min_pixels / max_pixels (the images' detail) */
     static const char *same[] = {"temperature", "top_p", "top_k", "min_p", "seed", "stop", "presence_penalty",
-                                 "frequency_penalty", "ignore_eos"};
+                                 "frequency_penalty", "ignore_eos", "min_pixels", "max_pixels"};
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
         json_t *v = json_object_get(opts, same[i]);
         if (v && !json_is_null(v)) json_object_set(p, same[i], v);

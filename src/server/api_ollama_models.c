@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "server/http_util.h"
+#include "service/http_util.h"
 #include "server/server_impl.h"
 
 /* The Ollama API level followed (clients compare versions to enable

@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "server/http_util.h"
+#include "service/http_util.h"
 #include "server/server_impl.h"
 #include "server/sse.h"
 

@@ -17,7 +17,7 @@
 
 #include "base/base64.h"
 #include "image/image.h"
-#include "server/http_util.h"
+#include "service/http_util.h"
 #include "server/server_impl.h"
 
 enum { PAGES_THUMBS = 24, THUMB_PIXELS = 20000 };

@@ -8,7 +8,7 @@
 #include <strings.h>
 
 #include "generate/mem_need.h"
-#include "server/http_util.h"
+#include "service/http_util.h"
 #include "server/server_impl.h"
 
 /* ---- replies ---------------------------------------------------------------- */

@@ -17,7 +17,7 @@
 #include "base/mem_budget.h"
 #include "generate/mem_need.h"
 #include "image/preprocess.h"
-#include "server/http_util.h"
+#include "service/http_util.h"
 #include "server/server_impl.h"
 #include "server/web_assets.h"
 

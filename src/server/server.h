@@ -44,7 +44,7 @@ typedef struct server_config {
     int threads;             /* compute threads in total */
     int parallel;            /* inference slots */
     const char *api_key;     /* NULL = no key required (unless api_key_file) */
-    const char *api_key_file;/* more keys, one per line ('#' comments), or NULL (server/api_keys.h) */
+    const char *api_key_file;/* more keys, one per line ('#' comments), or NULL (service/api_keys.h) */
     int max_image_mb;        /* per image, encoded */
     const char *cors;        /* Access-Control-Allow-Origin value, or NULL */
     int ctx;                 /* KV cache size per slot */

@@ -20,11 +20,11 @@
 #include "grammar/grammar.h"
 #include "grammar/token_mask.h"
 #include "model/model.h"
-#include "server/api_keys.h"
-#include "server/conn_deadline.h"
-#include "server/conversations.h"
-#include "server/metrics.h"
-#include "server/scheduler.h"
+#include "service/api_keys.h"
+#include "service/conn_deadline.h"
+#include "service/conversations.h"
+#include "service/metrics.h"
+#include "service/scheduler.h"
 #include "server/server.h"
 
 /* At most this many images in one question - one user message, in every

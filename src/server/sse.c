@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "base/clock.h"
-#include "server/http_util.h"
+#include "service/http_util.h"
 
 enum { POLL_MS = 50, QUEUE_NOTE_MS = 1000, QUEUED_GRACE_MS = 100 };
 

@@ -20,7 +20,7 @@
 
 #include <microhttpd.h>
 
-#include "server/scheduler.h"
+#include "service/scheduler.h"
 #include "server/server_impl.h"
 
 typedef struct sse_format {

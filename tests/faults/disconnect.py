@@ -145,8 +145,10 @@ def ollama_body(model):
         msg = {"role": "user", "content": question}
         if image:
             msg["images"] = [base64.b64encode(image).decode()]
+        # max_pixels as the other APIs send it: the full 1024x1024 image, an encode
+        # long enough for /metrics to show its phase (the default detail took ~20 ms)
         return {"model": model, "messages": [msg], "stream": True, "mode": "vlm",
-                "options": {"num_predict": n, "ignore_eos": True}}
+                "options": {"num_predict": n, "ignore_eos": True, "max_pixels": 16777216}}
     return body
 
 

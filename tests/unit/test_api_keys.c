@@ -1,4 +1,4 @@
-/* test_api_keys.c - server/api_keys.h: keys from --api-key and a file,
+/* test_api_keys.c - service/api_keys.h: keys from --api-key and a file,
  * and what the check lets through: each key exactly, nothing else (no
  * prefix, no extension, no empty or missing key); files that hold no key,
  * cannot be read or hold a key with a space are refused with the file and
@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "server/api_keys.h"
+#include "service/api_keys.h"
 
 static void write_file(const char *path, const char *text) {
     FILE *f = fopen(path, "w");

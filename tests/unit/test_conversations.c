@@ -1,5 +1,5 @@
 /* test_conversations.c - the simple API's conversation store
- * (server/conversations.h): what is put comes back as a deep copy, a put
+ * (service/conversations.h): what is put comes back as a deep copy, a put
  * replaces, unknown ids give NULL, the least recently used conversation is
  * dropped when the store is full (a get counts as a use), a conversation
  * expires ttl_s after its last use (a get refreshes it), the byte budget
@@ -16,7 +16,7 @@
 
 #include "check.h"
 #include "test_time.h"
-#include "server/conversations.h"
+#include "service/conversations.h"
 
 /* A conversation whose one user message is text. */
 static json_t *conv(const char *text) {

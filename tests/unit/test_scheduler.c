@@ -1,4 +1,4 @@
-/* test_scheduler.c - the server's slots and queue (server/scheduler.h) on
+/* test_scheduler.c - the server's slots and queue (service/scheduler.h) on
  * the tiny test model: a job goes queued -> running -> done and its polled
  * text adds up to the result; the queue is FIFO, reports positions and
  * refuses jobs past max_queue (SRV_E_QUEUE_FULL); cancelling drops a queued
@@ -19,8 +19,8 @@
 #include "test_time.h"
 #include "tiny_model.h"
 #include "load/model_load.h"
-#include "server/http_util.h"
-#include "server/scheduler.h"
+#include "service/http_util.h"
+#include "service/scheduler.h"
 
 static const qvl_model *M;
 

@@ -24,7 +24,7 @@
 #include "test_time.h"
 #include "tiny_model.h"
 #include "load/model_load.h"
-#include "server/http_util.h"
+#include "service/http_util.h"
 #include "server/sse.h"
 
 static const qvl_model *M;

@@ -1,5 +1,5 @@
 /* http_util.c - see http_util.h. */
-#include "server/http_util.h"
+#include "service/http_util.h"
 
 #include <errno.h>
 #include <math.h>

@@ -8,7 +8,7 @@
 #ifndef QVL_METRICS_H
 #define QVL_METRICS_H
 
-#include "server/scheduler.h"
+#include "service/scheduler.h"
 
 typedef struct metrics metrics;
 struct mem_budget;

@@ -1,5 +1,5 @@
 /* metrics.c - see metrics.h. */
-#include "server/metrics.h"
+#include "service/metrics.h"
 
 #include <pthread.h>
 #include <stdarg.h>

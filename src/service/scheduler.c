@@ -4,7 +4,7 @@
  * it is held only for bookkeeping, never during inference. Each job has its
  * own condition variable so a poll wakes only for its job; the workers share
  * work_cv. */
-#include "server/scheduler.h"
+#include "service/scheduler.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -15,7 +15,7 @@
 #include "base/clock.h"
 #include "base/mem_budget.h"
 #include "generate/mem_need.h"
-#include "server/http_util.h"
+#include "service/http_util.h"
 
 struct sched_job {
     scheduler *s;

@@ -3,7 +3,7 @@
  * entries at most: --max-connections bounds them). shutdown() rather than
  * close(): the socket stays libmicrohttpd's to close, so its number cannot
  * be reused under it. */
-#include "server/conn_deadline.h"
+#include "service/conn_deadline.h"
 
 #include <pthread.h>
 #include <stdbool.h>

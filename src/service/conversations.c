@@ -1,6 +1,6 @@
 /* conversations.c - see conversations.h. A small array searched linearly:
  * max_entries is tens, not thousands. */
-#include "server/conversations.h"
+#include "service/conversations.h"
 
 #include <ctype.h>
 #include <pthread.h>

@@ -1,5 +1,5 @@
 /* api_keys.c - see api_keys.h. */
-#include "server/api_keys.h"
+#include "service/api_keys.h"
 
 #include <errno.h>
 #include <stdio.h>

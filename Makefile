@@ -187,16 +187,18 @@ fuzz:
 # Only the parsers of untrusted bytes are linked in (not the SIMD kernels).
 FUZZ_LIBSRC := $(wildcard src/base/*.c src/format/*.c src/image/*.c) src/engine/dtype.c src/answer/grounding.c \
                $(wildcard src/tokenizer/*.c src/grammar/*.c)
+# Compiled once into build/fuzz/src and linked into every target.
+FUZZ_LIB_OBJ := $(FUZZ_LIBSRC:%.c=build/fuzz/%.o)
 fuzz-build: $(FUZZ_BIN)
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_LIBSRC)
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(FUZZ_LIBSRC) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(FUZZ_LIB_OBJ) $(LDLIBS)
 # The API request targets call the server's parse steps: the server's files
 # and the parsers are built instrumented (into build/fuzz/src), and what they
 # call beyond those (the scheduler's callees: generation, the model) comes
 # uninstrumented from the release library, never run by these targets.
 FUZZ_API_OBJ := $(patsubst %.c,build/fuzz/%.o,$(filter-out src/server/server.c src/server/web_assets.c,\
-                  $(wildcard src/server/*.c src/service/*.c)) $(FUZZ_LIBSRC))
+                  $(wildcard src/server/*.c src/service/*.c))) $(FUZZ_LIB_OBJ)
 build/fuzz/fuzz_api_%: tests/fuzz/fuzz_api_%.c tests/fuzz/fuzz_util.h tests/fuzz/fuzz_server.h $(FUZZ_API_OBJ) \
                        build/release/libqvl.a
 	@mkdir -p $(dir $@)

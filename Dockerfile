@@ -18,6 +18,7 @@ RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --
         build-essential pkg-config \
         libjansson-dev libutf8proc-dev libmicrohttpd-dev libjpeg62-turbo-dev libpng-dev libwebp-dev \
         nettle-dev libheif-dev libtiff-dev libgif-dev libtesseract-dev libleptonica-dev libopenblas-dev \
+        libpoppler-glib-dev libcairo2-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -32,7 +33,7 @@ RUN make -j"$(nproc)" install PREFIX=/usr/local DESTDIR=/out
 FROM ${BASE}
 RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         libjansson4 libutf8proc2 libmicrohttpd12 libjpeg62-turbo libpng16-16 libwebp7 libnettle8 \
-        libheif1 libtiff6 libgif7 libtesseract5 liblept5 libopenblas0-pthread \
+        libheif1 libtiff6 libgif7 libtesseract5 liblept5 libopenblas0-pthread libpoppler-glib8 libcairo2 \
         tesseract-ocr-eng tesseract-ocr-chi-sim curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --uid 10001 --user-group --home-dir /var/lib/qvl --create-home --shell /usr/sbin/nologin qvl \

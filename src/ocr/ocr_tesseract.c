@@ -103,6 +103,12 @@ static TessBaseAPI *tess_get(ocr_tess *t, const char *lang, qvl_error *err) {
     return api;
 }
 
+/* Drops the newlines and spaces Tesseract ends a line's text with. */
+static void trim_end(char *text) {
+    size_t n = strlen(text);
+    while (n && (text[n - 1] == '\n' || text[n - 1] == ' ')) text[--n] = 0;
+}
+
 /* Walks the text lines of a finished recognition into out. */
 static int collect_lines(TessBaseAPI *api, ocr_result *out, qvl_error *err) {
     TessResultIterator *it = TessBaseAPIGetIterator(api);
@@ -111,9 +117,8 @@ static int collect_lines(TessBaseAPI *api, ocr_result *out, qvl_error *err) {
     do {
         char *text = TessResultIteratorGetUTF8Text(it, RIL_TEXTLINE);
         if (!text) continue;
-        size_t n = strlen(text);
-        while (n && (text[n - 1] == '\n' || text[n - 1] == ' ')) text[--n] = 0;
-        if (n == 0) { TessDeleteText(text); continue; }
+        trim_end(text);
+        if (!text[0]) { TessDeleteText(text); continue; }
         ocr_text_join_cjk(text);
         int l = 0, tp = 0, r = 0, b = 0;
         TessPageIteratorBoundingBox(TessResultIteratorGetPageIteratorConst(it), RIL_TEXTLINE,
@@ -150,10 +155,8 @@ static uint8_t *grey_pixels(const ocr_image *img) {
     return grey;
 }
 
-/* One pass over the page (grey: grey_pixels of img, or NULL) with the
- * current segmentation mode. */
-static int recognize_page(TessBaseAPI *api, const ocr_image *img, const uint8_t *grey, const atomic_bool *cancel,
-                          ocr_result *out, qvl_error *err) {
+/* Hands img (grey: grey_pixels of img, or NULL) to api. */
+static void set_page(TessBaseAPI *api, const ocr_image *img, const uint8_t *grey) {
     if (grey) TessBaseAPISetImage(api, grey, img->width, img->height, 1, img->width);
     else TessBaseAPISetImage(api, img->rgb, img->width, img->height, 3, img->width * 3);
     /* Images carry no trustworthy DPI. 70 (screen resolution, Tesseract's
@@ -162,6 +165,13 @@ static int recognize_page(TessBaseAPI *api, const ocr_image *img, const uint8_t 
      * Global Otsu thresholding (the default) also beat Sauvola there, though
      * Sauvola reads unevenly lit photos such as page.png better. */
     TessBaseAPISetSourceResolution(api, 70);
+}
+
+/* One pass over the page (grey: grey_pixels of img, or NULL) with the
+ * current segmentation mode. */
+static int recognize_page(TessBaseAPI *api, const ocr_image *img, const uint8_t *grey, const atomic_bool *cancel,
+                          ocr_result *out, qvl_error *err) {
+    set_page(api, img, grey);
     int rc = -1;
     ETEXT_DESC *monitor = cancel ? TessMonitorCreate() : NULL;
     if (monitor) {
@@ -240,7 +250,7 @@ static int cjk_only(const char *lang, char *buf, size_t n) {
  * Chinese and is not much less sure (10 points). Lines such as "使用 USB
  * 接口" are read again too, and keep their reading: the Chinese model reads
  * "USB" as it is. The box is padded by an eighth of the line's height: the
- * re-read of a tight box mistook strokes cut at its edges. The page's image is still set on `api` as read. */
+ * re-read of a tight box mistook strokes cut at its edges. */
 static int reread_short_latin(ocr_tess *t, const ocr_image *img, const uint8_t *grey, const char *lang,
                               const atomic_bool *cancel, ocr_result *out, qvl_error *err) {
     char cjk_lang[132];
@@ -254,15 +264,17 @@ static int reread_short_latin(ocr_tess *t, const ocr_image *img, const uint8_t *
     }
     if (cjk < 2 * latin) return 0;
     TessBaseAPI *api = NULL;
-    for (int i = 0; i < out->n_lines; i++) {
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < out->n_lines; i++) {
         ocr_line *line = &out->lines[i];
         if (line->w <= 0 || !ocr_text_only_short_latin(line->text, 3)) continue;
-        if (cancel && atomic_load(cancel)) return qvl_fail_code(err, QVL_E_CANCELLED, "OCR cancelled");
+        if (cancel && atomic_load(cancel)) {
+            rc = qvl_fail_code(err, QVL_E_CANCELLED, "OCR cancelled");
+            break;
+        }
         if (!api) {
             if (!(api = tess_get(t, cjk_lang, err))) return -1;
-            if (grey) TessBaseAPISetImage(api, grey, img->width, img->height, 1, img->width);
-            else TessBaseAPISetImage(api, img->rgb, img->width, img->height, 3, img->width * 3);
-            TessBaseAPISetSourceResolution(api, 70);
+            set_page(api, img, grey);
             TessBaseAPISetPageSegMode(api, PSM_SINGLE_LINE);
         }
         int pad = line->h / 8, x = line->x - pad > 0 ? line->x - pad : 0, y = line->y - pad > 0 ? line->y - pad : 0;
@@ -272,8 +284,7 @@ static int reread_short_latin(ocr_tess *t, const ocr_image *img, const uint8_t *
         char *text = TessBaseAPIRecognize(api, NULL) == 0 ? TessBaseAPIGetUTF8Text(api) : NULL;
         float conf = (float)TessBaseAPIMeanTextConf(api);
         if (!text) continue;
-        size_t n = strlen(text);
-        while (n && (text[n - 1] == '\n' || text[n - 1] == ' ')) text[--n] = 0;
+        trim_end(text);
         ocr_text_join_cjk(text);
         long c, l, c0, l0;
         ocr_text_scripts(text, &c, &l);
@@ -288,11 +299,12 @@ static int reread_short_latin(ocr_tess *t, const ocr_image *img, const uint8_t *
         }
         TessDeleteText(text);
     }
+    /* the slot may read whole pages in this language next, cancelled or not */
     if (api) {
         TessBaseAPISetPageSegMode(api, PSM_AUTO);
         TessBaseAPIClear(api);
     }
-    return 0;
+    return rc;
 }
 
 int ocr_tess_recognize(ocr_tess *t, const ocr_image *img, const char *lang, const atomic_bool *cancel,

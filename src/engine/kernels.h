@@ -76,14 +76,6 @@ typedef struct kernels {
     void (*gemm_bf16_pack_x)(const float *x, void *out, int64_t k);
     void (*gemm_bf16_tile)(const void *w, size_t wstride, int nr, const void *xb, int nt, int64_t k, float *y,
                            size_t ystride);
-    /* Float activations against BF16 weights with f32 products and sums
-     * (any order): the float path's result without widening the weights
-     * first. gemm_f32_bf16w writes y[t * ystride + r] = sum over i < k of
-     * x[t * xstride + i] w[r][i] for nr weight rows at w + r * wstride bytes
-     * (wstride a multiple of 4) and nt rows of x; k is even. NULL in tables
-     * without it. */
-    void (*gemm_f32_bf16w)(const void *w, size_t wstride, int nr, const float *x, size_t xstride, int nt, int64_t k,
-                           float *y, size_t ystride);
     /* The vision tower's element work, f32 in any summation order (not
      * bit-matched to anything). layernorm: as ops.h layernorm (x may equal
      * y). add_gelu_tanh: x[i] = gelu_tanh(x[i] + b[i]), ops.h's tanh GELU.
@@ -140,8 +132,6 @@ typedef struct kernels {
 #define GEMM_ROWS 16
 
 #define GEMM_BF16_ROWS 32
-
-#define GEMM_BF16W_ROWS 64   /* weight rows per gemm_f32_bf16w call: one packed column block */
 
 /* The AVX-512 BF16 GEMM (gemm_bf16_avx512bf16.c) and BF16 attention
  * (kernels_avx512bf16.c), entries of kernels_avx512bf16. */

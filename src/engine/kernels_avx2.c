@@ -48,7 +48,7 @@ static void swiglu_avx2(float *gate, const float *up, int n) { swiglu_exp(gate, 
     .softmax_bf16 = vision_avx2_softmax_bf16, .attn_scores_bf16 = vision_avx2_attn_scores_bf16,                     \
     .attn_pv_bf16 = vision_avx2_attn_pv_bf16, .exp_poly = vision_avx2_exp_poly,                                     \
     .softmax_masked = softmax_masked_avx2, .swiglu = swiglu_avx2, .quantize_act = quantize_act_avx2,                \
-    .f16_to_bf16_exact = f16_to_bf16_exact_avx2, .gemm_f32_bf16w = vision_avx2_gemm_f32_bf16w
+    .f16_to_bf16_exact = f16_to_bf16_exact_avx2
 
 const kernels kernels_avx2 = {
     .name = "avx2",

@@ -17,10 +17,13 @@
  * Float weights: each thread takes a band of rows; it dequantizes a tile of
  * rows into a private f32 buffer once and multiplies every input with it:
  * dot by dot for a few tokens, with single-threaded OpenBLAS sgemm (our
- * threads already split the rows) for prompts and image patches. BF16
- * weights take the kernels' BF16 GEMM under MATMUL_BF16_ACT, else their
- * float-activation GEMM (which widens the weights in its registers) where
- * the table has one.
+ * threads already split the rows) for prompts and image patches; BF16
+ * weights under MATMUL_BF16_ACT use the kernels' BF16 GEMM instead.
+ * (An AVX2 GEMM that widened BF16 weights in its registers, with the
+ * attention GEMM's tiles, was measured against the sgemm path on a Zen 5
+ * forced to AVX2: 7% faster for a 448x448 image, 6% slower for 1024x768,
+ * both near the FMA peak; not kept. AVX2's default vision weights are
+ * int8 instead: model_load's vision_quant.)
  */
 #include "engine/matmul.h"
 
@@ -59,7 +62,6 @@ typedef struct mm_job {
     uint8_t *xp;              /* kernel GEMM: (n, pack_bytes) packed activations, else NULL */
     size_t pack_bytes;
     uint8_t *xb;              /* BF16 GEMM: (n, 2 cols) BF16 activations, else NULL */
-    bool bf16w;               /* BF16 weights, float activations: kernels.gemm_f32_bf16w */
     float *tiles;             /* float weights not stored as f32: (threads, tile_floats) dequantized rows */
     size_t tile_floats;
     bool packed;              /* w->packed with kernels.packed_matmul: xq holds packed_quantize_act rows */
@@ -184,23 +186,20 @@ static void mm_worker_packed(mm_job *j, int nth) {
         }
 }
 
-/* BF16 weights: tiles of rows claimed one by one, all tokens per tile,
- * against BF16-rounded activations (xb: GEMM_BF16_ROWS rows per tile) or
- * float ones (GEMM_BF16W_ROWS). */
+/* BF16 weights: tiles of GEMM_BF16_ROWS rows claimed one by one, all
+ * tokens per tile. */
 static void mm_worker_bf16(mm_job *j) {
     const qvl_tensor *w = j->w;
-    long step = j->xb ? GEMM_BF16_ROWS : GEMM_BF16W_ROWS;
-    long rows = (long)w->ne[1], n_tiles = (rows + step - 1) / step;
+    long rows = (long)w->ne[1], n_tiles = (rows + GEMM_BF16_ROWS - 1) / GEMM_BF16_ROWS;
     const kernels *k = kernels_get();
     size_t rb = dtype_row_bytes(w->type, w->ne[0]);
     for (;;) {
         long tile = atomic_fetch_add_explicit(&j->next_tile, 1, memory_order_relaxed);
         if (tile >= n_tiles) return;
-        long r0 = tile * step;
-        int nr = (int)(rows - r0 < step ? rows - r0 : step);
-        const uint8_t *wr = (const uint8_t *)w->data + (size_t)r0 * rb;
-        if (j->xb) k->gemm_bf16_tile(wr, rb, nr, j->xb, j->n, w->ne[0], j->y + r0, (size_t)rows);
-        else k->gemm_f32_bf16w(wr, rb, nr, j->x, (size_t)w->ne[0], j->n, w->ne[0], j->y + r0, (size_t)rows);
+        long r0 = tile * GEMM_BF16_ROWS;
+        int nr = (int)(rows - r0 < GEMM_BF16_ROWS ? rows - r0 : GEMM_BF16_ROWS);
+        k->gemm_bf16_tile((const uint8_t *)w->data + (size_t)r0 * rb, rb, nr, j->xb, j->n, w->ne[0], j->y + r0,
+                          (size_t)rows);
     }
 }
 
@@ -214,7 +213,7 @@ static void mm_worker(void *p, int ith, int nth) {
         mm_worker_gemm(j);
         return;
     }
-    if (j->xb || j->bf16w) {
+    if (j->xb) {
         mm_worker_bf16(j);
         return;
     }
@@ -342,8 +341,6 @@ int matmul_prec(threadpool *tp, const qvl_tensor *w, const float *x, int n, floa
         else ok = (j.xq = malloc(j.act_bytes * (size_t)n)) != NULL;
     } else if (prec == MATMUL_BF16_ACT && w->type == DT_BF16 && n >= GEMM_MIN_TOKENS && k->gemm_bf16_ok && k->gemm_bf16_ok(w->ne[0])) {
         ok = (j.xb = malloc((size_t)n * 2 * w->ne[0])) != NULL;
-    } else if (w->type == DT_BF16 && n >= GEMM_MIN_TOKENS && k->gemm_f32_bf16w && w->ne[0] % 2 == 0) {
-        ok = j.bf16w = true;
     } else if (w->type != DT_F32) {
         j.tile_floats = mm_tile_floats(w, n, threadpool_size(tp));
         ok = (j.tiles = malloc((size_t)threadpool_size(tp) * j.tile_floats * sizeof *j.tiles)) != NULL;

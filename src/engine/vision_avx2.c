@@ -14,15 +14,6 @@
  * of 4 KB, whose rows would all fall into the same few L1 sets). Measured
  * on Zen 3: 85-90% of the FMA peak of a core.
  *
- * The weight GEMM (gemm_f32_bf16w) runs the same tiles with a = the
- * tokens' f32 activations and b = BF16 weight rows, transposed into pair
- * tiles as they are packed (pack_bt): the weights are widened in registers,
- * never in memory, and no tile of f32 weights is allocated per call.
- * Measured on a Zen 5 forced to AVX2, 448x448 encode of the 2b tower: 3.80 s
- * against 3.93 s for widened tiles through OpenBLAS's Haswell sgemm. Both
- * run near the FMA peak; that is why AVX2's default vision weights are int8
- * (Q8_0 through the packed kernels: 2.56 s).
- *
  * Row work (softmaxes, norms, GELU, additions) runs 8 lanes at a time, the
  * tail through lane masks. The exp is ops.c's expf_poly on 8 lanes, the
  * same operations (within 1.5 ulp of expf); the GELU is ops.c's formula on
@@ -241,65 +232,20 @@ static void pack_b(float *bp, const float *b, size_t bs, int nrow, int j0, int j
     }
 }
 
-/* Pair rows p0 .. p0 + nrow - 1 of columns j0..j1 (at most NC) of b = w
- * transposed, for BF16 weights w stored by rows (row j's pairs at w + j *
- * ws): the same tiles as pack_b makes from pair rows. Whole 8 x 8 blocks
- * of pairs go through a register transpose; edges one pair at a time,
- * zeros past j1. */
-static void pack_bt(float *bp, const uint32_t *w, size_t ws, int nrow, int j0, int j1) {
-    for (int c = j0; c < j1; c += 16, bp += (size_t)nrow * 16)
-        for (int h = 0; h < 16; h += 8) {
-            int cols = j1 - c - h < 8 ? j1 - c - h : 8;
-            int r0 = 0;
-            for (; cols == 8 && r0 + 8 <= nrow; r0 += 8) {
-                __m256i v[8], t[8];
-                for (int i = 0; i < 8; i++) v[i] = _mm256_loadu_si256((const __m256i *)(w + (size_t)(c + h + i) * ws + r0));
-                for (int i = 0; i < 8; i += 2) {
-                    t[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]);
-                    t[i + 1] = _mm256_unpackhi_epi32(v[i], v[i + 1]);
-                }
-                for (int i = 0; i < 8; i += 4) {
-                    v[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
-                    v[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
-                    v[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
-                    v[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
-                }
-                /* v[r] holds pair row r (low lane) and r + 4 (high lane) of columns 0..3; v[r + 4] of 4..7 */
-                for (int r = 0; r < 4; r++) {
-                    _mm256_store_si256((__m256i *)(bp + (size_t)(r0 + r) * 16 + h),
-                                       _mm256_permute2x128_si256(v[r], v[r + 4], 0x20));
-                    _mm256_store_si256((__m256i *)(bp + (size_t)(r0 + r + 4) * 16 + h),
-                                       _mm256_permute2x128_si256(v[r], v[r + 4], 0x31));
-                }
-            }
-            for (; r0 < nrow; r0++)
-                for (int i = 0; i < 8; i++) {
-                    uint32_t pair = i < cols ? w[(size_t)(c + h + i) * ws + r0] : 0;
-                    memcpy(bp + (size_t)r0 * 16 + h + i, &pair, sizeof pair);
-                }
-        }
-}
-
-/* What the operands of gemm are: a f32 and b f32 rows; a BF16 and b pair
- * rows; a f32 and b the transpose of BF16 weight rows (pack_bt). */
-enum { AB_F32, AB_BF16, AB_WEIGHTS };
-
 /* c[i * cs + j] = scale * sum over t < len of a[i][t] b[t][j] for i < nr,
- * j < nc: a rows at a + i * as, f32 or (AB_BF16) BF16; b rows at b + t *
- * bs, or (AB_BF16) pairs of rows t, t + 1 at b + (t / 2) * bs, or
- * (AB_WEIGHTS) b[t][j] the BF16 value t of the row of pairs at b + j * bs;
- * len even for pairs. Per pass of KC (f32: KC / 2) along len, groups of
- * rows of a (as many as AB floats hold: all the queries of a vision work
- * item for the scores) are copied (widened) once, and blocks of NC columns
- * of b are packed: the tiles then read b from L1 while every row block of
- * the group passes. A single column block (p v, a weight call) is packed
- * once per pass, not once per group. Rows past nr in the last tile are
- * zeros, computed but not stored. */
-QS_INLINE void gemm(int mode, const void *a, size_t as, int nr, const void *b, size_t bs, int len, int nc,
-                    float scale, float *c, size_t cs) {
+ * j < nc: a rows at a + i * as, f32 or (bf) BF16; b rows at b + t * bs, or
+ * (bf) pairs of rows t, t + 1 at b + (t / 2) * bs, len even. Per pass of
+ * KC (f32: KC / 2) along len, groups of rows of a (as many as AB floats
+ * hold: all the queries of a vision work item for the scores) are copied
+ * (widened) once, and blocks of NC columns of b are packed: the tiles then
+ * read b from L1 while every row block of the group passes. A single
+ * column block (p v) is packed once per pass, not once per group. Rows
+ * past nr in the last tile are zeros, computed but not stored. */
+QS_INLINE void gemm(int bf, const void *a, size_t as, int nr, const float *b, size_t bs, int len, int nc, float scale,
+                    float *c, size_t cs) {
     float ab[AB], bp[KC / 2 * NC] __attribute__((aligned(32)));
     const __m256i m0 = tail_mask(nc % 16), m1 = tail_mask(nc % 16 - 8);
-    int bf = mode != AB_F32, kc = bf ? KC : KC / 2;
+    int kc = bf ? KC : KC / 2;
     for (int t0 = 0; t0 == 0 || t0 < len; t0 += kc) {   /* len 0 still stores its zero sums */
         int tl = len - t0 < kc ? len - t0 : kc, nrow = bf ? tl / 2 : tl, packed = -1;
         size_t lda = tl > 8 ? (size_t)(tl + 7) / 8 * 8 : 8;
@@ -309,15 +255,14 @@ QS_INLINE void gemm(int mode, const void *a, size_t as, int nr, const void *b, s
             int g1 = nr - g0 < rg ? nr : g0 + rg;
             for (int r = g0; r < g1; r++) {
                 float *dst = ab + (size_t)(r - g0) * lda;
-                if (mode == AB_BF16) widen_bf16(dst, (const uint16_t *)a + (size_t)r * as + t0, tl);
+                if (bf) widen_bf16(dst, (const uint16_t *)a + (size_t)r * as + t0, tl);
                 else memcpy(dst, (const float *)a + (size_t)r * as + t0, (size_t)tl * sizeof *ab);
             }
             int padded = g0 + (g1 - g0 + MR - 1) / MR * MR;
             memset(ab + (size_t)(g1 - g0) * lda, 0, (size_t)(padded - g1) * lda * sizeof *ab);
             for (int j0 = 0; j0 < nc; j0 += NC) {
                 int j1 = nc - j0 < NC ? nc : j0 + NC;
-                if (packed != j0 && mode == AB_WEIGHTS) pack_bt(bp, (const uint32_t *)b + t0 / 2, bs, nrow, j0, j1);
-                else if (packed != j0) pack_b(bp, (const float *)b + (size_t)(bf ? t0 / 2 : t0) * bs, bs, nrow, j0, j1);
+                if (packed != j0) pack_b(bp, b + (size_t)(bf ? t0 / 2 : t0) * bs, bs, nrow, j0, j1);
                 packed = j0;
                 for (int i0 = g0; i0 < g1; i0 += MR) {
                     float *cr[MR];
@@ -335,12 +280,12 @@ QS_INLINE void gemm(int mode, const void *a, size_t as, int nr, const void *b, s
 
 void vision_avx2_attn_scores(const float *q, size_t qs, int nq, const float *kt, size_t kts, int n, int hd,
                              float scale, float *s, size_t ss) {
-    gemm(AB_F32, q, qs, nq, kt, kts, hd, n, scale, s, ss);
+    gemm(0, q, qs, nq, kt, kts, hd, n, scale, s, ss);
 }
 
 void vision_avx2_attn_pv(const float *p, size_t ps, int nq, const float *v, size_t vs, int n, int hd, float *o,
                          size_t os) {
-    gemm(AB_F32, p, ps, nq, v, vs, n, hd, 1.0f, o, os);
+    gemm(0, p, ps, nq, v, vs, n, hd, 1.0f, o, os);
 }
 
 /* A pair is a float's size: the pair arrays are read as floats and split
@@ -349,21 +294,13 @@ void vision_avx2_attn_pv(const float *p, size_t ps, int nq, const float *v, size
 void vision_avx2_attn_scores_bf16(const uint16_t *q, size_t qs, int nq, const uint32_t *kp, size_t kps, int n,
                                   int hd, float scale, float *s, size_t ss) {
     if (hd % 2) kernels_attn_scores_bf16_scalar(q, qs, nq, kp, kps, n, hd, scale, s, ss);
-    else gemm(AB_BF16, q, qs, nq, kp, kps, hd, n, scale, s, ss);
+    else gemm(1, q, qs, nq, (const float *)kp, kps, hd, n, scale, s, ss);
 }
 
 void vision_avx2_attn_pv_bf16(const uint16_t *p, size_t ps, int nq, const uint32_t *vp, size_t vps, int n, int hd,
                               float *o, size_t os) {
     if (n % 2) kernels_attn_pv_bf16_scalar(p, ps, nq, vp, vps, n, hd, o, os);
-    else gemm(AB_BF16, p, ps, nq, vp, vps, n, hd, 1.0f, o, os);
-}
-
-/* Weight rows are columns of b: the products are the f32 tiles' own, the
- * weights widened in the registers. Groups of 40 tokens share each packed
- * block of 64 weight rows. */
-void vision_avx2_gemm_f32_bf16w(const void *w, size_t wstride, int nr, const float *x, size_t xstride, int nt,
-                                int64_t k, float *y, size_t ystride) {
-    gemm(AB_WEIGHTS, x, xstride, nt, w, wstride / 4, (int)k, nr, 1.0f, y, ystride);
+    else gemm(1, p, ps, nq, (const float *)vp, vps, n, hd, 1.0f, o, os);
 }
 
 /* ---- rows ---------------------------------------------------------------- */

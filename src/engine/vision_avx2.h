@@ -1,6 +1,5 @@
 /* vision_avx2.h - AVX2+FMA versions of the vision tower's kernels.h entries
  * (kernels_avx2's table): the attention products (f32 and BF16 pairs), the
- * float-activation GEMM against BF16 weights, the
  * softmaxes, BF16 rounding, layernorm, the tanh GELU and the additions.
  *
  * Each function has the contract of the kernels.h entry of the same name
@@ -22,8 +21,6 @@ void vision_avx2_attn_scores_bf16(const uint16_t *q, size_t qs, int nq, const ui
                                   int hd, float scale, float *s, size_t ss);
 void vision_avx2_attn_pv_bf16(const uint16_t *p, size_t ps, int nq, const uint32_t *vp, size_t vps, int n, int hd,
                               float *o, size_t os);
-void vision_avx2_gemm_f32_bf16w(const void *w, size_t wstride, int nr, const float *x, size_t xstride, int nt,
-                                int64_t k, float *y, size_t ystride);
 void vision_avx2_softmax(float *x, int n);
 /* kernels.h exp_poly (ops.h expf_poly bit for bit); the text decoder's too. */
 void vision_avx2_exp_poly(float *x, int n);

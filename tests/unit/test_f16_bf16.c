@@ -7,13 +7,7 @@
  *   2. gemm_bf16_tile (kernels.h) on small integers, whose sums f32 holds
  *      exactly, against an integer reference: full and partial tiles, row
  *      lengths with and without a tail after the 16-pair blocks, strided
- *      weight rows, every token-count remainder;
- *   3. gemm_f32_bf16w (float activations against BF16 weights: the float
- *      path without widening the weights first) likewise, in every table
- *      that has it and this CPU runs: row counts around the 16-column tiles
- *      and the 64-row packed block, lengths around the 8-pair transposes
- *      and the 128-value passes, token counts around the 5-row tiles and
- *      the 40-row groups, strided x, weights and y.
+ *      weight rows, every token-count remainder.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -105,32 +99,6 @@ static void check_bf16_tile(const kernels *k, int nr, int64_t kk, int nt, size_t
     free(w), free(xb), free(wi), free(xi), free(y);
 }
 
-static void check_f32_bf16w(const kernels *k, int nr, int64_t kk, int nt) {
-    const size_t wstride = (size_t)kk * 2 + 12, xstride = (size_t)kk + 3, ys = (size_t)nr + 5;
-    uint8_t *w = calloc((size_t)nr * wstride, 1);
-    float *x = malloc((size_t)nt * xstride * sizeof *x), *y = malloc((size_t)nt * ys * sizeof *y);
-    int *wi = malloc((size_t)nr * kk * sizeof *wi);
-    uint32_t seed = (uint32_t)(nr * 977 + kk * 13 + nt);
-    for (int r = 0; r < nr; r++)
-        for (int64_t c = 0; c < kk; c++) {
-            uint16_t b = f32_to_bf16((float)(wi[r * kk + c] = small_int(&seed)));
-            memcpy(w + r * wstride + 2 * c, &b, 2);
-        }
-    for (size_t i = 0; i < (size_t)nt * xstride; i++) x[i] = (float)small_int(&seed);
-    for (size_t i = 0; i < (size_t)nt * ys; i++) y[i] = -12345.0f;
-    k->gemm_f32_bf16w(w, wstride, nr, x, xstride, nt, kk, y, ys);
-    int bad = 0;
-    for (int t = 0; t < nt; t++)
-        for (size_t r = 0; r < ys; r++) {
-            long want = 0;
-            for (int64_t c = 0; (int)r < nr && c < kk; c++) want += (long)wi[r * kk + c] * (long)x[t * xstride + c];
-            bad += y[t * ys + r] != ((int)r < nr ? (float)want : -12345.0f);   /* columns past nr stay untouched */
-        }
-    CHECK_MSG(bad == 0, "%s gemm_f32_bf16w nr=%d k=%lld nt=%d: %d sums differ from the integer ones", k->name, nr,
-              (long long)kk, nt, bad);
-    free(w), free(x), free(y), free(wi);
-}
-
 int main(void) {
     check_all_halves("dtype.h", f16_to_bf16_exact);
     int n_tables;
@@ -139,15 +107,6 @@ int main(void) {
         const char *name = tables[i]->name;
         if (kernels_force(name) == 0) check_all_halves(name, kernels_get()->f16_to_bf16_exact);
         else fprintf(stderr, "this CPU cannot run the %s table: its f16_to_bf16_exact not tested\n", name);
-    }
-    for (int i = 0; i < n_tables; i++) {
-        if (kernels_force(tables[i]->name) != 0 || !kernels_get()->gemm_f32_bf16w) continue;
-        int nrs[] = {64, 63, 130, 17, 16, 15, 8, 1};
-        int64_t ks[] = {2, 14, 16, 130, 256, 258, 1024};
-        for (size_t a = 0; a < sizeof nrs / sizeof *nrs; a++)
-            for (size_t b = 0; b < sizeof ks / sizeof *ks; b++) check_f32_bf16w(kernels_get(), nrs[a], ks[b], 13);
-        int nts[] = {1, 2, 4, 5, 6, 9, 39, 40, 41, 97};
-        for (size_t a = 0; a < sizeof nts / sizeof *nts; a++) check_f32_bf16w(kernels_get(), 64, 258, nts[a]);
     }
     if (kernels_force("avx512bf16") == 0 && kernels_get()->gemm_bf16_ok) {
         const kernels *k = kernels_get();

@@ -327,7 +327,7 @@ static void check_quantize_act(const kernels *k) {
     X(gemm_bf16_ok) X(gemm_bf16_pack_x) X(gemm_bf16_tile) X(layernorm) X(add_gelu_tanh) X(vec_add)                 \
     X(add_residual) X(round_bf16) X(softmax_bf16) X(attn_scores_bf16) X(attn_pv_bf16) X(quantize_act)              \
     X(attn_scores_rows) X(attn_pv_rows) X(attn_prompt_ok) X(attn_prompt_scores) X(attn_prompt_pv)                  \
-    X(packed_matmul) X(f16_to_bf16_exact) X(gemm_f32_bf16w)
+    X(packed_matmul) X(f16_to_bf16_exact)
 #define COUNT_ENTRY(f) +1
 enum { N_ENTRIES = 0 ALL_ENTRIES(COUNT_ENTRY) };
 
@@ -339,18 +339,15 @@ static const struct {
 } may_be_null[] = {
     {"avx2", " gemm_act_bytes gemm_pack_act gemm_tile ",
      "prompts go through packed_matmul: the int8 GEMM tiles need VNNI to beat it"},
-    {"avx2", " gemm_bf16_ok gemm_bf16_pack_x gemm_bf16_tile ", "no BF16 instructions: BF16 weights meet float activations (gemm_f32_bf16w)"},
+    {"avx2", " gemm_bf16_ok gemm_bf16_pack_x gemm_bf16_tile ", "no BF16 instructions: matmul's float path"},
     {"avx2", " attn_scores_rows attn_pv_rows attn_prompt_ok attn_prompt_scores attn_prompt_pv ",
      "the text attention loops over the AVX2 dot_f32_lanes16 and axpy_f32 (bit-matched), not blocked"},
     {"avxvnni", " gemm_act_bytes gemm_pack_act gemm_tile ",
      "the quantized text weights are packed (Q4_K, Q6_K, Q8_0: packed_matmul); other types take quant_dot_multi"},
-    {"avxvnni", " gemm_bf16_ok gemm_bf16_pack_x gemm_bf16_tile ", "no BF16 instructions: BF16 weights meet float activations (gemm_f32_bf16w)"},
+    {"avxvnni", " gemm_bf16_ok gemm_bf16_pack_x gemm_bf16_tile ", "no BF16 instructions: matmul's float path"},
     {"avxvnni", " attn_scores_rows attn_pv_rows attn_prompt_ok attn_prompt_scores attn_prompt_pv ",
      "as avx2: the text attention loops over dot_f32_lanes16 and axpy_f32"},
     {"avx512", " gemm_bf16_ok gemm_bf16_pack_x gemm_bf16_tile ", "no AVX512_BF16: matmul's float path"},
-    {"avx512", " gemm_f32_bf16w ",
-     "OpenBLAS's AVX-512 sgemm on widened tiles is faster than the AVX2 kernel (448x448 encode 2603 vs 3616 ms)"},
-    {"avx512bf16", " gemm_f32_bf16w ", "the vision tower takes the BF16 GEMM; other BF16 matrices as avx512"},
 };
 
 static bool null_allowed(const char *table, const char *entry) {
